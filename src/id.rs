@@ -1,0 +1,87 @@
+//! Deterministic event ids.
+//!
+//! An id names an event, not a delivery: the same conversation event gets the
+//! same id whichever inbound webhook it came from, so a `conversation_push`
+//! derived from `conversation_inactive` collides on purpose with the identical
+//! `conversation_push` Drift sends itself, and deduplication downstream sees
+//! one event. Conversation events are keyed by `orgId`, `type`,
+//! `data.conversationId` and their time (`lastUpdated`, or `changedAt` for
+//! status events, plus the status itself); every other event by its whole
+//! content. Ids are the first 64 bits of a SHA-256, in hex.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+/// A 16-hex-digit event id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId([u8; 8]);
+
+impl EventId {
+    /// The id as 16 lowercase hex digits.
+    pub fn to_hex(self) -> String {
+        let mut out = String::with_capacity(16);
+        self.write_hex(&mut out);
+        out
+    }
+
+    /// Appends the 16 hex digits to `out`.
+    pub fn write_hex(self, out: &mut String) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for b in self.0 {
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+    }
+
+    fn from_digest(digest: &[u8]) -> EventId {
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&digest[..8]);
+        EventId(id)
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventId({})", self.to_hex())
+    }
+}
+
+/// The id of a conversation event. Integers are given as their JSON text;
+/// `status` only for `conversation_status_updated`.
+pub fn conversation(org_id: &str, type_name: &str, conversation_id: &str, time: &str, status: Option<&str>) -> EventId {
+    let mut h = Sha256::new();
+    h.update(b"drift-bridge/id/v1\0conversation\0");
+    for part in [canonical(org_id), type_name, canonical(conversation_id), canonical(time)] {
+        h.update(part.as_bytes());
+        h.update(b"\0");
+    }
+    if let Some(status) = status {
+        // Last, so its free text cannot run into another field.
+        h.update(status.as_bytes());
+    }
+    EventId::from_digest(&h.finalize())
+}
+
+/// The id of any other event: a hash of its compact JSON.
+pub fn content(json: &str) -> EventId {
+    let mut h = Sha256::new();
+    h.update(b"drift-bridge/id/v1\0content\0");
+    h.update(json.as_bytes());
+    EventId::from_digest(&h.finalize())
+}
+
+/// JSON integers have one spelling each, but for `-0`.
+fn canonical(integer: &str) -> &str {
+    if integer == "-0" {
+        "0"
+    } else {
+        integer
+    }
+}
