@@ -173,6 +173,53 @@ impl<'a> Value<'a> {
     }
 }
 
+impl Value<'_> {
+    /// JSON indented by two spaces, every number and string as received.
+    pub fn to_pretty_json(&self) -> String {
+        let mut out = String::with_capacity(512);
+        self.write_pretty(&mut out, 0);
+        out
+    }
+
+    fn write_pretty(&self, out: &mut String, indent: usize) {
+        let newline = |out: &mut String, level: usize| {
+            out.push('\n');
+            for _ in 0..level {
+                out.push_str("  ");
+            }
+        };
+        match self {
+            Value::Array(items) if !items.is_empty() => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    newline(out, indent + 1);
+                    item.write_pretty(out, indent + 1);
+                }
+                newline(out, indent);
+                out.push(']');
+            }
+            Value::Object(members) if !members.is_empty() => {
+                out.push('{');
+                for (i, (key, value)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    newline(out, indent + 1);
+                    write_raw_str(out, key);
+                    out.push_str(": ");
+                    value.write_pretty(out, indent + 1);
+                }
+                newline(out, indent);
+                out.push('}');
+            }
+            other => other.write(out),
+        }
+    }
+}
+
 fn write_raw_str(out: &mut String, s: &Str<'_>) {
     out.push('"');
     out.push_str(&s.raw);
@@ -729,6 +776,12 @@ mod tests {
         let err = parse_bytes(b"{\"a\":\n\"\xff\"}", &Limits::default()).unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidJson);
         assert_eq!(err.position(), Some((2, 2)));
+    }
+
+    #[test]
+    fn pretty_keeps_tokens() {
+        let v = parse(r#"{"a":[1.10,{}],"b":{"c":"x\ny"},"d":[]}"#, &Limits::default()).unwrap();
+        assert_eq!(v.to_pretty_json(), "{\n  \"a\": [\n    1.10,\n    {}\n  ],\n  \"b\": {\n    \"c\": \"x\\ny\"\n  },\n  \"d\": []\n}");
     }
 
     #[test]

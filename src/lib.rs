@@ -25,6 +25,7 @@
 //! ```
 
 pub mod batch;
+pub mod config;
 pub mod error;
 pub mod event;
 pub mod id;

@@ -1,0 +1,41 @@
+# drift-bridge: the two commands a newcomer needs are `make dev` and `make test`.
+SHELL := /bin/bash
+export WRANGLER_SEND_METRICS := false
+export CLOUDFLARE_CF_FETCH_ENABLED := false
+
+.PHONY: setup dev build test test-native test-wasm test-worker test-browser bench clean
+
+## Install what is missing (wasm target, wasm-bindgen-cli, worker-build, npm packages, .dev.vars).
+setup:
+	@bash scripts/setup.sh
+
+## Build and run the worker and the playground at http://127.0.0.1:8787 (local workerd, no account).
+dev: setup
+	npx wrangler dev --ip 127.0.0.1 --port 8787
+
+## Build the worker (build/) and the playground module (www/pkg/).
+build: setup
+	bash scripts/build.sh
+
+## Every test: native core and CLI, wasm exports in Node, the worker in workerd, the playground in Chromium.
+test: setup
+	@bash scripts/setup.sh --browser
+	$(MAKE) --no-print-directory test-native
+	bash scripts/build.sh
+	$(MAKE) --no-print-directory test-wasm test-worker test-browser
+
+test-native:
+	cargo test --locked
+
+test-wasm:
+	PATH="$(CURDIR)/.tools/bin:$$PATH" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+	  cargo test --locked --target wasm32-unknown-unknown --features browser --target-dir target/browser-test --test browser_exports
+
+test-worker:
+	node --test --test-concurrency=1 tests/worker/
+
+test-browser:
+	node --test --test-concurrency=1 tests/browser/
+
+clean:
+	rm -rf build www/pkg target/browser target/browser-test

@@ -1,0 +1,72 @@
+//! Small HTTP helpers: JSON responses, JSON errors and bounded body reads.
+
+use futures_util::StreamExt;
+use worker::{Headers, Request, Response, Result};
+
+use crate::json;
+
+/// Why a body was not read.
+pub(super) enum Refusal {
+    TooLarge { limit: usize },
+}
+
+pub(super) fn json_response(status: u16, body: &str) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json; charset=utf-8")?;
+    headers.set("cache-control", "no-store")?;
+    Ok(Response::builder().with_status(status).with_headers(headers).fixed(body.as_bytes().to_vec()))
+}
+
+/// `{"error":{"code":…,"message":…,"path":…}}` with `status`.
+pub(super) fn error_response(status: u16, code: &str, message: &str, path: &str) -> Result<Response> {
+    let mut body = String::with_capacity(96 + message.len());
+    body.push_str("{\"error\":{\"code\":");
+    json::write_str_escaped(&mut body, code);
+    body.push_str(",\"message\":");
+    json::write_str_escaped(&mut body, message);
+    body.push_str(",\"path\":");
+    json::write_str_escaped(&mut body, path);
+    body.push_str("}}");
+    json_response(status, &body)
+}
+
+/// A core error as `400`, or `413` for `too_large`.
+pub(super) fn core_error(e: &crate::Error) -> Result<Response> {
+    let status = if e.code() == crate::ErrorCode::TooLarge { 413 } else { 400 };
+    json_response(status, &format!("{{\"error\":{}}}", e.to_json()))
+}
+
+/// The same answer for a missing and a wrong token: no hint which.
+pub(super) fn unauthorized() -> Result<Response> {
+    error_response(401, "unauthorized", "missing or invalid verification token", "")
+}
+
+pub(super) fn method_not_allowed(allow: &str) -> Result<Response> {
+    let mut response = error_response(405, "method_not_allowed", &format!("this route accepts {allow}"), "")?;
+    response.headers_mut().set("allow", allow)?;
+    Ok(response)
+}
+
+/// Reads the body, refusing it as soon as it is known to exceed `limit`:
+/// first from `Content-Length`, then while reading.
+pub(super) async fn read_body(req: &mut Request, limit: usize) -> Result<std::result::Result<Vec<u8>, Refusal>> {
+    if let Some(length) = req.headers().get("content-length")? {
+        if length.trim().parse::<u64>().map_or(false, |n| n > limit as u64) {
+            return Ok(Err(Refusal::TooLarge { limit }));
+        }
+    }
+    let mut stream = match req.stream() {
+        Ok(stream) => stream,
+        // No body at all.
+        Err(_) => return Ok(Ok(Vec::new())),
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Ok(Err(Refusal::TooLarge { limit }));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Ok(body))
+}
