@@ -1,0 +1,173 @@
+//! `drift-bridge convert`, run as a user runs it.
+
+use std::io::{Read, Write};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_drift-bridge");
+
+fn convert(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("convert")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run drift-bridge");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap()
+}
+
+const INACTIVE: &str = r#"{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}"#;
+
+#[test]
+fn drifts_example_prints_three_lines() {
+    let out = convert(&[], INACTIVE.as_bytes());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        concat!(
+            r#"{"id":"b624515312c8ce89","event":{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}}"#,
+            "\n",
+            r#"{"id":"c0b44147a772c080","event":{"orgId":1,"type":"conversation_push","data":{"lastUpdated":1591813767000,"conversationId":123456789}}}"#,
+            "\n",
+            r#"{"id":"945d7df49ee99b50","event":{"orgId":1,"type":"conversation_status_updated","data":{"conversationId":123456789,"status":"closed","changedAt":1591813767000}}}"#,
+            "\n",
+        )
+    );
+    assert_eq!(text(&out.stderr), "");
+}
+
+#[test]
+fn bad_lines_are_reported_and_the_rest_converted() {
+    let input = format!(
+        "{INACTIVE}\n{{\"orgId\":1,\"type\":\"conversation_push\",\"data\":{{\"conversationId\":\"x\"}}}}\n\n{{not json}}\n{INACTIVE}\n?\n"
+    );
+    let mut bytes = input.into_bytes();
+    // make the last line invalid UTF-8 for real
+    let n = bytes.len();
+    bytes[n - 2] = 0xff;
+    let out = convert(&[], &bytes);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout).lines().count(), 6, "both good events converted");
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines[0], "line 2: invalid_event at data.conversationId: expected an integer, found a string");
+    assert!(lines[1].starts_with("line 4: invalid_json: expected a member name in double quotes, found 'n' (line 4, column 2)"), "{stderr}");
+    assert!(lines[2].starts_with("line 6: invalid_json: the input is not valid UTF-8 (line 6, column 1)"), "{stderr}");
+    assert_eq!(lines[3], "drift-bridge: 3 of 5 events rejected");
+}
+
+#[test]
+fn pretty_printed_events_span_lines() {
+    let input = "{\n  \"orgId\": 1,\n  \"type\": \"conversation_push\",\n  \"data\": {\"conversationId\": 5, \"lastUpdated\": 10}\n}\n{\"orgId\":2,\"type\":\"x\"}\n";
+    let out = convert(&["--legacy", "never"], input.as_bytes());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<&str> = text(&out.stdout).lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].ends_with(r#""event":{"orgId":1,"type":"conversation_push","data":{"conversationId":5,"lastUpdated":10}}}"#));
+    assert!(lines[1].ends_with(r#""event":{"orgId":2,"type":"x"}}"#));
+}
+
+#[test]
+fn a_cut_off_line_never_swallows_the_next_ones() {
+    let input = format!("{{\"orgId\":1,\"type\":\n{INACTIVE}\n{{\"orgId\":2,\n");
+    let out = convert(&[], input.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout).lines().count(), 3, "line 2 is converted");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("line 1: invalid_json at type: unexpected end of input; expected a JSON value (line 1, column 19)"), "{stderr}");
+    assert!(stderr.contains("line 3: invalid_json: unexpected end of input"), "{stderr}");
+}
+
+#[test]
+fn options_legacy_now_and_file() {
+    let no_time = r#"{"orgId":1,"type":"conversation_push","data":{"conversationId":5}}"#;
+    let out = convert(&["--legacy=timeline", "--now", "1591000000000"], no_time.as_bytes());
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.contains(r#""changedAt":1591000000000"#));
+    let out = convert(&["--legacy", "timeline", "--now", "1700000000000"], no_time.as_bytes());
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+
+    let dir = std::env::temp_dir().join(format!("drift-bridge-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("events.ndjson");
+    std::fs::write(&file, format!("{INACTIVE}\n{INACTIVE}\n")).unwrap();
+    let out = Command::new(BIN).args(["convert", "--legacy", "never"]).arg(&file).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout).lines().count(), 4);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn usage_errors_exit_2_and_say_why() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["convert", "--legacy", "sometimes"], "--legacy: unknown legacy policy \"sometimes\"; expected always, timeline or never"),
+        (&["convert", "--now", "soon"], "--now: expected milliseconds since the epoch"),
+        (&["convert", "--frobnicate"], "unknown option --frobnicate"),
+        (&["convert", "/nonexistent/events.ndjson"], "cannot open /nonexistent/events.ndjson"),
+        (&["transmogrify"], "unknown command \"transmogrify\""),
+        (&[], "missing command"),
+    ];
+    for (args, says) in cases {
+        let out = Command::new(BIN).args(*args).stdin(Stdio::null()).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).contains(says), "{args:?}: {}", text(&out.stderr));
+    }
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("drift-bridge convert [--legacy always|timeline|never]"));
+}
+
+/// Streams about 60 MB through the CLI while watching its resident memory:
+/// it must stay flat (well under the input's size).
+#[test]
+#[cfg(target_os = "linux")]
+fn memory_stays_flat_on_large_input() {
+    let mut child = Command::new(BIN)
+        .args(["convert", "--now", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut lines = 0u64;
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => break lines,
+                Ok(n) => lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64,
+            }
+        }
+    });
+    let rss_kb = || -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap()))
+            .unwrap_or(0)
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    let chunk: String = (0..1000)
+        .map(|i| format!(r#"{{"orgId":1,"type":"conversation_inactive","data":{{"conversationId":{i},"lastUpdated":1591813767000,"note":"{}"}}}}"#, "x".repeat(400)) + "\n")
+        .collect();
+    let mut peak = 0;
+    let mut written = 0usize;
+    for _ in 0..120 {
+        stdin.write_all(chunk.as_bytes()).unwrap();
+        written += chunk.len();
+        peak = peak.max(rss_kb());
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    assert_eq!(reader.join().unwrap(), 120_000 * 3);
+    assert!(written > 55_000_000);
+    assert!(peak < 20_000, "resident memory peaked at {peak} KiB for {written} bytes of input");
+}
