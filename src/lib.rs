@@ -36,7 +36,7 @@ pub mod rules;
 pub mod verify;
 
 #[cfg(feature = "browser")]
-mod browser;
+pub mod browser;
 #[cfg(feature = "worker")]
 mod worker;
 
