@@ -28,7 +28,7 @@ test-native:
 	cargo test --locked
 
 test-wasm:
-	PATH="$(CURDIR)/.tools/bin:$$PATH" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+	ROOT=$(CURDIR) && source scripts/env.sh && CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	  cargo test --locked --target wasm32-unknown-unknown --features browser --target-dir target/browser-test --test browser_exports
 
 test-worker:

@@ -7,9 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-export PATH="$ROOT/.tools/bin:$PATH"
+source scripts/env.sh
 # Local tools instead of worker-build's downloads (no network but the registries).
-export WASM_BINDGEN_BIN="$ROOT/.tools/bin/wasm-bindgen"
+export WASM_BINDGEN_BIN="$WASM_BINDGEN_ROOT/bin/wasm-bindgen"
 export WASM_OPT_BIN="$ROOT/node_modules/binaryen/bin/wasm-opt"
 export ESBUILD_BIN="$ROOT/node_modules/esbuild/bin/esbuild"
 # wasm favours size; native builds keep opt-level 3 from Cargo.toml.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what drift-bridge needs and is missing, and nothing else:
 #   - the wasm32-unknown-unknown Rust target,
-#   - wasm-bindgen-cli (the exact version in Cargo.lock) and worker-build,
-#     into ./.tools (git-ignored),
+#   - wasm-bindgen-cli (the exact version in Cargo.lock) and worker-build
+#     0.8.7, into versioned folders under ~/.cache/drift-bridge (scripts/env.sh),
 #   - the npm packages in package-lock.json (wrangler/workerd, wasm-opt, esbuild,
 #     playwright-core),
 #   - .dev.vars from .dev.vars.example,
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-WORKER_BUILD_VERSION=0.8.7
+source scripts/env.sh
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 
@@ -20,19 +20,18 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
-WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
-if [ "$("$ROOT/.tools/bin/wasm-bindgen" --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
-  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION into .tools (about 3 minutes, once)"
+if [ "$("$WASM_BINDGEN_ROOT/bin/wasm-bindgen" --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION into $WASM_BINDGEN_ROOT (about 3 minutes, once)"
   # --locked first; some of its pinned dependencies can be missing from a
   # registry mirror, in which case cargo resolves compatible ones.
-  cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$ROOT/.tools" --locked \
-    || cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$ROOT/.tools"
+  cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$WASM_BINDGEN_ROOT" --locked \
+    || cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$WASM_BINDGEN_ROOT"
 fi
 
-if [ "$("$ROOT/.tools/bin/worker-build" --version 2>/dev/null)" != "$WORKER_BUILD_VERSION" ]; then
-  say "installing worker-build $WORKER_BUILD_VERSION into .tools (about 3 minutes, once)"
-  cargo install -q worker-build --version "$WORKER_BUILD_VERSION" --root "$ROOT/.tools" --locked \
-    || cargo install -q worker-build --version "$WORKER_BUILD_VERSION" --root "$ROOT/.tools"
+if [ "$("$WORKER_BUILD_ROOT/bin/worker-build" --version 2>/dev/null)" != "$WORKER_BUILD_VERSION" ]; then
+  say "installing worker-build $WORKER_BUILD_VERSION into $WORKER_BUILD_ROOT (about 3 minutes, once)"
+  cargo install -q worker-build --version "$WORKER_BUILD_VERSION" --root "$WORKER_BUILD_ROOT" --locked \
+    || cargo install -q worker-build --version "$WORKER_BUILD_VERSION" --root "$WORKER_BUILD_ROOT"
 fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
