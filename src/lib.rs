@@ -26,12 +26,13 @@
 
 pub mod batch;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod event;
 pub mod id;
 pub mod json;
 pub mod legacy;
-mod path;
+pub(crate) mod path;
 pub mod rules;
 pub mod verify;
 

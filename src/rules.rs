@@ -58,6 +58,9 @@ pub struct Outbound {
     pub event_type: String,
     /// The event as compact JSON.
     pub json: String,
+    /// Where deduplication happens: `conversation:<orgId>:<conversationId>`
+    /// for the conversation types, `event:<id>` for the others.
+    pub scope: String,
 }
 
 impl Outbound {
@@ -103,9 +106,12 @@ pub fn translate_value(value: &Value<'_>, options: &Options) -> Result<Vec<Outbo
     let mut out = Vec::with_capacity(3);
     let inbound_json = value.to_json();
     let Some(conv) = &event.conversation else {
-        out.push(Outbound { id: id::content(&inbound_json), event_type: event.type_name.into_owned(), json: inbound_json });
+        let id = id::content(&inbound_json);
+        let scope = format!("event:{id}");
+        out.push(Outbound { id, event_type: event.type_name.into_owned(), json: inbound_json, scope });
         return Ok(out);
     };
+    let scope = format!("conversation:{}:{}", event.org_id, conv.conversation_id);
     let received = options.received_at_ms.to_string();
     let time = conv.time.unwrap_or(&received);
     let time_ms = conv.time.map_or(options.received_at_ms, integer_ms);
@@ -113,6 +119,7 @@ pub fn translate_value(value: &Value<'_>, options: &Options) -> Result<Vec<Outbo
         id: conversation_id(&event, conv, conv.kind, time, conv.status.as_deref()),
         event_type: conv.kind.name().to_owned(),
         json: inbound_json,
+        scope: scope.clone(),
     });
 
     match conv.kind {
@@ -132,6 +139,9 @@ pub fn translate_value(value: &Value<'_>, options: &Options) -> Result<Vec<Outbo
             out.push(push_from_close(&event, conv, EventType::ConversationPush, time));
         }
         EventType::ConversationStatusUpdated => {}
+    }
+    for derived in &mut out[1..] {
+        derived.scope.clone_from(&scope);
     }
     Ok(out)
 }
@@ -161,7 +171,7 @@ fn push_copy(event: &Event<'_, '_>, conv: &Conversation<'_>, time: &str) -> Outb
         }
     }
     json.push('}');
-    Outbound { id: conversation_id(event, conv, kind, time, None), event_type: kind.name().to_owned(), json }
+    Outbound { id: conversation_id(event, conv, kind, time, None), event_type: kind.name().to_owned(), json, scope: String::new() }
 }
 
 /// Drift's published legacy close: `orgId`, `type`, `data` with
@@ -175,7 +185,7 @@ fn legacy_close(event: &Event<'_, '_>, conv: &Conversation<'_>, time: &str) -> O
     json.push_str(",\"status\":\"closed\",\"changedAt\":");
     json.push_str(time);
     envelope_end(event, &mut json);
-    Outbound { id: conversation_id(event, conv, kind, time, Some("closed")), event_type: kind.name().to_owned(), json }
+    Outbound { id: conversation_id(event, conv, kind, time, Some("closed")), event_type: kind.name().to_owned(), json, scope: String::new() }
 }
 
 /// A `conversation_manual_push` or `conversation_push` for a real close.
@@ -186,7 +196,7 @@ fn push_from_close(event: &Event<'_, '_>, conv: &Conversation<'_>, kind: EventTy
     json.push_str(",\"lastUpdated\":");
     json.push_str(time);
     envelope_end(event, &mut json);
-    Outbound { id: conversation_id(event, conv, kind, time, None), event_type: kind.name().to_owned(), json }
+    Outbound { id: conversation_id(event, conv, kind, time, None), event_type: kind.name().to_owned(), json, scope: String::new() }
 }
 
 fn envelope_start(event: &Event<'_, '_>, kind: EventType) -> String {

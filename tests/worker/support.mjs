@@ -71,13 +71,16 @@ export function request(mf, path, init = {}) {
 }
 
 /**
- * POSTs `body` (a string is sent as is, anything else as JSON) to `path`.
- * `token` goes in X-Verification-Token; `headers` are added.
+ * POSTs `body` (a string is sent as is, anything else as JSON) to `path`,
+ * with a Content-Length. `token` goes in X-Verification-Token; `headers`
+ * are added.
  */
 export function post(mf, path, body, { token, headers = {} } = {}) {
-  const h = { "content-type": "application/json", ...headers };
-  if (token !== undefined) h["x-verification-token"] = token;
   const text = typeof body === "string" ? body : JSON.stringify(body);
+  // Explicitly: dispatchFetch re-wraps the request and would otherwise send
+  // even a string body chunked, so the worker would never see the header.
+  const h = { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)), ...headers };
+  if (token !== undefined) h["x-verification-token"] = token;
   return request(mf, path, { method: "POST", body: text, headers: h });
 }
 
@@ -125,7 +128,15 @@ export async function expectError(res, status, code, path) {
   assert.equal(res.status, status, `status (body: ${text})`);
   const body = JSON.parse(text);
   assert.deepEqual(Object.keys(body), ["error"], `error envelope: ${text}`);
-  assert.deepEqual(Object.keys(body.error).sort(), ["code", "message", "path"], `error fields: ${text}`);
+  // code, message and path always; line and column (1-based) only for syntax errors.
+  const keys = Object.keys(body.error);
+  assert.deepEqual(keys.slice(0, 3), ["code", "message", "path"], `error fields: ${text}`);
+  assert.ok(["", "line,column"].includes(keys.slice(3).join(",")), `error fields: ${text}`);
+  if ("line" in body.error) {
+    assert.ok(Number.isInteger(body.error.line) && body.error.line >= 1, `line: ${text}`);
+    assert.ok(Number.isInteger(body.error.column) && body.error.column >= 1, `column: ${text}`);
+  }
+  assert.equal(typeof body.error.code, "string");
   assert.equal(typeof body.error.message, "string");
   assert.ok(body.error.message.length > 0, "the error has a message");
   assert.equal(typeof body.error.path, "string");

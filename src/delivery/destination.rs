@@ -1,0 +1,304 @@
+//! The apps events are delivered to, from the `DESTINATIONS` variable: a JSON
+//! array of objects such as
+//!
+//! ```json
+//! [{"name": "legacy-crm", "url": "https://crm.example.com/drift",
+//!   "types": ["conversation_status_updated"]},
+//!  {"name": "push-app", "url": "https://push.example.com/hooks/drift",
+//!   "types": ["conversation_push"], "token": "strip",
+//!   "signingSecret": "PUSH_APP_SIGNING_SECRET"}]
+//! ```
+//!
+//! Secrets never sit in the array: `signingSecret` and `tokenSecret` name a
+//! secret binding (`wrangler secret put NAME`), read through the lookup the
+//! worker passes in. Every problem is reported with its place, e.g.
+//! `DESTINATIONS[1].url: must be https (plain http only for localhost)`.
+
+use crate::config::Problem;
+use crate::json::{self, Limits, Value};
+
+/// Environment name of the destinations array.
+pub const DESTINATIONS: &str = "DESTINATIONS";
+
+/// What happens to Drift's `token` field on the way to an app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenMode {
+    /// Passed on as Drift sent it (the default), for apps that check it.
+    Keep,
+    /// Removed.
+    Strip,
+    /// Replaced by this destination's own secret value.
+    Replace(String),
+}
+
+/// One app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Destination {
+    /// Unique, `[A-Za-z0-9_-]{1,64}`; part of delivery ids and queue messages.
+    pub name: String,
+    pub url: String,
+    /// Drift type names, or `*` for every type.
+    pub types: Vec<String>,
+    pub token: TokenMode,
+    /// Standard Webhooks secret (`whsec_…`), when deliveries are signed.
+    pub signing_secret: Option<String>,
+}
+
+impl Destination {
+    /// Whether this app subscribes to `event_type`.
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.types.iter().any(|t| t == "*" || t == event_type)
+    }
+}
+
+/// The configured destinations (possibly none).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Destinations {
+    pub list: Vec<Destination>,
+}
+
+impl Destinations {
+    pub fn get(&self, name: &str) -> Option<&Destination> {
+        self.list.iter().find(|d| d.name == name)
+    }
+
+    /// Reads `DESTINATIONS` (absent or blank means none). `secret` looks up a
+    /// secret binding by name. All problems are returned, not just the first.
+    pub fn parse(text: Option<&str>, secret: impl Fn(&str) -> Option<String>) -> Result<Destinations, Vec<Problem>> {
+        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+            return Ok(Destinations::default());
+        };
+        let problem = |field: String, message: String| Problem { field, message };
+        let value = json::parse(text, &Limits { max_bytes: 1 << 20, ..Limits::default() }).map_err(|e| {
+            vec![problem(
+                crate::path::join(DESTINATIONS, e.path()),
+                format!("{}: {}", e.code(), e.detail()),
+            )]
+        })?;
+        let Value::Array(items) = &value else {
+            return Err(vec![problem(DESTINATIONS.into(), format!("expected a JSON array of destinations, found {}", value.describe()))]);
+        };
+        let mut problems = Vec::new();
+        let mut list = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = |field: &str| format!("{DESTINATIONS}[{i}]{}{field}", if field.is_empty() { "" } else { "." });
+            match read_one(item, &secret) {
+                Ok(d) => {
+                    if list.iter().any(|o: &Destination| o.name == d.name) {
+                        problems.push(problem(at("name"), format!("{:?} is used by an earlier destination; names must be unique", d.name)));
+                    }
+                    list.push(d);
+                }
+                Err(errors) => problems.extend(errors.into_iter().map(|(field, message)| problem(at(&field), message))),
+            }
+        }
+        if problems.is_empty() {
+            Ok(Destinations { list })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+const FIELDS: [&str; 6] = ["name", "url", "types", "token", "tokenSecret", "signingSecret"];
+
+fn read_one(item: &Value<'_>, secret: &impl Fn(&str) -> Option<String>) -> Result<Destination, Vec<(String, String)>> {
+    let Some(members) = item.as_object() else {
+        return Err(vec![(String::new(), format!("expected an object, found {}", item.describe()))]);
+    };
+    let mut errors: Vec<(String, String)> = Vec::new();
+    for (key, _) in members {
+        let key = key.text();
+        if !FIELDS.contains(&key.as_ref()) {
+            errors.push((key.to_string(), format!("unknown field; the fields are {}", FIELDS.join(", "))));
+        }
+    }
+    let string = |field: &str, errors: &mut Vec<(String, String)>| -> Option<String> {
+        match item.get(field) {
+            None => None,
+            Some(Value::String(s)) => Some(s.text().into_owned()),
+            Some(v) => {
+                errors.push((field.into(), format!("expected a string, found {}", v.describe())));
+                None
+            }
+        }
+    };
+    let name = string("name", &mut errors);
+    match &name {
+        None if item.get("name").is_none() => errors.push(("name".into(), "missing".into())),
+        Some(n) if n.is_empty() || n.len() > 64 || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+            errors.push(("name".into(), format!("{n:?} must be 1 to 64 letters, digits, '-' or '_'")))
+        }
+        _ => {}
+    }
+    let url = string("url", &mut errors);
+    match &url {
+        None if item.get("url").is_none() => errors.push(("url".into(), "missing".into())),
+        Some(u) => {
+            if let Err(message) = check_url(u) {
+                errors.push(("url".into(), message));
+            }
+        }
+        None => {}
+    }
+    let mut types = Vec::new();
+    match item.get("types") {
+        None => errors.push(("types".into(), "missing; list Drift event types, e.g. [\"conversation_push\"], or [\"*\"] for all".into())),
+        Some(Value::Array(list)) if list.is_empty() => errors.push(("types".into(), "empty; list at least one event type, or \"*\"".into())),
+        Some(Value::Array(list)) => {
+            for (j, t) in list.iter().enumerate() {
+                match t {
+                    Value::String(s) if !s.text().trim().is_empty() => types.push(s.text().into_owned()),
+                    other => errors.push((format!("types[{j}]"), format!("expected an event type name, found {}", other.describe()))),
+                }
+            }
+        }
+        Some(v) => errors.push(("types".into(), format!("expected an array of event type names, found {}", v.describe()))),
+    }
+    let token_secret_name = string("tokenSecret", &mut errors);
+    let token = match string("token", &mut errors).as_deref() {
+        None | Some("keep") => TokenMode::Keep,
+        Some("strip") => TokenMode::Strip,
+        Some("replace") => match &token_secret_name {
+            None => {
+                errors.push(("tokenSecret".into(), "missing; \"token\": \"replace\" needs the name of a secret holding the replacement".into()));
+                TokenMode::Keep
+            }
+            Some(name) => match secret(name) {
+                Some(value) if !value.is_empty() => TokenMode::Replace(value),
+                _ => {
+                    errors.push(("tokenSecret".into(), format!("secret {name} is not set; `wrangler secret put {name}`")));
+                    TokenMode::Keep
+                }
+            },
+        },
+        Some(other) => {
+            errors.push(("token".into(), format!("{other:?} is not one of keep, strip, replace")));
+            TokenMode::Keep
+        }
+    };
+    if token_secret_name.is_some() && !matches!(token, TokenMode::Replace(_)) && !errors.iter().any(|(f, _)| f == "token" || f == "tokenSecret") {
+        errors.push(("tokenSecret".into(), "only used with \"token\": \"replace\"".into()));
+    }
+    let signing_secret = match string("signingSecret", &mut errors) {
+        None => None,
+        Some(name) => match secret(&name) {
+            None => {
+                errors.push(("signingSecret".into(), format!("secret {name} is not set; `wrangler secret put {name}`")));
+                None
+            }
+            Some(value) => match crate::delivery::sign::key_from_secret(&value) {
+                Ok(_) => Some(value),
+                Err(message) => {
+                    errors.push(("signingSecret".into(), format!("secret {name}: {message}")));
+                    None
+                }
+            },
+        },
+    };
+    if errors.is_empty() {
+        Ok(Destination { name: name.unwrap_or_default(), url: url.unwrap_or_default(), types, token, signing_secret })
+    } else {
+        Err(errors)
+    }
+}
+
+/// https anywhere; plain http only for loopback hosts.
+fn check_url(url: &str) -> Result<(), String> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("{url:?} is not an absolute URL"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    if host.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(()),
+        "http" if is_loopback(host) => Ok(()),
+        "http" => Err("must be https (plain http only for localhost)".into()),
+        other => Err(format!("scheme {other:?} is not supported; must be https")),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host == "::1"
+        || host.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets(name: &str) -> Option<String> {
+        match name {
+            "SIGN" => Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+            "BAD_SIGN" => Some("not-a-secret".into()),
+            "REPLACEMENT" => Some("app-token".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn reads_a_legacy_app_and_a_push_app() {
+        let text = r#"[
+          {"name":"legacy-crm","url":"https://crm.example.com/drift","types":["conversation_status_updated"]},
+          {"name":"push-app","url":"http://127.0.0.1:9000/hook","types":["conversation_push","*"],"token":"replace","tokenSecret":"REPLACEMENT","signingSecret":"SIGN"}
+        ]"#;
+        let d = Destinations::parse(Some(text), secrets).unwrap();
+        assert_eq!(d.list.len(), 2);
+        assert_eq!(d.list[0].token, TokenMode::Keep);
+        assert!(d.list[0].wants("conversation_status_updated"));
+        assert!(!d.list[0].wants("conversation_push"));
+        assert_eq!(d.list[1].token, TokenMode::Replace("app-token".into()));
+        assert!(d.list[1].wants("new_message"), "* matches every type");
+        assert!(d.list[1].signing_secret.is_some());
+        assert_eq!(Destinations::parse(None, secrets).unwrap().list.len(), 0);
+        assert_eq!(Destinations::parse(Some("  "), secrets).unwrap().list.len(), 0);
+    }
+
+    #[test]
+    fn every_problem_is_named_with_its_place() {
+        let cases: &[(&str, &str)] = &[
+            ("{}", "DESTINATIONS: expected a JSON array of destinations, found an object"),
+            ("[1", "DESTINATIONS[0]: invalid_json"),
+            ("[3]", "DESTINATIONS[0]: expected an object, found an integer"),
+            (r#"[{"url":"https://a","types":["*"]}]"#, "DESTINATIONS[0].name: missing"),
+            (r#"[{"name":"a b","url":"https://a","types":["*"]}]"#, "DESTINATIONS[0].name: \"a b\" must be 1 to 64 letters"),
+            (r#"[{"name":"a","url":"https://a","types":["*"]},{"name":"b","url":"http://example.com/x","types":["*"]}]"#, "DESTINATIONS[1].url: must be https (plain http only for localhost)"),
+            (r#"[{"name":"a","url":"ftp://a","types":["*"]}]"#, "DESTINATIONS[0].url: scheme \"ftp\" is not supported"),
+            (r#"[{"name":"a","url":"example.com","types":["*"]}]"#, "DESTINATIONS[0].url: \"example.com\" is not an absolute URL"),
+            (r#"[{"name":"a","url":"https://a"}]"#, "DESTINATIONS[0].types: missing"),
+            (r#"[{"name":"a","url":"https://a","types":[]}]"#, "DESTINATIONS[0].types: empty"),
+            (r#"[{"name":"a","url":"https://a","types":[""]}]"#, "DESTINATIONS[0].types[0]: expected an event type name"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"token":"drop"}]"#, "DESTINATIONS[0].token: \"drop\" is not one of keep, strip, replace"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"token":"replace"}]"#, "DESTINATIONS[0].tokenSecret: missing"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"token":"replace","tokenSecret":"NOPE"}]"#, "DESTINATIONS[0].tokenSecret: secret NOPE is not set"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"signingSecret":"NOPE"}]"#, "DESTINATIONS[0].signingSecret: secret NOPE is not set"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"signingSecret":"BAD_SIGN"}]"#, "DESTINATIONS[0].signingSecret: secret BAD_SIGN: must start with whsec_"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"tpyes":1}]"#, "DESTINATIONS[0].tpyes: unknown field"),
+            (r#"[{"name":"a","url":"https://a","types":["*"]},{"name":"a","url":"https://b","types":["*"]}]"#, "DESTINATIONS[1].name: \"a\" is used by an earlier destination"),
+        ];
+        for (text, expected) in cases {
+            let problems = Destinations::parse(Some(text), secrets).expect_err(text);
+            let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            assert!(rendered.iter().any(|p| p.starts_with(expected)), "{text}\n  expected {expected}\n  got {rendered:?}");
+        }
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for ok in ["http://localhost:8080/x", "http://127.0.0.1/x", "http://[::1]:9/x", "https://example.com", "http://a.localhost/"] {
+            assert!(check_url(ok).is_ok(), "{ok}");
+        }
+        for bad in ["http://example.com", "http://127.0.0.1.evil.com/", "http://localhost.evil.com/"] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+}
