@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: setup dev build test test-native test-wasm test-worker test-browser bench clean
+.PHONY: setup dev build test test-native test-wasm test-worker test-delivery test-browser bench clean
 
 ## Install what is missing (wasm target, wasm-bindgen-cli, worker-build, npm packages, .dev.vars).
 setup:
@@ -22,7 +22,7 @@ test: setup
 	@bash scripts/setup.sh --browser
 	$(MAKE) --no-print-directory test-native
 	bash scripts/build.sh
-	$(MAKE) --no-print-directory test-wasm test-worker test-browser
+	$(MAKE) --no-print-directory test-wasm test-worker test-delivery test-browser
 
 test-native:
 	cargo test --locked
@@ -33,6 +33,9 @@ test-wasm:
 
 test-worker:
 	node --test --test-concurrency=1 tests/worker/
+
+test-delivery:
+	node --test --test-concurrency=1 tests/delivery/
 
 test-browser:
 	node --test --test-concurrency=1 tests/browser/

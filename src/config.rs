@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use crate::delivery::{schedule, Destinations};
 use crate::json::{Limits, DEFAULT_MAX_BYTES};
 use crate::legacy::LegacyPolicy;
 use crate::verify::Tokens;
@@ -14,6 +15,10 @@ use crate::verify::Tokens;
 pub const VERIFICATION_TOKEN: &str = "DRIFT_VERIFICATION_TOKEN";
 pub const LEGACY_POLICY: &str = "LEGACY_POLICY";
 pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
+pub const RETRY_BASE_SECONDS: &str = "RETRY_BASE_SECONDS";
+pub const DELIVERY_TIMEOUT_MS: &str = "DELIVERY_TIMEOUT_MS";
+pub const RECOVERY_GRACE_SECONDS: &str = "RECOVERY_GRACE_SECONDS";
+pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
 
 /// One thing wrong with the configuration: `MAX_BODY_BYTES: expected …`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +43,17 @@ pub struct Config {
     pub legacy: LegacyPolicy,
     /// Largest accepted request body, and so largest event.
     pub max_body_bytes: usize,
+    /// Where outbound events go (none: the bridge only answers Drift).
+    pub destinations: Destinations,
+    /// First retry wait; see [`schedule`].
+    pub retry_base_seconds: u32,
+    /// How long one delivery attempt may take.
+    pub delivery_timeout_ms: u32,
+    /// How long a handed-off delivery may show no progress before the outbox
+    /// puts it on the queue again (guards against a lost queue message).
+    pub recovery_grace_seconds: u32,
+    /// Bearer token of the admin routes; `None` turns them off.
+    pub admin: Option<Tokens>,
     /// Everything that is wrong, in a stable order.
     pub problems: Vec<Problem>,
 }
@@ -74,7 +90,38 @@ impl Config {
                 }
             },
         };
-        Config { tokens, legacy, max_body_bytes, problems }
+        let mut number = |name: &str, default: u32, min: u32, max: u32| match get(name).as_deref().map(str::trim) {
+            None | Some("") => default,
+            Some(text) => match text.parse::<u32>() {
+                Ok(n) if (min..=max).contains(&n) => n,
+                _ => {
+                    problems.push(Problem { field: name.into(), message: format!("expected a whole number from {min} to {max}, found {text:?}") });
+                    default
+                }
+            },
+        };
+        let retry_base_seconds = number(RETRY_BASE_SECONDS, schedule::DEFAULT_BASE_SECONDS, 0, 3600);
+        let delivery_timeout_ms = number(DELIVERY_TIMEOUT_MS, 10_000, 100, 60_000);
+        let recovery_grace_seconds = number(RECOVERY_GRACE_SECONDS, 300, 1, 86_400);
+        let destinations = match Destinations::parse(get(crate::delivery::destination::DESTINATIONS).as_deref(), &get) {
+            Ok(d) => d,
+            Err(found) => {
+                problems.extend(found);
+                Destinations::default()
+            }
+        };
+        let admin = get(ADMIN_TOKEN).as_deref().and_then(Tokens::parse);
+        Config {
+            tokens,
+            legacy,
+            max_body_bytes,
+            destinations,
+            retry_base_seconds,
+            delivery_timeout_ms,
+            recovery_grace_seconds,
+            admin,
+            problems,
+        }
     }
 
     /// Whether the worker may accept webhooks.
@@ -110,6 +157,17 @@ mod tests {
         assert!(problems[0].starts_with("DRIFT_VERIFICATION_TOKEN: not set"));
         assert!(problems[1].starts_with("LEGACY_POLICY: unknown legacy policy \"sometimes\""));
         assert!(problems[2].starts_with("MAX_BODY_BYTES: expected a number of bytes"));
+
+        let c = config(&[
+            ("DRIFT_VERIFICATION_TOKEN", "a"),
+            ("DESTINATIONS", r#"[{"name":"a","url":"http://example.com","types":["*"]}]"#),
+            ("RETRY_BASE_SECONDS", "-1"),
+        ]);
+        let problems: Vec<String> = c.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("RETRY_BASE_SECONDS: expected a whole number from 0 to 3600"));
+        assert_eq!(problems[1], "DESTINATIONS[0].url: must be https (plain http only for localhost)");
+        assert!(!c.is_complete());
 
         let c = config(&[("DRIFT_VERIFICATION_TOKEN", " , "), ("LEGACY_POLICY", "timeline"), ("MAX_BODY_BYTES", "1024")]);
         assert!(c.tokens.is_none());

@@ -24,38 +24,38 @@ const status = (value) => `{
 export const SAMPLES = [
   {
     id: "inactive",
-    label: "Inactive · conversation_inactive",
-    note: "Drift's published example. Yields itself, a conversation_push and (per policy) a legacy close.",
+    label: "Inactive (Drift's example)",
+    note: "conversation_inactive, Drift's published example. Yields itself, a conversation_push and (per policy) a legacy close.",
     text: conversation("conversation_inactive"),
   },
   {
     id: "manual-push",
-    label: "Manual push · conversation_manual_push",
-    note: "A user closed the conversation or ran /sync. Yields itself, a conversation_push and (per policy) a legacy close.",
+    label: "Manual push",
+    note: "conversation_manual_push: a user closed the conversation or ran /sync. Yields itself, a conversation_push and (per policy) a legacy close.",
     text: conversation("conversation_manual_push"),
   },
   {
     id: "push",
-    label: "Push · conversation_push",
-    note: "Fires with either of the two above. Yields itself and (per policy) a legacy close.",
+    label: "Push",
+    note: "conversation_push: fires with either of the two above. Yields itself and (per policy) a legacy close.",
     text: conversation("conversation_push"),
   },
   {
     id: "status-closed",
-    label: "Status closed · conversation_status_updated",
-    note: "The retired legacy webhook. A close yields itself, a conversation_manual_push and a conversation_push.",
+    label: "Status closed",
+    note: "conversation_status_updated, the retired legacy webhook. A close yields itself, a conversation_manual_push and a conversation_push.",
     text: status("closed"),
   },
   {
     id: "status-open",
-    label: "Status open · conversation_status_updated",
-    note: "The retired legacy webhook. Anything but a close passes through unchanged.",
+    label: "Status open",
+    note: "conversation_status_updated, the retired legacy webhook. Anything but a close passes through unchanged.",
     text: status("open"),
   },
   {
     id: "new-message",
-    label: "New message · new_message",
-    note: "Not a conversation event: passes through unchanged, digit for digit (its id is above 2^53).",
+    label: "New message",
+    note: "new_message is not a conversation event: passes through unchanged, digit for digit (its id is above 2^53).",
     text: `{
   "orgId": 1,
   "type": "new_message",
@@ -71,8 +71,8 @@ export const SAMPLES = [
   },
   {
     id: "broken",
-    label: "Broken · invalid JSON",
-    note: "A trailing comma: the error names the line, the column and the path.",
+    label: "Broken (invalid JSON)",
+    note: "Invalid JSON, a trailing comma: the error names the line, the column and the path.",
     text: `{
   "orgId": 1,
   "type": "conversation_inactive",

@@ -5,9 +5,12 @@
 //! hand off → answer. Everything here is plumbing; the decisions live in the
 //! core modules, which know nothing of Workers.
 
+mod admin;
+mod delivery;
 mod http;
+mod outbox;
 
-use worker::{event, Context, Env, Method, Request, Response, Result};
+use worker::{event, Context, Env, MessageBatch, Method, Request, Response, Result};
 
 use crate::config::Config;
 use crate::json;
@@ -38,6 +41,9 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         "/__test/panic" if var(&env, TEST_ROUTES).as_deref() == Some("1") => {
             panic!("deliberate panic from /__test/panic")
         }
+        p if p == "/admin/deliveries" || p.starts_with("/admin/deliveries/") => {
+            admin::route(&req, &env, &config(&env), p).await
+        }
         _ => error_response(
             404,
             "not_found",
@@ -52,7 +58,26 @@ fn var(env: &Env, name: &str) -> Option<String> {
 }
 
 fn config(env: &Env) -> Config {
-    Config::from_env(|name| var(env, name))
+    let mut config = Config::from_env(|name| var(env, name));
+    if !config.destinations.list.is_empty() {
+        for (binding, kind, ok) in [
+            (delivery::QUEUE_BINDING, "queue producer", env.queue(delivery::QUEUE_BINDING).is_ok()),
+            (delivery::OUTBOX_BINDING, "Durable Object", env.durable_object(delivery::OUTBOX_BINDING).is_ok()),
+        ] {
+            if !ok {
+                config.problems.push(crate::config::Problem {
+                    field: binding.into(),
+                    message: format!("DESTINATIONS is set but the {kind} binding {binding} is missing (see wrangler.toml)"),
+                });
+            }
+        }
+    }
+    config
+}
+
+#[event(queue)]
+async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
+    delivery::consume(batch, env).await
 }
 
 fn now_ms() -> i64 {
@@ -90,19 +115,26 @@ async fn webhook(req: &mut Request, env: &Env) -> Result<Response> {
     if !header_ok && !body_ok() {
         return http::unauthorized();
     }
-    let options = Options { legacy: config.legacy, received_at_ms: now_ms(), limits };
+    let now = now_ms();
+    let options = Options { legacy: config.legacy, received_at_ms: now, limits };
     let events = match translate_value(&value, &options) {
         Ok(events) => events,
         Err(e) => return http::core_error(&e),
     };
-    hand_off(&events).await?;
-    json_response(200, &received_body(&events))
-}
-
-/// Where outbound events leave the worker. Delivery to apps builds on this
-/// seam; until then every event is answered for and nothing is forwarded.
-async fn hand_off(_events: &[Outbound]) -> Result<()> {
-    Ok(())
+    // Nothing is answered 200 before every delivery is safely on the queue.
+    match delivery::hand_off(env, &config, &events, now).await {
+        Ok(_) => json_response(200, &received_body(&events)),
+        Err(delivery::HandOffError::Busy) => error_response(
+            503,
+            "busy",
+            "the same webhook is being handed off by another request; try again shortly",
+            "",
+        ),
+        Err(delivery::HandOffError::Failed(reason)) => {
+            worker::console_error!("hand-off failed: {reason}");
+            error_response(503, "unavailable", "the events could not be queued for delivery; try again", "")
+        }
+    }
 }
 
 /// `{"received":"<inbound id>","events":[{"id":…,"type":…},…]}`

@@ -1,0 +1,155 @@
+// Helpers for the delivery fault tests: the built worker in real workerd
+// (Miniflare) with local queues and Durable Objects, and real HTTP receivers
+// on loopback that record what they got.
+import { createServer } from "node:http";
+import { createHmac } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const TOKEN = "drift-test-token";
+export const ADMIN = "admin-test-token";
+export const SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+export const MAX_RETRIES = 3; // 4 attempts, then the dead-letter queue
+
+/** A receiver on 127.0.0.1. `behave(attempt, request)` returns a status
+ * code, or "hang" to never answer. It records every request. */
+export async function receiver(behave = () => 200, port = 0) {
+  const requests = [];
+  const attemptsById = new Map();
+  const server = createServer((req, res) => {
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      const id = req.headers["webhook-id"];
+      const attempt = (attemptsById.get(id) ?? 0) + 1;
+      attemptsById.set(id, attempt);
+      const outcome = behave(attempt, { headers: req.headers, body });
+      requests.push({ headers: req.headers, body, attempt, status: outcome });
+      if (outcome === "hang") return; // the worker's timeout must fire
+      res.writeHead(outcome, { "content-type": "text/plain" });
+      res.end(String(outcome));
+    });
+  });
+  await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${server.address().port}/hook`;
+  return {
+    url,
+    port: server.address().port,
+    requests,
+    /** Requests answered 2xx, i.e. what the app accepted. */
+    accepted: () => requests.filter((r) => typeof r.status === "number" && r.status >= 200 && r.status < 300),
+    close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }),
+  };
+}
+
+/** A free loopback port with nothing listening on it (yet). */
+export async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export function persistDir() {
+  return mkdtempSync(join(tmpdir(), "drift-bridge-do-"));
+}
+
+export function removeDir(dir) {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Starts the worker with destinations and delivery settings for tests. */
+export async function startWorker({ destinations, persist, consumers = true, extra = {} }) {
+  const bindings = {
+    DRIFT_VERIFICATION_TOKEN: TOKEN,
+    ADMIN_TOKEN: ADMIN,
+    DESTINATIONS: JSON.stringify(destinations),
+    RETRY_BASE_SECONDS: "0",
+    DELIVERY_TIMEOUT_MS: "400",
+    RECOVERY_GRACE_SECONDS: "2",
+    SIGNING_SECRET,
+    APP_TOKEN: "app-specific-token",
+    ...extra,
+  };
+  const mf = new Miniflare({
+    rootPath: ROOT,
+    scriptPath: join(ROOT, "build/index.js"),
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: "2026-04-26",
+    bindings,
+    queueProducers: { DELIVERIES: { queueName: "drift-bridge-deliveries" } },
+    queueConsumers: consumers
+      ? {
+          "drift-bridge-deliveries": {
+            maxBatchSize: 10,
+            maxBatchTimeout: 0.05,
+            maxRetries: MAX_RETRIES,
+            deadLetterQueue: "drift-bridge-dead-letters",
+          },
+          "drift-bridge-dead-letters": { maxBatchSize: 10, maxBatchTimeout: 0.05 },
+        }
+      : {},
+    durableObjects: { OUTBOX: { className: "Outbox", useSQLite: true } },
+    durableObjectsPersist: persist,
+  });
+  await mf.ready;
+  return mf;
+}
+
+export async function webhook(mf, event) {
+  const res = await mf.dispatchFetch("http://bridge.test/webhooks/drift", {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-verification-token": TOKEN },
+    body: typeof event === "string" ? event : JSON.stringify(event),
+  });
+  return { status: res.status, body: await res.text() };
+}
+
+export async function admin(mf, path, method = "GET") {
+  const res = await mf.dispatchFetch(`http://bridge.test${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN}` },
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+/** Polls `check` until it returns truthy or `ms` pass. */
+export async function until(check, ms = 15000, what = "condition") {
+  const start = Date.now();
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Settles: nothing more arrives for `ms`. */
+export const quiet = (ms = 1500) => new Promise((r) => setTimeout(r, ms));
+
+/** Verifies a Standard Webhooks signature the way a receiver would. */
+export function verifySignature(request, secret = SIGNING_SECRET) {
+  const { headers, body } = request;
+  const key = Buffer.from(secret.slice("whsec_".length), "base64");
+  const signed = `${headers["webhook-id"]}.${headers["webhook-timestamp"]}.${body}`;
+  const expected = "v1," + createHmac("sha256", key).update(signed).digest("base64");
+  return (headers["webhook-signature"] ?? "").split(" ").includes(expected);
+}
+
+export const INACTIVE = {
+  orgId: 1,
+  type: "conversation_inactive",
+  data: { lastUpdated: 1591813767000, conversationId: 123456789 },
+  token: TOKEN,
+};
+
+export function conversation(conversationId, type = "conversation_inactive") {
+  return { orgId: 1, type, data: { lastUpdated: 1591813767000, conversationId }, token: TOKEN };
+}
