@@ -194,11 +194,12 @@ function syncDate(input, now) {
   } else if (where.start >= 0) {
     els.dateDetail.textContent = `data.${field} is not an integer number of milliseconds`;
     marker = null;
-  } else {
-    els.dateDetail.textContent = where.data || where.complete
-      ? `No data.${field}: the bridge uses the time it receives the event (now).`
-      : "";
+  } else if (CONVERSATION_TYPES.has(where.type) || where.type === "conversation_status_updated") {
+    els.dateDetail.textContent = `No data.${field}: the bridge uses the time it receives the event (now).`;
     marker = { ms: now, label: `now · ${isoDate(now)}`, now: true };
+  } else {
+    els.dateDetail.textContent = where.type ? `No data.${field}; ${where.type} passes through whatever its date.` : "";
+    marker = null;
   }
   state.marker = marker;
   state.type = where.type;
@@ -225,6 +226,9 @@ function drawMarker() {
       status += "; Never adds no legacy close.";
     }
     if (where === "before" || where === "after") status += ` (Marked at the ${where === "before" ? "left" : "right"} edge: off the drawn range.)`;
+  }
+  if (!marker && state.type && !CONVERSATION_TYPES.has(state.type)) {
+    status = "The date only matters for inactive, manual push and push events.";
   }
   els.timelineStatus.textContent = status;
   if (desc) desc.textContent = status ? `${base} Marked: ${status}` : base;
@@ -502,10 +506,13 @@ function excerpt(input, span) {
     pre.append(row);
   }
   const caretLen = Math.max(1, Math.min(span.end - span.start, WINDOW - (offsetInLine - cut)));
+  const gutter = document.createElement("span");
+  gutter.className = "ex-gutter";
+  gutter.textContent = `${" ".repeat(width)} │ `;
   const caret = document.createElement("span");
   caret.className = "ex-caret";
-  caret.textContent = `${" ".repeat(width)} │ ${" ".repeat(offsetInLine - cut)}${"^".repeat(caretLen)}`;
-  pre.append(caret);
+  caret.textContent = `${" ".repeat(offsetInLine - cut)}${"^".repeat(caretLen)}`;
+  pre.append(gutter, caret);
   return pre;
 }
 
@@ -576,15 +583,15 @@ async function compareWithEdge() {
     headline.append("Edge and browser agree");
     const detail = document.createElement("p");
     detail.className = "note";
-    detail.textContent = `Byte-identical: ${mine.length} bytes, HTTP ${status} from POST ${url}.`;
-    out.push(headline, detail);
+    detail.textContent = `Byte-identical: ${mine.length} bytes, HTTP ${status}.`;
+    out.push(headline, detail, requestLine(url));
   } else {
     els.compareResult.dataset.agree = "false";
     headline.innerHTML = '<span class="bad-mark" aria-hidden="true">≠</span> ';
     headline.append(`Edge and browser differ at byte ${diff}`);
     const detail = document.createElement("p");
     detail.className = "note";
-    detail.textContent = `HTTP ${status} from POST ${url}: the edge sent ${body.length} bytes, the browser computed ${mine.length}.`;
+    detail.textContent = `HTTP ${status}: the edge sent ${body.length} bytes, the browser computed ${mine.length}.`;
     const decoder = new TextDecoder();
     const around = (bytes) => decoder.decode(bytes.slice(Math.max(0, diff - 40), diff + 60));
     const dl = document.createElement("dl");
@@ -598,9 +605,18 @@ async function compareWithEdge() {
       dd.append(code);
       dl.append(dt, dd);
     }
-    out.push(headline, detail, dl);
+    out.push(headline, detail, requestLine(url), dl);
   }
   els.compareResult.replaceChildren(...out);
+}
+
+function requestLine(url) {
+  const p = document.createElement("p");
+  p.className = "note request";
+  const code = document.createElement("code");
+  code.textContent = `POST ${url}`;
+  p.append(code);
+  return p;
 }
 
 els.compareButton.addEventListener("click", compareWithEdge);
