@@ -39,8 +39,7 @@ pub async fn route(req: &Request, env: &Env, config: &Config, path: &str) -> Res
 }
 
 async fn list(req: &Request, env: &Env) -> Result<Response> {
-    let url = req.url()?;
-    let status = url.query_pairs().find(|(k, _)| k == "status").map(|(_, v)| v.into_owned()).unwrap_or_else(|| "failed".into());
+    let status = super::http::query(req).into_iter().find(|(k, _)| k == "status").map_or_else(|| "failed".into(), |(_, v)| v);
     if !matches!(status.as_str(), "failed" | "gone" | "replayed") {
         return error_response(400, "invalid_parameter", "status must be failed, gone or replayed", "status");
     }

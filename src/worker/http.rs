@@ -70,3 +70,48 @@ pub(super) async fn read_body(req: &mut Request, limit: usize) -> Result<std::re
     }
     Ok(Ok(body))
 }
+
+/// The query parameters of a request, decoded. Reads the raw URL rather than
+/// parsing it with the `url` crate, which would pull IDNA tables into the
+/// wasm for nothing.
+pub(super) fn query(req: &Request) -> Vec<(String, String)> {
+    let url = req.inner().url();
+    let Some(query) = url.split_once('?').map(|(_, q)| q.split('#').next().unwrap_or("")) else {
+        return Vec::new();
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h * 16 + l);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}

@@ -164,8 +164,8 @@ async fn convert(req: &mut Request, env: &Env) -> Result<Response> {
     let config = config(env);
     let mut legacy = config.legacy;
     let mut now = now_ms();
-    for (key, value) in req.url()?.query_pairs() {
-        match key.as_ref() {
+    for (key, value) in http::query(req) {
+        match key.as_str() {
             "legacy" => match value.parse::<LegacyPolicy>() {
                 Ok(p) => legacy = p,
                 Err(e) => return error_response(400, "invalid_parameter", &e.to_string(), "legacy"),
