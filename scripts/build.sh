@@ -18,6 +18,14 @@ export CARGO_PROFILE_RELEASE_OPT_LEVEL=z
 what=${1:-all}
 if [ "$what" = all ] || [ "$what" = worker ]; then
   worker-build --release --features worker
+  # worker-build keeps the wasm names section (about 100 KB) so that panics
+  # log function names; drop it unless DRIFT_BRIDGE_KEEP_NAMES=1. Same
+  # feature set as worker-build's own wasm-opt pass.
+  if [ "${DRIFT_BRIDGE_KEEP_NAMES:-0}" != 1 ]; then
+    "$WASM_OPT_BIN" build/index_bg.wasm -o build/index_bg.wasm --strip-debug \
+      --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
+      --enable-multivalue --enable-reference-types --enable-exception-handling
+  fi
 fi
 if [ "$what" = all ] || [ "$what" = browser ]; then
   cargo build --quiet --lib --release --target wasm32-unknown-unknown --features browser --target-dir target/browser

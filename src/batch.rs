@@ -29,11 +29,8 @@ pub fn translate_batch(body: &str, options: &Options, body_limits: &Limits) -> B
                 .collect(),
         ),
         Ok(value) => Batch::One(translate_value(&value, options)),
-        Err((_, Failure::Trailing)) => Batch::Many(ndjson(body, options)),
-        Err((error, _)) if looks_like_ndjson(body) => {
-            let _ = error;
-            Batch::Many(ndjson(body, options))
-        }
+        Err((_, Failure::Trailing)) if lines(body) >= 2 => Batch::Many(ndjson(body, options)),
+        Err(_) if looks_like_ndjson(body) => Batch::Many(ndjson(body, options)),
         Err((error, _)) => Batch::One(Err(error)),
     }
 }
@@ -41,6 +38,10 @@ pub fn translate_batch(body: &str, options: &Options, body_limits: &Limits) -> B
 /// Several non-blank lines that each start an object: NDJSON with a broken
 /// line, rather than one pretty-printed event (whose lines start with keys
 /// and braces).
+fn lines(body: &str) -> usize {
+    body.lines().filter(|l| !l.trim().is_empty()).count()
+}
+
 fn looks_like_ndjson(body: &str) -> bool {
     let mut lines = body.lines().map(str::trim_start).filter(|l| !l.is_empty());
     let mut count = 0;

@@ -56,6 +56,9 @@ fn response_bodies() {
         batch("{\"a\":").to_json(),
         r#"{"error":{"code":"invalid_json","message":"unexpected end of input; expected a JSON value (line 1, column 6)","path":"a","line":1,"column":6}}"#
     );
+    // Trailing data on a single line is one bad event, not a batch.
+    assert!(matches!(batch(&format!("{INACTIVE} x")), Batch::One(Err(_))));
+    assert!(matches!(batch(&format!("{INACTIVE}{INACTIVE}\n")), Batch::One(Err(_))));
     // A pretty-printed single event is one event, not NDJSON.
     assert!(matches!(batch("{\n  \"orgId\": 1,\n  \"type\": \"x\"\n}"), Batch::One(Ok(_))));
 }

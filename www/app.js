@@ -99,7 +99,7 @@ els.event.addEventListener("input", () => {
 function fitTextarea() {
   const ta = els.event;
   if (ta.dataset.resized) return;
-  ta.style.height = "auto";
+  ta.style.height = "0px"; // measure the content, not the rows
   const max = Math.max(320, Math.round(window.innerHeight * 0.6));
   ta.style.height = ta.dataset.fit = `${Math.min(max, ta.scrollHeight + 2)}px`;
 }
@@ -112,7 +112,6 @@ function schedule() {
   state.pending = true;
   clearTimeout(state.timer);
   state.timer = setTimeout(convertNow, DEBOUNCE_MS);
-  syncDate(els.event.value, Date.now());
 }
 
 function convertNow() {
@@ -592,6 +591,7 @@ async function compareWithEdge() {
     const detail = document.createElement("p");
     detail.className = "note";
     detail.textContent = `HTTP ${status}: the edge sent ${body.length} bytes, the browser computed ${mine.length}.`;
+    if (status === 413) detail.textContent += " The edge refuses bodies above its MAX_BODY_BYTES.";
     const decoder = new TextDecoder();
     const around = (bytes) => decoder.decode(bytes.slice(Math.max(0, diff - 40), diff + 60));
     const dl = document.createElement("dl");

@@ -75,11 +75,11 @@ export function drawTimeline(svg, width, marker) {
   }
 
   const fontSize = narrow ? 11.5 : 12.5;
-  const label = (tx, ty, date, text, anchor = "start", cls = "") => {
+  // A bold date, then (optionally) a muted description.
+  const label = (tx, ty, date, text, anchor = "start") => {
     const bold = `<tspan class="tl-date">${esc(date)}</tspan>`;
     const rest = text ? `<tspan class="tl-desc" dx="5">${esc(text)}</tspan>` : "";
-    const content = anchor === "end" ? `${text ? `<tspan class="tl-desc">${esc(text)}</tspan><tspan dx="5"></tspan>` : ""}${bold}` : bold + rest;
-    return `<text class="tl-label ${cls}" x="${tx}" y="${ty}" text-anchor="${anchor}" font-size="${fontSize}">${content}</text>`;
+    return `<text class="tl-label" x="${tx}" y="${ty}" text-anchor="${anchor}" font-size="${fontSize}">${bold}${rest}</text>`;
   };
   const fits = (text, room, weight = 500) => textWidth(text, fontSize, weight) + 16 <= room;
   const mid = (i) => lane(i) + laneH / 2 + fontSize * 0.35;

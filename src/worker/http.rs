@@ -30,10 +30,11 @@ pub(super) fn error_response(status: u16, code: &str, message: &str, path: &str)
     json_response(status, &body)
 }
 
-/// A core error as `400`, or `413` for `too_large`.
+/// A core error as `400`. (Bodies over the size limit never reach the core:
+/// [`read_body`] answers 413 first, so a core `too_large` here is about
+/// nesting depth, a bad request rather than a big one.)
 pub(super) fn core_error(e: &crate::Error) -> Result<Response> {
-    let status = if e.code() == crate::ErrorCode::TooLarge { 413 } else { 400 };
-    json_response(status, &format!("{{\"error\":{}}}", e.to_json()))
+    json_response(400, &format!("{{\"error\":{}}}", e.to_json()))
 }
 
 /// The same answer for a missing and a wrong token: no hint which.

@@ -60,7 +60,8 @@ export async function startWorker({ timeoutMs = 240_000 } = {}) {
   const exit = new Promise((resolve) => child.on("exit", (code, signal) => resolve((exited = { code, signal }))));
 
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
   for (;;) {
     if (exited) throw new Error(`wrangler dev exited early (${JSON.stringify(exited)}):\n${output}`);
     try {
@@ -83,7 +84,7 @@ export async function startWorker({ timeoutMs = 240_000 } = {}) {
     await exit;
     clearTimeout(timer);
   }
-  return { url, stop, output: () => output };
+  return { url, stop, readyMs: Date.now() - started, output: () => output };
 }
 
 function killGroup(child, signal) {
@@ -136,7 +137,8 @@ export async function openPage(browser, url, { viewport = { width: 1280, height:
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
+    // HTTP statuses of fetches (a 400 from /convert for a broken event) are not script errors.
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(m.text());
   });
   await page.goto(url);
   await settled(page);

@@ -140,6 +140,12 @@ describe("/convert", () => {
     await expectError(await post(mf, "/convert", '{"orgId":1,"orgId":2,"type":"x"}'), 400, "duplicate_key", "orgId");
   });
 
+  // A one-line body with data after the event is one bad event, not NDJSON.
+  test("one line with data after the event: 400 invalid_json, not a batch", async () => {
+    await expectError(await post(mf, "/convert", `${DRIFT_EXAMPLE} x`), 400, "invalid_json", "");
+    await expectError(await post(mf, "/convert", DRIFT_EXAMPLE + DRIFT_EXAMPLE), 400, "invalid_json", "");
+  });
+
   describe("legacy=timeline: a legacy close only in [2020-06-01, 2020-10-01)", () => {
     for (const [lastUpdated, legacy] of [
       [1590969599999, false],
@@ -183,5 +189,15 @@ describe("/convert", () => {
     for (const method of ["GET", "PUT"]) {
       assert.equal(await expectMethodNotAllowed(await request(mf, "/convert?legacy=always", { method })), "POST");
     }
+  });
+});
+
+describe("nesting deeper than 64 levels", () => {
+  let mf;
+  before(async () => { mf = await startWorker({}); });
+  after(async () => { await mf?.dispose(); });
+  test("is a bad request (400 too_large), not a big one (413)", async () => {
+    const deep = `{"orgId":1,"type":"x","data":${"[".repeat(100)}${"]".repeat(100)}}`;
+    await expectError(await post(mf, "/convert", deep), 400, "too_large", "data" + "[0]".repeat(63));
   });
 });

@@ -60,7 +60,14 @@ export async function startWorker(bindings = {}) {
       }
     },
   });
-  await mf.ready;
+  try {
+    await mf.ready;
+  } catch (error) {
+    // A worker that fails to start must not keep workerd (and the test
+    // process) alive.
+    await mf.dispose().catch(() => {});
+    throw error;
+  }
   mf.logs = () => output;
   return mf;
 }
