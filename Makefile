@@ -40,5 +40,12 @@ test-delivery:
 test-browser:
 	node --test --test-concurrency=1 tests/browser/
 
+## Benchmarks side by side (bench/README.md, bench/results.json); about 15 minutes.
+bench: setup
+	@bash scripts/setup.sh --bench
+	bash scripts/build.sh
+	cargo build --release --locked
+	node bench/run.mjs
+
 clean:
 	rm -rf build www/pkg target/browser target/browser-test

@@ -111,14 +111,7 @@ results.size = {
   "browser wasm (www/pkg/drift_bridge_bg.wasm)": size("www/pkg/drift_bridge_bg.wasm"),
   "browser JS glue (www/pkg/drift_bridge.js)": size("www/pkg/drift_bridge.js"),
 };
-const compiles = [];
-for (let i = 0; i < 11; i++) {
-  const bytes = readFileSync(join(ROOT, "build/index_bg.wasm"));
-  const t = performance.now();
-  await WebAssembly.compile(bytes);
-  compiles.push(performance.now() - t);
-}
-results.coldStart = { workerWasmCompileMs: round(median(compiles)) };
+results.coldStart = {};
 
 // ---------------------------------------------------------------- workers under load
 const workers = {
@@ -184,6 +177,7 @@ for (const [name, options] of Object.entries(workers)) results.coldStart[name] =
 try {
   const { playground } = await import("./playground.mjs");
   results.playground = await playground(ROOT);
+  results.coldStart.workerWasmCompileMs = results.playground.workerWasmCompileMs;
 } catch (e) {
   log(`playground measurement skipped: ${e.message}`);
   results.playground = { skipped: e.message };

@@ -51,4 +51,18 @@ if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+if [ "${1:-}" = "--bench" ]; then
+  missing=()
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+  command -v jq >/dev/null 2>&1 || missing+=(jq)
+  [ -x /usr/bin/time ] || missing+=(time)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]} from Debian's packages, for the benchmarks"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
 exit 0

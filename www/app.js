@@ -11,6 +11,10 @@ import {
 } from "./event-text.js";
 import { drawTimeline, inBroadcast } from "./timeline.js";
 
+performance.mark("app-start");
+// Start fetching and compiling the core at once; the page is set up meanwhile.
+const coreReady = init();
+
 const $ = (id) => document.getElementById(id);
 const els = {
   sample: $("sample"),
@@ -614,7 +618,11 @@ function requestLine(url) {
   const p = document.createElement("p");
   p.className = "note request";
   const code = document.createElement("code");
-  code.textContent = `POST ${url}`;
+  // Allow line breaks between the query parameters only.
+  `POST ${url}`.split(/(?=[?&])/).forEach((part, i) => {
+    if (i > 0) code.append(document.createElement("wbr"));
+    code.append(part);
+  });
   p.append(code);
   return p;
 }
@@ -646,8 +654,9 @@ async function probeEdge() {
 // ------------------------------------------------------------------ start --
 
 loadSample("inactive");
+performance.mark("app-ui-ready");
 
-const started = init().then(() => {
+const started = coreReady.then(() => {
   performance.mark("wasm-ready");
   playground.wasmReadyMs = round(performance.now());
   playground.version = version();

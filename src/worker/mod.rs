@@ -57,7 +57,19 @@ fn var(env: &Env, name: &str) -> Option<String> {
     env.secret(name).ok().map(|s| s.to_string()).or_else(|| env.var(name).ok().map(|v| v.to_string()))
 }
 
-fn config(env: &Env) -> Config {
+thread_local! {
+    /// The configuration, read once per isolate: vars and secrets do not
+    /// change while an isolate lives (a deploy or `wrangler secret put` starts
+    /// new ones), and reading a dozen bindings and parsing DESTINATIONS on
+    /// every request would cost more than the translation itself.
+    static CONFIG: std::cell::OnceCell<std::rc::Rc<Config>> = const { std::cell::OnceCell::new() };
+}
+
+fn config(env: &Env) -> std::rc::Rc<Config> {
+    CONFIG.with(|cell| cell.get_or_init(|| std::rc::Rc::new(read_config(env))).clone())
+}
+
+fn read_config(env: &Env) -> Config {
     let mut config = Config::from_env(|name| var(env, name));
     if !config.destinations.list.is_empty() {
         for (binding, kind, ok) in [

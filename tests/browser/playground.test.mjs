@@ -366,6 +366,9 @@ describe("the playground served by the worker", () => {
     const results = await desktop.page.locator(".panel-results").boundingBox();
     assert.ok(results.x > input.x + input.width, "desktop: results sit beside the input");
     assert.equal(await desktop.page.evaluate(() => document.documentElement.scrollWidth), 1280, "desktop: no sideways scrolling");
+    // Show the edge comparison in the picture too.
+    await desktop.page.getByRole("button", { name: "Compare with the edge" }).click();
+    await desktop.page.waitForFunction(() => document.getElementById("compare-result").dataset.agree === "true");
     const desktopShot = path.join(RESULTS_DIR, "playground.png");
     await desktop.page.screenshot({ path: desktopShot, fullPage: true });
 
