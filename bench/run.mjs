@@ -26,7 +26,10 @@ mkdirSync(WORK, { recursive: true });
 const log = (...a) => console.error("bench:", ...a);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: "utf8", cwd: ROOT, maxBuffer: 1 << 26, ...opts }).trim();
-const version = (cmd, args = ["--version"]) => { try { return sh(cmd, args).split("\n")[0]; } catch { return "not found"; } };
+const version = (cmd, args = ["--version"]) => {
+  const run = spawnSync(cmd, args, { encoding: "utf8" });
+  return (run.stdout || run.stderr || "not found").trim().split("\n")[0];
+};
 const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
 const results = {
