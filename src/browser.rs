@@ -84,7 +84,7 @@ fn js_event(e: &Outbound) -> JsEvent {
     let pretty = json::parse(&e.json, &Limits { max_bytes: usize::MAX, ..Limits::default() })
         .map(|v| v.to_pretty_json())
         .unwrap_or_else(|_| e.json.clone());
-    JsEvent { id: e.id.to_hex(), event_type: e.event_type.clone(), json: e.json.clone(), pretty, record: e.record() }
+    JsEvent { id: e.id.to_hex(), event_type: e.event_type.to_string(), json: e.json.clone(), pretty, record: e.record() }
 }
 
 /// Translates one event: `{ ok: true, events: [{ id, type, json, pretty, record }] }`

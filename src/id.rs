@@ -27,10 +27,17 @@ impl EventId {
 
     /// Appends the 16 hex digits to `out`.
     pub fn write_hex(self, out: &mut String) {
+        let mut hex = [0u8; 16];
+        self.write_hex_bytes(&mut hex);
+        out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+    }
+
+    /// Writes the 16 hex digits into `out`.
+    pub fn write_hex_bytes(self, out: &mut [u8; 16]) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        for b in self.0 {
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = HEX[usize::from(b >> 4)];
+            out[2 * i + 1] = HEX[usize::from(b & 15)];
         }
     }
 

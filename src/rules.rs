@@ -11,6 +11,9 @@
 //! The inbound event is always first and always unchanged, so its id is the
 //! id of the webhook as received.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use crate::error::Error;
 use crate::event::{Conversation, Event, EventType};
 use crate::id::{self, EventId};
@@ -55,12 +58,13 @@ pub struct Outbound {
     /// Its deterministic id.
     pub id: EventId,
     /// Its Drift `type`, decoded.
-    pub event_type: String,
+    pub event_type: Cow<'static, str>,
     /// The event as compact JSON.
     pub json: String,
     /// Where deduplication happens: `conversation:<orgId>:<conversationId>`
-    /// for the conversation types, `event:<id>` for the others.
-    pub scope: String,
+    /// for the conversation types, `event:<id>` for the others. Shared by
+    /// all the events of one inbound event.
+    pub scope: Arc<str>,
 }
 
 impl Outbound {
@@ -88,7 +92,7 @@ impl Outbound {
 ///
 /// let inbound = r#"{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}"#;
 /// let events = translate(inbound, &Options::new(0)).unwrap();
-/// let types: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+/// let types: Vec<&str> = events.iter().map(|e| e.event_type.as_ref()).collect();
 /// assert_eq!(types, ["conversation_inactive", "conversation_push", "conversation_status_updated"]);
 /// assert_eq!(
 ///     events[2].json,
@@ -107,41 +111,44 @@ pub fn translate_value(value: &Value<'_>, options: &Options) -> Result<Vec<Outbo
     let inbound_json = value.to_json();
     let Some(conv) = &event.conversation else {
         let id = id::content(&inbound_json);
-        let scope = format!("event:{id}");
-        out.push(Outbound { id, event_type: event.type_name.into_owned(), json: inbound_json, scope });
+        let scope: Arc<str> = format!("event:{id}").into();
+        out.push(Outbound { id, event_type: Cow::Owned(event.type_name.into_owned()), json: inbound_json, scope });
         return Ok(out);
     };
-    let scope = format!("conversation:{}:{}", event.org_id, conv.conversation_id);
-    let received = options.received_at_ms.to_string();
-    let time = conv.time.unwrap_or(&received);
+    let scope: Arc<str> = format!("conversation:{}:{}", event.org_id, conv.conversation_id).into();
+    let received;
+    let time = match conv.time {
+        Some(t) => t,
+        None => {
+            received = options.received_at_ms.to_string();
+            &received
+        }
+    };
     let time_ms = conv.time.map_or(options.received_at_ms, integer_ms);
     out.push(Outbound {
         id: conversation_id(&event, conv, conv.kind, time, conv.status.as_deref()),
-        event_type: conv.kind.name().to_owned(),
+        event_type: Cow::Borrowed(conv.kind.name()),
         json: inbound_json,
-        scope: scope.clone(),
+        scope: Arc::clone(&scope),
     });
 
     match conv.kind {
         EventType::ConversationInactive | EventType::ConversationManualPush => {
-            out.push(push_copy(&event, conv, time));
+            out.push(push_copy(&event, conv, time, &scope));
             if options.legacy.allows(time_ms) {
-                out.push(legacy_close(&event, conv, time));
+                out.push(legacy_close(&event, conv, time, &scope));
             }
         }
         EventType::ConversationPush => {
             if options.legacy.allows(time_ms) {
-                out.push(legacy_close(&event, conv, time));
+                out.push(legacy_close(&event, conv, time, &scope));
             }
         }
         EventType::ConversationStatusUpdated if conv.closed => {
-            out.push(push_from_close(&event, conv, EventType::ConversationManualPush, time));
-            out.push(push_from_close(&event, conv, EventType::ConversationPush, time));
+            out.push(push_from_close(&event, conv, EventType::ConversationManualPush, time, &scope));
+            out.push(push_from_close(&event, conv, EventType::ConversationPush, time, &scope));
         }
         EventType::ConversationStatusUpdated => {}
-    }
-    for derived in &mut out[1..] {
-        derived.scope.clone_from(&scope);
     }
     Ok(out)
 }
@@ -151,7 +158,7 @@ fn conversation_id(event: &Event<'_, '_>, conv: &Conversation<'_>, kind: EventTy
 }
 
 /// The inbound event with only its `type` changed to `conversation_push`.
-fn push_copy(event: &Event<'_, '_>, conv: &Conversation<'_>, time: &str) -> Outbound {
+fn push_copy(event: &Event<'_, '_>, conv: &Conversation<'_>, time: &str, scope: &Arc<str>) -> Outbound {
     let kind = EventType::ConversationPush;
     let mut json = String::with_capacity(256);
     json.push('{');
@@ -171,13 +178,13 @@ fn push_copy(event: &Event<'_, '_>, conv: &Conversation<'_>, time: &str) -> Outb
         }
     }
     json.push('}');
-    Outbound { id: conversation_id(event, conv, kind, time, None), event_type: kind.name().to_owned(), json, scope: String::new() }
+    Outbound { id: conversation_id(event, conv, kind, time, None), event_type: Cow::Borrowed(kind.name()), json, scope: Arc::clone(scope) }
 }
 
 /// Drift's published legacy close: `orgId`, `type`, `data` with
 /// `conversationId`, `status` and `changedAt`, then `token` if the inbound had
 /// one, and nothing else.
-fn legacy_close(event: &Event<'_, '_>, conv: &Conversation<'_>, time: &str) -> Outbound {
+fn legacy_close(event: &Event<'_, '_>, conv: &Conversation<'_>, time: &str, scope: &Arc<str>) -> Outbound {
     let kind = EventType::ConversationStatusUpdated;
     let mut json = envelope_start(event, kind);
     json.push_str("{\"conversationId\":");
@@ -185,18 +192,18 @@ fn legacy_close(event: &Event<'_, '_>, conv: &Conversation<'_>, time: &str) -> O
     json.push_str(",\"status\":\"closed\",\"changedAt\":");
     json.push_str(time);
     envelope_end(event, &mut json);
-    Outbound { id: conversation_id(event, conv, kind, time, Some("closed")), event_type: kind.name().to_owned(), json, scope: String::new() }
+    Outbound { id: conversation_id(event, conv, kind, time, Some("closed")), event_type: Cow::Borrowed(kind.name()), json, scope: Arc::clone(scope) }
 }
 
 /// A `conversation_manual_push` or `conversation_push` for a real close.
-fn push_from_close(event: &Event<'_, '_>, conv: &Conversation<'_>, kind: EventType, time: &str) -> Outbound {
+fn push_from_close(event: &Event<'_, '_>, conv: &Conversation<'_>, kind: EventType, time: &str, scope: &Arc<str>) -> Outbound {
     let mut json = envelope_start(event, kind);
     json.push_str("{\"conversationId\":");
     json.push_str(conv.conversation_id);
     json.push_str(",\"lastUpdated\":");
     json.push_str(time);
     envelope_end(event, &mut json);
-    Outbound { id: conversation_id(event, conv, kind, time, None), event_type: kind.name().to_owned(), json, scope: String::new() }
+    Outbound { id: conversation_id(event, conv, kind, time, None), event_type: Cow::Borrowed(kind.name()), json, scope: Arc::clone(scope) }
 }
 
 fn envelope_start(event: &Event<'_, '_>, kind: EventType) -> String {

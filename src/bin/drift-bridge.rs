@@ -152,27 +152,31 @@ struct Pending {
     first_error: Error,
 }
 
-fn convert(input: impl Read, mut out: impl Write, options: &Options, mut progress: Option<Progress>) -> io::Result<Summary> {
+fn convert<W: Write>(input: impl Read, mut out: W, options: &Options, mut progress: Option<Progress>) -> io::Result<Summary> {
     let mut reader = BufReader::with_capacity(1 << 16, input);
     let mut summary = Summary::default();
     let mut line_buf = Vec::with_capacity(1024);
-    let mut record = String::with_capacity(1024);
     // Lines to read again after an unfinished multi-line event gave up on them.
     let mut replay: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
     let mut pending: Option<Pending> = None;
     let mut line_no = 0u64;
     let mut eof = false;
 
-    let mut emit = |value: &json::Value<'_>, start_line: u64, out: &mut dyn Write, summary: &mut Summary| -> io::Result<()> {
+    let mut emit = |value: &json::Value<'_>, start_line: u64, out: &mut W, summary: &mut Summary| -> io::Result<()> {
         match translate_value(value, options) {
             Ok(events) => {
                 summary.converted += 1;
-                record.clear();
+                // Straight into the buffered writer: no per-event record string.
                 for event in &events {
-                    event.write_record(&mut record);
-                    record.push('\n');
+                    let mut id = [0u8; 16];
+                    event.id.write_hex_bytes(&mut id);
+                    out.write_all(b"{\"id\":\"")?;
+                    out.write_all(&id)?;
+                    out.write_all(b"\",\"event\":")?;
+                    out.write_all(event.json.as_bytes())?;
+                    out.write_all(b"}\n")?;
                 }
-                out.write_all(record.as_bytes())
+                Ok(())
             }
             Err(e) => {
                 reject(summary, start_line, &e.shifted(line_offset(start_line)));

@@ -84,8 +84,8 @@ pub fn fan_out(events: &[Outbound], destinations: &Destinations, now_ms: i64) ->
             out.push(Message {
                 destination: destination.name.clone(),
                 event_id: event.id.to_hex(),
-                event_type: event.event_type.clone(),
-                scope: event.scope.clone(),
+                event_type: event.event_type.to_string(),
+                scope: event.scope.to_string(),
                 event: event.json.clone(),
                 queued_at_ms: now_ms,
             });
