@@ -162,7 +162,7 @@ fn convert<W: Write>(input: impl Read, mut out: W, options: &Options, mut progre
     let mut line_no = 0u64;
     let mut eof = false;
 
-    let mut emit = |value: &json::Value<'_>, start_line: u64, out: &mut W, summary: &mut Summary| -> io::Result<()> {
+    let emit = |value: &json::Value<'_>, start_line: u64, out: &mut W, summary: &mut Summary| -> io::Result<()> {
         match translate_value(value, options) {
             Ok(events) => {
                 summary.converted += 1;
