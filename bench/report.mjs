@@ -22,13 +22,13 @@ export function report(r) {
   line();
   line("## CLI against jq and Node.js");
   line();
-  line(`The same ${fmt(r.input.lines)}-line file through each; outputs checked identical (Node: byte for byte, ids included; jq: byte for byte with the ids taken out, as jq has no SHA-256).`);
+  line(`The same ${fmt(r.input.lines)}-line file through each, output written to ${r.cli.outputDirectory ?? "bench/work"}; outputs checked identical (Node: byte for byte, ids included; jq: byte for byte with the ids taken out, as jq has no SHA-256). drift-bridge reads and translates on one thread and writes on a second; jq and Node use one.`);
   line();
   line("| tool | wall time | lines/s | peak memory | peak memory on 100k lines | time vs drift-bridge |");
   line("|---|---:|---:|---:|---:|---:|");
   const ours = r.cli["drift-bridge convert"];
   for (const [name, c] of Object.entries(r.cli)) {
-    if (!c.seconds) continue;
+    if (!c?.seconds) continue;
     line(`| \`${name}\` | ${c.seconds} s | ${fmt(c.linesPerSecond)} | ${c.peakMiB} MiB | ${c.peakMiBOn100k} MiB | ${ratio(c.seconds, ours.seconds)}× |`);
   }
   line();

@@ -6,7 +6,7 @@
 // Environment: BENCH_LINES (default 1000000), BENCH_RUNS (3), BENCH_SECONDS (5).
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, release } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -85,13 +85,16 @@ async function digest(path, stripIds = false) {
   }
   return hash.update(rest).digest("hex");
 }
-results.cli = {};
+// Outputs go to memory (tmpfs) when there is one, so that the timings compare
+// the tools and not the disk's writeback; each is checked, then removed.
+const OUT = existsSync("/dev/shm") ? mkdtempSync("/dev/shm/drift-bridge-bench-") : WORK;
+results.cli = { outputDirectory: OUT.startsWith("/dev/shm") ? "tmpfs (/dev/shm)" : "bench/work" };
 for (const [name, command] of Object.entries(tools)) {
   log(`CLI comparison: ${name}`);
-  const out = join(WORK, `out-${name.split(" ")[0].replace(/\W/g, "")}.ndjson`);
+  const out = join(OUT, `out-${name.split(" ")[0].replace(/\W/g, "")}.ndjson`);
   const runs = [];
   for (let i = 0; i < RUNS; i++) runs.push(timed(command, events, out));
-  const smallRun = timed(command, small, join(WORK, "out-small.ndjson"));
+  const smallRun = timed(command, small, join(OUT, "out-small.ndjson"));
   results.cli[name] = {
     seconds: median(runs.map((r) => r.seconds)),
     peakMiB: Math.max(...runs.map((r) => r.peakMiB)),
@@ -100,8 +103,10 @@ for (const [name, command] of Object.entries(tools)) {
     digest: await digest(out, name.startsWith("jq")),
     digestWithoutIds: name.startsWith("jq") ? undefined : await digest(out, true),
   };
+  rmSync(out, { force: true });
 }
-const [ours, node, jq] = Object.values(results.cli);
+if (OUT !== WORK) rmSync(OUT, { recursive: true, force: true });
+const [ours, node, jq] = Object.values(results.cli).filter((c) => typeof c === "object");
 results.cli.identical = { node: ours.digest === node.digest, jqWithoutIds: ours.digestWithoutIds === jq.digest };
 if (!results.cli.identical.node || !results.cli.identical.jqWithoutIds) throw new Error(`outputs differ: ${JSON.stringify(results.cli.identical)}`);
 results.cli.ratios = { jqOverOurs: round(jq.seconds / ours.seconds, 1), nodeOverOurs: round(node.seconds / ours.seconds, 1) };

@@ -226,6 +226,19 @@ fn write_raw_str(out: &mut String, s: &Str<'_>) {
     out.push('"');
 }
 
+/// A JSON array of strings: `["a","b"]`.
+pub fn string_array(items: &[String]) -> String {
+    let mut out = String::from("[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str_escaped(&mut out, item);
+    }
+    out.push(']');
+    out
+}
+
 /// Writes `text` as a JSON string literal, quotes included.
 pub fn write_str_escaped(out: &mut String, text: &str) {
     out.push('"');

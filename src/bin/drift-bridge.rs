@@ -10,7 +10,9 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -81,9 +83,10 @@ fn main() -> ExitCode {
             }
         },
     };
-    let stdout = io::stdout().lock();
     let progress = io::stderr().is_terminal().then(|| Progress::new(size));
-    match convert(input, BufWriter::with_capacity(1 << 16, stdout), &args.options, progress) {
+    let mut out = PipeWriter::new(io::stdout());
+    let outcome = convert(input, &mut out, &args.options, progress).and_then(|summary| out.finish().map(|()| summary));
+    match outcome {
         Ok(summary) if summary.rejected == 0 => ExitCode::SUCCESS,
         Ok(summary) => {
             eprintln!("drift-bridge: {} of {} events rejected", summary.rejected, summary.rejected + summary.converted);
@@ -252,6 +255,75 @@ fn convert<W: Write>(input: impl Read, mut out: W, options: &Options, mut progre
         p.finish();
     }
     Ok(summary)
+}
+
+/// Output written by a second thread in 1 MiB chunks, so that translating
+/// the next lines overlaps with writing the last ones (writes are a third of
+/// the work on large inputs). Memory stays bounded: at most four chunks wait.
+struct PipeWriter {
+    buf: Vec<u8>,
+    tx: Option<SyncSender<Vec<u8>>>,
+    writer: Option<JoinHandle<io::Result<()>>>,
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl PipeWriter {
+    fn new(mut sink: impl Write + Send + 'static) -> Self {
+        let (tx, rx) = sync_channel::<Vec<u8>>(4);
+        let writer = std::thread::spawn(move || {
+            for chunk in rx {
+                sink.write_all(&chunk)?;
+            }
+            sink.flush()
+        });
+        PipeWriter { buf: Vec::with_capacity(CHUNK + 4096), tx: Some(tx), writer: Some(writer) }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK + 4096));
+        match self.tx.as_ref().map(|tx| tx.send(chunk)) {
+            Some(Ok(())) => Ok(()),
+            // The writer stopped: report why.
+            _ => Err(self.join().err().unwrap_or_else(|| io::ErrorKind::BrokenPipe.into())),
+        }
+    }
+
+    fn join(&mut self) -> io::Result<()> {
+        self.tx = None;
+        match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the output thread panicked")),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes what is left and waits for the writer.
+    fn finish(&mut self) -> io::Result<()> {
+        self.send()?;
+        self.join()
+    }
+}
+
+impl Write for PipeWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write(data).map(|_| ())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
 }
 
 /// Reports the first line of an unfinished event and reads the rest again on

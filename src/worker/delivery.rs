@@ -64,7 +64,7 @@ pub async fn hand_off(env: &Env, config: &Config, events: &[Outbound], now: i64)
             }
         };
         let claimed = list("claimed");
-        let claimed_json = ids_json(&claimed);
+        let claimed_json = json::string_array(&claimed);
         if !list("busy").is_empty() {
             let _ = outbox(env, scope, "/release", claimed_json).await;
             return Err(HandOffError::Busy);
@@ -91,18 +91,6 @@ pub async fn hand_off(env: &Env, config: &Config, events: &[Outbound], now: i64)
         queued += claimed.len();
     }
     Ok(queued)
-}
-
-fn ids_json(ids: &[String]) -> String {
-    let mut out = String::from("[");
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        json::write_str_escaped(&mut out, id);
-    }
-    out.push(']');
-    out
 }
 
 /// Calls one outbox instance.

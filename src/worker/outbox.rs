@@ -129,18 +129,6 @@ fn ids(body: &str) -> Result<Vec<String>> {
     }
 }
 
-fn json_list(items: &[String]) -> String {
-    let mut out = String::from("[");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        json::write_str_escaped(&mut out, item);
-    }
-    out.push(']');
-    out
-}
-
 impl Outbox {
     fn sql(&self) -> worker::SqlStorage {
         self.state.storage().sql()
@@ -184,9 +172,9 @@ impl Outbox {
         }
         Ok(format!(
             "{{\"claimed\":{},\"duplicates\":{},\"busy\":{}}}",
-            json_list(&claimed),
-            json_list(&duplicates),
-            json_list(&busy)
+            json::string_array(&claimed),
+            json::string_array(&duplicates),
+            json::string_array(&busy)
         ))
     }
 
