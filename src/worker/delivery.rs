@@ -50,10 +50,13 @@ pub async fn hand_off(env: &Env, config: &Config, events: &[Outbound], now: i64)
     let mut queued = 0;
     // All events of one webhook share a scope, but stay general.
     let mut scopes: Vec<&str> = messages.iter().map(|m| m.scope.as_str()).collect();
+    scopes.sort_unstable();
     scopes.dedup();
     for scope in scopes {
-        let batch: Vec<&Message> = messages.iter().filter(|m| m.scope == scope).collect();
-        let body = format!("[{}]", batch.iter().map(|m| m.encode()).collect::<Vec<_>>().join(","));
+        // (delivery id, encoded message), encoded once for the claim and the queue.
+        let batch: Vec<(String, String)> =
+            messages.iter().filter(|m| m.scope == scope).map(|m| (m.delivery_id(), m.encode())).collect();
+        let body = format!("[{}]", batch.iter().map(|(_, text)| text.as_str()).collect::<Vec<_>>().join(","));
         let reply = outbox(env, scope, "/claim", body).await.map_err(failed)?;
         let reply = json::parse(&reply, &Limits { max_bytes: usize::MAX, ..Limits::default() })
             .map_err(|e| HandOffError::Failed(format!("outbox reply: {e}")))?;
@@ -72,7 +75,8 @@ pub async fn hand_off(env: &Env, config: &Config, events: &[Outbound], now: i64)
         if claimed.is_empty() {
             continue;
         }
-        let bodies: Vec<String> = batch.iter().filter(|m| claimed.contains(&m.delivery_id())).map(|m| m.encode()).collect();
+        let bodies: Vec<String> =
+            batch.into_iter().filter(|(id, _)| claimed.contains(id)).map(|(_, text)| text).collect();
         let sent = match env.queue(QUEUE_BINDING) {
             Ok(queue) => queue.send_batch(bodies).await,
             Err(e) => Err(e),
