@@ -49,9 +49,12 @@ pub async fn hand_off(env: &Env, config: &Config, events: &[Outbound], now: i64)
     let failed = |e: worker::Error| HandOffError::Failed(e.to_string());
     let mut queued = 0;
     // All events of one webhook share a scope, but stay general.
-    let mut scopes: Vec<&str> = messages.iter().map(|m| m.scope.as_str()).collect();
-    scopes.sort_unstable();
-    scopes.dedup();
+    let mut scopes: Vec<&str> = Vec::new();
+    for m in &messages {
+        if !scopes.contains(&m.scope.as_str()) {
+            scopes.push(&m.scope);
+        }
+    }
     for scope in scopes {
         // (delivery id, encoded message), encoded once for the claim and the queue.
         let batch: Vec<(String, String)> =
