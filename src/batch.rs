@@ -84,13 +84,6 @@ impl Batch {
         out
     }
 
-    /// Whether no event was rejected.
-    pub fn is_ok(&self) -> bool {
-        match self {
-            Batch::One(r) => r.is_ok(),
-            Batch::Many(rs) => rs.iter().all(Result::is_ok),
-        }
-    }
 }
 
 /// `{"events":[{"id":…,"event":…},…]}` or `{"error":{…}}`.

@@ -48,7 +48,11 @@ impl Message {
 
     /// Reads a message written by [`Message::encode`].
     pub fn decode(text: &str) -> Result<Message, Error> {
-        let value = json::parse(text, &Limits { max_bytes: usize::MAX, ..Limits::default() })?;
+        Message::from_value(&json::parse(text, &Limits { max_bytes: usize::MAX, ..Limits::default() })?)
+    }
+
+    /// Reads a message already parsed (for example an item of a JSON array).
+    pub fn from_value(value: &Value<'_>) -> Result<Message, Error> {
         let string = |field: &str| -> Result<String, Error> {
             match value.get(field) {
                 Some(Value::String(s)) => Ok(s.text().into_owned()),

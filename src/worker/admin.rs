@@ -56,7 +56,7 @@ async fn replay(env: &Env, config: &Config, id: &str) -> Result<Response> {
     body.push('}');
     let row = outbox(env, DEAD_LETTERS, "/dead/get", body.clone()).await?;
     let row = json::parse(&row, &Limits { max_bytes: usize::MAX, ..Limits::default() }).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let Some(message) = row.get("message").map(Value::to_json).and_then(|m| Message::decode(&m).ok()) else {
+    let Some(message) = row.get("message").and_then(|m| Message::from_value(m).ok()) else {
         return error_response(404, "not_found", &format!("no dead letter {id}"), "");
     };
     if row.get("status").and_then(Value::as_str).is_some_and(|s| s.eq_text("replayed")) {

@@ -105,7 +105,7 @@ fn parse(body: &str) -> Result<Value<'_>> {
     json::parse(body, &Limits { max_bytes: usize::MAX, ..Limits::default() }).map_err(|e| worker::Error::RustError(e.to_string()))
 }
 
-fn field<'v>(value: &'v Value<'_>, name: &str) -> Result<String> {
+fn field(value: &Value<'_>, name: &str) -> Result<String> {
     match value.get(name) {
         Some(Value::String(s)) => Ok(s.text().into_owned()),
         _ => Err(worker::Error::RustError(format!("missing {name}"))),
@@ -116,14 +116,15 @@ fn messages(body: &str) -> Result<Vec<Message>> {
     match parse(body)? {
         Value::Array(items) => items
             .iter()
-            .map(|m| Message::decode(&m.to_json()).map_err(|e| worker::Error::RustError(e.to_string())))
+            .map(|m| Message::from_value(m).map_err(|e| worker::Error::RustError(e.to_string())))
             .collect(),
         _ => Err(worker::Error::RustError("expected an array of messages".into())),
     }
 }
 
-fn ids(body: &str) -> Result<Vec<String>> {
-    match parse(body)? {
+/// The strings of a JSON array.
+fn ids(value: &Value<'_>) -> Result<Vec<String>> {
+    match value {
         Value::Array(items) => Ok(items.iter().filter_map(|v| v.as_str().map(|s| s.text().into_owned())).collect()),
         _ => Err(worker::Error::RustError("expected an array of ids".into())),
     }
@@ -184,8 +185,8 @@ impl Outbox {
         let value = parse(body)?;
         let grace = value.get("graceMs").and_then(Value::as_integer).map_or(300_000, crate::legacy::integer_ms);
         let due = now + grace;
-        let list = value.get("ids").map(|v| v.to_json()).unwrap_or_else(|| "[]".into());
-        for id in ids(&list)? {
+        let list = value.get("ids").map_or(Ok(Vec::new()), ids)?;
+        for id in list {
             self.sql().exec(
                 "UPDATE deliveries SET status = 'queued', updated_at = ?, due_at = ? WHERE id = ? AND status = 'claimed'",
                 vec![now.into(), due.into(), id.into()],
@@ -197,7 +198,7 @@ impl Outbox {
 
     /// The hand-off failed: forget its claims so that Drift's retry can claim them.
     fn release(&self, body: &str) -> Result<String> {
-        for id in ids(body)? {
+        for id in ids(&parse(body)?)? {
             self.sql().exec("DELETE FROM deliveries WHERE id = ? AND status = 'claimed'", vec![id.into()])?;
         }
         Ok("{}".into())
