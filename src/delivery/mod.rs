@@ -7,6 +7,7 @@
 //! messages on a Queue and POSTs them. Nothing here knows about Workers.
 
 pub mod destination;
+pub mod handoff;
 pub mod message;
 pub mod payload;
 pub mod schedule;
