@@ -1,36 +1,54 @@
 #!/usr/bin/env bash
 # Builds the two wasm artifacts from the one crate:
-#   build/            the Worker (feature "worker"), by worker-build
-#   www/pkg/          the playground's module (feature "browser"), by wasm-bindgen --target web
+#   build/            the Worker (feature "worker"): index.js, the entry module
+#                     src/worker/entry.mjs bundled with its wasm-bindgen glue,
+#                     and index_bg.wasm
+#   www/pkg/          the playground's module (feature "browser")
+# Both by cargo, wasm-bindgen --target web and wasm-opt (and esbuild for the
+# worker's one JavaScript file).
 # wrangler runs this as its [build] command, so `wrangler dev` and
 # `wrangler deploy` always serve fresh code. Run scripts/setup.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 source scripts/env.sh
-# Local tools instead of worker-build's downloads (no network but the registries).
-export WASM_BINDGEN_BIN="$WASM_BINDGEN_ROOT/bin/wasm-bindgen"
-export WASM_OPT_BIN="$ROOT/node_modules/binaryen/bin/wasm-opt"
-export ESBUILD_BIN="$ROOT/node_modules/esbuild/bin/esbuild"
+WASM_OPT="$ROOT/node_modules/binaryen/bin/wasm-opt"
 # wasm favours size; native builds keep opt-level 3 from Cargo.toml.
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=z
-
 what=${1:-all}
 if [ "$what" = all ] || [ "$what" = worker ]; then
-  worker-build --release --features worker
-  # worker-build keeps the wasm names section (about 100 KB) so that panics
-  # log function names; drop it unless DRIFT_BRIDGE_KEEP_NAMES=1. Same
-  # feature set as worker-build's own wasm-opt pass.
-  if [ "${DRIFT_BRIDGE_KEEP_NAMES:-0}" != 1 ]; then
-    "$WASM_OPT_BIN" build/index_bg.wasm -o build/index_bg.wasm --strip-debug \
-      --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
-      --enable-multivalue --enable-reference-types --enable-exception-handling
-  fi
+  cargo build --quiet --lib --release --target wasm32-unknown-unknown --features worker
+  out=target/worker-pkg
+  rm -rf "$out"
+  mkdir -p "$out"
+  # --force-enable-abort-handler: a panic (a trap, with panic = "abort")
+  # marks the instance dead, and the glue starts a fresh one on the next call
+  # (workers-rs registers the abort handler; see entry.mjs).
+  wasm-bindgen --target web --no-typescript --force-enable-abort-handler --out-dir "$out" \
+    target/wasm32-unknown-unknown/release/drift_bridge.wasm
+  # The names section (about 100 KB) only makes panics name functions; keep
+  # it with DRIFT_BRIDGE_KEEP_NAMES=1.
+  strip=(--strip-debug --strip-producers)
+  [ "${DRIFT_BRIDGE_KEEP_NAMES:-0}" = 1 ] && strip=(--debuginfo)
+  # The wasm features are those workerd's V8 supports and the module uses.
+  "$WASM_OPT" -Oz "${strip[@]}" --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-multivalue --enable-reference-types --enable-exception-handling \
+    "$out/drift_bridge_bg.wasm" -o "$out/index_bg.wasm"
+  # One module, as workerd and wrangler load it: the entry and the glue.
+  cp src/worker/entry.mjs "$out/entry.mjs"
+  "$ROOT/node_modules/esbuild/bin/esbuild" "$out/entry.mjs" --bundle --format=esm --log-level=warning \
+    --external:./index_bg.wasm '--external:cloudflare:*' --outfile="$out/index.js"
+  rm -r "$out/drift_bridge_bg.wasm" "$out/drift_bridge.js" "$out/entry.mjs" "$out/snippets"
+  # Swap in whole, so that a watching `wrangler dev` never sees half a build.
+  rm -rf target/build.old
+  if [ -d build ]; then mv build target/build.old; fi
+  mv "$out" build
+  rm -rf target/build.old
 fi
 if [ "$what" = all ] || [ "$what" = browser ]; then
   cargo build --quiet --lib --release --target wasm32-unknown-unknown --features browser --target-dir target/browser
   wasm-bindgen --target web --no-typescript --out-dir www/pkg \
     target/browser/wasm32-unknown-unknown/release/drift_bridge.wasm
-  "$WASM_OPT_BIN" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+  "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
     www/pkg/drift_bridge_bg.wasm -o www/pkg/drift_bridge_bg.wasm
 fi

@@ -1,14 +1,12 @@
-//! Small HTTP helpers: JSON responses, JSON errors and bounded body reads.
+//! Small HTTP helpers: JSON bodies and responses, JSON errors, query strings.
+//!
+//! The bodies are plain strings so that the hot path ([`super::hot`]), which
+//! never builds a workers-rs `Response`, answers with exactly the same bytes
+//! as the routes served through workers-rs.
 
-use futures_util::StreamExt;
 use worker::{Headers, Request, Response, Result};
 
 use crate::json;
-
-/// Why a body was not read.
-pub(super) enum Refusal {
-    TooLarge { limit: usize },
-}
 
 pub(super) fn json_response(status: u16, body: &str) -> Result<Response> {
     let headers = Headers::new();
@@ -17,29 +15,23 @@ pub(super) fn json_response(status: u16, body: &str) -> Result<Response> {
     Ok(Response::builder().with_status(status).with_headers(headers).fixed(body.as_bytes().to_vec()))
 }
 
+/// `{"error":{"code":…,"message":…,"path":…}}`, appended to `out`.
+pub(super) fn write_error(out: &mut String, code: &str, message: &str, path: &str) {
+    out.reserve(96 + message.len());
+    out.push_str("{\"error\":{\"code\":");
+    json::write_str_escaped(out, code);
+    out.push_str(",\"message\":");
+    json::write_str_escaped(out, message);
+    out.push_str(",\"path\":");
+    json::write_str_escaped(out, path);
+    out.push_str("}}");
+}
+
 /// `{"error":{"code":…,"message":…,"path":…}}` with `status`.
 pub(super) fn error_response(status: u16, code: &str, message: &str, path: &str) -> Result<Response> {
-    let mut body = String::with_capacity(96 + message.len());
-    body.push_str("{\"error\":{\"code\":");
-    json::write_str_escaped(&mut body, code);
-    body.push_str(",\"message\":");
-    json::write_str_escaped(&mut body, message);
-    body.push_str(",\"path\":");
-    json::write_str_escaped(&mut body, path);
-    body.push_str("}}");
+    let mut body = String::new();
+    write_error(&mut body, code, message, path);
     json_response(status, &body)
-}
-
-/// A core error as `400`. (Bodies over the size limit never reach the core:
-/// [`read_body`] answers 413 first, so a core `too_large` here is about
-/// nesting depth, a bad request rather than a big one.)
-pub(super) fn core_error(e: &crate::Error) -> Result<Response> {
-    json_response(400, &format!("{{\"error\":{}}}", e.to_json()))
-}
-
-/// The same answer for a missing and a wrong token: no hint which.
-pub(super) fn unauthorized() -> Result<Response> {
-    error_response(401, "unauthorized", "missing or invalid verification token", "")
 }
 
 pub(super) fn method_not_allowed(allow: &str) -> Result<Response> {
@@ -48,42 +40,19 @@ pub(super) fn method_not_allowed(allow: &str) -> Result<Response> {
     Ok(response)
 }
 
-/// Reads the body, refusing it as soon as it is known to exceed `limit`:
-/// first from `Content-Length`, then while reading.
-pub(super) async fn read_body(req: &mut Request, limit: usize) -> Result<std::result::Result<Vec<u8>, Refusal>> {
-    if let Some(length) = req.headers().get("content-length")? {
-        match length.trim().parse::<u64>() {
-            Ok(n) if n > limit as u64 => return Ok(Err(Refusal::TooLarge { limit })),
-            // The runtime holds the body to its declared length: read it in
-            // one piece instead of chunk by chunk.
-            Ok(_) => return req.bytes().await.map(Ok),
-            Err(_) => {}
-        }
-    }
-    let mut stream = match req.stream() {
-        Ok(stream) => stream,
-        // No body at all.
-        Err(_) => return Ok(Ok(Vec::new())),
-    };
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > limit {
-            return Ok(Err(Refusal::TooLarge { limit }));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Ok(body))
-}
-
 /// The query parameters of a request, decoded. Reads the raw URL rather than
 /// parsing it with the `url` crate, which would pull IDNA tables into the
 /// wasm for nothing.
 pub(super) fn query(req: &Request) -> Vec<(String, String)> {
     let url = req.inner().url();
-    let Some(query) = url.split_once('?').map(|(_, q)| q.split('#').next().unwrap_or("")) else {
-        return Vec::new();
-    };
+    match url.split_once('?') {
+        Some((_, query)) => query_pairs(query.split('#').next().unwrap_or("")),
+        None => Vec::new(),
+    }
+}
+
+/// The pairs of a query string (the part after `?`), decoded.
+pub(super) fn query_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|pair| !pair.is_empty())

@@ -1,12 +1,17 @@
 //! The Cloudflare Worker (feature `worker`): Drift's webhook endpoint, the
-//! stateless converter and a health check, as a thin adapter over the core.
+//! stateless converter, a health check, the admin routes, the outbox Durable
+//! Object and the queue consumer, as thin adapters over the core.
 //!
-//! request → route → read body (bounded) → verify → parse → translate →
-//! hand off → answer. Everything here is plumbing; the decisions live in the
-//! core modules, which know nothing of Workers.
+//! Two ways in. The hot routes, `POST /webhooks/drift` and `POST /convert`,
+//! are served by the entry module (src/worker/entry.mjs) with one call into
+//! [`hot`] per request. Everything else comes through workers-rs: [`fetch`]
+//! below for `/health`, `/admin/…`, wrong methods and unknown paths, the
+//! queue consumer, and the outbox. Everything here is plumbing; the decisions
+//! live in the core modules, which know nothing of Workers.
 
 mod admin;
 mod delivery;
+mod hot;
 mod http;
 mod outbox;
 
@@ -14,24 +19,20 @@ use worker::{event, Context, Env, MessageBatch, Method, Request, Response, Resul
 
 use crate::config::Config;
 use crate::json;
-use crate::rules::{translate_value, Options, Outbound};
-use crate::{translate_batch, LegacyPolicy};
-use http::{error_response, json_response, method_not_allowed, read_body, Refusal};
+use http::{error_response, json_response, method_not_allowed};
 
 /// Set to "1" only in tests: enables `POST /__test/panic`.
 const TEST_ROUTES: &str = "DRIFT_BRIDGE_TEST_ROUTES";
 
+/// Every request the entry module does not serve itself.
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
     let method = req.method();
     match path.as_str() {
-        "/webhooks/drift" => match method {
-            Method::Post => webhook(&mut req, &env).await,
-            _ => method_not_allowed("POST"),
-        },
-        "/convert" => match method {
-            Method::Post => convert(&mut req, &env).await,
+        // The entry serves POST on both; any other method lands here.
+        "/webhooks/drift" | "/convert" => match method {
+            Method::Post => error_response(500, "internal", &format!("POST {path} is served by the entry module"), ""),
             _ => method_not_allowed("POST"),
         },
         "/health" => match method {
@@ -96,122 +97,6 @@ fn now_ms() -> i64 {
     js_sys::Date::now() as i64
 }
 
-/// `POST /webhooks/drift`.
-async fn webhook(req: &mut Request, env: &Env) -> Result<Response> {
-    let config = config(env);
-    let Some(tokens) = config.tokens.as_ref().filter(|_| config.is_complete()) else {
-        let problems: Vec<String> = config.problems.iter().map(ToString::to_string).collect();
-        return error_response(
-            503,
-            "not_configured",
-            &format!("the worker is not fully configured, so it accepts no events: {}", problems.join("; ")),
-            "",
-        );
-    };
-    let body = match read_body(req, config.max_body_bytes).await? {
-        Ok(body) => body,
-        Err(refusal) => return refusal.response(),
-    };
-    let header_ok = req
-        .headers()
-        .get("X-Verification-Token")?
-        .is_some_and(|candidate| tokens.accepts(candidate.trim()));
-    let limits = config.limits();
-    let value = match json::parse_bytes(&body, &limits) {
-        Ok(value) => value,
-        // Only an authenticated caller learns what is wrong with its body.
-        Err(e) if header_ok => return http::core_error(&e),
-        Err(_) => return http::unauthorized(),
-    };
-    let body_ok = || value.get("token").and_then(json::Value::as_str).is_some_and(|t| tokens.accepts(&t.text()));
-    if !header_ok && !body_ok() {
-        return http::unauthorized();
-    }
-    let now = now_ms();
-    let options = Options { legacy: config.legacy, received_at_ms: now, limits };
-    let events = match translate_value(&value, &options) {
-        Ok(events) => events,
-        Err(e) => return http::core_error(&e),
-    };
-    // Nothing is answered 200 before every delivery is safely on the queue.
-    match delivery::hand_off(env, &config, &events, now).await {
-        Ok(_) => json_response(200, &received_body(&events)),
-        Err(delivery::HandOffError::Busy) => error_response(
-            503,
-            "busy",
-            "the same webhook is being handed off by another request; try again shortly",
-            "",
-        ),
-        Err(delivery::HandOffError::Failed(reason)) => {
-            worker::console_error!("hand-off failed: {reason}");
-            error_response(503, "unavailable", "the events could not be queued for delivery; try again", "")
-        }
-    }
-}
-
-/// `{"received":"<inbound id>","events":[{"id":…,"type":…},…]}`
-fn received_body(events: &[Outbound]) -> String {
-    let mut out = String::with_capacity(64 + events.len() * 64);
-    out.push_str("{\"received\":\"");
-    if let Some(first) = events.first() {
-        first.id.write_hex(&mut out);
-    }
-    out.push_str("\",\"events\":[");
-    for (i, e) in events.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str("{\"id\":\"");
-        e.id.write_hex(&mut out);
-        out.push_str("\",\"type\":");
-        json::write_str_escaped(&mut out, &e.event_type);
-        out.push('}');
-    }
-    out.push_str("]}");
-    out
-}
-
-/// `POST /convert?legacy=…&now=…`.
-async fn convert(req: &mut Request, env: &Env) -> Result<Response> {
-    let config = config(env);
-    let mut legacy = config.legacy;
-    let mut now = now_ms();
-    for (key, value) in http::query(req) {
-        match key.as_str() {
-            "legacy" => match value.parse::<LegacyPolicy>() {
-                Ok(p) => legacy = p,
-                Err(e) => return error_response(400, "invalid_parameter", &e.to_string(), "legacy"),
-            },
-            "now" => match value.parse::<i64>() {
-                Ok(n) => now = n,
-                Err(_) => {
-                    return error_response(
-                        400,
-                        "invalid_parameter",
-                        &format!("expected milliseconds since the epoch, found {value:?}"),
-                        "now",
-                    )
-                }
-            },
-            _ => {}
-        }
-    }
-    let body = match read_body(req, config.max_body_bytes).await? {
-        Ok(body) => body,
-        Err(refusal) => return refusal.response(),
-    };
-    let limits = config.limits();
-    let text = match json::utf8(&body, &limits) {
-        Ok(text) => text,
-        Err(e) => return http::core_error(&e),
-    };
-    let options = Options { legacy, received_at_ms: now, limits };
-    match translate_batch(text, &options, &limits) {
-        crate::Batch::One(Err(e)) => http::core_error(&e),
-        batch => json_response(200, &batch.to_json()),
-    }
-}
-
 /// `GET /health`.
 fn health(env: &Env) -> Result<Response> {
     let config = config(env);
@@ -235,17 +120,4 @@ fn health(env: &Env) -> Result<Response> {
     }
     out.push_str("]}");
     json_response(200, &out)
-}
-
-impl Refusal {
-    fn response(self) -> Result<Response> {
-        match self {
-            Refusal::TooLarge { limit } => error_response(
-                413,
-                "too_large",
-                &format!("the request body is larger than the limit of {limit} bytes (MAX_BODY_BYTES)"),
-                "",
-            ),
-        }
-    }
 }

@@ -1,0 +1,171 @@
+// drift-bridge's Worker entry module (scripts/build.sh copies it to
+// build/index.js, next to the wasm-bindgen glue build/drift_bridge.js).
+//
+// Why it exists: through workers-rs, every request pays for converting the
+// Request, its Headers and the Response between JavaScript and Rust, for a
+// future turned into a promise, and for glue on each call, and all that costs
+// more CPU than parsing, translating and hashing the event. So the two hot
+// routes are served here, with ONE call into the wasm per request, over bytes:
+//
+//   POST /webhooks/drift   read the body (413 over MAX_BODY_BYTES) → webhook()
+//                          → answer, or first hand the deliveries to the outbox
+//   POST /convert          read the body → convert() → answer
+//
+// What stays in workers-rs (src/worker/): everything else that `fetch` gets
+// (/health, /admin/…, wrong methods, unknown paths, test routes), the queue
+// consumer, and the Outbox Durable Object, which this module only wraps.
+//
+// Panics: the wasm is built with panic = "abort", so a panic traps. The glue
+// then marks the instance dead and starts a fresh one on the next call into
+// the wasm (wasm-bindgen --force-enable-abort-handler; workers-rs registers
+// the handler). Only the requests in flight in that isolate fail.
+
+import { DurableObject } from "cloudflare:workers";
+import module from "./index_bg.wasm";
+import * as rust from "./drift_bridge.js";
+
+rust.initSync({ module });
+
+const HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
+const decoder = new TextDecoder();
+const UNAVAILABLE =
+  '{"error":{"code":"unavailable","message":"the events could not be stored for delivery; try again","path":""}}';
+
+/** MAX_BODY_BYTES, asked of the wasm once per isolate (the configuration cannot change while it lives). */
+let limit;
+
+export default {
+  fetch(request, env, ctx) {
+    if (request.method === "POST") {
+      // request.url is absolute and normalised: the path starts at the first
+      // "/" after "//", and ends at "?" (a "#" never reaches a worker).
+      const url = request.url;
+      const start = url.indexOf("/", url.indexOf("//") + 2);
+      const query = url.indexOf("?", start);
+      const path = query < 0 ? url.slice(start) : url.slice(start, query);
+      if (path === "/webhooks/drift") return webhook(request, env);
+      if (path === "/convert") return convert(request, env, query < 0 ? "" : url.slice(query + 1));
+    }
+    return rust.fetch(request, env, ctx);
+  },
+
+  queue(batch, env, ctx) {
+    return rust.queue(batch, env, ctx);
+  },
+};
+
+async function webhook(request, env) {
+  limit ??= rust.maxBodyBytes(env);
+  const body = await readBody(request, limit);
+  const token = request.headers.get("x-verification-token");
+  const out = rust.webhook(env, body ?? EMPTY, token, Date.now(), body === null);
+  if (out[3] === SPACE) return answer(out);
+  // "200\n<scope>\n<body>\n<payload>": 200 only once the outbox has the deliveries.
+  const a = out.indexOf(NEWLINE, 4);
+  const b = out.indexOf(NEWLINE, a + 1);
+  const scope = decoder.decode(out.subarray(4, a));
+  let failure;
+  try {
+    const outbox = env.OUTBOX.get(env.OUTBOX.idFromName(scope));
+    const res = await outbox.fetch("https://outbox/accept", { method: "POST", body: out.subarray(b + 1) });
+    if (res.status === 200) {
+      await res.body?.cancel();
+      return new Response(out.subarray(a + 1, b), { status: 200, headers: HEADERS });
+    }
+    failure = `the outbox answered ${res.status}: ${(await res.text()).slice(0, 200)}`;
+  } catch (error) {
+    failure = String(error?.message ?? error);
+  }
+  console.error(`hand-off to the outbox of ${scope} failed: ${failure}`);
+  return new Response(UNAVAILABLE, { status: 503, headers: HEADERS });
+}
+
+async function convert(request, env, query) {
+  limit ??= rust.maxBodyBytes(env);
+  const body = await readBody(request, limit);
+  return answer(rust.convert(env, body ?? EMPTY, query, Date.now(), body === null));
+}
+
+/** "<status> <body>" → the Response. */
+function answer(out) {
+  const status = out[0] * 100 + out[1] * 10 + out[2] - 48 * 111;
+  return new Response(out.subarray(4), { status, headers: HEADERS });
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The body as bytes, or null once it is known to exceed `limit`: from
+ * Content-Length when the request has one, else while reading it.
+ */
+async function readBody(request, limit) {
+  const length = contentLength(request.headers.get("content-length"));
+  if (length > limit) return null;
+  // With a length, the runtime holds the body to it: read it in one piece.
+  if (length >= 0) return new Uint8Array(await request.arrayBuffer());
+  if (request.body === null) return EMPTY;
+  const reader = request.body.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const body = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+/** A Content-Length header's value, or -1 when absent or not a number. */
+function contentLength(value) {
+  if (value === null) return -1;
+  const text = value.trim();
+  return /^\+?[0-9]+$/.test(text) ? Number(text) : -1;
+}
+
+/**
+ * A Durable Object class around a workers-rs one. After a panic the wasm
+ * instance is replaced, and with it every object that lived in it: the inner
+ * object is made again, from the same state and env, on the next call.
+ */
+function wrap(Inner) {
+  return class extends DurableObject {
+    #inner;
+    #instance;
+
+    #current() {
+      // A call into the wasm first: it starts the fresh instance if a panic
+      // killed the old one, and instanceId counts the instances.
+      const id = rust.__worker_init_state().instanceId;
+      if (this.#inner === undefined || this.#instance !== id) {
+        this.#inner = new Inner(this.ctx, this.env);
+        this.#instance = id;
+      }
+      return this.#inner;
+    }
+
+    fetch(request) {
+      return this.#current().fetch(request);
+    }
+
+    alarm() {
+      return this.#current().alarm();
+    }
+  };
+}
+
+// One line per Durable Object class in wrangler.toml.
+export class Outbox extends wrap(rust.Outbox) {}

@@ -1,0 +1,187 @@
+//! The hot path: `POST /webhooks/drift` and `POST /convert`, each one call
+//! from the entry module (src/worker/entry.mjs) into the wasm, over bytes.
+//!
+//! Going through workers-rs costs more CPU than the translation itself: a
+//! `Request`, `Headers` and `Response` converted field by field, a future
+//! turned into a promise, glue on every call. Here the entry reads the body
+//! and the token header in JavaScript, passes them in once, and gets back one
+//! byte string that holds everything it must do next:
+//!
+//! ```text
+//! "<status> <body>"                       answer with this status and JSON body
+//! "200\n<scope>\n<body>\n<payload>"       POST <payload> to the outbox of <scope>
+//!                                         (https://outbox/accept); its 200 means
+//!                                         answer 200 <body>, anything else 503
+//! ```
+//!
+//! The status is always three digits. No JSON we write contains a raw newline
+//! (strings escape theirs), and the payload comes last, so the entry finds
+//! each part with two short searches.
+
+use wasm_bindgen::prelude::wasm_bindgen;
+use worker::Env;
+
+use super::http::{query_pairs, write_error};
+use crate::delivery::handoff;
+use crate::json;
+use crate::rules::{translate_value, Options, Outbound};
+use crate::{translate_batch, Batch, LegacyPolicy};
+
+/// `MAX_BODY_BYTES`: the entry refuses larger bodies while reading them.
+/// Read once per isolate by the entry.
+#[wasm_bindgen(js_name = maxBodyBytes)]
+pub fn max_body_bytes(env: &Env) -> f64 {
+    super::config(env).max_body_bytes as f64
+}
+
+/// `POST /webhooks/drift`: `token` is the `X-Verification-Token` header;
+/// `over_limit` says the entry stopped reading `body` at `MAX_BODY_BYTES`.
+#[wasm_bindgen]
+pub fn webhook(env: &Env, body: &[u8], token: Option<String>, now_ms: f64, over_limit: bool) -> Vec<u8> {
+    let config = super::config(env);
+    let Some(tokens) = config.tokens.as_ref().filter(|_| config.is_complete()) else {
+        let problems: Vec<String> = config.problems.iter().map(ToString::to_string).collect();
+        return error(
+            503,
+            "not_configured",
+            &format!("the worker is not fully configured, so it accepts no events: {}", problems.join("; ")),
+        );
+    };
+    if over_limit {
+        return too_large(config.max_body_bytes);
+    }
+    let header_ok = token.is_some_and(|candidate| tokens.accepts(candidate.trim()));
+    let limits = config.limits();
+    let value = match json::parse_bytes(body, &limits) {
+        Ok(value) => value,
+        // Only an authenticated caller learns what is wrong with its body.
+        Err(e) if header_ok => return core_error(&e),
+        Err(_) => return unauthorized(),
+    };
+    let body_ok = || value.get("token").and_then(json::Value::as_str).is_some_and(|t| tokens.accepts(&t.text()));
+    if !header_ok && !body_ok() {
+        return unauthorized();
+    }
+    let now = now_ms as i64;
+    let options = Options { legacy: config.legacy, received_at_ms: now, limits };
+    let events = match translate_value(&value, &options) {
+        Ok(events) => events,
+        Err(e) => return core_error(&e),
+    };
+    // Nothing is answered 200 before the outbox holds every delivery: with a
+    // plan, the entry answers only once the outbox accepted it.
+    let plan = handoff::plan(&events, &config.destinations, now);
+    let mut out = String::with_capacity(96 + events.len() * 64 + plan.as_ref().map_or(0, |p| p.scope.len() + p.payload.len()));
+    match &plan {
+        None => out.push_str("200 "),
+        Some(plan) => {
+            out.push_str("200\n");
+            out.push_str(&plan.scope);
+            out.push('\n');
+        }
+    }
+    write_received(&mut out, &events);
+    if let Some(plan) = &plan {
+        out.push('\n');
+        out.push_str(&plan.payload);
+    }
+    out.into_bytes()
+}
+
+/// `POST /convert`: `query` is the URL's query string, without `?`.
+#[wasm_bindgen]
+pub fn convert(env: &Env, body: &[u8], query: &str, now_ms: f64, over_limit: bool) -> Vec<u8> {
+    let config = super::config(env);
+    let mut legacy = config.legacy;
+    let mut now = now_ms as i64;
+    for (key, value) in query_pairs(query) {
+        match key.as_str() {
+            "legacy" => match value.parse::<LegacyPolicy>() {
+                Ok(p) => legacy = p,
+                Err(e) => return parameter_error(&e.to_string(), "legacy"),
+            },
+            "now" => match value.parse::<i64>() {
+                Ok(n) => now = n,
+                Err(_) => return parameter_error(&format!("expected milliseconds since the epoch, found {value:?}"), "now"),
+            },
+            _ => {}
+        }
+    }
+    if over_limit {
+        return too_large(config.max_body_bytes);
+    }
+    let limits = config.limits();
+    let text = match json::utf8(body, &limits) {
+        Ok(text) => text,
+        Err(e) => return core_error(&e),
+    };
+    let options = Options { legacy, received_at_ms: now, limits };
+    match translate_batch(text, &options, &limits) {
+        Batch::One(Err(e)) => core_error(&e),
+        batch => answer(200, &batch.to_json()),
+    }
+}
+
+/// `{"received":"<inbound id>","events":[{"id":…,"type":…},…]}`
+fn write_received(out: &mut String, events: &[Outbound]) {
+    out.push_str("{\"received\":\"");
+    if let Some(first) = events.first() {
+        first.id.write_hex(out);
+    }
+    out.push_str("\",\"events\":[");
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"id\":\"");
+        e.id.write_hex(out);
+        out.push_str("\",\"type\":");
+        json::write_str_escaped(out, &e.event_type);
+        out.push('}');
+    }
+    out.push_str("]}");
+}
+
+/// `"<status> <body>"`.
+fn answer(status: u16, body: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + body.len());
+    out.extend_from_slice(status_prefix(status).as_bytes());
+    out.extend_from_slice(body.as_bytes());
+    out
+}
+
+fn status_prefix(status: u16) -> String {
+    format!("{status} ")
+}
+
+fn error(status: u16, code: &str, message: &str) -> Vec<u8> {
+    let mut out = status_prefix(status);
+    write_error(&mut out, code, message, "");
+    out.into_bytes()
+}
+
+fn parameter_error(message: &str, parameter: &str) -> Vec<u8> {
+    let mut out = status_prefix(400);
+    write_error(&mut out, "invalid_parameter", message, parameter);
+    out.into_bytes()
+}
+
+/// A core error as `400`. (Bodies over the size limit never reach the core:
+/// the entry stops reading them and the answer is 413, so a core `too_large`
+/// here is about nesting depth, a bad request rather than a big one.)
+fn core_error(e: &crate::Error) -> Vec<u8> {
+    let mut out = status_prefix(400);
+    out.push_str("{\"error\":");
+    out.push_str(&e.to_json());
+    out.push('}');
+    out.into_bytes()
+}
+
+/// The same answer for a missing and a wrong token: no hint which.
+fn unauthorized() -> Vec<u8> {
+    error(401, "unauthorized", "missing or invalid verification token")
+}
+
+fn too_large(limit: usize) -> Vec<u8> {
+    error(413, "too_large", &format!("the request body is larger than the limit of {limit} bytes (MAX_BODY_BYTES)"))
+}
