@@ -5,7 +5,7 @@ export CLOUDFLARE_CF_FETCH_ENABLED := false
 
 .PHONY: setup dev build test test-native test-wasm test-worker test-delivery test-browser bench clean
 
-## Install what is missing (wasm target, wasm-bindgen-cli, worker-build, npm packages, .dev.vars).
+## Install what is missing (wasm target, wasm-bindgen-cli, npm packages, .dev.vars).
 setup:
 	@bash scripts/setup.sh
 

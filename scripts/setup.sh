@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what drift-bridge needs and is missing, and nothing else:
 #   - the wasm32-unknown-unknown Rust target,
-#   - wasm-bindgen-cli (the exact version in Cargo.lock) and worker-build
-#     0.8.7, into versioned folders under ~/.cache/drift-bridge (scripts/env.sh),
+#   - wasm-bindgen-cli (the exact version in Cargo.lock), into a versioned
+#     folder under ~/.cache/drift-bridge (scripts/env.sh),
 #   - the npm packages in package-lock.json (wrangler/workerd, wasm-opt, esbuild,
 #     playwright-core),
 #   - .dev.vars from .dev.vars.example,
@@ -26,12 +26,6 @@ if [ "$("$WASM_BINDGEN_ROOT/bin/wasm-bindgen" --version 2>/dev/null | awk '{prin
   # registry mirror, in which case cargo resolves compatible ones.
   cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$WASM_BINDGEN_ROOT" --locked \
     || cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$WASM_BINDGEN_ROOT"
-fi
-
-if [ "$("$WORKER_BUILD_ROOT/bin/worker-build" --version 2>/dev/null)" != "$WORKER_BUILD_VERSION" ]; then
-  say "installing worker-build $WORKER_BUILD_VERSION into $WORKER_BUILD_ROOT (about 3 minutes, once)"
-  cargo install -q worker-build --version "$WORKER_BUILD_VERSION" --root "$WORKER_BUILD_ROOT" --locked \
-    || cargo install -q worker-build --version "$WORKER_BUILD_VERSION" --root "$WORKER_BUILD_ROOT"
 fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
