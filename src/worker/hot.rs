@@ -17,8 +17,15 @@
 //! The status is always three digits. No JSON we write contains a raw newline
 //! (strings escape theirs), and the payload comes last, so the entry finds
 //! each part with two short searches.
+//!
+//! The arguments are JavaScript values, copied into the wasm here rather than
+//! by the glue: the glue would allocate them in wasm memory *before* its
+//! check that starts a fresh instance after a panic, and so hand the fresh
+//! instance pointers into the dead one's memory.
 
+use js_sys::Uint8Array;
 use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
 use worker::Env;
 
 use super::http::{query_pairs, write_error};
@@ -34,10 +41,11 @@ pub fn max_body_bytes(env: &Env) -> f64 {
     super::config(env).max_body_bytes as f64
 }
 
-/// `POST /webhooks/drift`: `token` is the `X-Verification-Token` header;
-/// `over_limit` says the entry stopped reading `body` at `MAX_BODY_BYTES`.
+/// `POST /webhooks/drift`: `token` is the `X-Verification-Token` header (a
+/// string, or null); `over_limit` says the entry stopped reading `body` at
+/// `MAX_BODY_BYTES`.
 #[wasm_bindgen]
-pub fn webhook(env: &Env, body: &[u8], token: Option<String>, now_ms: f64, over_limit: bool) -> Vec<u8> {
+pub fn webhook(env: &Env, body: &Uint8Array, token: &JsValue, now_ms: f64, over_limit: bool) -> Vec<u8> {
     let config = super::config(env);
     let Some(tokens) = config.tokens.as_ref().filter(|_| config.is_complete()) else {
         let problems: Vec<String> = config.problems.iter().map(ToString::to_string).collect();
@@ -50,9 +58,10 @@ pub fn webhook(env: &Env, body: &[u8], token: Option<String>, now_ms: f64, over_
     if over_limit {
         return too_large(config.max_body_bytes);
     }
-    let header_ok = token.is_some_and(|candidate| tokens.accepts(candidate.trim()));
+    let header_ok = token.as_string().is_some_and(|candidate| tokens.accepts(candidate.trim()));
     let limits = config.limits();
-    let value = match json::parse_bytes(body, &limits) {
+    let body = body.to_vec();
+    let value = match json::parse_bytes(&body, &limits) {
         Ok(value) => value,
         // Only an authenticated caller learns what is wrong with its body.
         Err(e) if header_ok => return core_error(&e),
@@ -90,11 +99,11 @@ pub fn webhook(env: &Env, body: &[u8], token: Option<String>, now_ms: f64, over_
 
 /// `POST /convert`: `query` is the URL's query string, without `?`.
 #[wasm_bindgen]
-pub fn convert(env: &Env, body: &[u8], query: &str, now_ms: f64, over_limit: bool) -> Vec<u8> {
+pub fn convert(env: &Env, body: &Uint8Array, query: &JsValue, now_ms: f64, over_limit: bool) -> Vec<u8> {
     let config = super::config(env);
     let mut legacy = config.legacy;
     let mut now = now_ms as i64;
-    for (key, value) in query_pairs(query) {
+    for (key, value) in query_pairs(&query.as_string().unwrap_or_default()) {
         match key.as_str() {
             "legacy" => match value.parse::<LegacyPolicy>() {
                 Ok(p) => legacy = p,
@@ -111,7 +120,8 @@ pub fn convert(env: &Env, body: &[u8], query: &str, now_ms: f64, over_limit: boo
         return too_large(config.max_body_bytes);
     }
     let limits = config.limits();
-    let text = match json::utf8(body, &limits) {
+    let body = body.to_vec();
+    let text = match json::utf8(&body, &limits) {
         Ok(text) => text,
         Err(e) => return core_error(&e),
     };
