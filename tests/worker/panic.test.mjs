@@ -67,12 +67,23 @@ describe("panic recovery (DRIFT_BRIDGE_TEST_ROUTES=1)", () => {
     await assertHealthy(mf);
   });
 
+  test("the first call after a panic may be the hot path's (the entry module's one wasm call)", async () => {
+    await panicOnce(mf);
+    const res = await post(mf, "/webhooks/drift", DRIFT_EXAMPLE, { token: TOKEN });
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), DRIFT_EXAMPLE_RECEIVED);
+    await panicOnce(mf);
+    const converted = await expectJson(await post(mf, "/convert?legacy=never", DRIFT_EXAMPLE), 200);
+    assert.equal(converted.events.length, 2);
+    await assertHealthy(mf);
+  });
+
   test("and again after repeated panics", async () => {
     for (let i = 0; i < 3; i++) {
       await panicOnce(mf);
       await assertHealthy(mf);
     }
     const panics = mf.logs().split(PANIC_MESSAGE).length - 1;
-    assert.ok(panics >= 4, `expected 4 panics in the output, found ${panics}`);
+    assert.ok(panics >= 6, `expected 6 panics in the output, found ${panics}`);
   });
 });
