@@ -37,6 +37,22 @@ pub(super) fn core_error(e: &crate::Error) -> Result<Response> {
     json_response(400, &format!("{{\"error\":{}}}", e.to_json()))
 }
 
+/// The bridge is not fully configured: no details here, the public learns
+/// nothing of the configuration.
+pub(super) fn not_configured() -> Result<Response> {
+    error_response(
+        503,
+        "not_configured",
+        "the worker is not fully configured, so it accepts no events; GET /health with the admin token, or `wrangler tail`, names the problems",
+        "",
+    )
+}
+
+/// The hand-off could not be stored: Drift retries.
+pub(super) fn unavailable() -> Result<Response> {
+    error_response(503, "unavailable", "the events could not be stored for delivery; try again", "")
+}
+
 /// The same answer for a missing and a wrong token: no hint which.
 pub(super) fn unauthorized() -> Result<Response> {
     error_response(401, "unauthorized", "missing or invalid verification token", "")

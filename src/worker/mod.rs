@@ -6,7 +6,9 @@
 //! core modules, which know nothing of Workers.
 
 mod admin;
-mod delivery;
+mod bindings;
+mod consumer;
+mod destination;
 mod http;
 mod outbox;
 
@@ -17,9 +19,6 @@ use crate::json;
 use crate::rules::{translate_value, Options, Outbound};
 use crate::{translate_batch, LegacyPolicy};
 use http::{error_response, json_response, method_not_allowed, read_body, Refusal};
-
-/// Set to "1" only in tests: enables `POST /__test/panic`.
-const TEST_ROUTES: &str = "DRIFT_BRIDGE_TEST_ROUTES";
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
@@ -35,15 +34,11 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
             _ => method_not_allowed("POST"),
         },
         "/health" => match method {
-            Method::Get | Method::Head => health(&env),
+            Method::Get | Method::Head => admin::health(&req, &config(&env)),
             _ => method_not_allowed("GET, HEAD"),
         },
-        "/__test/panic" if var(&env, TEST_ROUTES).as_deref() == Some("1") => {
-            panic!("deliberate panic from /__test/panic")
-        }
-        p if p == "/admin/deliveries" || p.starts_with("/admin/deliveries/") => {
-            admin::route(&req, &env, &config(&env), p).await
-        }
+        p if p.starts_with("/__test/") && bindings::switch(&env, bindings::TEST_ROUTES) => admin::test_route(&req, &env, p).await,
+        p if p == "/admin" || p.starts_with("/admin/") => admin::route(&req, &env, &config(&env), p).await,
         _ => error_response(
             404,
             "not_found",
@@ -73,23 +68,28 @@ fn read_config(env: &Env) -> Config {
     let mut config = Config::from_env(|name| var(env, name));
     if !config.destinations.list.is_empty() {
         for (binding, kind, ok) in [
-            (delivery::QUEUE_BINDING, "queue producer", env.queue(delivery::QUEUE_BINDING).is_ok()),
-            (delivery::OUTBOX_BINDING, "Durable Object", env.durable_object(delivery::OUTBOX_BINDING).is_ok()),
+            (bindings::QUEUE, "queue producer", env.queue(bindings::QUEUE).is_ok()),
+            (bindings::OUTBOX, "Durable Object", env.durable_object(bindings::OUTBOX).is_ok()),
+            (bindings::DESTINATION, "Durable Object", env.durable_object(bindings::DESTINATION).is_ok()),
         ] {
             if !ok {
-                config.problems.push(crate::config::Problem {
-                    field: binding.into(),
-                    message: format!("DESTINATIONS is set but the {kind} binding {binding} is missing (see wrangler.toml)"),
-                });
+                config.problems.push(crate::config::Problem::blocking(
+                    binding,
+                    format!("DESTINATIONS is set but the {kind} binding {binding} is missing (see wrangler.toml)"),
+                ));
             }
         }
+    }
+    // Once per isolate, for `wrangler tail`: names only, never a value.
+    for p in &config.problems {
+        worker::console_error!("configuration problem: {p}");
     }
     config
 }
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
-    delivery::consume(batch, env).await
+    consumer::consume(batch, env).await
 }
 
 fn now_ms() -> i64 {
@@ -100,13 +100,7 @@ fn now_ms() -> i64 {
 async fn webhook(req: &mut Request, env: &Env) -> Result<Response> {
     let config = config(env);
     let Some(tokens) = config.tokens.as_ref().filter(|_| config.is_complete()) else {
-        let problems: Vec<String> = config.problems.iter().map(ToString::to_string).collect();
-        return error_response(
-            503,
-            "not_configured",
-            &format!("the worker is not fully configured, so it accepts no events: {}", problems.join("; ")),
-            "",
-        );
+        return http::not_configured();
     };
     let body = match read_body(req, config.max_body_bytes).await? {
         Ok(body) => body,
@@ -133,18 +127,15 @@ async fn webhook(req: &mut Request, env: &Env) -> Result<Response> {
         Ok(events) => events,
         Err(e) => return http::core_error(&e),
     };
-    // Nothing is answered 200 before every delivery is safely on the queue.
-    match delivery::hand_off(env, &config, &events, now).await {
+    // Nothing is answered 200 before every delivery is durable in the outbox.
+    let Some(plan) = crate::delivery::handoff::plan(&events, &config.destinations, now) else {
+        return json_response(200, &received_body(&events));
+    };
+    match bindings::call(env, bindings::Instance::Outbox(&plan.scope), "/accept", plan.payload).await {
         Ok(_) => json_response(200, &received_body(&events)),
-        Err(delivery::HandOffError::Busy) => error_response(
-            503,
-            "busy",
-            "the same webhook is being handed off by another request; try again shortly",
-            "",
-        ),
-        Err(delivery::HandOffError::Failed(reason)) => {
-            worker::console_error!("hand-off failed: {reason}");
-            error_response(503, "unavailable", "the events could not be queued for delivery; try again", "")
+        Err(e) => {
+            worker::console_error!("hand-off to the outbox {} failed: {e}", plan.scope);
+            http::unavailable()
         }
     }
 }
@@ -210,31 +201,6 @@ async fn convert(req: &mut Request, env: &Env) -> Result<Response> {
         crate::Batch::One(Err(e)) => http::core_error(&e),
         batch => json_response(200, &batch.to_json()),
     }
-}
-
-/// `GET /health`.
-fn health(env: &Env) -> Result<Response> {
-    let config = config(env);
-    let mut out = String::with_capacity(256);
-    out.push_str("{\"status\":");
-    out.push_str(if config.is_complete() { "\"ok\"" } else { "\"misconfigured\"" });
-    out.push_str(",\"version\":");
-    json::write_str_escaped(&mut out, crate::VERSION);
-    out.push_str(&format!(
-        ",\"configured\":{},\"legacyPolicy\":\"{}\",\"maxBodyBytes\":{},\"verificationTokens\":{},\"problems\":[",
-        config.is_complete(),
-        config.legacy,
-        config.max_body_bytes,
-        config.tokens.as_ref().map_or(0, |t| t.len()),
-    ));
-    for (i, p) in config.problems.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        json::write_str_escaped(&mut out, &p.to_string());
-    }
-    out.push_str("]}");
-    json_response(200, &out)
 }
 
 impl Refusal {
