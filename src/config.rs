@@ -4,8 +4,6 @@
 //! Reading is pure: the adapter passes a lookup function, so the rules are
 //! tested natively and `/health` can list every problem at once.
 
-use std::fmt;
-
 use crate::delivery::{schedule, Destinations};
 use crate::json::{Limits, DEFAULT_MAX_BYTES};
 use crate::legacy::LegacyPolicy;
@@ -18,21 +16,17 @@ pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
 pub const RETRY_BASE_SECONDS: &str = "RETRY_BASE_SECONDS";
 pub const DELIVERY_TIMEOUT_MS: &str = "DELIVERY_TIMEOUT_MS";
 pub const RECOVERY_GRACE_SECONDS: &str = "RECOVERY_GRACE_SECONDS";
+pub const DEDUP_WINDOW_SECONDS: &str = "DEDUP_WINDOW_SECONDS";
+pub const DEAD_LETTER_RETENTION_SECONDS: &str = "DEAD_LETTER_RETENTION_SECONDS";
 pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
 
-/// One thing wrong with the configuration: `MAX_BODY_BYTES: expected …`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// The variable (and path inside it) at fault, e.g. `DESTINATIONS[1].url`.
-    pub field: String,
-    pub message: String,
-}
+/// The largest `MAX_BODY_BYTES`: every accepted event is stored in Durable
+/// Object rows, whose values may not exceed 2 MB.
+pub const MAX_BODY_BYTES_LIMIT: usize = 1 << 20;
+/// The shortest accepted `ADMIN_TOKEN` (each of them, when rotating).
+pub const ADMIN_TOKEN_MIN_CHARS: usize = 32;
 
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
+pub use crate::problem::Problem;
 
 /// What the worker runs with.
 #[derive(Clone, Debug)]
@@ -49,10 +43,15 @@ pub struct Config {
     pub retry_base_seconds: u32,
     /// How long one delivery attempt may take.
     pub delivery_timeout_ms: u32,
-    /// How long a handed-off delivery may show no progress before the outbox
-    /// puts it on the queue again (guards against a lost queue message).
+    /// How long a handed-off delivery may show no progress before it is put
+    /// on the queue again (guards against a lost queue message).
     pub recovery_grace_seconds: u32,
-    /// Bearer token of the admin routes; `None` turns them off.
+    /// How long an accepted (event, destination) keeps the same pair from
+    /// being delivered again; also how long delivered rows are kept.
+    pub dedup_window_seconds: u32,
+    /// How long failed, gone and replayed deliveries are kept for the admin.
+    pub dead_letter_retention_seconds: u32,
+    /// Bearer token(s) of the admin routes; `None` turns them off.
     pub admin: Option<Tokens>,
     /// Everything that is wrong, in a stable order.
     pub problems: Vec<Problem>,
@@ -65,27 +64,27 @@ impl Config {
         let mut problems = Vec::new();
         let tokens = get(VERIFICATION_TOKEN).as_deref().and_then(Tokens::parse);
         if tokens.is_none() {
-            problems.push(Problem {
-                field: VERIFICATION_TOKEN.into(),
-                message: "not set; set it with `wrangler secret put DRIFT_VERIFICATION_TOKEN` (comma-separate several tokens to rotate)".into(),
-            });
+            problems.push(Problem::blocking(
+                VERIFICATION_TOKEN,
+                "not set; set it with `wrangler secret put DRIFT_VERIFICATION_TOKEN` (comma-separate several tokens to rotate)",
+            ));
         }
         let legacy = match get(LEGACY_POLICY).as_deref().map(str::trim) {
             None | Some("") => LegacyPolicy::default(),
             Some(name) => name.parse::<LegacyPolicy>().unwrap_or_else(|e| {
-                problems.push(Problem { field: LEGACY_POLICY.into(), message: e.to_string() });
+                problems.push(Problem::blocking(LEGACY_POLICY, e.to_string()));
                 LegacyPolicy::default()
             }),
         };
         let max_body_bytes = match get(MAX_BODY_BYTES).as_deref().map(str::trim) {
             None | Some("") => DEFAULT_MAX_BYTES,
             Some(text) => match text.parse::<usize>() {
-                Ok(n) if n >= 256 => n,
+                Ok(n) if (256..=MAX_BODY_BYTES_LIMIT).contains(&n) => n,
                 _ => {
-                    problems.push(Problem {
-                        field: MAX_BODY_BYTES.into(),
-                        message: format!("expected a number of bytes of at least 256, found {text:?}"),
-                    });
+                    problems.push(Problem::blocking(
+                        MAX_BODY_BYTES,
+                        format!("expected a number of bytes from 256 to {MAX_BODY_BYTES_LIMIT}, found {text:?}"),
+                    ));
                     DEFAULT_MAX_BYTES
                 }
             },
@@ -95,14 +94,17 @@ impl Config {
             Some(text) => match text.parse::<u32>() {
                 Ok(n) if (min..=max).contains(&n) => n,
                 _ => {
-                    problems.push(Problem { field: name.into(), message: format!("expected a whole number from {min} to {max}, found {text:?}") });
+                    problems.push(Problem::blocking(name, format!("expected a whole number from {min} to {max}, found {text:?}")));
                     default
                 }
             },
         };
+        const DAY: u32 = 86_400;
         let retry_base_seconds = number(RETRY_BASE_SECONDS, schedule::DEFAULT_BASE_SECONDS, 0, 3600);
         let delivery_timeout_ms = number(DELIVERY_TIMEOUT_MS, 10_000, 100, 60_000);
-        let recovery_grace_seconds = number(RECOVERY_GRACE_SECONDS, 300, 1, 86_400);
+        let recovery_grace_seconds = number(RECOVERY_GRACE_SECONDS, 300, 1, DAY);
+        let dedup_window_seconds = number(DEDUP_WINDOW_SECONDS, DAY, 1, 30 * DAY);
+        let dead_letter_retention_seconds = number(DEAD_LETTER_RETENTION_SECONDS, 14 * DAY, 1, 365 * DAY);
         let destinations = match Destinations::parse(get(crate::delivery::destination::DESTINATIONS).as_deref(), &get) {
             Ok(d) => d,
             Err(found) => {
@@ -110,7 +112,17 @@ impl Config {
                 Destinations::default()
             }
         };
-        let admin = get(ADMIN_TOKEN).as_deref().and_then(Tokens::parse);
+        let admin = match get(ADMIN_TOKEN).as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) if text.split(',').map(str::trim).any(|t| !t.is_empty() && t.chars().count() < ADMIN_TOKEN_MIN_CHARS) => {
+                problems.push(Problem::notice(
+                    ADMIN_TOKEN,
+                    format!("shorter than {ADMIN_TOKEN_MIN_CHARS} characters, so the admin API stays off; use a long random token, e.g. `openssl rand -hex 32`"),
+                ));
+                None
+            }
+            Some(text) => Tokens::parse(text),
+        };
         Config {
             tokens,
             legacy,
@@ -119,19 +131,36 @@ impl Config {
             retry_base_seconds,
             delivery_timeout_ms,
             recovery_grace_seconds,
+            dedup_window_seconds,
+            dead_letter_retention_seconds,
             admin,
             problems,
         }
     }
 
-    /// Whether the worker may accept webhooks.
+    /// Whether the worker may accept webhooks: no blocking problem.
     pub fn is_complete(&self) -> bool {
-        self.problems.is_empty()
+        !self.problems.iter().any(|p| p.blocking)
     }
 
     /// Limits for one event or body.
     pub fn limits(&self) -> Limits {
         Limits { max_bytes: self.max_body_bytes, ..Limits::default() }
+    }
+
+    /// The deduplication window in milliseconds.
+    pub fn dedup_window_ms(&self) -> i64 {
+        i64::from(self.dedup_window_seconds) * 1000
+    }
+
+    /// Dead-letter retention in milliseconds.
+    pub fn dead_letter_retention_ms(&self) -> i64 {
+        i64::from(self.dead_letter_retention_seconds) * 1000
+    }
+
+    /// Recovery grace in milliseconds.
+    pub fn recovery_grace_ms(&self) -> i64 {
+        i64::from(self.recovery_grace_seconds) * 1000
     }
 }
 
@@ -166,12 +195,48 @@ mod tests {
         let problems: Vec<String> = c.problems.iter().map(ToString::to_string).collect();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].starts_with("RETRY_BASE_SECONDS: expected a whole number from 0 to 3600"));
-        assert_eq!(problems[1], "DESTINATIONS[0].url: must be https (plain http only for localhost)");
+        assert_eq!(problems[1], "DESTINATIONS[0].url: must be https (plain http only for loopback: localhost, 127.0.0.0/8, [::1])");
         assert!(!c.is_complete());
+
+        let c = config(&[("DRIFT_VERIFICATION_TOKEN", "a"), ("MAX_BODY_BYTES", "2097152"), ("DEDUP_WINDOW_SECONDS", "0")]);
+        let problems: Vec<String> = c.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems[0], "MAX_BODY_BYTES: expected a number of bytes from 256 to 1048576, found \"2097152\"");
+        assert!(problems[1].starts_with("DEDUP_WINDOW_SECONDS: expected a whole number from 1 to 2592000"));
 
         let c = config(&[("DRIFT_VERIFICATION_TOKEN", " , "), ("LEGACY_POLICY", "timeline"), ("MAX_BODY_BYTES", "1024")]);
         assert!(c.tokens.is_none());
         assert_eq!(c.legacy, LegacyPolicy::Timeline);
         assert_eq!(c.max_body_bytes, 1024);
+    }
+
+    #[test]
+    fn retention_defaults() {
+        let c = config(&[("DRIFT_VERIFICATION_TOKEN", "a")]);
+        assert_eq!(c.dedup_window_seconds, 86_400);
+        assert_eq!(c.dead_letter_retention_seconds, 1_209_600);
+    }
+
+    #[test]
+    fn a_short_admin_token_keeps_the_admin_api_off_but_webhooks_flowing() {
+        let long = "0123456789abcdef0123456789abcdef";
+        let cases: &[(&str, bool)] = &[
+            (long, true),
+            (&long[..31], false),
+            ("tiny-token-x9", false),
+            // Rotating: every token must be long enough.
+            ("0123456789abcdef0123456789abcdef, fedcba9876543210fedcba9876543210", true),
+            ("0123456789abcdef0123456789abcdef, tiny-token-x9", false),
+        ];
+        for (token, on) in cases {
+            let c = config(&[("DRIFT_VERIFICATION_TOKEN", "a"), ("ADMIN_TOKEN", token)]);
+            assert_eq!(c.admin.is_some(), *on, "{token}");
+            assert!(c.is_complete(), "{token}: webhooks keep flowing");
+            assert_eq!(c.problems.len(), usize::from(!on), "{token}");
+            if !on {
+                assert!(c.problems[0].to_string().starts_with("ADMIN_TOKEN: shorter than 32 characters"));
+                assert!(!c.problems[0].to_string().contains(token.split(',').next_back().unwrap().trim()), "no secret quoted");
+            }
+        }
+        assert!(config(&[("DRIFT_VERIFICATION_TOKEN", "a")]).admin.is_none());
     }
 }

@@ -116,9 +116,9 @@ impl Error {
         out.push_str("{\"code\":\"");
         out.push_str(self.code.as_str());
         out.push_str("\",\"message\":");
-        crate::json::write_str_escaped(&mut out, &self.detail());
+        crate::escape::write_str_escaped(&mut out, &self.detail());
         out.push_str(",\"path\":");
-        crate::json::write_str_escaped(&mut out, &self.path);
+        crate::escape::write_str_escaped(&mut out, &self.path);
         if let Some((line, column)) = self.position {
             out.push_str(&format!(",\"line\":{line},\"column\":{column}"));
         }

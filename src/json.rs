@@ -13,6 +13,8 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::error::{Error, ErrorCode};
+use crate::escape::escape_into;
+pub use crate::escape::write_str_escaped;
 use crate::path::{self, Segment};
 
 /// Default limit on the size of one event, in bytes (64 KiB).
@@ -237,35 +239,6 @@ pub fn string_array(items: &[String]) -> String {
     }
     out.push(']');
     out
-}
-
-/// Writes `text` as a JSON string literal, quotes included.
-pub fn write_str_escaped(out: &mut String, text: &str) {
-    out.push('"');
-    escape_into(out, text);
-    out.push('"');
-}
-
-fn escape_into(out: &mut String, text: &str) {
-    let mut start = 0;
-    for (i, b) in text.bytes().enumerate() {
-        let escape: Option<&str> = match b {
-            b'"' => Some("\\\""),
-            b'\\' => Some("\\\\"),
-            b'\n' => Some("\\n"),
-            b'\r' => Some("\\r"),
-            b'\t' => Some("\\t"),
-            0x00..=0x1f => None,
-            _ => continue,
-        };
-        out.push_str(&text[start..i]);
-        match escape {
-            Some(e) => out.push_str(e),
-            None => out.push_str(&format!("\\u{b:04x}")),
-        }
-        start = i + 1;
-    }
-    out.push_str(&text[start..]);
 }
 
 /// Whether a JSON number's text is an integer.

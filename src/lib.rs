@@ -28,11 +28,13 @@ pub mod batch;
 pub mod config;
 pub mod delivery;
 pub mod error;
+mod escape;
 pub mod event;
 pub mod id;
 pub mod json;
 pub mod legacy;
 pub(crate) mod path;
+pub mod problem;
 pub mod rules;
 pub mod verify;
 

@@ -32,7 +32,7 @@ fn push(out: &mut String, segment: &Segment) {
         }
         Segment::Key(key) => {
             out.push('[');
-            crate::json::write_str_escaped(out, key);
+            crate::escape::write_str_escaped(out, key);
             out.push(']');
         }
     }

@@ -12,9 +12,9 @@
 //! Secrets never sit in the array: `signingSecret` and `tokenSecret` name a
 //! secret binding (`wrangler secret put NAME`), read through the lookup the
 //! worker passes in. Every problem is reported with its place, e.g.
-//! `DESTINATIONS[1].url: must be https (plain http only for localhost)`.
+//! `DESTINATIONS[1].url: must be https (plain http only for loopback: …)`.
 
-use crate::config::Problem;
+use crate::problem::Problem;
 use crate::json::{self, Limits, Value};
 
 /// Environment name of the destinations array.
@@ -23,9 +23,11 @@ pub const DESTINATIONS: &str = "DESTINATIONS";
 /// What happens to Drift's `token` field on the way to an app.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenMode {
-    /// Passed on as Drift sent it (the default), for apps that check it.
+    /// Passed on as Drift sent it, for apps that check it: the default for
+    /// a destination without a `signingSecret`.
     Keep,
-    /// Removed.
+    /// Removed: the default for a destination with a `signingSecret`, which
+    /// authenticates deliveries by their signature instead.
     Strip,
     /// Replaced by this destination's own secret value.
     Replace(String),
@@ -68,7 +70,7 @@ impl Destinations {
         let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
             return Ok(Destinations::default());
         };
-        let problem = |field: String, message: String| Problem { field, message };
+        let problem = |field: String, message: String| Problem::blocking(field, message);
         let value = json::parse(text, &Limits { max_bytes: 1 << 20, ..Limits::default() }).map_err(|e| {
             vec![problem(
                 crate::path::join(DESTINATIONS, e.path()),
@@ -131,16 +133,14 @@ fn read_one(item: &Value<'_>, secret: &impl Fn(&str) -> Option<String>) -> Resul
         }
         _ => {}
     }
-    let url = string("url", &mut errors);
-    match &url {
-        None if item.get("url").is_none() => errors.push(("url".into(), "missing".into())),
-        Some(u) => {
-            if let Err(message) = check_url(u) {
-                errors.push(("url".into(), message));
-            }
+    let url = match string("url", &mut errors) {
+        None if item.get("url").is_none() => {
+            errors.push(("url".into(), "missing".into()));
+            None
         }
-        None => {}
-    }
+        None => None,
+        Some(u) => check_url(&u).map_err(|message| errors.push(("url".into(), message))).ok(),
+    };
     let mut types = Vec::new();
     match item.get("types") {
         None => errors.push(("types".into(), "missing; list Drift event types, e.g. [\"conversation_push\"], or [\"*\"] for all".into())),
@@ -156,7 +156,11 @@ fn read_one(item: &Value<'_>, secret: &impl Fn(&str) -> Option<String>) -> Resul
         Some(v) => errors.push(("types".into(), format!("expected an array of event type names, found {}", v.describe()))),
     }
     let token_secret_name = string("tokenSecret", &mut errors);
+    // An app that verifies signatures does not need Drift's token, so it
+    // only gets it when it asks for it.
+    let signed = item.get("signingSecret").is_some();
     let token = match string("token", &mut errors).as_deref() {
+        None if signed => TokenMode::Strip,
         None | Some("keep") => TokenMode::Keep,
         Some("strip") => TokenMode::Strip,
         Some("replace") => match &token_secret_name {
@@ -203,33 +207,38 @@ fn read_one(item: &Value<'_>, secret: &impl Fn(&str) -> Option<String>) -> Resul
     }
 }
 
-/// https anywhere; plain http only for loopback hosts.
-fn check_url(url: &str) -> Result<(), String> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("{url:?} is not an absolute URL"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    if host.is_empty() {
-        return Err(format!("{url:?} has no host"));
+/// Reads a destination URL the way the runtime's `fetch` will (WHATWG URL
+/// parsing), and answers its normalised form, which is what gets fetched.
+/// https anywhere; plain http only for loopback hosts. Refused: credentials
+/// in the URL, backslashes (a WHATWG parser reads `\\` as `/`, so
+/// `http://evil.example\\@localhost/` is evil.example, not localhost) and
+/// control characters.
+fn check_url(text: &str) -> Result<String, String> {
+    if text.chars().any(char::is_control) {
+        return Err("contains a control character".into());
     }
-    match scheme.to_ascii_lowercase().as_str() {
-        "https" => Ok(()),
-        "http" if is_loopback(host) => Ok(()),
-        "http" => Err("must be https (plain http only for localhost)".into()),
+    if text.contains('\\') {
+        return Err("contains a backslash; URL parsers read it as '/', so the host may not be what it seems".into());
+    }
+    let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not an absolute URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry a user name or password; use signingSecret or tokenSecret instead".into());
+    }
+    let host = url.host().ok_or_else(|| format!("{text:?} has no host"))?;
+    match url.scheme() {
+        "https" => Ok(url.into()),
+        "http" if is_loopback(&host) => Ok(url.into()),
+        "http" => Err("must be https (plain http only for loopback: localhost, 127.0.0.0/8, [::1])".into()),
         other => Err(format!("scheme {other:?} is not supported; must be https")),
     }
 }
 
-fn is_loopback(host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    host == "localhost"
-        || host.ends_with(".localhost")
-        || host == "::1"
-        || host.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback())
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(name) => *name == "localhost" || name.ends_with(".localhost"),
+        url::Host::Ipv4(address) => address.is_loopback(),
+        url::Host::Ipv6(address) => address.is_loopback(),
+    }
 }
 
 #[cfg(test)]
@@ -271,7 +280,7 @@ mod tests {
             ("[3]", "DESTINATIONS[0]: expected an object, found an integer"),
             (r#"[{"url":"https://a","types":["*"]}]"#, "DESTINATIONS[0].name: missing"),
             (r#"[{"name":"a b","url":"https://a","types":["*"]}]"#, "DESTINATIONS[0].name: \"a b\" must be 1 to 64 letters"),
-            (r#"[{"name":"a","url":"https://a","types":["*"]},{"name":"b","url":"http://example.com/x","types":["*"]}]"#, "DESTINATIONS[1].url: must be https (plain http only for localhost)"),
+            (r#"[{"name":"a","url":"https://a","types":["*"]},{"name":"b","url":"http://example.com/x","types":["*"]}]"#, "DESTINATIONS[1].url: must be https (plain http only for loopback"),
             (r#"[{"name":"a","url":"ftp://a","types":["*"]}]"#, "DESTINATIONS[0].url: scheme \"ftp\" is not supported"),
             (r#"[{"name":"a","url":"example.com","types":["*"]}]"#, "DESTINATIONS[0].url: \"example.com\" is not an absolute URL"),
             (r#"[{"name":"a","url":"https://a"}]"#, "DESTINATIONS[0].types: missing"),
@@ -293,12 +302,69 @@ mod tests {
     }
 
     #[test]
-    fn loopback_hosts() {
-        for ok in ["http://localhost:8080/x", "http://127.0.0.1/x", "http://[::1]:9/x", "https://example.com", "http://a.localhost/"] {
-            assert!(check_url(ok).is_ok(), "{ok}");
+    fn urls_are_read_as_fetch_reads_them() {
+        // (input, Ok(normalised URL) or Err(start of the message))
+        let cases: &[(&str, Result<&str, &str>)] = &[
+            ("https://example.com", Ok("https://example.com/")),
+            ("HTTPS://Example.COM/hook?x=1", Ok("https://example.com/hook?x=1")),
+            ("http://localhost:8080/x", Ok("http://localhost:8080/x")),
+            ("http://a.localhost/", Ok("http://a.localhost/")),
+            ("http://127.0.0.1/x", Ok("http://127.0.0.1/x")),
+            ("http://127.1/x", Ok("http://127.0.0.1/x")),
+            ("http://0x7f.0.0.1/x", Ok("http://127.0.0.1/x")),
+            ("http://[::1]:9/x", Ok("http://[::1]:9/x")),
+            // A hand-written check took these for loopback; fetch goes to evil.example.
+            ("http://evil.example\\@localhost/", Err("contains a backslash")),
+            ("http://evil.example\\.localhost/", Err("contains a backslash")),
+            ("http://localhost@evil.example/", Err("must not carry a user name or password")),
+            ("https://user:pass@example.com/", Err("must not carry a user name or password")),
+            ("http://example.com", Err("must be https")),
+            ("http://127.0.0.1.evil.com/", Err("must be https")),
+            ("http://localhost.evil.com/", Err("must be https")),
+            ("http://[::ffff:127.0.0.1]/", Err("must be https")),
+            ("https://exa\tmple.com/", Err("contains a control character")),
+            ("https://example.com/\n", Err("contains a control character")),
+            ("https://bücher.example/", Err("\"https://bücher.example/\" is not an absolute URL")),
+            ("file:///etc/passwd", Err("\"file:///etc/passwd\" has no host")),
+            ("ftp://a.example/", Err("scheme \"ftp\" is not supported")),
+            ("example.com", Err("\"example.com\" is not an absolute URL")),
+            ("https://", Err("\"https://\" is not an absolute URL")),
+        ];
+        for (input, expected) in cases {
+            match (check_url(input), expected) {
+                (Ok(url), Ok(want)) => assert_eq!(&url, want, "{input}"),
+                (Err(message), Err(want)) => assert!(message.starts_with(want), "{input}: {message}"),
+                (got, _) => panic!("{input}: expected {expected:?}, got {got:?}"),
+            }
         }
-        for bad in ["http://example.com", "http://127.0.0.1.evil.com/", "http://localhost.evil.com/"] {
-            assert!(check_url(bad).is_err(), "{bad}");
+    }
+
+    #[test]
+    fn signed_destinations_get_no_drift_token_unless_they_ask() {
+        let parse = |text: &str| Destinations::parse(Some(text), secrets).unwrap().list.remove(0).token;
+        let cases = [
+            (r#"[{"name":"a","url":"https://a.example","types":["*"]}]"#, TokenMode::Keep),
+            (r#"[{"name":"a","url":"https://a.example","types":["*"],"signingSecret":"SIGN"}]"#, TokenMode::Strip),
+            (r#"[{"name":"a","url":"https://a.example","types":["*"],"signingSecret":"SIGN","token":"keep"}]"#, TokenMode::Keep),
+            (r#"[{"name":"a","url":"https://a.example","types":["*"],"token":"strip"}]"#, TokenMode::Strip),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn problems_never_quote_a_secret() {
+        let secret = |name: &str| (name == "LEAKY").then(|| "whsec_se!cret-value".to_owned());
+        let problems = Destinations::parse(
+            Some(r#"[{"name":"a","url":"https://a.example","types":["*"],"signingSecret":"LEAKY"}]"#),
+            secret,
+        )
+        .unwrap_err();
+        let rendered = problems[0].to_string();
+        assert_eq!(rendered, "DESTINATIONS[0].signingSecret: secret LEAKY: the part after whsec_ is not valid base64");
+        for piece in ["!", "cret-", "value"] {
+            assert!(!rendered.contains(piece), "{rendered}");
         }
     }
 }

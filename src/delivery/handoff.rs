@@ -111,6 +111,31 @@ pub fn delivery_id(event_id: &str, destination: &str) -> String {
     id
 }
 
+/// The destination a delivery id names: `<event id>.<destination>[.r<n>]`.
+pub fn destination_of(delivery_id: &str) -> Option<&str> {
+    let mut parts = delivery_id.split('.');
+    let (event, destination) = (parts.next()?, parts.next()?);
+    let replay_ok = match parts.next() {
+        None => true,
+        Some(r) => r.strip_prefix('r').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+    };
+    (event.len() == 16 && !destination.is_empty() && replay_ok && parts.next().is_none()).then_some(destination)
+}
+
+/// The id of the next replay of a delivery: `….<destination>` → `….r1`,
+/// `….r1` → `….r2`.
+pub fn replay_id(delivery_id: &str) -> String {
+    let mut parts: Vec<&str> = delivery_id.split('.').collect();
+    let n = match parts.get(2).and_then(|p| p.strip_prefix('r')).and_then(|n| n.parse::<u32>().ok()) {
+        Some(n) => {
+            parts.truncate(2);
+            n + 1
+        }
+        None => 1,
+    };
+    format!("{}.r{n}", parts.join("."))
+}
+
 impl HandOff {
     /// Reads a payload written by [`plan`]. Errors name the field at fault.
     pub fn decode(payload: &str) -> Result<HandOff, Error> {
@@ -222,6 +247,27 @@ mod tests {
         let events = translate(&deep, &Options::new(0)).unwrap();
         let plan = plan(&events, &destinations(), 0).unwrap();
         assert_eq!(HandOff::decode(&plan.payload).unwrap().events[0].body, deep);
+    }
+
+    #[test]
+    fn delivery_ids_name_their_destination_and_replays_count_up() {
+        let cases = [
+            ("0123456789abcdef.app", Some("app")),
+            ("0123456789abcdef.push-app.r2", Some("push-app")),
+            ("0123456789abcdef.r2", Some("r2")),
+            ("0123456789abcdef.app.x", None),
+            ("0123456789abcdef.app.r", None),
+            ("0123456789abcdef", None),
+            ("short.app", None),
+            ("0123456789abcdef.app.r1.r2", None),
+        ];
+        for (id, destination) in cases {
+            assert_eq!(destination_of(id), destination, "{id}");
+        }
+        assert_eq!(replay_id("0123456789abcdef.app"), "0123456789abcdef.app.r1");
+        assert_eq!(replay_id("0123456789abcdef.app.r1"), "0123456789abcdef.app.r2");
+        assert_eq!(replay_id("0123456789abcdef.r7.r41"), "0123456789abcdef.r7.r42");
+        assert_eq!(replay_id("0123456789abcdef.r7"), "0123456789abcdef.r7.r1");
     }
 
     #[test]

@@ -1,138 +1,183 @@
-//! What travels on the delivery queue: one message per (destination,
-//! outbound event), as JSON text, so the message says exactly what the app
-//! will receive however long it waits.
+//! What travels on the delivery queue: a small reference to one delivery,
+//! `{"v":2,"d":"<destination>","id":"<delivery id>","g":<generation>}`,
+//! never the event itself. The destination's Durable Object keeps the body,
+//! so a message stays under 200 bytes whatever the event's size (queues take
+//! at most 128 KB a message and 256 KB a batch) and carries no secret.
+//!
+//! The generation tells copies apart: each time the bridge queues a delivery
+//! anew (first hand-off, recovery of a lost message, drain after a hold) it
+//! counts up, and a copy of an older generation that resurfaces is skipped.
+//!
+//! Messages of version 1 (the whole event inside, from drift-bridge 0.1) are
+//! still read, so that an upgrade loses nothing that was in flight.
 
-use crate::delivery::Destinations;
 use crate::error::{Error, ErrorCode};
 use crate::json::{self, Limits, Value};
-use crate::rules::Outbound;
 
-/// One delivery of one event to one destination.
+/// A reference to one delivery.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
+pub struct Ref {
     pub destination: String,
-    /// The event id (hex), sent as `webhook-id`.
-    pub event_id: String,
-    pub event_type: String,
-    /// Where its deduplication record lives: `conversation:<orgId>:<conversationId>`
-    /// for conversation events, `event:<id>` for the others.
-    pub scope: String,
-    /// The outbound event's JSON (before the destination's token handling).
-    pub event: String,
-    /// When it was first handed off, in ms since the epoch.
-    pub queued_at_ms: i64,
+    /// `<event id>.<destination>` or, for a replay, `<event id>.<destination>.r<n>`.
+    pub id: String,
+    pub generation: u32,
 }
 
-impl Message {
-    /// `<event id>.<destination>`: names the delivery in the admin API.
-    pub fn delivery_id(&self) -> String {
-        format!("{}.{}", self.event_id, self.destination)
-    }
-
+impl Ref {
     /// The message as JSON text.
     pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(self.event.len() + 200);
-        out.push_str("{\"v\":1,\"destination\":");
+        let mut out = String::with_capacity(48 + self.destination.len() + self.id.len());
+        out.push_str("{\"v\":2,\"d\":");
         json::write_str_escaped(&mut out, &self.destination);
         out.push_str(",\"id\":");
-        json::write_str_escaped(&mut out, &self.event_id);
-        out.push_str(",\"type\":");
-        json::write_str_escaped(&mut out, &self.event_type);
-        out.push_str(",\"scope\":");
-        json::write_str_escaped(&mut out, &self.scope);
-        out.push_str(&format!(",\"queuedAt\":{},\"event\":", self.queued_at_ms));
-        out.push_str(&self.event);
+        json::write_str_escaped(&mut out, &self.id);
+        out.push_str(",\"g\":");
+        out.push_str(&self.generation.to_string());
         out.push('}');
         out
     }
+}
 
-    /// Reads a message written by [`Message::encode`].
-    pub fn decode(text: &str) -> Result<Message, Error> {
-        Message::from_value(&json::parse(text, &Limits { max_bytes: usize::MAX, ..Limits::default() })?)
-    }
+/// A version 1 message: one delivery with its event inside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct V1 {
+    pub destination: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub scope: String,
+    /// The outbound event's JSON.
+    pub event: String,
+    pub queued_at_ms: i64,
+}
 
-    /// Reads a message already parsed (for example an item of a JSON array).
-    pub fn from_value(value: &Value<'_>) -> Result<Message, Error> {
+/// A message read off the queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueMessage {
+    Ref(Ref),
+    V1(V1),
+}
+
+impl QueueMessage {
+    /// Reads a message; the error says which field is wrong.
+    pub fn decode(text: &str) -> Result<QueueMessage, Error> {
+        // v1 messages nest the event, so allow its depth and then some.
+        let value = json::parse(text, &Limits { max_bytes: usize::MAX, max_depth: json::DEFAULT_MAX_DEPTH + 2 })?;
         let string = |field: &str| -> Result<String, Error> {
             match value.get(field) {
                 Some(Value::String(s)) => Ok(s.text().into_owned()),
-                _ => Err(Error::new(ErrorCode::InvalidEvent, field, "missing or not a string in a delivery message")),
+                _ => Err(Error::new(ErrorCode::InvalidEvent, field, "missing or not a string in a queue message")),
             }
         };
-        let event = value
-            .get("event")
-            .filter(|v| v.as_object().is_some())
-            .ok_or_else(|| Error::new(ErrorCode::InvalidEvent, "event", "missing or not an object in a delivery message"))?;
-        let queued_at_ms = value
-            .get("queuedAt")
-            .and_then(Value::as_integer)
-            .map(crate::legacy::integer_ms)
-            .ok_or_else(|| Error::new(ErrorCode::InvalidEvent, "queuedAt", "missing or not an integer in a delivery message"))?;
-        Ok(Message {
-            destination: string("destination")?,
-            event_id: string("id")?,
-            event_type: string("type")?,
-            scope: string("scope")?,
-            event: event.to_json(),
-            queued_at_ms,
-        })
+        match value.get("v").and_then(Value::as_integer) {
+            Some("2") => {
+                let generation = value
+                    .get("g")
+                    .and_then(Value::as_integer)
+                    .and_then(|g| g.parse::<u32>().ok())
+                    .ok_or_else(|| Error::new(ErrorCode::InvalidEvent, "g", "missing or not a generation number in a queue message"))?;
+                Ok(QueueMessage::Ref(Ref { destination: string("d")?, id: string("id")?, generation }))
+            }
+            Some("1") => {
+                let event = value
+                    .get("event")
+                    .filter(|v| v.as_object().is_some())
+                    .ok_or_else(|| Error::new(ErrorCode::InvalidEvent, "event", "missing or not an object in a queue message"))?;
+                let queued_at_ms = value
+                    .get("queuedAt")
+                    .and_then(Value::as_integer)
+                    .map(crate::legacy::integer_ms)
+                    .ok_or_else(|| Error::new(ErrorCode::InvalidEvent, "queuedAt", "missing or not an integer in a queue message"))?;
+                Ok(QueueMessage::V1(V1 {
+                    destination: string("destination")?,
+                    event_id: string("id")?,
+                    event_type: string("type")?,
+                    scope: string("scope")?,
+                    event: event.to_json(),
+                    queued_at_ms,
+                }))
+            }
+            _ => Err(Error::new(ErrorCode::InvalidEvent, "v", "missing or unknown version of a queue message")),
+        }
     }
 }
 
-/// One message per destination subscribed to each event, in event order then
-/// destination order.
-pub fn fan_out(events: &[Outbound], destinations: &Destinations, now_ms: i64) -> Vec<Message> {
+/// Splits `messages` into sends the queue accepts: at most `max_count`
+/// messages and `max_bytes` bytes (their lengths plus `overhead` each) a
+/// send. Keeps their order. A message larger than `max_bytes` on its own
+/// goes alone (the queue then refuses it, and says why).
+pub fn batches<T: AsRef<str>>(messages: &[T], max_count: usize, max_bytes: usize, overhead: usize) -> Vec<&[T]> {
     let mut out = Vec::new();
-    for event in events {
-        for destination in destinations.list.iter().filter(|d| d.wants(&event.event_type)) {
-            out.push(Message {
-                destination: destination.name.clone(),
-                event_id: event.id.to_hex(),
-                event_type: event.event_type.to_string(),
-                scope: event.scope.to_string(),
-                event: event.json.clone(),
-                queued_at_ms: now_ms,
-            });
+    let (mut start, mut bytes) = (0, 0);
+    for (i, m) in messages.iter().enumerate() {
+        let size = m.as_ref().len() + overhead;
+        if i > start && (i - start == max_count || bytes + size > max_bytes) {
+            out.push(&messages[start..i]);
+            start = i;
+            bytes = 0;
         }
+        bytes += size;
+    }
+    if start < messages.len() {
+        out.push(&messages[start..]);
     }
     out
 }
 
+/// The Queues limits a send must respect: 100 messages and 256 KB a batch.
+pub const QUEUE_BATCH_MESSAGES: usize = 100;
+pub const QUEUE_BATCH_BYTES: usize = 256_000;
+/// What each message costs beyond its body, counted generously.
+pub const QUEUE_MESSAGE_OVERHEAD: usize = 100;
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{translate, Options};
 
     #[test]
-    fn fan_out_follows_subscriptions_and_roundtrips() {
-        let destinations = Destinations::parse(
-            Some(r#"[{"name":"legacy","url":"https://l","types":["conversation_status_updated"]},
-                     {"name":"push","url":"https://p","types":["conversation_push","conversation_inactive"]},
-                     {"name":"all","url":"https://a","types":["*"]}]"#),
-            |_| None,
-        )
-        .unwrap();
-        let events = translate(
-            r#"{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}"#,
-            &Options::new(0),
-        )
-        .unwrap();
-        let messages = fan_out(&events, &destinations, 5);
-        let pairs: Vec<(String, String)> = messages.iter().map(|m| (m.event_type.clone(), m.destination.clone())).collect();
-        let expected = [
-            ("conversation_inactive", "push"),
-            ("conversation_inactive", "all"),
-            ("conversation_push", "push"),
-            ("conversation_push", "all"),
-            ("conversation_status_updated", "legacy"),
-            ("conversation_status_updated", "all"),
-        ];
-        assert_eq!(pairs, expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
-        assert!(messages.iter().all(|m| m.scope == "conversation:1:123456789"));
-        assert_eq!(messages[2].delivery_id(), "c0b44147a772c080.push");
-        for m in &messages {
-            assert_eq!(&Message::decode(&m.encode()).unwrap(), m);
+    fn refs_roundtrip_and_stay_small() {
+        let r = Ref { destination: "push-app".into(), id: "c0b44147a772c080.push-app.r2".into(), generation: 3 };
+        let text = r.encode();
+        assert_eq!(text, r#"{"v":2,"d":"push-app","id":"c0b44147a772c080.push-app.r2","g":3}"#);
+        assert_eq!(QueueMessage::decode(&text).unwrap(), QueueMessage::Ref(r));
+        let longest = Ref { destination: "x".repeat(64), id: format!("0123456789abcdef.{}.r4294967295", "x".repeat(64)), generation: u32::MAX };
+        assert!(longest.encode().len() < 200);
+    }
+
+    #[test]
+    fn reads_version_1_messages() {
+        let v1 = r#"{"v":1,"destination":"a","id":"c0b44147a772c080","type":"conversation_push","scope":"conversation:1:2","queuedAt":5,"event":{"orgId":1,"n":12345678901234567890}}"#;
+        let QueueMessage::V1(m) = QueueMessage::decode(v1).unwrap() else { panic!("not v1") };
+        assert_eq!(m.event, r#"{"orgId":1,"n":12345678901234567890}"#);
+        assert_eq!((m.destination.as_str(), m.queued_at_ms), ("a", 5));
+    }
+
+    #[test]
+    fn bad_messages_name_the_field() {
+        for (text, path) in [
+            ("{}", "v"),
+            (r#"{"v":3}"#, "v"),
+            (r#"{"v":2,"d":"a","id":"b"}"#, "g"),
+            (r#"{"v":2,"d":"a","g":1}"#, "id"),
+            (r#"{"v":1,"destination":"a","id":"b","type":"t","scope":"s","queuedAt":1}"#, "event"),
+        ] {
+            assert_eq!(QueueMessage::decode(text).unwrap_err().path(), path, "{text}");
         }
-        assert!(Message::decode("{}").is_err());
+        assert_eq!(QueueMessage::decode("not json").unwrap_err().code(), ErrorCode::InvalidJson);
+    }
+
+    #[test]
+    fn batches_respect_count_and_bytes_and_order() {
+        let small: Vec<String> = (0..250).map(|i| format!("m{i}")).collect();
+        let sizes: Vec<usize> = batches(&small, 100, 256_000, 100).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [100, 100, 50]);
+        let big: Vec<String> = (0..5).map(|_| "x".repeat(100_000)).collect();
+        let sizes: Vec<usize> = batches(&big, 100, 256_000, 100).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        let huge = vec!["x".repeat(300_000), "y".into()];
+        let sizes: Vec<usize> = batches(&huge, 100, 256_000, 100).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [1, 1], "an oversized message goes alone");
+        let flat: Vec<String> = batches(&small, 7, 50, 0).concat();
+        assert_eq!(flat, small, "order kept, nothing lost");
+        assert!(batches::<String>(&[], 100, 1, 0).is_empty());
     }
 }

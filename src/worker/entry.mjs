@@ -13,7 +13,8 @@
 //
 // What stays in workers-rs (src/worker/): everything else that `fetch` gets
 // (/health, /admin/…, wrong methods, unknown paths, test routes), the queue
-// consumer, and the Outbox Durable Object, which this module only wraps.
+// consumer, and the Durable Objects (Outbox, Destination), which this module
+// only wraps.
 //
 // Panics: the wasm is built with panic = "abort", so a panic traps. The glue
 // then marks the instance dead and starts a fresh one on the next call into
@@ -169,3 +170,4 @@ function wrap(Inner) {
 
 // One line per Durable Object class in wrangler.toml.
 export class Outbox extends wrap(rust.Outbox) {}
+export class Destination extends wrap(rust.Destination) {}

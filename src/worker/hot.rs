@@ -28,7 +28,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::Env;
 
-use super::http::{query_pairs, write_error};
+use super::http::{query_pairs, write_error, NOT_CONFIGURED};
 use crate::delivery::handoff;
 use crate::json;
 use crate::rules::{translate_value, Options, Outbound};
@@ -48,12 +48,7 @@ pub fn max_body_bytes(env: &Env) -> f64 {
 pub fn webhook(env: &Env, body: &Uint8Array, token: &JsValue, now_ms: f64, over_limit: bool) -> Vec<u8> {
     let config = super::config(env);
     let Some(tokens) = config.tokens.as_ref().filter(|_| config.is_complete()) else {
-        let problems: Vec<String> = config.problems.iter().map(ToString::to_string).collect();
-        return error(
-            503,
-            "not_configured",
-            &format!("the worker is not fully configured, so it accepts no events: {}", problems.join("; ")),
-        );
+        return error(503, "not_configured", NOT_CONFIGURED);
     };
     if over_limit {
         return too_large(config.max_body_bytes);

@@ -8,6 +8,11 @@ use worker::{Headers, Request, Response, Result};
 
 use crate::json;
 
+/// Why the webhook accepts nothing: no details here, the public learns
+/// nothing of the configuration.
+pub(super) const NOT_CONFIGURED: &str =
+    "the worker is not fully configured, so it accepts no events; GET /health with the admin token, or `wrangler tail`, names the problems";
+
 pub(super) fn json_response(status: u16, body: &str) -> Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json; charset=utf-8")?;
@@ -41,8 +46,7 @@ pub(super) fn method_not_allowed(allow: &str) -> Result<Response> {
 }
 
 /// The query parameters of a request, decoded. Reads the raw URL rather than
-/// parsing it with the `url` crate, which would pull IDNA tables into the
-/// wasm for nothing.
+/// parsing it with the `url` crate.
 pub(super) fn query(req: &Request) -> Vec<(String, String)> {
     let url = req.inner().url();
     match url.split_once('?') {

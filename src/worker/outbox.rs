@@ -1,29 +1,32 @@
-//! The outbox: a Durable Object per deduplication scope (one conversation,
-//! or one non-conversation event) that knows every delivery handed off in the
-//! last 24 hours, and one more instance, `dead-letters`, that keeps the
-//! deliveries that gave up.
+//! The outbox: one Durable Object per deduplication scope (one conversation,
+//! or one non-conversation event) where the webhook hands its deliveries off.
 //!
-//! It is strongly consistent, so two copies of a webhook racing each other
-//! cannot both claim the same (event, destination). It is also the safety net
-//! under the queue: a delivery that shows no progress for the recovery grace
-//! period is put on the queue again by an alarm, so a lost queue message (or a
-//! restart of a local queue) never loses an event.
+//! `/accept` stores a hand-off in one synchronous step per delivery: a
+//! delivery (event, destination) already accepted within the deduplication
+//! window is dropped, any other is remembered and kept, body and all, until
+//! its destination's delivery log has it. The object is strongly consistent
+//! and never awaits between the check and the write, so two copies of a
+//! webhook racing each other cannot both get the same delivery in. Once
+//! `/accept` answers 200 the deliveries are durable, and the webhook answers
+//! Drift 200 whatever happens to the queue afterwards.
 //!
-//! Delivery states: `claimed` (hand-off in progress) → `queued` → `sending`
-//! ↔ `retrying` → `delivered` | `gone` (the app answered 410) | `failed`
-//! (dead-lettered). A `claimed` row older than [`CLAIM_LEASE_MS`] belongs to a
-//! hand-off that died and may be claimed again.
+//! Its alarm forwards what it holds to the destinations' delivery logs
+//! ([`super::destination`]), retrying with backoff while one is unreachable,
+//! and forgets each remembered delivery when the window has passed. An
+//! outbox with nothing left holds no rows and no alarm.
 
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-use crate::delivery::{Message, DEDUP_WINDOW_MS};
-use crate::json::{self, Limits, Value};
+use super::bindings::{self, Instance};
+use crate::delivery::handoff::HandOff;
+use crate::json;
 
-/// How long a hand-off may hold a claim before it is considered dead.
-pub const CLAIM_LEASE_MS: i64 = 60_000;
-/// Name of the instance that keeps dead letters.
-pub const DEAD_LETTERS: &str = "dead-letters";
+/// At most this much event text goes to a destination in one call.
+const FORWARD_BYTES: usize = 1 << 20;
+/// At most this many deliveries are forwarded by one alarm; more wait for
+/// the next, which follows at once (an alarm must never run out of time).
+const FORWARD_ROWS: i64 = 500;
 
 #[durable_object]
 pub struct Outbox {
@@ -32,38 +35,40 @@ pub struct Outbox {
 }
 
 #[derive(Deserialize)]
-struct Row {
-    status: String,
-    created_at: f64,
-    updated_at: f64,
-    attempts: f64,
-    last_error: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct DueRow {
-    message: String,
-}
-
-#[derive(Deserialize)]
-struct DeadRow {
+struct Pending {
     id: String,
-    status: String,
-    message: String,
-    reason: String,
-    attempts: f64,
+    destination: String,
+    event_id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    scope: String,
     at: f64,
+    body: String,
+    tries: f64,
+}
+
+#[derive(Deserialize)]
+struct Count {
+    n: f64,
+}
+
+#[derive(Deserialize)]
+struct Due {
+    due: Option<f64>,
 }
 
 impl DurableObject for Outbox {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
         for ddl in [
-            "CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, status TEXT NOT NULL, message TEXT NOT NULL, \
-             attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, \
-             due_at INTEGER, last_error TEXT)",
-            "CREATE TABLE IF NOT EXISTS dead_letters (id TEXT PRIMARY KEY, status TEXT NOT NULL, message TEXT NOT NULL, \
-             reason TEXT NOT NULL, attempts INTEGER NOT NULL, at INTEGER NOT NULL)",
+            // Deliveries accepted within the window, by id (`<event>.<destination>`).
+            "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, at INTEGER NOT NULL)",
+            // Bodies waiting to be forwarded, once per event.
+            "CREATE TABLE IF NOT EXISTS pending_events (event_id TEXT PRIMARY KEY, type TEXT NOT NULL, scope TEXT NOT NULL, \
+             at INTEGER NOT NULL, body TEXT NOT NULL)",
+            // Deliveries waiting to be forwarded.
+            "CREATE TABLE IF NOT EXISTS pending (id TEXT PRIMARY KEY, destination TEXT NOT NULL, event_id TEXT NOT NULL, \
+             tries INTEGER NOT NULL DEFAULT 0, retry_at INTEGER NOT NULL DEFAULT 0)",
         ] {
             if let Err(e) = sql.exec(ddl, None) {
                 worker::console_error!("outbox: cannot create its tables: {e}");
@@ -77,16 +82,8 @@ impl DurableObject for Outbox {
         let body = req.text().await?;
         let now = super::now_ms();
         let reply = match path.as_str() {
-            "/claim" => self.claim(&body, now),
-            "/confirm" => self.confirm(&body, now).await,
-            "/release" => self.release(&body),
-            "/attempt" => self.attempt(&body, now).await,
-            "/settle" => self.settle(&body, now).await,
-            "/rearm" => self.rearm(&body, now).await,
-            "/dead/add" => self.dead_add(&body, now),
-            "/dead/list" => self.dead_list(&body),
-            "/dead/get" => self.dead_get(&body),
-            "/dead/replayed" => self.dead_replayed(&body),
+            "/accept" => self.accept(&body, now).await,
+            "/stats" if bindings::switch(&self.env, bindings::TEST_ROUTES) => self.stats().await,
             _ => return Response::error("unknown outbox operation", 404),
         };
         match reply {
@@ -96,38 +93,13 @@ impl DurableObject for Outbox {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        self.recover(super::now_ms()).await?;
+        self.run(super::now_ms()).await?;
         Response::ok("ok")
     }
 }
 
-fn parse(body: &str) -> Result<Value<'_>> {
-    json::parse(body, &Limits { max_bytes: usize::MAX, ..Limits::default() }).map_err(|e| worker::Error::RustError(e.to_string()))
-}
-
-fn field(value: &Value<'_>, name: &str) -> Result<String> {
-    match value.get(name) {
-        Some(Value::String(s)) => Ok(s.text().into_owned()),
-        _ => Err(worker::Error::RustError(format!("missing {name}"))),
-    }
-}
-
-fn messages(body: &str) -> Result<Vec<Message>> {
-    match parse(body)? {
-        Value::Array(items) => items
-            .iter()
-            .map(|m| Message::from_value(m).map_err(|e| worker::Error::RustError(e.to_string())))
-            .collect(),
-        _ => Err(worker::Error::RustError("expected an array of messages".into())),
-    }
-}
-
-/// The strings of a JSON array.
-fn ids(value: &Value<'_>) -> Result<Vec<String>> {
-    match value {
-        Value::Array(items) => Ok(items.iter().filter_map(|v| v.as_str().map(|s| s.text().into_owned())).collect()),
-        _ => Err(worker::Error::RustError("expected an array of ids".into())),
-    }
+fn fail(message: impl std::fmt::Display) -> worker::Error {
+    worker::Error::RustError(message.to_string())
 }
 
 impl Outbox {
@@ -135,280 +107,195 @@ impl Outbox {
         self.state.storage().sql()
     }
 
-    fn row(&self, id: &str) -> Result<Option<Row>> {
-        let rows: Vec<Row> = self
-            .sql()
-            .exec("SELECT status, created_at, updated_at, attempts, last_error FROM deliveries WHERE id = ?", vec![id.into()])?
-            .to_array()?;
-        Ok(rows.into_iter().next())
+    fn count(&self, query: &str) -> Result<i64> {
+        let rows: Vec<Count> = self.sql().exec(query, None)?.to_array()?;
+        Ok(rows.first().map_or(0, |r| r.n as i64))
     }
 
-    /// Claims each (event, destination) not handed off in the last 24 hours.
-    /// Answers `{"claimed":[…],"duplicates":[…],"busy":[…]}`.
-    fn claim(&self, body: &str, now: i64) -> Result<String> {
-        let (mut claimed, mut duplicates, mut busy) = (Vec::new(), Vec::new(), Vec::new());
-        for message in messages(body)? {
-            let id = message.delivery_id();
-            let fresh = match self.row(&id)? {
-                None => true,
-                Some(row) if (row.created_at as i64) <= now - DEDUP_WINDOW_MS => true,
-                Some(row) if row.status == "claimed" && (row.updated_at as i64) <= now - CLAIM_LEASE_MS => true,
-                Some(row) if row.status == "claimed" => {
-                    busy.push(id.clone());
-                    false
+    /// Stores a hand-off. Answers `{"accepted":n,"duplicates":m}`.
+    async fn accept(&self, body: &str, now: i64) -> Result<String> {
+        if bindings::switch(&self.env, bindings::TEST_OUTBOX_FAILS) {
+            return Err(fail("storage refused the hand-off (DRIFT_BRIDGE_TEST_OUTBOX_FAILS)"));
+        }
+        let handoff = HandOff::decode(body).map_err(fail)?;
+        let window = super::config(&self.env).dedup_window_ms();
+        let sql = self.sql();
+        let (mut accepted, mut duplicates) = (0, 0);
+        // Every statement below is synchronous: no other request runs
+        // between a check and its write.
+        for event in &handoff.events {
+            let mut body_stored = false;
+            for destination in &event.to {
+                let id = event.delivery_id(destination);
+                let seen: Vec<Count> =
+                    sql.exec("SELECT at AS n FROM seen WHERE id = ?", vec![id.clone().into()])?.to_array()?;
+                if seen.first().is_some_and(|s| s.n as i64 > now - window) {
+                    duplicates += 1;
+                    continue;
                 }
-                Some(_) => {
-                    duplicates.push(id.clone());
-                    false
-                }
-            };
-            if fresh {
-                self.sql().exec(
-                    "INSERT OR REPLACE INTO deliveries (id, status, message, attempts, created_at, updated_at, due_at, last_error) \
-                     VALUES (?, 'claimed', ?, 0, ?, ?, NULL, NULL)",
-                    vec![id.clone().into(), message.encode().into(), now.into(), now.into()],
-                )?;
-                claimed.push(id);
-            }
-        }
-        Ok(format!(
-            "{{\"claimed\":{},\"duplicates\":{},\"busy\":{}}}",
-            json::string_array(&claimed),
-            json::string_array(&duplicates),
-            json::string_array(&busy)
-        ))
-    }
-
-    /// The hand-off reached the queue: the claims become queued deliveries,
-    /// watched by the recovery alarm.
-    async fn confirm(&self, body: &str, now: i64) -> Result<String> {
-        let value = parse(body)?;
-        let grace = value.get("graceMs").and_then(Value::as_integer).map_or(300_000, crate::legacy::integer_ms);
-        let due = now + grace;
-        let list = value.get("ids").map_or(Ok(Vec::new()), ids)?;
-        for id in list {
-            self.sql().exec(
-                "UPDATE deliveries SET status = 'queued', updated_at = ?, due_at = ? WHERE id = ? AND status = 'claimed'",
-                vec![now.into(), due.into(), id.into()],
-            )?;
-        }
-        self.schedule(due).await?;
-        Ok("{}".into())
-    }
-
-    /// The hand-off failed: forget its claims so that Drift's retry can claim them.
-    fn release(&self, body: &str) -> Result<String> {
-        for id in ids(&parse(body)?)? {
-            self.sql().exec("DELETE FROM deliveries WHERE id = ? AND status = 'claimed'", vec![id.into()])?;
-        }
-        Ok("{}".into())
-    }
-
-    /// The consumer is about to send. Answers `{"go":true,"attempt":n}`, or
-    /// `{"go":false,"status":…}` when the delivery is already settled (a
-    /// duplicate queue message).
-    async fn attempt(&self, body: &str, now: i64) -> Result<String> {
-        let value = parse(body)?;
-        let message = Message::decode(&field(&value, "message")?).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        let busy_ms = value.get("busyMs").and_then(Value::as_integer).map_or(310_000, crate::legacy::integer_ms);
-        let id = message.delivery_id();
-        let attempts = match self.row(&id)? {
-            Some(row) if matches!(row.status.as_str(), "delivered" | "gone" | "failed") => {
-                return Ok(format!("{{\"go\":false,\"status\":\"{}\"}}", row.status));
-            }
-            Some(row) => row.attempts as i64 + 1,
-            None => {
-                // Replayed or recovered after the row expired: track it again.
-                self.sql().exec(
-                    "INSERT INTO deliveries (id, status, message, attempts, created_at, updated_at) VALUES (?, 'queued', ?, 0, ?, ?)",
-                    vec![id.clone().into(), message.encode().into(), now.into(), now.into()],
-                )?;
-                1
-            }
-        };
-        let due = now + busy_ms;
-        self.sql().exec(
-            "UPDATE deliveries SET status = 'sending', attempts = ?, updated_at = ?, due_at = ? WHERE id = ?",
-            vec![attempts.into(), now.into(), due.into(), id.into()],
-        )?;
-        self.schedule(due).await?;
-        Ok(format!("{{\"go\":true,\"attempt\":{attempts}}}"))
-    }
-
-    /// Records an outcome: `delivered`, `gone`, `failed` (final) or
-    /// `retrying` (with `dueMs`, when the recovery alarm should step in if the
-    /// queue never brings it back). Answers the row's attempts and last error.
-    async fn settle(&self, body: &str, now: i64) -> Result<String> {
-        let value = parse(body)?;
-        let id = field(&value, "id")?;
-        let status = field(&value, "status")?;
-        let error = field(&value, "error").ok();
-        let due = value.get("dueMs").and_then(Value::as_integer).map(crate::legacy::integer_ms);
-        self.sql().exec(
-            "UPDATE deliveries SET status = ?, updated_at = ?, due_at = ?, last_error = COALESCE(?, last_error) WHERE id = ?",
-            vec![
-                status.into(),
-                now.into(),
-                due.map_or(worker::SqlStorageValue::Null, Into::into),
-                error.map_or(worker::SqlStorageValue::Null, Into::into),
-                id.clone().into(),
-            ],
-        )?;
-        if let Some(due) = due {
-            self.schedule(due).await?;
-        }
-        let row = self.row(&id)?;
-        let mut out = String::from("{\"attempts\":");
-        out.push_str(&row.as_ref().map_or(0, |r| r.attempts as i64).to_string());
-        out.push_str(",\"lastError\":");
-        json::write_str_escaped(&mut out, row.as_ref().and_then(|r| r.last_error.as_deref()).unwrap_or(""));
-        out.push('}');
-        Ok(out)
-    }
-
-    /// A replay: the delivery starts over.
-    async fn rearm(&self, body: &str, now: i64) -> Result<String> {
-        let value = parse(body)?;
-        let message = Message::decode(&field(&value, "message")?).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        let grace = value.get("graceMs").and_then(Value::as_integer).map_or(300_000, crate::legacy::integer_ms);
-        self.sql().exec(
-            "INSERT OR REPLACE INTO deliveries (id, status, message, attempts, created_at, updated_at, due_at, last_error) \
-             VALUES (?, 'queued', ?, 0, ?, ?, ?, NULL)",
-            vec![message.delivery_id().into(), message.encode().into(), now.into(), now.into(), (now + grace).into()],
-        )?;
-        self.schedule(now + grace).await?;
-        Ok("{}".into())
-    }
-
-    /// Puts deliveries that made no progress in time back on the queue.
-    async fn recover(&self, now: i64) -> Result<()> {
-        let due: Vec<DueRow> = self
-            .sql()
-            .exec(
-                "SELECT message FROM deliveries WHERE status IN ('queued', 'sending', 'retrying') AND due_at IS NOT NULL AND due_at <= ?",
-                vec![now.into()],
-            )?
-            .to_array()?;
-        if !due.is_empty() {
-            let config = super::config(&self.env);
-            let grace = i64::from(config.recovery_grace_seconds) * 1000;
-            let queue = self.env.queue(super::delivery::QUEUE_BINDING)?;
-            let bodies: Vec<String> = due.iter().map(|r| r.message.clone()).collect();
-            queue.send_batch(bodies).await?;
-            for row in &due {
-                if let Ok(message) = Message::decode(&row.message) {
-                    worker::console_log!("outbox: no progress on {}; queued it again", message.delivery_id());
-                    self.sql().exec(
-                        "UPDATE deliveries SET status = 'queued', due_at = ?, updated_at = ? WHERE id = ?",
-                        vec![(now + grace).into(), now.into(), message.delivery_id().into()],
+                sql.exec("INSERT OR REPLACE INTO seen (id, at) VALUES (?, ?)", vec![id.clone().into(), now.into()])?;
+                if !body_stored {
+                    sql.exec(
+                        "INSERT OR IGNORE INTO pending_events (event_id, type, scope, at, body) VALUES (?, ?, ?, ?, ?)",
+                        vec![
+                            event.id.clone().into(),
+                            event.event_type.clone().into(),
+                            handoff.scope.clone().into(),
+                            handoff.at_ms.into(),
+                            event.body.clone().into(),
+                        ],
                     )?;
+                    body_stored = true;
+                }
+                sql.exec(
+                    "INSERT OR REPLACE INTO pending (id, destination, event_id, tries, retry_at) VALUES (?, ?, ?, 0, 0)",
+                    vec![id.into(), destination.clone().into(), event.id.clone().into()],
+                )?;
+                accepted += 1;
+            }
+        }
+        if accepted > 0 {
+            // Forward at once.
+            self.schedule(now).await?;
+        }
+        Ok(format!("{{\"accepted\":{accepted},\"duplicates\":{duplicates}}}"))
+    }
+
+    /// The alarm: forwards what is due, forgets what left the window, and
+    /// sets the next alarm (or none).
+    async fn run(&self, now: i64) -> Result<()> {
+        let config = super::config(&self.env);
+        let window = config.dedup_window_ms();
+        let due: Vec<Pending> = self
+            .sql()
+            .exec(
+                "SELECT p.id, p.destination, p.event_id, e.type, e.scope, e.at, e.body, p.tries FROM pending p \
+                 JOIN pending_events e ON e.event_id = p.event_id WHERE p.retry_at <= ? ORDER BY p.rowid LIMIT ?",
+                vec![now.into(), FORWARD_ROWS.into()],
+            )?
+            .to_array()?;
+        let more = due.len() as i64 == FORWARD_ROWS;
+        // Per destination, in order of acceptance.
+        let mut destinations: Vec<&str> = Vec::new();
+        for p in &due {
+            if !destinations.contains(&p.destination.as_str()) {
+                destinations.push(&p.destination);
+            }
+        }
+        for destination in destinations {
+            let rows: Vec<&Pending> = due.iter().filter(|p| p.destination == destination).collect();
+            for chunk in chunks(&rows) {
+                let result = bindings::call(&self.env, Instance::Destination(destination), "/add", add_body(destination, chunk)).await;
+                let ids: Vec<worker::SqlStorageValue> = chunk.iter().map(|p| p.id.clone().into()).collect();
+                match result {
+                    Ok(_) => {
+                        for id in ids {
+                            self.sql().exec("DELETE FROM pending WHERE id = ?", vec![id])?;
+                        }
+                    }
+                    Err(e) => {
+                        let tries = chunk.iter().map(|p| p.tries as i64).max().unwrap_or(0) + 1;
+                        // 2 s, 4 s, 8 s … up to 5 minutes.
+                        let retry_at = now + (1000i64 << tries.min(8)).min(300_000);
+                        worker::console_error!(
+                            "outbox: forwarding {} deliveries to {destination} failed (try {tries}): {e}",
+                            chunk.len()
+                        );
+                        for id in ids {
+                            self.sql().exec(
+                                "UPDATE pending SET tries = ?, retry_at = ? WHERE id = ?",
+                                vec![tries.into(), retry_at.into(), id],
+                            )?;
+                        }
+                    }
                 }
             }
         }
-        let next: Vec<NextRow> = self
-            .sql()
+        let sql = self.sql();
+        sql.exec("DELETE FROM pending_events WHERE event_id NOT IN (SELECT event_id FROM pending)", None)?;
+        sql.exec("DELETE FROM seen WHERE at <= ?", vec![(now - window).into()])?;
+        let next: Vec<Due> = sql
             .exec(
-                "SELECT MIN(due_at) AS due FROM deliveries WHERE status IN ('queued', 'sending', 'retrying') AND due_at IS NOT NULL",
-                None,
+                "SELECT MIN(due) AS due FROM (SELECT MIN(retry_at) AS due FROM pending UNION ALL SELECT MIN(at) + ? AS due FROM seen)",
+                vec![(window + 1).into()],
             )?
             .to_array()?;
-        if let Some(due) = next.first().and_then(|r| r.due) {
-            self.state.storage().set_alarm(at(due.max(now as f64 + 1.0) as i64)).await?;
+        let storage = self.state.storage();
+        match next.first().and_then(|d| d.due) {
+            _ if more => storage.set_alarm(at(now)).await,
+            Some(due) => storage.set_alarm(at((due as i64).max(now + 1))).await,
+            None => storage.delete_alarm().await,
         }
-        // Forget what can no longer deduplicate anything.
-        self.sql().exec(
-            "DELETE FROM deliveries WHERE created_at < ? AND status IN ('delivered', 'gone', 'failed')",
-            vec![(now - DEDUP_WINDOW_MS).into()],
-        )?;
-        Ok(())
     }
 
-    /// Makes sure the alarm fires no later than `at`.
-    async fn schedule(&self, at: i64) -> Result<()> {
+    /// Makes sure the alarm fires no later than `when`.
+    async fn schedule(&self, when: i64) -> Result<()> {
         let storage = self.state.storage();
         match storage.get_alarm().await? {
-            Some(current) if current <= at => Ok(()),
-            _ => storage.set_alarm(self::at(at)).await,
+            Some(current) if current <= when => Ok(()),
+            _ => storage.set_alarm(at(when)).await,
         }
     }
 
-    fn dead_add(&self, body: &str, now: i64) -> Result<String> {
-        let value = parse(body)?;
-        let message = field(&value, "message")?;
-        let id = Message::decode(&message).map_err(|e| worker::Error::RustError(e.to_string()))?.delivery_id();
-        let attempts = value.get("attempts").and_then(Value::as_integer).map_or(0, crate::legacy::integer_ms);
-        self.sql().exec(
-            "INSERT OR REPLACE INTO dead_letters (id, status, message, reason, attempts, at) VALUES (?, ?, ?, ?, ?, ?)",
-            vec![id.into(), field(&value, "status")?.into(), message.into(), field(&value, "reason")?.into(), attempts.into(), now.into()],
-        )?;
-        Ok("{}".into())
+    /// Row counts and the alarm, for tests (`DRIFT_BRIDGE_TEST_ROUTES=1`).
+    async fn stats(&self) -> Result<String> {
+        let alarm = self.state.storage().get_alarm().await?;
+        Ok(format!(
+            "{{\"seen\":{},\"pending\":{},\"pendingEvents\":{},\"alarm\":{}}}",
+            self.count("SELECT COUNT(*) AS n FROM seen")?,
+            self.count("SELECT COUNT(*) AS n FROM pending")?,
+            self.count("SELECT COUNT(*) AS n FROM pending_events")?,
+            alarm.map_or_else(|| "null".to_owned(), |a| a.to_string()),
+        ))
     }
+}
 
-    fn dead_rows(&self, query: &str, binding: &str) -> Result<Vec<DeadRow>> {
-        self.sql().exec(query, vec![binding.into()])?.to_array()
-    }
-
-    fn dead_list(&self, body: &str) -> Result<String> {
-        let status = field(&parse(body)?, "status")?;
-        let rows = self.dead_rows("SELECT id, status, message, reason, attempts, at FROM dead_letters WHERE status = ? ORDER BY at", &status)?;
-        let mut out = String::from("[");
-        for (i, row) in rows.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            write_dead(&mut out, row);
+/// Splits one destination's rows into calls of at most [`FORWARD_BYTES`] of
+/// bodies (a bigger body goes alone).
+fn chunks<'a, 'p>(rows: &'a [&'p Pending]) -> Vec<&'a [&'p Pending]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, p) in rows.iter().enumerate() {
+        if i > start && bytes + p.body.len() > FORWARD_BYTES {
+            out.push(&rows[start..i]);
+            start = i;
+            bytes = 0;
         }
-        out.push(']');
-        Ok(out)
+        bytes += p.body.len();
     }
+    if start < rows.len() {
+        out.push(&rows[start..]);
+    }
+    out
+}
 
-    fn dead_get(&self, body: &str) -> Result<String> {
-        let id = field(&parse(body)?, "id")?;
-        let rows = self.dead_rows("SELECT id, status, message, reason, attempts, at FROM dead_letters WHERE id = ?", &id)?;
-        let mut out = String::new();
-        match rows.first() {
-            Some(row) => write_dead(&mut out, row),
-            None => out.push_str("null"),
+/// `{"destination":…,"deliveries":[{"id","event","type","scope","at","body"},…]}`
+fn add_body(destination: &str, rows: &[&Pending]) -> String {
+    let mut out = String::with_capacity(64 + rows.iter().map(|p| p.body.len() + 160).sum::<usize>());
+    out.push_str("{\"destination\":");
+    json::write_str_escaped(&mut out, destination);
+    out.push_str(",\"deliveries\":[");
+    for (i, p) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-        Ok(out)
+        out.push_str("{\"id\":");
+        json::write_str_escaped(&mut out, &p.id);
+        out.push_str(",\"event\":");
+        json::write_str_escaped(&mut out, &p.event_id);
+        out.push_str(",\"type\":");
+        json::write_str_escaped(&mut out, &p.event_type);
+        out.push_str(",\"scope\":");
+        json::write_str_escaped(&mut out, &p.scope);
+        out.push_str(&format!(",\"at\":{},\"body\":", p.at as i64));
+        json::write_str_escaped(&mut out, &p.body);
+        out.push('}');
     }
-
-    fn dead_replayed(&self, body: &str) -> Result<String> {
-        let id = field(&parse(body)?, "id")?;
-        self.sql().exec("UPDATE dead_letters SET status = 'replayed', at = ? WHERE id = ?", vec![super::now_ms().into(), id.into()])?;
-        Ok("{}".into())
-    }
+    out.push_str("]}");
+    out
 }
 
 /// An absolute alarm time (a bare i64 would be read as an offset).
-fn at(ms: i64) -> worker::ScheduledTime {
+pub(super) fn at(ms: i64) -> worker::ScheduledTime {
     worker::ScheduledTime::new(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64)))
-}
-
-#[derive(Deserialize)]
-struct NextRow {
-    due: Option<f64>,
-}
-
-/// One dead letter as the admin API shows it.
-fn write_dead(out: &mut String, row: &DeadRow) {
-    let message = Message::decode(&row.message).ok();
-    out.push_str("{\"id\":");
-    json::write_str_escaped(out, &row.id);
-    out.push_str(",\"status\":");
-    json::write_str_escaped(out, &row.status);
-    if let Some(m) = &message {
-        out.push_str(",\"destination\":");
-        json::write_str_escaped(out, &m.destination);
-        out.push_str(",\"eventId\":");
-        json::write_str_escaped(out, &m.event_id);
-        out.push_str(",\"type\":");
-        json::write_str_escaped(out, &m.event_type);
-    }
-    out.push_str(",\"reason\":");
-    json::write_str_escaped(out, &row.reason);
-    out.push_str(&format!(",\"attempts\":{},\"at\":{}", row.attempts as i64, row.at as i64));
-    out.push_str(",\"message\":");
-    out.push_str(&row.message);
-    out.push('}');
 }

@@ -139,7 +139,11 @@ test("after the last retry the delivery is dead-lettered, listed, and replayed o
   assert.equal(failed[0].destination, "broken");
   assert.equal(failed[0].attempts, MAX_RETRIES + 1);
   assert.match(failed[0].reason, /gave up after 4 attempts; last: the app answered 500/);
-  assert.equal(failed[0].message.event.type, "conversation_push");
+  assert.equal(failed[0].type, "conversation_push");
+  const detail = (await admin(mf, `/admin/deliveries/${failed[0].id}`)).body.delivery;
+  assert.equal(detail.body.type, "conversation_push");
+  assert.equal(detail.body.token, "[redacted]", "Drift's token never shown");
+  assert.deepEqual(detail.attemptLog.map((a) => a.code), [500, 500, 500, 500]);
 
   const unauthorized = await mf.dispatchFetch("http://bridge.test/admin/deliveries?status=failed");
   assert.equal(unauthorized.status, 401);
@@ -147,7 +151,7 @@ test("after the last retry the delivery is dead-lettered, listed, and replayed o
   healthy = true;
   const replay = await admin(mf, `/admin/deliveries/${failed[0].id}/replay`, "POST");
   assert.equal(replay.status, 202);
-  assert.deepEqual(replay.body, { replayed: failed[0].id });
+  assert.deepEqual(replay.body, { replayed: failed[0].id, as: `${failed[0].id}.r1` });
   await until(() => r.accepted().length === 1, 10000, "the replayed delivery");
   await quiet();
   assert.equal(r.accepted().length, 1);
@@ -156,6 +160,11 @@ test("after the last retry the delivery is dead-lettered, listed, and replayed o
   assert.equal((await admin(mf, "/admin/deliveries?status=replayed")).body.deliveries.length, 1);
   assert.equal((await admin(mf, `/admin/deliveries/${failed[0].id}/replay`, "POST")).status, 409);
   assert.equal((await admin(mf, "/admin/deliveries/nope.broken/replay", "POST")).status, 404);
+  const unknown = await admin(mf, "/admin/deliveries/0123456789abcdef.broken/replay", "POST");
+  assert.equal(unknown.status, 404);
+  assert.match(unknown.body.error.message, /expired or never existed/);
+  const delivered = (await admin(mf, "/admin/deliveries?status=delivered")).body.deliveries;
+  assert.deepEqual(delivered.map((d) => d.id), [`${failed[0].id}.r1`]);
 });
 
 test("Drift sending the same webhook twice, in turn and at once, delivers each event once", async () => {
@@ -212,29 +221,19 @@ test("a worker restart between hand-off and delivery loses nothing", async () =>
   assert.equal(JSON.parse(r.requests[0].body).type, "conversation_push");
 });
 
-test("invalid destinations are reported precisely and nothing is accepted", async () => {
+test("invalid destinations are reported precisely, to the admin only, and nothing is accepted", async () => {
   const mf = await bridge([
     { name: "ok", url: "https://example.com/hook", types: ["*"] },
     { name: "plain", url: "http://example.com/hook", types: ["*"] },
   ]);
-  const health = await (await mf.dispatchFetch("http://bridge.test/health")).json();
-  assert.equal(health.configured, false);
-  assert.ok(health.problems.includes("DESTINATIONS[1].url: must be https (plain http only for localhost)"), JSON.stringify(health));
+  const publicHealth = await (await mf.dispatchFetch("http://bridge.test/health")).json();
+  assert.deepEqual(publicHealth, { status: "misconfigured", version: "0.1.0", configured: false, problems: 1 });
+  const health = (await admin(mf, "/health")).body;
+  assert.deepEqual(health.details.problems, [
+    "DESTINATIONS[1].url: must be https (plain http only for loopback: localhost, 127.0.0.0/8, [::1])",
+  ]);
   const res = await webhook(mf, INACTIVE);
   assert.equal(res.status, 503);
   assert.equal(JSON.parse(res.body).error.code, "not_configured");
-});
-
-test("when the queue refuses the hand-off, Drift gets 503 and its retry is not mistaken for a duplicate", async () => {
-  const r = await app(() => 200);
-  // A message over the queue's 128 KB limit makes the send fail.
-  const mf = await bridge([{ name: "big", url: r.url, types: ["conversation_push"] }], { extra: { MAX_BODY_BYTES: "300000" } });
-  const huge = { ...INACTIVE, data: { ...INACTIVE.data, pad: "x".repeat(140000) } };
-  const first = await webhook(mf, huge);
-  assert.equal(first.status, 503, first.body);
-  assert.equal(JSON.parse(first.body).error.code, "unavailable");
-  const again = await webhook(mf, huge);
-  assert.equal(again.status, 503, "the claim was released, so the retry tries again instead of answering 200");
-  await quiet(2500);
-  assert.equal(r.requests.length, 0, "nothing half-delivered");
+  assert.doesNotMatch(res.body, /example\.com|DESTINATIONS|plain/, "the public learns nothing of the configuration");
 });

@@ -11,7 +11,7 @@ import { Miniflare } from "miniflare";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const TOKEN = "drift-test-token";
-export const ADMIN = "admin-test-token";
+export const ADMIN = "admin-test-token-0123456789abcdef";
 export const SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 export const MAX_RETRIES = 3; // 4 attempts, then the dead-letter queue
 
@@ -75,8 +75,10 @@ export async function startWorker({ destinations, persist, consumers = true, ext
     RECOVERY_GRACE_SECONDS: "2",
     SIGNING_SECRET,
     APP_TOKEN: "app-specific-token",
+    DRIFT_BRIDGE_TEST_ROUTES: "1",
     ...extra,
   };
+  let output = "";
   const mf = new Miniflare({
     rootPath: ROOT,
     scriptPath: join(ROOT, "build/index.js"),
@@ -96,11 +98,31 @@ export async function startWorker({ destinations, persist, consumers = true, ext
           "drift-bridge-dead-letters": { maxBatchSize: 10, maxBatchTimeout: 0.05 },
         }
       : {},
-    durableObjects: { OUTBOX: { className: "Outbox", useSQLite: true } },
+    durableObjects: { OUTBOX: { className: "Outbox", useSQLite: true }, DESTINATION: { className: "Destination", useSQLite: true } },
     durableObjectsPersist: persist,
+    handleRuntimeStdio(stdout, stderr) {
+      for (const stream of [stdout, stderr]) {
+        stream.setEncoding("utf8");
+        stream.on("data", (chunk) => {
+          output += chunk;
+          if (process.env.DRIFT_BRIDGE_TEST_LOGS === "1") process.stderr.write(chunk);
+        });
+      }
+    },
   });
   await mf.ready;
+  /** Everything workerd printed so far (console.log/error of the worker). */
+  mf.logs = () => output;
   return mf;
+}
+
+/** Row counts and alarm of an outbox (`kind` "outbox", `name` its scope) or
+ * of a destination's log (`kind` "destination", `name` the destination). */
+export async function stats(mf, kind, name) {
+  const param = kind === "outbox" ? "scope" : "name";
+  const res = await mf.dispatchFetch(`http://bridge.test/__test/${kind}?${param}=${encodeURIComponent(name)}`);
+  if (res.status !== 200) throw new Error(`stats of ${kind} ${name}: ${res.status} ${await res.text()}`);
+  return res.json();
 }
 
 export async function webhook(mf, event) {
@@ -112,12 +134,13 @@ export async function webhook(mf, event) {
   return { status: res.status, body: await res.text() };
 }
 
-export async function admin(mf, path, method = "GET") {
+export async function admin(mf, path, method = "GET", scheme = "Bearer") {
   const res = await mf.dispatchFetch(`http://bridge.test${path}`, {
     method,
-    headers: { authorization: `Bearer ${ADMIN}` },
+    headers: { authorization: `${scheme} ${ADMIN}` },
   });
-  return { status: res.status, body: await res.json() };
+  const text = await res.text();
+  return { status: res.status, body: JSON.parse(text), text };
 }
 
 /** Polls `check` until it returns truthy or `ms` pass. */

@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Miniflare } from "miniflare";
 import {
+  ADMIN,
+  adminHealth,
   DRIFT_EXAMPLE_RECEIVED,
   TOKEN,
   expectError,
@@ -53,13 +55,13 @@ for (const [label, limit, bindings] of [
   describe(label, () => {
     let mf;
     before(async () => {
-      mf = await startWorker({ DRIFT_VERIFICATION_TOKEN: TOKEN, ...bindings });
+      mf = await startWorker({ DRIFT_VERIFICATION_TOKEN: TOKEN, ADMIN_TOKEN: ADMIN, ...bindings });
     });
     after(() => mf?.dispose());
 
-    test("/health reports the limit", async () => {
-      const body = await expectJson(await request(mf, "/health"), 200);
-      assert.equal(body.maxBodyBytes, limit);
+    test("/health reports the limit (to the admin)", async () => {
+      const body = await adminHealth(mf);
+      assert.equal(body.details.maxBodyBytes, limit);
       assert.equal(body.configured, true);
     });
 

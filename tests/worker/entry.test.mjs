@@ -1,13 +1,14 @@
 // The entry module (src/worker/entry.mjs) in front of workers-rs: every route
 // answers exactly as when workers-rs served them all. The answers below were
-// recorded from the worker before the entry existed (commit ae9f15a): status,
-// Allow, and the body byte for byte, with the same JSON headers on both paths.
+// recorded from the worker before the entry existed (main at bcd0391, built
+// by worker-build): status, Allow, and the body byte for byte, with the same
+// JSON headers on both paths.
 // POST /webhooks/drift and POST /convert are the entry's (one wasm call);
 // the rest (wrong methods, /health, /admin, unknown paths) is workers-rs'.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { DRIFT_EXAMPLE as EX, TOKEN, request, startWorker } from "./support.mjs";
+import { ADMIN, DRIFT_EXAMPLE as EX, TOKEN, request, startWorker } from "./support.mjs";
 
 const t = { "x-verification-token": TOKEN };
 /** Over the limit of 1024 bytes these workers run with. */
@@ -70,21 +71,25 @@ const CASES = [
   { name: "convert, GET", method: "GET", path: "/convert",
     status: 405, allow: "POST", answer: `{"error":{"code":"method_not_allowed","message":"this route accepts POST","path":""}}` },
   { name: "health", method: "GET", path: "/health",
-    status: 200, answer: `{"status":"ok","version":"0.1.0","configured":true,"legacyPolicy":"always","maxBodyBytes":1024,"verificationTokens":1,"problems":[]}` },
+    status: 200, answer: `{"status":"ok","version":"0.1.0","configured":true,"problems":0}` },
   { name: "health, POST", method: "POST", path: "/health", body: "{}",
     status: 405, allow: "GET, HEAD", answer: `{"error":{"code":"method_not_allowed","message":"this route accepts GET, HEAD","path":""}}` },
   { name: "unknown path", method: "POST", path: "/nope", body: "{}",
     status: 404, answer: `{"error":{"code":"not_found","message":"no route for POST /nope; the routes are POST /webhooks/drift, POST /convert and GET /health","path":""}}` },
-  { name: "admin, off", method: "GET", path: "/admin/deliveries",
-    status: 404, answer: `{"error":{"code":"not_found","message":"the admin routes are off; set ADMIN_TOKEN to turn them on","path":""}}` },
+  { name: "health, admin", method: "GET", path: "/health", headers: { authorization: `Bearer ${ADMIN}` },
+    status: 200, answer: `{"status":"ok","version":"0.1.0","configured":true,"problems":0,"details":{"legacyPolicy":"always","maxBodyBytes":1024,"verificationTokens":1,"problems":[],"destinations":[]}}` },
+  { name: "admin, no token", method: "GET", path: "/admin/deliveries",
+    status: 401, answer: `{"error":{"code":"unauthorized","message":"missing or invalid admin token (Authorization: Bearer <ADMIN_TOKEN>)","path":""}}` },
+  { name: "admin, off", config: "unconfigured", method: "GET", path: "/admin/deliveries",
+    status: 404, answer: `{"error":{"code":"not_found","message":"the admin routes are off; set ADMIN_TOKEN (32 characters or more) to turn them on","path":""}}` },
   { name: "unconfigured webhook", config: "unconfigured", method: "POST", path: "/webhooks/drift", body: EX, headers: t,
-    status: 503, answer: `{"error":{"code":"not_configured","message":"the worker is not fully configured, so it accepts no events: DRIFT_VERIFICATION_TOKEN: not set; set it with \`wrangler secret put DRIFT_VERIFICATION_TOKEN\` (comma-separate several tokens to rotate)","path":""}}` },
+    status: 503, answer: `{"error":{"code":"not_configured","message":"the worker is not fully configured, so it accepts no events; GET /health with the admin token, or \`wrangler tail\`, names the problems","path":""}}` },
   { name: "unconfigured webhook, over the limit", config: "unconfigured", method: "POST", path: "/webhooks/drift", body: big, headers: t,
-    status: 503, answer: `{"error":{"code":"not_configured","message":"the worker is not fully configured, so it accepts no events: DRIFT_VERIFICATION_TOKEN: not set; set it with \`wrangler secret put DRIFT_VERIFICATION_TOKEN\` (comma-separate several tokens to rotate)","path":""}}` },
+    status: 503, answer: `{"error":{"code":"not_configured","message":"the worker is not fully configured, so it accepts no events; GET /health with the admin token, or \`wrangler tail\`, names the problems","path":""}}` },
   { name: "unconfigured convert", config: "unconfigured", method: "POST", path: "/convert?legacy=never", body: EX,
     status: 200, answer: `{"events":[{"id":"b624515312c8ce89","event":{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}},{"id":"c0b44147a772c080","event":{"orgId":1,"type":"conversation_push","data":{"lastUpdated":1591813767000,"conversationId":123456789}}}]}` },
   { name: "unconfigured health", config: "unconfigured", method: "GET", path: "/health",
-    status: 200, answer: `{"status":"misconfigured","version":"0.1.0","configured":false,"legacyPolicy":"always","maxBodyBytes":1024,"verificationTokens":0,"problems":["DRIFT_VERIFICATION_TOKEN: not set; set it with \`wrangler secret put DRIFT_VERIFICATION_TOKEN\` (comma-separate several tokens to rotate)"]}` },
+    status: 200, answer: `{"status":"misconfigured","version":"0.1.0","configured":false,"problems":1}` },
 ];
 
 /** Sends a case's request: a body with Content-Length, or streamed without one. */
@@ -109,7 +114,7 @@ function send(mf, c) {
 }
 
 for (const [config, bindings] of [
-  ["configured", { DRIFT_VERIFICATION_TOKEN: TOKEN, MAX_BODY_BYTES: "1024" }],
+  ["configured", { DRIFT_VERIFICATION_TOKEN: TOKEN, MAX_BODY_BYTES: "1024", ADMIN_TOKEN: ADMIN }],
   ["unconfigured", { MAX_BODY_BYTES: "1024" }],
 ]) {
   describe(`the same answers as before the entry module (${config})`, () => {

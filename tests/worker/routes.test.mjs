@@ -17,9 +17,8 @@ describe("routes with a complete configuration", () => {
     assert.equal(body.status, "ok");
     assert.equal(body.version, "0.1.0");
     assert.equal(body.configured, true);
-    assert.deepEqual(body.problems, []);
-    const keys = Object.keys(body);
-    assert.deepEqual([keys[0], keys[1], keys[2], keys.at(-1)], ["status", "version", "configured", "problems"]);
+    assert.deepEqual(Object.keys(body), ["status", "version", "configured", "problems"], "nothing more in public");
+    assert.equal(body.problems, 0);
   });
 
   test("GET /health never shows the secret", async () => {

@@ -20,6 +20,18 @@ export const BASE = "http://drift-bridge.test";
 /** The token most instances are configured with. */
 export const TOKEN = "tok_test_5f1c";
 
+/** An admin token (32 characters or more) for instances that need one. */
+export const ADMIN = "admin_test_0123456789abcdef01234567";
+
+/** GET /health with the admin token: the public answer plus `details`. */
+export async function adminHealth(mf) {
+  const res = await request(mf, "/health", { headers: { authorization: `Bearer ${ADMIN}` } });
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.ok(body.details, `no details with the admin token: ${JSON.stringify(body)}`);
+  return body;
+}
+
 /** Drift's published example of a conversation_inactive webhook. */
 export const DRIFT_EXAMPLE =
   '{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}';

@@ -1,0 +1,143 @@
+//! What one delivery attempt's ending means: delivered, gone, try again, or
+//! give up. The status decides; the answer's body is only a clue for the
+//! log, read by the consumer up to [`EXCERPT_BYTES`] within the attempt's
+//! deadline.
+
+/// How much of an app's answer is read, at most, for the log.
+pub const EXCERPT_BYTES: usize = 4096;
+/// How much of it is kept in `last_error`.
+const EXCERPT_CHARS: usize = 200;
+
+/// How an attempt ended, as the consumer saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The app answered `code`. Redirects are answers too: they are never
+    /// followed (that would re-send a signed body wherever they point).
+    Status { code: u16, location: Option<String>, excerpt: String },
+    /// No answer: a network error, or no status within the deadline.
+    Nothing(String),
+}
+
+/// What the delivery becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    /// `410 Gone`: the app asks not to be sent this again.
+    Gone,
+    /// Worth another attempt.
+    Retry,
+    /// That was the last attempt allowed.
+    GiveUp,
+}
+
+impl Answer {
+    /// The verdict on attempt `attempt` (1-based) of at most `max_attempts`.
+    pub fn verdict(&self, attempt: u32, max_attempts: u32) -> Verdict {
+        match self {
+            Answer::Status { code: 200..=299, .. } => Verdict::Delivered,
+            Answer::Status { code: 410, .. } => Verdict::Gone,
+            _ if attempt >= max_attempts => Verdict::GiveUp,
+            _ => Verdict::Retry,
+        }
+    }
+
+    /// The HTTP status, when there was one.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            Answer::Status { code, .. } => Some(*code),
+            Answer::Nothing(_) => None,
+        }
+    }
+
+    /// The attempt's error in words, for `last_error` and the log; `None`
+    /// for a success.
+    pub fn error(&self) -> Option<String> {
+        match self {
+            Answer::Status { code: 200..=299, .. } => None,
+            Answer::Status { code: code @ 300..=399, location, .. } => Some(match location {
+                Some(to) => format!("the app redirected ({code}) to {}; redirects are not followed", clip(to)),
+                None => format!("the app redirected ({code}) without a Location; redirects are not followed"),
+            }),
+            Answer::Status { code, excerpt, .. } => {
+                let excerpt = clip(excerpt);
+                Some(if excerpt.is_empty() { format!("the app answered {code}") } else { format!("the app answered {code}: {excerpt}") })
+            }
+            Answer::Nothing(why) => Some(why.clone()),
+        }
+    }
+}
+
+/// At most [`EXCERPT_CHARS`] characters of `text`, on one line, printable.
+fn clip(text: &str) -> String {
+    let mut out = String::new();
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() || c.is_control() {
+            space = !out.is_empty();
+            continue;
+        }
+        if out.chars().count() >= EXCERPT_CHARS {
+            out.push('…');
+            break;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> Answer {
+        Answer::Status { code, location: None, excerpt: String::new() }
+    }
+
+    #[test]
+    fn the_status_decides() {
+        let cases = [
+            (status(200), 1, Verdict::Delivered),
+            (status(204), 12, Verdict::Delivered),
+            (status(410), 1, Verdict::Gone),
+            (status(500), 1, Verdict::Retry),
+            (status(500), 11, Verdict::Retry),
+            (status(500), 12, Verdict::GiveUp),
+            (status(307), 1, Verdict::Retry),
+            (status(404), 1, Verdict::Retry),
+            (Answer::Nothing("no answer within 400 ms".into()), 3, Verdict::Retry),
+        ];
+        for (answer, attempt, verdict) in cases {
+            assert_eq!(answer.verdict(attempt, 12), verdict, "{answer:?} on attempt {attempt}");
+        }
+    }
+
+    #[test]
+    fn errors_say_what_happened() {
+        let cases = [
+            (status(200), None),
+            (status(500), Some("the app answered 500")),
+            (
+                Answer::Status { code: 503, location: None, excerpt: "  upstream\n\tdown  ".into() },
+                Some("the app answered 503: upstream down"),
+            ),
+            (
+                Answer::Status { code: 307, location: Some("http://evil.example/x".into()), excerpt: String::new() },
+                Some("the app redirected (307) to http://evil.example/x; redirects are not followed"),
+            ),
+            (
+                Answer::Status { code: 301, location: None, excerpt: String::new() },
+                Some("the app redirected (301) without a Location; redirects are not followed"),
+            ),
+            (Answer::Nothing("network error: refused".into()), Some("network error: refused")),
+        ];
+        for (answer, expected) in cases {
+            assert_eq!(answer.error().as_deref(), expected, "{answer:?}");
+        }
+        let long = Answer::Status { code: 500, location: None, excerpt: "x".repeat(5000) };
+        assert_eq!(long.error().unwrap().chars().count(), "the app answered 500: ".len() + 200 + 1);
+    }
+}

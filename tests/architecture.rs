@@ -1,0 +1,150 @@
+//! The shape of the code, checked: the core knows nothing of wasm, JS or
+//! Workers, and no two modules import each other (directly or around a
+//! loop), in the core or in the worker's adapter.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The code of a file without its comments and its `#[cfg(test)]` module.
+fn code(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap();
+    let text = text.split("#[cfg(test)]").next().unwrap();
+    text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
+}
+
+/// The names following `prefix` in `code`: `crate::json::…` → `json`.
+fn names_after<'c>(code: &'c str, prefix: &str) -> BTreeSet<&'c str> {
+    code.match_indices(prefix)
+        .map(|(i, _)| {
+            let rest = &code[i + prefix.len()..];
+            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// A cycle in `graph`, if there is one.
+fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            let mut loop_ = path[at..].to_vec();
+            loop_.push(node.to_owned());
+            return Some(loop_);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(found) = visit(next, graph, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph.keys().find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Core modules: the top-level modules of `src/` but the adapters.
+fn core_modules() -> BTreeMap<String, Vec<PathBuf>> {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut modules: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for file in files {
+        let relative = file.strip_prefix(src()).unwrap();
+        let first = relative.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_owned();
+        if ["worker", "bin", "browser", "lib"].contains(&first.as_str()) {
+            continue;
+        }
+        modules.entry(first).or_default().push(file);
+    }
+    modules
+}
+
+#[test]
+fn the_core_has_no_wasm_js_or_worker_types() {
+    for (module, files) in core_modules() {
+        for file in files {
+            let code = code(&file);
+            for forbidden in ["wasm_bindgen", "js_sys", "worker::", "web_sys", "serde_wasm_bindgen"] {
+                assert!(!code.contains(forbidden), "{} ({module}) uses {forbidden}", file.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn core_modules_import_no_loop() {
+    let modules = core_modules();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, files) in &modules {
+        let edges = graph.entry(module.clone()).or_default();
+        for file in files {
+            for name in names_after(&code(file), "crate::") {
+                if name != module && modules.contains_key(name) {
+                    edges.insert(name.to_owned());
+                }
+            }
+        }
+    }
+    assert!(graph.len() >= 10, "found the core modules: {:?}", graph.keys());
+    assert_eq!(cycle(&graph), None, "an import loop among the core modules: {graph:?}");
+}
+
+#[test]
+fn worker_modules_import_no_loop() {
+    let dir = src().join("worker");
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    let name = |f: &Path| f.file_stem().unwrap().to_string_lossy().into_owned();
+    // mod.rs is their parent: it declares them and they use its helpers.
+    let siblings: BTreeSet<String> = files.iter().map(|f| name(f)).filter(|n| n != "mod").collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in files.iter().filter(|f| name(f) != "mod") {
+        let code = code(file);
+        let edges = graph.entry(name(file)).or_default();
+        for prefix in ["super::", "crate::worker::"] {
+            for used in names_after(&code, prefix) {
+                if siblings.contains(used) && used != name(file) {
+                    edges.insert(used.to_owned());
+                }
+            }
+        }
+    }
+    assert!(graph.len() >= 5, "found the worker modules: {:?}", graph.keys());
+    assert_eq!(cycle(&graph), None, "an import loop among the worker's modules: {graph:?}");
+}
+
+#[test]
+fn the_loop_finder_finds_loops() {
+    let graph: BTreeMap<String, BTreeSet<String>> = [("a", vec!["b"]), ("b", vec!["c"]), ("c", vec!["a"]), ("d", vec![])]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect()))
+        .collect();
+    assert_eq!(cycle(&graph), Some(vec!["a".into(), "b".into(), "c".into(), "a".into()]));
+}
