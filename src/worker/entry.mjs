@@ -21,7 +21,7 @@
 // the wasm (wasm-bindgen --force-enable-abort-handler; workers-rs registers
 // the handler). Only the requests in flight in that isolate fail.
 
-import { DurableObject } from "cloudflare:workers";
+import { DurableObject, env as startupEnv } from "cloudflare:workers";
 import module from "./index_bg.wasm";
 import * as rust from "./drift_bridge.js";
 
@@ -36,6 +36,8 @@ const UNAVAILABLE =
 
 /** MAX_BODY_BYTES, asked of the wasm once per isolate (the configuration cannot change while it lives). */
 let limit;
+
+warmUp();
 
 export default {
   fetch(request, env, ctx) {
@@ -135,6 +137,22 @@ function contentLength(value) {
   if (value === null) return -1;
   const text = value.trim();
   return /^\+?[0-9]+$/.test(text) ? Number(text) : -1;
+}
+
+/**
+ * Runs the hot path once while the isolate starts (on Workers, that overlaps
+ * the TLS handshake of the first request), so that the first request finds
+ * the configuration read and the code it runs compiled. Nothing is handed
+ * off, stored or logged, but configuration problems.
+ */
+function warmUp() {
+  try {
+    limit = rust.maxBodyBytes(startupEnv);
+    rust.warmUp(startupEnv);
+  } catch (error) {
+    // The first request does it all again.
+    console.error(`warm-up failed: ${error?.message ?? error}`);
+  }
 }
 
 /**

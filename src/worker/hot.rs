@@ -29,6 +29,7 @@ use wasm_bindgen::JsValue;
 use worker::Env;
 
 use super::http::{query_pairs, write_error, NOT_CONFIGURED};
+use crate::config::Config;
 use crate::delivery::handoff;
 use crate::json;
 use crate::rules::{translate_value, Options, Outbound};
@@ -41,22 +42,43 @@ pub fn max_body_bytes(env: &Env) -> f64 {
     super::config(env).max_body_bytes as f64
 }
 
+/// Runs the hot path once on Drift's example, as the isolate starts, so that
+/// the first request finds the configuration read and the functions it needs
+/// compiled. Without side effects: the results are dropped, and the token
+/// check runs on an empty candidate, which no configuration accepts.
+#[wasm_bindgen(js_name = warmUp)]
+pub fn warm_up(env: &Env) {
+    const EXAMPLE: &[u8] = br#"{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}"#;
+    let config = super::config(env);
+    answer_convert(&config, EXAMPLE, "", 0, false);
+    answer_webhook(&config, EXAMPLE, Some(String::new()), 0, false);
+    if let Ok(value) = json::parse_bytes(EXAMPLE, &config.limits()) {
+        let options = Options { legacy: config.legacy, received_at_ms: 0, limits: config.limits() };
+        if let Ok(events) = translate_value(&value, &options) {
+            write_received(&mut String::new(), &events);
+            handoff::plan(&events, &config.destinations, 0);
+        }
+    }
+}
+
 /// `POST /webhooks/drift`: `token` is the `X-Verification-Token` header (a
 /// string, or null); `over_limit` says the entry stopped reading `body` at
 /// `MAX_BODY_BYTES`.
 #[wasm_bindgen]
 pub fn webhook(env: &Env, body: &Uint8Array, token: &JsValue, now_ms: f64, over_limit: bool) -> Vec<u8> {
-    let config = super::config(env);
+    answer_webhook(&super::config(env), &body.to_vec(), token.as_string(), now_ms as i64, over_limit)
+}
+
+fn answer_webhook(config: &Config, body: &[u8], token: Option<String>, now: i64, over_limit: bool) -> Vec<u8> {
     let Some(tokens) = config.tokens.as_ref().filter(|_| config.is_complete()) else {
         return error(503, "not_configured", NOT_CONFIGURED);
     };
     if over_limit {
         return too_large(config.max_body_bytes);
     }
-    let header_ok = token.as_string().is_some_and(|candidate| tokens.accepts(candidate.trim()));
+    let header_ok = token.is_some_and(|candidate| tokens.accepts(candidate.trim()));
     let limits = config.limits();
-    let body = body.to_vec();
-    let value = match json::parse_bytes(&body, &limits) {
+    let value = match json::parse_bytes(body, &limits) {
         Ok(value) => value,
         // Only an authenticated caller learns what is wrong with its body.
         Err(e) if header_ok => return core_error(&e),
@@ -66,7 +88,6 @@ pub fn webhook(env: &Env, body: &Uint8Array, token: &JsValue, now_ms: f64, over_
     if !header_ok && !body_ok() {
         return unauthorized();
     }
-    let now = now_ms as i64;
     let options = Options { legacy: config.legacy, received_at_ms: now, limits };
     let events = match translate_value(&value, &options) {
         Ok(events) => events,
@@ -95,10 +116,13 @@ pub fn webhook(env: &Env, body: &Uint8Array, token: &JsValue, now_ms: f64, over_
 /// `POST /convert`: `query` is the URL's query string, without `?`.
 #[wasm_bindgen]
 pub fn convert(env: &Env, body: &Uint8Array, query: &JsValue, now_ms: f64, over_limit: bool) -> Vec<u8> {
-    let config = super::config(env);
+    answer_convert(&super::config(env), &body.to_vec(), &query.as_string().unwrap_or_default(), now_ms as i64, over_limit)
+}
+
+fn answer_convert(config: &Config, body: &[u8], query: &str, now: i64, over_limit: bool) -> Vec<u8> {
     let mut legacy = config.legacy;
-    let mut now = now_ms as i64;
-    for (key, value) in query_pairs(&query.as_string().unwrap_or_default()) {
+    let mut now = now;
+    for (key, value) in query_pairs(query) {
         match key.as_str() {
             "legacy" => match value.parse::<LegacyPolicy>() {
                 Ok(p) => legacy = p,
@@ -115,8 +139,7 @@ pub fn convert(env: &Env, body: &Uint8Array, query: &JsValue, now_ms: f64, over_
         return too_large(config.max_body_bytes);
     }
     let limits = config.limits();
-    let body = body.to_vec();
-    let text = match json::utf8(&body, &limits) {
+    let text = match json::utf8(body, &limits) {
         Ok(text) => text,
         Err(e) => return core_error(&e),
     };

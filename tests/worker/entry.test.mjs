@@ -137,3 +137,19 @@ for (const [config, bindings] of [
     }
   });
 }
+
+describe("warm-up", () => {
+  let mf;
+  before(async () => {
+    mf = await startWorker({ DRIFT_VERIFICATION_TOKEN: TOKEN });
+  });
+  after(() => mf?.dispose());
+
+  test("the hot path runs once as the isolate starts, silently and without side effects", async () => {
+    const res = await request(mf, "/webhooks/drift", { method: "POST", body: EX, headers: t });
+    assert.equal(res.status, 200);
+    await res.text();
+    assert.ok(!mf.logs().includes("warm-up failed"), mf.logs());
+    assert.equal(mf.logs().trim(), "", "nothing logged");
+  });
+});
