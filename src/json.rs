@@ -373,6 +373,28 @@ impl Fail {
     }
 }
 
+/// How many bytes at the start of `bytes` a string takes as they are: up to
+/// the first `"`, `\` or control character. Eight bytes at a time, so that
+/// long strings (a big event's text) cost little more than a copy: a byte of
+/// `x` is zero when `(x - 0x01…01) & !x & 0x80…80` flags it, and the lowest
+/// flag is always a true one (a borrow only runs upwards).
+fn plain_run(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        let found = zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) | below_space;
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + bytes[i..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).unwrap_or(bytes.len() - i)
+}
+
 /// 1-based line and column (in characters) of the end of `before`.
 fn line_column(before: &[u8]) -> (u32, u32) {
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -549,6 +571,7 @@ impl<'a> Parser<'a> {
         let start = self.pos;
         let mut escaped = false;
         loop {
+            self.pos += plain_run(&self.bytes[self.pos..]);
             let Some(&b) = self.bytes.get(self.pos) else {
                 return Err(self.syntax("'\"' to close the string"));
             };
@@ -677,6 +700,29 @@ fn quoted(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_run_stops_where_a_byte_by_byte_scan_does() {
+        let naive = |b: &[u8]| b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).unwrap_or(b.len());
+        // Every stop byte and some bytes that are not, at every position of
+        // two words and a tail, after plain ASCII and after UTF-8 bytes.
+        for stop in [b'"', b'\\', 0x00, 0x0a, 0x1f] {
+            for plain in [b'x', b' ', 0x7f, 0x80, 0xc3, 0xff, b'!', b'#', b'[', b']'] {
+                for len in 0..20 {
+                    for at in 0..=len {
+                        let mut bytes = vec![plain; len];
+                        if at < len {
+                            bytes[at] = stop;
+                        }
+                        assert_eq!(plain_run(&bytes), naive(&bytes), "stop {stop:#x} at {at} in {len} bytes of {plain:#x}");
+                    }
+                }
+            }
+        }
+        // Two stops: the first one counts.
+        assert_eq!(plain_run(b"abcdefg\\hij\"klmnop"), 7);
+        assert_eq!(plain_run(b"abcdefghij\x01k\"lmnop"), 10);
+    }
 
     fn roundtrip(input: &str) -> String {
         parse(input, &Limits::default()).unwrap().to_json()
