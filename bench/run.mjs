@@ -3,7 +3,10 @@
 //
 //   make bench            (installs wrk, GNU time and jq if missing, builds, runs this)
 //
-// Environment: BENCH_LINES (default 1000000), BENCH_RUNS (3), BENCH_SECONDS (5).
+// Environment: BENCH_LINES (default 1000000), BENCH_RUNS (3), BENCH_SECONDS (5,
+// per load run of the workers), BENCH_ROUNDS (5, interleaved rounds of the
+// workers). BENCH_ONLY=worker measures the workers only (bench/worker.mjs) and
+// writes bench/work/results.json and bench/work/README.md instead.
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -11,16 +14,15 @@ import { cpus, totalmem, release } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { Miniflare } from "miniflare";
+import { workerBench } from "./worker.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WORK = join(ROOT, "bench/work");
 const LINES = Number(process.env.BENCH_LINES ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const CONCURRENCY = [1, 8, 32];
-const TOKEN = "bench-token";
-const DRIFT_EXAMPLE = '{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ONLY_WORKER = process.env.BENCH_ONLY === "worker";
 
 mkdirSync(WORK, { recursive: true });
 const log = (...a) => console.error("bench:", ...a);
@@ -41,9 +43,10 @@ const results = {
     workerd: JSON.parse(readFileSync(join(ROOT, "node_modules/workerd/package.json"))).version,
     chromium: version("chromium"),
   },
-  settings: { lines: LINES, runs: RUNS, secondsPerLoad: SECONDS, concurrency: CONCURRENCY, statistic: "median" },
+  settings: { lines: LINES, runs: RUNS, secondsPerLoad: SECONDS, rounds: ROUNDS, statistic: "median" },
 };
 
+if (!ONLY_WORKER) {
 // ---------------------------------------------------------------- input
 const events = join(WORK, "events.ndjson");
 const small = join(WORK, "events-100k.ndjson");
@@ -110,79 +113,24 @@ const [ours, node, jq] = Object.values(results.cli).filter((c) => typeof c === "
 results.cli.identical = { node: ours.digest === node.digest, jqWithoutIds: ours.digestWithoutIds === jq.digest };
 if (!results.cli.identical.node || !results.cli.identical.jqWithoutIds) throw new Error(`outputs differ: ${JSON.stringify(results.cli.identical)}`);
 results.cli.ratios = { jqOverOurs: round(jq.seconds / ours.seconds, 1), nodeOverOurs: round(node.seconds / ours.seconds, 1) };
+}
 
 // ---------------------------------------------------------------- sizes
 const size = (path) => ({ bytes: statSync(join(ROOT, path)).size, gzip: gzipSync(readFileSync(join(ROOT, path)), { level: 9 }).length });
 results.size = {
   "worker wasm (build/index_bg.wasm)": size("build/index_bg.wasm"),
-  "worker JS glue (build/index.js)": size("build/index.js"),
+  "worker JS: entry module and glue (build/index.js)": size("build/index.js"),
   "browser wasm (www/pkg/drift_bridge_bg.wasm)": size("www/pkg/drift_bridge_bg.wasm"),
   "browser JS glue (www/pkg/drift_bridge.js)": size("www/pkg/drift_bridge.js"),
 };
-results.coldStart = {};
 
-// ---------------------------------------------------------------- workers under load
-const workers = {
-  "drift-bridge (Rust/wasm)": { scriptPath: join(ROOT, "build/index.js"), modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }] },
-  "reference JS worker": { scriptPath: join(ROOT, "bench/js-worker/index.js") },
-  "empty worker (floor)": { scriptPath: join(ROOT, "bench/empty-worker/index.js") },
-};
-async function start(options, port = 0) {
-  const mf = new Miniflare({ modules: true, compatibilityDate: "2026-04-26", host: "127.0.0.1", port, bindings: { DRIFT_VERIFICATION_TOKEN: TOKEN }, ...options });
-  const url = await mf.ready;
-  return { mf, url: url.href.replace(/\/$/, "") };
-}
-function wrk(url, connections, body) {
-  const run = spawnSync("wrk", ["-t1", `-c${connections}`, `-d${SECONDS}s`, "--latency", "-s", join(ROOT, "bench/wrk-post.lua"), url], {
-    encoding: "utf8",
-    env: { ...process.env, BENCH_BODY: body, BENCH_TOKEN: TOKEN },
-  });
-  const ms = (label) => {
-    const m = run.stdout.match(new RegExp(`^\\s+${label}\\s+([\\d.]+)(us|ms|s)`, "m"));
-    return m ? Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]] : NaN;
-  };
-  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(run.stdout);
-  if (errors) throw new Error(`wrk saw ${errors[1]} non-2xx answers from ${url}`);
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(run.stdout)?.[1]), p50: ms("50%"), p99: ms("99%") };
-}
-results.worker = {};
-for (const route of ["/webhooks/drift", "/convert"]) {
-  results.worker[route] = {};
-  for (const [name, options] of Object.entries(workers)) {
-    const { mf, url } = await start(options);
-    wrk(url + route, 8, DRIFT_EXAMPLE); // warm up
-    results.worker[route][name] = {};
-    for (const c of CONCURRENCY) {
-      log(`load: ${name} ${route} at concurrency ${c}`);
-      const runs = Array.from({ length: RUNS }, () => wrk(url + route, c, DRIFT_EXAMPLE));
-      results.worker[route][name][c] = {
-        rps: Math.round(median(runs.map((r) => r.rps))),
-        p50ms: round(median(runs.map((r) => r.p50)), 3),
-        p99ms: round(median(runs.map((r) => r.p99)), 3),
-      };
-    }
-    await mf.dispose();
-  }
-}
-
-// ---------------------------------------------------------------- cold start in workerd
-async function firstResponse(options) {
-  const times = [];
-  for (let i = 0; i < 5; i++) {
-    const t = performance.now();
-    const { mf, url } = await start(options);
-    const started = performance.now();
-    const res = await fetch(url + "/webhooks/drift", { method: "POST", headers: { "x-verification-token": TOKEN }, body: DRIFT_EXAMPLE });
-    await res.text();
-    times.push({ total: performance.now() - t, firstRequest: performance.now() - started });
-    await mf.dispose();
-  }
-  return { startToFirstResponseMs: round(median(times.map((x) => x.total)), 1), firstRequestMs: round(median(times.map((x) => x.firstRequest)), 2) };
-}
-for (const [name, options] of Object.entries(workers)) results.coldStart[name] = await firstResponse(options);
+// ---------------------------------------------------------------- workers in workerd
+results.worker = await workerBench({ root: ROOT, rounds: ROUNDS, seconds: SECONDS, log });
+results.coldStart = results.worker.coldStart;
+delete results.worker.coldStart;
 
 // ---------------------------------------------------------------- playground in Chromium
-try {
+if (!ONLY_WORKER) try {
   const { playground } = await import("./playground.mjs");
   results.playground = await playground(ROOT);
   results.coldStart.workerWasmCompileMs = results.playground.workerWasmCompileMs;
@@ -191,7 +139,8 @@ try {
   results.playground = { skipped: e.message };
 }
 
-writeFileSync(join(ROOT, "bench/results.json"), JSON.stringify(results, null, 2) + "\n");
+const out = ONLY_WORKER ? WORK : join(ROOT, "bench");
+writeFileSync(join(out, "results.json"), JSON.stringify(results, null, 2) + "\n");
 const { report } = await import("./report.mjs");
-writeFileSync(join(ROOT, "bench/README.md"), report(results));
-log("wrote bench/results.json and bench/README.md");
+writeFileSync(join(out, "README.md"), report(results));
+log(`wrote ${join(out, "results.json")} and ${join(out, "README.md")}`);

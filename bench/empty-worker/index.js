@@ -1,6 +1,7 @@
-// The floor: answers 200 without reading the request body.
+// The floor: reads the request body and answers 200, nothing else.
 export default {
-  async fetch() {
+  async fetch(request) {
+    await request.arrayBuffer();
     return new Response("{}", { headers: { "content-type": "application/json" } });
   },
 };
