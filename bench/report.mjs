@@ -93,8 +93,10 @@ function worker(r, line) {
   line();
   line("- **CPU per request**: user + system CPU time of the worker's workerd process, all threads (`/proc/<pid>/stat`");
   line(`  fields 14 and 15, ${w.clockTicksPerSecond} ticks a second), read before and after each run, divided by the requests wrk completed.`);
-  line("  It counts everything workerd does for a request (HTTP, the runtime, the worker, and with destinations the Durable");
-  line("  Objects and the local queue), and little else: it hardly moves with other load on the machine, unlike latency.");
+  line("  It counts everything workerd does for a request: HTTP, Miniflare's entry worker and the hop to the worker (most of");
+  line("  the floor), the worker itself, and with destinations the Durable Objects and the local queue. It moves much less");
+  line("  with other load on the machine than latency does, but single runs still differ by ±10%: hence the medians, and");
+  line("  every run's figure in results.json (`cpuMicrosAll`).");
   line("- **Pinning**: every workerd runs on core 1 (`taskset -a -p -c 1`), wrk on core 0 (`taskset -c 0`).");
   line(`- **Load on the machine** while the rounds ran: ${Math.round(w.machine.busyShare * 100)}% of both cores busy, of which the workerd processes under test`);
   line(`  ${Math.round(w.machine.workerdShare * 100)}% and wrk plus anything else the rest; load average ${w.machine.loadavgBefore.split(" ").slice(0, 3).join(" ")} before, ${w.machine.loadavgAfter.split(" ").slice(0, 3).join(" ")} after.`);

@@ -4,7 +4,7 @@
 //   make bench            (installs wrk, GNU time and jq if missing, builds, runs this)
 //
 // Environment: BENCH_LINES (default 1000000), BENCH_RUNS (3), BENCH_SECONDS (5,
-// per load run of the workers), BENCH_ROUNDS (5, interleaved rounds of the
+// per load run of the workers), BENCH_ROUNDS (7, interleaved rounds of the
 // workers). BENCH_ONLY=worker measures the workers only (bench/worker.mjs) and
 // writes bench/work/results.json and bench/work/README.md instead.
 import { execFileSync, spawnSync } from "node:child_process";
@@ -21,7 +21,7 @@ const WORK = join(ROOT, "bench/work");
 const LINES = Number(process.env.BENCH_LINES ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const ONLY_WORKER = process.env.BENCH_ONLY === "worker";
 
 mkdirSync(WORK, { recursive: true });

@@ -29,7 +29,6 @@ export const DESTINATIONS = JSON.stringify([
 ]);
 const LOAD_CORE = "0";
 const WORKERD_CORE = "1";
-const NICE = "-15";
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -84,8 +83,6 @@ export async function start(options, bindings = {}) {
   if (pids.length !== 1) throw new Error(`expected one new workerd process, found ${pids.length}`);
   const pid = pids[0];
   execFileSync("taskset", ["-a", "-p", "-c", WORKERD_CORE, String(pid)], { stdio: "ignore" });
-  // Ahead of other work on the machine, all its threads (when allowed to).
-  for (const task of readdirSync(`/proc/${pid}/task`)) spawnSync("renice", ["-n", NICE, "-p", task], { stdio: "ignore" });
   return { mf, url, pid };
 }
 
@@ -96,8 +93,8 @@ export async function start(options, bindings = {}) {
 export function load(worker, path, { connections = 1, seconds = 5, body = DRIFT_EXAMPLE, vary = false, offset = 0 } = {}) {
   const cpuBefore = cpuSeconds(worker.pid);
   const run = spawnSync(
-    "nice",
-    ["-n", NICE, "taskset", "-c", LOAD_CORE, "wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", new URL("wrk-post.lua", import.meta.url).pathname, worker.url + path],
+    "taskset",
+    ["-c", LOAD_CORE, "wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", new URL("wrk-post.lua", import.meta.url).pathname, worker.url + path],
     { encoding: "utf8", env: { ...process.env, BENCH_BODY: body, BENCH_TOKEN: TOKEN, BENCH_VARY: vary ? "1" : "0", BENCH_OFFSET: String(offset) } },
   );
   const cpu = cpuSeconds(worker.pid) - cpuBefore;
@@ -119,7 +116,7 @@ function systemCpu() {
   return { total: total / CLOCK_TICKS, idle: (fields[3] + fields[4]) / CLOCK_TICKS };
 }
 
-export async function workerBench({ root, rounds = 5, seconds = 5, sizeSeconds = Math.max(1, Math.round(seconds * 0.6)), log = () => {} }) {
+export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds = Math.max(1, Math.round(seconds * 0.6)), log = () => {} }) {
   const wasmRules = [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }];
   const ours = { scriptPath: join(root, "build/index.js"), modulesRules: wasmRules };
   const reference = { scriptPath: join(root, "bench/js-worker/index.js") };
