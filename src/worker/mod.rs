@@ -96,15 +96,24 @@ fn now_ms() -> i64 {
     js_sys::Date::now() as i64
 }
 
-/// `POST /webhooks/drift`.
+/// `POST /webhooks/drift`, with its log line.
 async fn webhook(req: &mut Request, env: &Env) -> Result<Response> {
+    let (response, line) = webhook_answer(req, env).await?;
+    worker::console_log!("{line}");
+    Ok(response)
+}
+
+async fn webhook_answer(req: &mut Request, env: &Env) -> Result<(Response, String)> {
+    let refused = |response: Result<Response>, status: u16, code: &str| -> Result<(Response, String)> {
+        Ok((response?, crate::log::webhook(status, Some(code), &[], 0)))
+    };
     let config = config(env);
     let Some(tokens) = config.tokens.as_ref().filter(|_| config.is_complete()) else {
-        return http::not_configured();
+        return refused(http::not_configured(), 503, "not_configured");
     };
     let body = match read_body(req, config.max_body_bytes).await? {
         Ok(body) => body,
-        Err(refusal) => return refusal.response(),
+        Err(refusal) => return refused(refusal.response(), 413, "too_large"),
     };
     let header_ok = req
         .headers()
@@ -114,28 +123,29 @@ async fn webhook(req: &mut Request, env: &Env) -> Result<Response> {
     let value = match json::parse_bytes(&body, &limits) {
         Ok(value) => value,
         // Only an authenticated caller learns what is wrong with its body.
-        Err(e) if header_ok => return http::core_error(&e),
-        Err(_) => return http::unauthorized(),
+        Err(e) if header_ok => return refused(http::core_error(&e), 400, e.code().as_str()),
+        Err(_) => return refused(http::unauthorized(), 401, "unauthorized"),
     };
     let body_ok = || value.get("token").and_then(json::Value::as_str).is_some_and(|t| tokens.accepts(&t.text()));
     if !header_ok && !body_ok() {
-        return http::unauthorized();
+        return refused(http::unauthorized(), 401, "unauthorized");
     }
     let now = now_ms();
     let options = Options { legacy: config.legacy, received_at_ms: now, limits };
     let events = match translate_value(&value, &options) {
         Ok(events) => events,
-        Err(e) => return http::core_error(&e),
+        Err(e) => return refused(http::core_error(&e), 400, e.code().as_str()),
     };
     // Nothing is answered 200 before every delivery is durable in the outbox.
     let Some(plan) = crate::delivery::handoff::plan(&events, &config.destinations, now) else {
-        return json_response(200, &received_body(&events));
+        return Ok((json_response(200, &received_body(&events))?, crate::log::webhook(200, None, &events, 0)));
     };
+    let deliveries = plan.deliveries;
     match bindings::call(env, bindings::Instance::Outbox(&plan.scope), "/accept", plan.payload).await {
-        Ok(_) => json_response(200, &received_body(&events)),
+        Ok(_) => Ok((json_response(200, &received_body(&events))?, crate::log::webhook(200, None, &events, deliveries))),
         Err(e) => {
             worker::console_error!("hand-off to the outbox {} failed: {e}", plan.scope);
-            http::unavailable()
+            Ok((http::unavailable()?, crate::log::webhook(503, Some("unavailable"), &events, 0)))
         }
     }
 }
