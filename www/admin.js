@@ -29,6 +29,7 @@ const els = {
   token: $("token"),
   tokenSubmit: $("token-submit"),
   dashboard: $("dashboard"),
+  destinationsHeading: $("destinations-heading"),
   destinations: $("destinations"),
   destinationsSummary: $("destinations-summary"),
   destinationsProblem: $("destinations-problem"),
@@ -58,6 +59,7 @@ const els = {
   confirmFields: $("confirm-fields"),
   confirmProblem: $("confirm-problem"),
   confirmOk: $("confirm-ok"),
+  confirmCancel: $("confirm-cancel"),
 };
 
 const state = {
@@ -100,13 +102,19 @@ const TIME_YEAR = new Intl.DateTimeFormat(undefined, {
 });
 const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
 
-/** A <time> in the viewer's time zone, its exact UTC value on hover. */
-function when(ms, empty = "never") {
+const CLOCK = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+
+/**
+ * A <time> in the viewer's time zone, its exact UTC value on hover. With
+ * `day` (ms), a time on that same local day shows the clock only.
+ */
+function when(ms, empty = "never", day = null) {
   if (ms === null || ms === undefined) return h("span", { class: "muted" }, empty);
   const date = new Date(ms);
   if (Number.isNaN(date.getTime())) return h("span", { class: "muted" }, String(ms));
   const iso = date.toISOString();
-  const format = date.getFullYear() === new Date().getFullYear() ? TIME : TIME_YEAR;
+  const sameDay = day !== null && new Date(day).toDateString() === date.toDateString();
+  const format = sameDay ? CLOCK : date.getFullYear() === new Date().getFullYear() ? TIME : TIME_YEAR;
   return h("time", { datetime: iso, title: `${iso} (${ms} ms)` }, format.format(date));
 }
 
@@ -199,10 +207,19 @@ const OFF_MESSAGE =
   "The admin API is off: this bridge answered 404 for /admin/. Set ADMIN_TOKEN (32 characters or more) as a secret, then try again.";
 const REFUSED_MESSAGE = "This token was refused (401 unauthorized). Paste the bridge's current ADMIN_TOKEN.";
 
-/** A refused token (401) ends the session, wherever it is noticed. Returns true when handled. */
-function handleAuth(error) {
-  if (error instanceof ApiError && error.status === 401) {
+/**
+ * A refused token (401) ends the session, wherever it is noticed; so does a
+ * 404 from the log's route (`fromLog`), the admin API's oldest: the API is
+ * off. Returns true when handled.
+ */
+function handleAuth(error, fromLog = false) {
+  if (!(error instanceof ApiError)) return false;
+  if (error.status === 401) {
     signOut(REFUSED_MESSAGE);
+    return true;
+  }
+  if (error.status === 404 && fromLog) {
+    signOut(OFF_MESSAGE);
     return true;
   }
   return false;
@@ -258,16 +275,8 @@ async function openDashboard({ fresh = false } = {}) {
   const generation = ++state.generation;
   const [health, log] = await Promise.allSettled([loadDestinations(generation), loadLog({ reset: true, generation })]);
   if (generation !== state.generation) return;
-  const errors = [health, log].filter((r) => r.status === "rejected").map((r) => r.reason);
-  if (errors.some((e) => e instanceof ApiError && e.status === 401)) {
-    signOut(REFUSED_MESSAGE);
-    return;
-  }
-  // The log route is the admin API's oldest: a 404 there means the API is off.
-  if (log.status === "rejected" && log.reason instanceof ApiError && log.reason.status === 404) {
-    signOut(OFF_MESSAGE);
-    return;
-  }
+  if (health.status === "rejected" && handleAuth(health.reason)) return;
+  if (log.status === "rejected" && handleAuth(log.reason, true)) return;
   if (fresh) {
     sessionStorage.setItem(TOKEN_KEY, state.token);
     els.token.value = "";
@@ -276,7 +285,8 @@ async function openDashboard({ fresh = false } = {}) {
   show(els.signIn, false);
   show(els.session, true);
   show(els.dashboard, true);
-  if (fresh) els.logHeading.focus();
+  // The form is gone: the top of what it opened takes the focus.
+  if (fresh) els.destinationsHeading.focus();
 }
 
 /** Forgets the token (storage and memory) and clears everything it showed. */
@@ -305,10 +315,10 @@ els.refresh.addEventListener("click", () => refresh());
 
 async function refresh({ keepDelivery = true } = {}) {
   const generation = state.generation;
-  const jobs = [loadDestinations(generation), loadLog({ reset: true, generation })];
+  const jobs = [loadLog({ reset: true, generation }), loadDestinations(generation)];
   if (keepDelivery && state.open) jobs.push(openDelivery(state.open, { focus: false }));
   const results = await Promise.allSettled(jobs);
-  for (const r of results) if (r.status === "rejected" && handleAuth(r.reason)) return;
+  for (const [i, r] of results.entries()) if (r.status === "rejected" && handleAuth(r.reason, i === 0)) return;
 }
 
 // --------------------------------------------------------- destinations --
@@ -366,7 +376,7 @@ function window_(label, w) {
     h("dd", {},
       h("span", { class: `ratio ratio-${ratioKind}` }, percent(w.successRatio)),
       h("span", { class: "muted" }, ` of ${plural(w.attempts ?? 0, "attempt")}`),
-      h("span", { class: "latency" }, `p50 ${ms(w.p50Ms)} · p95 ${ms(w.p95Ms)}`),
+      h("span", { class: "latency" }, h("span", {}, `p50 ${ms(w.p50Ms)}`), " · ", h("span", {}, `p95 ${ms(w.p95Ms)}`)),
     ),
   );
 }
@@ -381,7 +391,7 @@ function destinationCard(d) {
   if (d.state !== "paused") actions.push(h("button", { type: "button", class: "button button-small", onclick: () => confirmPause(d) }, "Pause…"));
   if (d.state !== "active") actions.push(h("button", { type: "button", class: "button button-small", onclick: () => confirmResume(d) }, "Resume…"));
   actions.push(h("button", { type: "button", class: "button button-small", onclick: () => confirmRecover(d) }, "Recover…"));
-  actions.push(h("button", { type: "button", class: "button button-small button-quiet", onclick: () => showLogOf(d.name) }, "Show its deliveries"));
+  actions.push(h("button", { type: "button", class: "button button-small button-quiet", onclick: () => showLogOf(d.name), "aria-label": `Show the deliveries of ${d.name}` }, "Deliveries"));
 
   return h("li", { class: "destination", dataset: { name: d.name, state: d.state }, "aria-labelledby": title },
     h("div", { class: "destination-head" },
@@ -396,9 +406,9 @@ function destinationCard(d) {
       d.stateSince ? h("span", { class: "muted since" }, `${d.state} since `, when(d.stateSince)) : null,
     ),
     h("dl", { class: "stats" },
-      h("div", { class: "stat" }, h("dt", {}, "Held"), h("dd", { class: "big", dataset: { count: "held" } }, String(d.held ?? counts.held ?? 0))),
-      h("div", { class: "stat" }, h("dt", {}, "Pending"), h("dd", { class: "big", dataset: { count: "pending" } }, String(counts.pending ?? 0))),
-      h("div", { class: "stat" }, h("dt", {}, "Consecutive failures"), h("dd", { class: `big${d.consecutiveFailures ? " bad" : ""}` }, String(d.consecutiveFailures ?? 0))),
+      h("div", { class: "stat stat-kpi" }, h("dt", {}, "Held"), h("dd", { class: "big", dataset: { count: "held" } }, String(d.held ?? counts.held ?? 0))),
+      h("div", { class: "stat stat-kpi" }, h("dt", {}, "Pending"), h("dd", { class: "big", dataset: { count: "pending" } }, String(counts.pending ?? 0))),
+      h("div", { class: "stat stat-kpi" }, h("dt", {}, "Failures in a row"), h("dd", { class: `big${d.consecutiveFailures ? " bad" : ""}`, dataset: { count: "consecutiveFailures" } }, String(d.consecutiveFailures ?? 0))),
       window_("Last hour", d.lastHour),
       window_("Last day", d.lastDay),
       h("div", { class: "stat stat-wide" }, h("dt", {}, "Last success"), h("dd", {}, when(d.lastSuccessAt))),
@@ -524,7 +534,7 @@ function row(d) {
     h("td", { class: "cell-time", "data-label": "Time" },
       h("button", { type: "button", class: "open", "aria-label": `${time.textContent}: open delivery ${d.id}`, onclick: (e) => { e.stopPropagation(); open(); } }, time)),
     h("td", { class: "cell-destination", "data-label": "Destination" }, d.destination),
-    h("td", { class: "cell-type", "data-label": "Type" }, h("code", {}, d.type), h("span", { class: "row-id mono" }, d.id)),
+    h("td", { class: "cell-type", "data-label": "Type" }, h("span", {}, h("code", {}, d.type), h("span", { class: "row-id mono" }, d.id))),
     h("td", { class: "cell-status", "data-label": "Status" }, statusBadge(d)),
     h("td", { class: "cell-attempts num", "data-label": "Attempts" }, String(d.attempts ?? 0)),
     h("td", { class: "cell-error", "data-label": "Last error" }, d.lastError ? h("span", { class: "error-text", title: d.lastError }, d.lastError) : h("span", { class: "muted" }, "—")),
@@ -548,9 +558,7 @@ function applyFilters() {
   }
   state.filters = filters;
   state.next = null;
-  loadLog({ reset: true }).catch((e) => {
-    handleAuth(e);
-  });
+  loadLog({ reset: true }).catch((e) => handleAuth(e, true));
 }
 
 els.filters.addEventListener("submit", (event) => {
@@ -565,7 +573,7 @@ els.clear.addEventListener("click", () => {
 });
 
 els.more.addEventListener("click", () => {
-  loadLog({ reset: false }).catch((e) => handleAuth(e));
+  loadLog({ reset: false }).catch((e) => handleAuth(e, true));
 });
 
 // ------------------------------------------------------------ delivery --
@@ -671,14 +679,17 @@ function renderDelivery(d) {
       h("thead", {}, h("tr", {}, h("th", { scope: "col", class: "num" }, "#"), h("th", { scope: "col" }, "Time"), h("th", { scope: "col" }, "Result"), h("th", { scope: "col", class: "num" }, "Latency"))),
       h("tbody", {}, log.map((a) => {
         const ok = a.code !== null && a.code !== undefined && a.code >= 200 && a.code < 300;
+        const hasCode = a.code !== null && a.code !== undefined;
+        // "the app answered 500: <excerpt>": the code is beside it, so only the app's words.
+        const answered = `the app answered ${a.code}`;
+        const error = !a.error ? null : hasCode && a.error === answered ? null : hasCode && a.error.startsWith(`${answered}: `) ? a.error.slice(answered.length + 2) : a.error;
         const result = [
-          a.code !== null && a.code !== undefined ? h("span", { class: `code ${ok ? "code-ok" : "code-bad"}` }, `HTTP ${a.code}`) : null,
-          // "the app answered 500" says no more than the code beside it.
-          a.error && a.error !== `the app answered ${a.code}` ? h("span", { class: "error-text" }, a.error) : null,
+          hasCode ? h("span", { class: `code ${ok ? "code-ok" : "code-bad"}` }, `HTTP ${a.code}`) : null,
+          error ? h("span", { class: hasCode ? "answer" : "error-text", title: a.error }, error) : null,
         ];
         return h("tr", { dataset: { attempt: String(a.attempt) } },
           h("td", { class: "num" }, String(a.attempt)),
-          h("td", {}, when(a.at, "—")),
+          h("td", {}, when(a.at, "—", d.at)),
           h("td", {}, h("span", { class: "result" }, result)),
           h("td", { class: "num" }, ms(a.latencyMs)),
         );
@@ -723,11 +734,14 @@ function confirmAction({ title, text, confirmLabel, fields = [], run }) {
   pending = { run, label: confirmLabel };
   els.confirm.returnValue = "";
   els.confirm.showModal();
-  (els.confirmFields.querySelector("input") ?? els.confirmOk).focus();
+  // The first field, or else Cancel: a stray Enter does nothing it was not asked to.
+  (els.confirmFields.querySelector("input") ?? els.confirmCancel).focus();
 }
 
+els.confirmCancel.addEventListener("click", () => els.confirm.close("cancel"));
+
+// The one submit button is the confirmation (so Enter in a field confirms too).
 els.confirmForm.addEventListener("submit", async (event) => {
-  if (event.submitter?.value !== "confirm") return; // Cancel: the dialog closes, nothing happens
   event.preventDefault();
   if (!pending) return;
   const { run, label } = pending;
@@ -757,7 +771,7 @@ const path = (name) => `/admin/destinations/${encodeURIComponent(name)}`;
 function confirmPause(d) {
   confirmAction({
     title: `Pause ${d.name}?`,
-    text: `${d.name} will get nothing until you resume it: new deliveries are held (kept, in order) and none is attempted. Nothing is dropped.`,
+    text: `${d.name} will get nothing until you resume it: its deliveries are held, in order, without using up any attempt, and sent when you resume it (one held longer than HOLD_RETENTION_SECONDS fails).`,
     confirmLabel: `Pause ${d.name}`,
     run: async () => {
       const { value } = await api("POST", `${path(d.name)}/pause`);
