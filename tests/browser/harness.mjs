@@ -40,11 +40,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Starts `npx wrangler dev` on a free loopback port (it builds first) and
- * resolves once GET /health answers. Returns { url, stop, output }.
+ * resolves once GET /health answers. `args` are more `wrangler dev` flags
+ * (`--var NAME:value`, `--persist-to DIR`). Returns { url, stop, output }.
  */
-export async function startWorker({ timeoutMs = 240_000 } = {}) {
+export async function startWorker({ timeoutMs = 240_000, args = [] } = {}) {
   const port = await freePort();
-  const child = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port)], {
+  const child = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), ...args], {
     cwd: ROOT,
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "1", NO_COLOR: "1" },
     detached: true, // its own process group, so stop() ends workerd and the build too
