@@ -48,6 +48,9 @@ const PROBE_ROWS_KEPT: i64 = 20;
 pub struct Destination {
     state: State,
     env: Env,
+    /// The alarm as last set by this instance (`Some(None)`: none), so
+    /// that most requests need not read it from storage.
+    alarm: std::cell::Cell<Option<Option<i64>>>,
 }
 
 #[derive(Deserialize)]
@@ -130,7 +133,7 @@ impl DurableObject for Destination {
                 worker::console_error!("destination: cannot create its tables: {e}");
             }
         }
-        Destination { state, env }
+        Destination { state, env, alarm: std::cell::Cell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -160,6 +163,8 @@ impl DurableObject for Destination {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        // The alarm that fired is gone; `run` sets the next one.
+        self.alarm.set(Some(None));
         self.run(super::now_ms()).await?;
         Response::ok("ok")
     }
@@ -844,7 +849,7 @@ impl Destination {
         let config = super::config(&self.env);
         let sql = self.sql();
         let Some(name) = self.meta("name")? else {
-            return self.state.storage().delete_alarm().await;
+            return self.delete_alarm().await;
         };
         let mut circuit = self.circuit(&config)?;
         let mut messages = Vec::new();
@@ -957,11 +962,10 @@ impl Destination {
                 sooner(probe);
             }
         }
-        let storage = self.state.storage();
         match wake {
-            _ if more => storage.set_alarm(at(now)).await,
-            Some(due) => storage.set_alarm(at(due.max(now + 1))).await,
-            None => storage.delete_alarm().await,
+            _ if more => self.set_alarm(now).await,
+            Some(due) => self.set_alarm(due.max(now + 1)).await,
+            None => self.delete_alarm().await,
         }
     }
 
@@ -989,10 +993,26 @@ impl Destination {
     /// Makes sure the alarm fires no later than `when`.
     async fn schedule(&self, when: i64) -> Result<()> {
         let storage = self.state.storage();
-        match storage.get_alarm().await? {
+        let current = match self.alarm.get() {
+            Some(known) => known,
+            None => storage.get_alarm().await?,
+        };
+        match current {
             Some(current) if current <= when => Ok(()),
-            _ => storage.set_alarm(at(when)).await,
+            _ => self.set_alarm(when).await,
         }
+    }
+
+    async fn set_alarm(&self, when: i64) -> Result<()> {
+        self.state.storage().set_alarm(at(when)).await?;
+        self.alarm.set(Some(Some(when)));
+        Ok(())
+    }
+
+    async fn delete_alarm(&self) -> Result<()> {
+        self.state.storage().delete_alarm().await?;
+        self.alarm.set(Some(None));
+        Ok(())
     }
 
     /// Row counts by status, attempts and the alarm, for tests.
