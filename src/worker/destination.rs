@@ -48,6 +48,9 @@ const PROBE_ROWS_KEPT: i64 = 20;
 pub struct Destination {
     state: State,
     env: Env,
+    /// The alarm as last set by this instance (`Some(None)`: none), so
+    /// that most requests need not read it from storage.
+    alarm: std::cell::Cell<Option<Option<i64>>>,
 }
 
 #[derive(Deserialize)]
@@ -130,27 +133,34 @@ impl DurableObject for Destination {
                 worker::console_error!("destination: cannot create its tables: {e}");
             }
         }
-        Destination { state, env }
+        Destination { state, env, alarm: std::cell::Cell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let path = req.path();
         let body = req.text().await?;
         let now = super::now_ms();
+        // Every operation is synchronous (SQL in a Durable Object is); what
+        // needs awaiting, the alarm and the queue, happens once, after it.
+        let mut fx = Effects::default();
         let reply = match path.as_str() {
-            "/add" => self.add(&body, now).await,
-            "/attempt" => self.attempt(&body, now).await,
-            "/settle" => self.settle(&body, now).await,
-            "/dead" => self.dead(&body, now).await,
+            "/add" => self.add(&body, now, &mut fx),
+            "/attempt" => self.attempt(&body, now, &mut fx),
+            "/settle" => self.settle(&body, now, &mut fx),
+            "/dead" => self.dead(&body, now, &mut fx),
             "/list" => self.list(&body),
             "/get" => self.get(&body),
-            "/replay" => self.replay(&body, now).await,
+            "/replay" => self.replay(&body, now, &mut fx),
             "/health" => self.health(&body, now),
-            "/pause" => self.pause(&body, now).await,
-            "/resume" => self.resume(&body, now).await,
-            "/recover" => self.recover(&body, now).await,
+            "/pause" => self.pause(&body, now, &mut fx),
+            "/resume" => self.resume(&body, now, &mut fx),
+            "/recover" => self.recover(&body, now, &mut fx),
             "/stats" if bindings::switch(&self.env, bindings::TEST_ROUTES) => self.stats().await,
             _ => return Response::error("unknown destination operation", 404),
+        };
+        let reply = match reply {
+            Ok(reply) => self.apply(fx).await.map(|()| reply),
+            Err(e) => Err(e),
         };
         match reply {
             Ok(Reply::Ok(text)) => Response::ok(text),
@@ -160,8 +170,29 @@ impl DurableObject for Destination {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        self.run(super::now_ms()).await?;
+        // The alarm that fired is gone; `run` sets the next one.
+        self.alarm.set(Some(None));
+        let mut fx = Effects::default();
+        self.run(super::now_ms(), &mut fx)?;
+        self.apply(fx).await?;
         Response::ok("ok")
+    }
+}
+
+/// What an operation leaves to do once its SQL is done.
+#[derive(Default)]
+struct Effects {
+    /// The alarm must fire no later than this.
+    wake: Option<i64>,
+    /// The alarm must be exactly this (or none); wins over `wake`.
+    exact: Option<Option<i64>>,
+    /// Queue messages to send.
+    send: Vec<String>,
+}
+
+impl Effects {
+    fn wake(&mut self, at: i64) {
+        self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
     }
 }
 
@@ -289,7 +320,7 @@ impl Destination {
     /// Takes deliveries from an outbox; ones it already has are ignored. New
     /// ones are queued at once, or held when the app is down or paused or a
     /// backlog is draining (they wait their turn). Answers `{"added":n}`.
-    async fn add(&self, body: &str, now: i64) -> Result<Reply> {
+    fn add(&self, body: &str, now: i64, fx: &mut Effects) -> Result<Reply> {
         let value = parse(body)?;
         let name = self.learn_name(&value)?;
         let config = super::config(&self.env);
@@ -325,14 +356,9 @@ impl Destination {
         }
         if added > 0 {
             // Held ones need the alarm too: to drain, to probe, or to expire.
-            self.schedule(if hold { now + 1000 } else { now + config.recovery_grace_ms() }).await?;
+            fx.wake(if hold { now + 1000 } else { now + config.recovery_grace_ms() });
         }
-        if !messages.is_empty() {
-            if let Err((sent, e)) = bindings::enqueue(&self.env, &messages).await {
-                // They stay queued; the alarm sends them again after the grace period.
-                worker::console_error!("destination {name}: {} of {} deliveries not queued yet: {e}", messages.len() - sent, messages.len());
-            }
-        }
+        fx.send.extend(messages);
         Ok(Reply::Ok(format!("{{\"added\":{added}}}")))
     }
 
@@ -340,7 +366,7 @@ impl Destination {
     /// (with the attempt number, whether it is a probe, and the body) or
     /// `skip`: settled, unknown or expired, a copy of an older generation,
     /// another consumer is on it, or held because the app is down or paused.
-    async fn attempt(&self, body: &str, now: i64) -> Result<Reply> {
+    fn attempt(&self, body: &str, now: i64, fx: &mut Effects) -> Result<Reply> {
         let value = parse(body)?;
         let busy_ms = integer(&value, "busyMs").unwrap_or(310_000);
         let config = super::config(&self.env);
@@ -394,7 +420,7 @@ impl Destination {
             go.push('}');
         }
         if !go.is_empty() {
-            self.schedule(now + busy_ms).await?;
+            fx.wake(now + busy_ms);
         }
         Ok(Reply::Ok(format!("{{\"go\":[{go}],\"skip\":{}}}", json::string_array(&skip))))
     }
@@ -404,7 +430,7 @@ impl Destination {
     /// (`unattempted`: handed out but not sent, because an earlier one of the
     /// batch failed). Answers `{"results":[{"id","status","delay"?}]}`: what
     /// each delivery became, and for those to try again, the seconds to wait.
-    async fn settle(&self, body: &str, now: i64) -> Result<Reply> {
+    fn settle(&self, body: &str, now: i64, fx: &mut Effects) -> Result<Reply> {
         let value = parse(body)?;
         let config = super::config(&self.env);
         let name = self.name()?;
@@ -515,16 +541,16 @@ impl Destination {
         }
         self.save_circuit(&circuit)?;
         if let Some(when) = wake {
-            self.schedule(when).await?;
+            fx.wake(when);
         } else {
-            self.schedule(now + config.delivery_log_ms()).await?;
+            fx.wake(now + config.delivery_log_ms());
         }
         Ok(Reply::Ok(format!("{{\"results\":[{results}]}}")))
     }
 
     /// The dead-letter queue's consumer: the queue gave up on a message
     /// (its consumer kept failing). The delivery fails unless it is settled.
-    async fn dead(&self, body: &str, now: i64) -> Result<Reply> {
+    fn dead(&self, body: &str, now: i64, fx: &mut Effects) -> Result<Reply> {
         let value = parse(body)?;
         let id = text(&value, "id")?;
         let config = super::config(&self.env);
@@ -536,7 +562,7 @@ impl Destination {
             ),
             vec![now.into(), (now + config.dead_letter_retention_ms()).into(), id.into()],
         )?;
-        self.schedule(now + config.dead_letter_retention_ms()).await?;
+        fx.wake(now + config.dead_letter_retention_ms());
         Ok(Reply::Ok("{}".into()))
     }
 
@@ -679,7 +705,7 @@ impl Destination {
     /// Queues a failed or gone delivery once more (held if the app is down
     /// or paused). Answers `{"replayed":…,"as":…}`; 404 when unknown or
     /// expired, 409 when it is not a dead letter or was replayed already.
-    async fn replay(&self, body: &str, now: i64) -> Result<Reply> {
+    fn replay(&self, body: &str, now: i64, fx: &mut Effects) -> Result<Reply> {
         let id = text(&parse(body)?, "id")?;
         let config = super::config(&self.env);
         let held = self.circuit(&config)?.queues_behind();
@@ -687,12 +713,9 @@ impl Destination {
             Ok(new_id) => new_id,
             Err(reply) => return Ok(reply),
         };
-        self.schedule(if held { now + 1000 } else { now + config.recovery_grace_ms() }).await?;
+        fx.wake(if held { now + 1000 } else { now + config.recovery_grace_ms() });
         if !held {
-            let message = Ref { destination: self.name()?, id: new_id.clone(), generation: 1 }.encode();
-            if let Err((_, e)) = bindings::enqueue(&self.env, &[message]).await {
-                worker::console_error!("replay of {id}: not queued yet ({e}); the alarm queues it after the grace period");
-            }
+            fx.send.push(Ref { destination: self.name()?, id: new_id.clone(), generation: 1 }.encode());
         }
         let mut out = String::from("{\"replayed\":");
         json::write_str_escaped(&mut out, &id);
@@ -705,7 +728,7 @@ impl Destination {
     /// Every failed (or gone) delivery since a time, once more: `{"since","status":[…]}`.
     /// They are held and drain in their original order at `DRAIN_PER_SECOND`.
     /// Answers `{"recovered":n}`.
-    async fn recover(&self, body: &str, now: i64) -> Result<Reply> {
+    fn recover(&self, body: &str, now: i64, fx: &mut Effects) -> Result<Reply> {
         let value = parse(body)?;
         self.learn_name(&value)?;
         let config = super::config(&self.env);
@@ -728,12 +751,12 @@ impl Destination {
             circuit.draining = true;
             self.save_circuit(&circuit)?;
         }
-        self.schedule(now).await?;
+        fx.wake(now);
         Ok(Reply::Ok(format!("{{\"recovered\":{recovered}}}")))
     }
 
     /// Paused by hand: everything is held until a resume.
-    async fn pause(&self, body: &str, now: i64) -> Result<Reply> {
+    fn pause(&self, body: &str, now: i64, fx: &mut Effects) -> Result<Reply> {
         let name = self.learn_name(&parse(body)?)?;
         let config = super::config(&self.env);
         let mut circuit = self.circuit(&config)?;
@@ -741,12 +764,12 @@ impl Destination {
         self.save_circuit(&circuit)?;
         self.log_state(&name, &circuit, "paused by hand");
         let held = self.count("SELECT COUNT(*) AS n FROM deliveries WHERE status = 'held'", Vec::new())?;
-        self.schedule(now + config.hold_retention_ms()).await?;
+        fx.wake(now + config.hold_retention_ms());
         Ok(Reply::Ok(format!("{{\"state\":\"paused\",\"held\":{held}}}")))
     }
 
     /// Resumed by hand: active again, held deliveries drain in order.
-    async fn resume(&self, body: &str, now: i64) -> Result<Reply> {
+    fn resume(&self, body: &str, now: i64, fx: &mut Effects) -> Result<Reply> {
         let name = self.learn_name(&parse(body)?)?;
         let config = super::config(&self.env);
         let mut circuit = self.circuit(&config)?;
@@ -754,7 +777,7 @@ impl Destination {
         self.save_circuit(&circuit)?;
         self.log_state(&name, &circuit, "resumed by hand");
         let held = self.count("SELECT COUNT(*) AS n FROM deliveries WHERE status = 'held'", Vec::new())?;
-        self.schedule(now).await?;
+        fx.wake(now);
         Ok(Reply::Ok(format!("{{\"state\":\"active\",\"draining\":{held}}}")))
     }
 
@@ -827,7 +850,16 @@ impl Destination {
         if attempts == 0 {
             out.push_str("null");
         } else {
-            out.push_str(&format!("{:.4}", succeeded as f64 / attempts as f64));
+            // Four decimals without float formatting (which costs the wasm 14 KB).
+            let ten_thousandths = (succeeded * 10_000 + attempts / 2) / attempts;
+            let (whole, part) = (ten_thousandths / 10_000, ten_thousandths % 10_000);
+            let part = format!("{part:04}");
+            let part = part.trim_end_matches('0');
+            out.push_str(&whole.to_string());
+            if !part.is_empty() {
+                out.push('.');
+                out.push_str(part);
+            }
         }
         out.push_str(",\"p50Ms\":");
         push_opt(&mut out, percentile(0.5)?);
@@ -840,11 +872,12 @@ impl Destination {
     /// The alarm: probes a tripped app, drains a backlog, queues again what
     /// made no progress, fails what was held too long, deletes what outlived
     /// its retention, and sets the next alarm (or none).
-    async fn run(&self, now: i64) -> Result<()> {
+    fn run(&self, now: i64, fx: &mut Effects) -> Result<()> {
         let config = super::config(&self.env);
         let sql = self.sql();
         let Some(name) = self.meta("name")? else {
-            return self.state.storage().delete_alarm().await;
+            fx.exact = Some(None);
+            return Ok(());
         };
         let mut circuit = self.circuit(&config)?;
         let mut messages = Vec::new();
@@ -901,11 +934,7 @@ impl Destination {
             }
         }
         self.save_circuit(&circuit)?;
-        if !messages.is_empty() {
-            if let Err((sent, e)) = bindings::enqueue(&self.env, &messages).await {
-                worker::console_error!("destination {name}: {} deliveries not queued yet: {e}", messages.len() - sent);
-            }
-        }
+        fx.send.extend(messages);
 
         // Held for too long (the app never came back): failed.
         let too_old = now - config.hold_retention_ms();
@@ -957,12 +986,12 @@ impl Destination {
                 sooner(probe);
             }
         }
-        let storage = self.state.storage();
-        match wake {
-            _ if more => storage.set_alarm(at(now)).await,
-            Some(due) => storage.set_alarm(at(due.max(now + 1))).await,
-            None => storage.delete_alarm().await,
-        }
+        fx.exact = Some(match wake {
+            _ if more => Some(now),
+            Some(due) => Some(due.max(now + 1)),
+            None => None,
+        });
+        Ok(())
     }
 
     /// The `limit` oldest held deliveries, in the order they were accepted.
@@ -986,13 +1015,51 @@ impl Destination {
         Ok(Ref { destination: name.to_owned(), id: row.id.clone(), generation: generation as u32 }.encode())
     }
 
+    /// Does what an operation left to do: the alarm, then the queue. A
+    /// refused send leaves its deliveries queued: the alarm sends them again
+    /// after the grace period.
+    async fn apply(&self, fx: Effects) -> Result<()> {
+        match fx.exact {
+            Some(Some(when)) => self.set_alarm(when).await?,
+            Some(None) => self.delete_alarm().await?,
+            None => {
+                if let Some(when) = fx.wake {
+                    self.schedule(when).await?;
+                }
+            }
+        }
+        if !fx.send.is_empty() {
+            if let Err((sent, e)) = bindings::enqueue(&self.env, &fx.send).await {
+                let name = self.meta("name")?.unwrap_or_default();
+                worker::console_error!("destination {name}: {} of {} deliveries not queued yet: {e}", fx.send.len() - sent, fx.send.len());
+            }
+        }
+        Ok(())
+    }
+
     /// Makes sure the alarm fires no later than `when`.
     async fn schedule(&self, when: i64) -> Result<()> {
         let storage = self.state.storage();
-        match storage.get_alarm().await? {
+        let current = match self.alarm.get() {
+            Some(known) => known,
+            None => storage.get_alarm().await?,
+        };
+        match current {
             Some(current) if current <= when => Ok(()),
-            _ => storage.set_alarm(at(when)).await,
+            _ => self.set_alarm(when).await,
         }
+    }
+
+    async fn set_alarm(&self, when: i64) -> Result<()> {
+        self.state.storage().set_alarm(at(when)).await?;
+        self.alarm.set(Some(Some(when)));
+        Ok(())
+    }
+
+    async fn delete_alarm(&self) -> Result<()> {
+        self.state.storage().delete_alarm().await?;
+        self.alarm.set(Some(None));
+        Ok(())
     }
 
     /// Row counts by status, attempts and the alarm, for tests.
