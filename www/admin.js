@@ -687,8 +687,9 @@ function renderDelivery(d) {
           hasCode ? h("span", { class: `code ${ok ? "code-ok" : "code-bad"}` }, `HTTP ${a.code}`) : null,
           error ? h("span", { class: hasCode ? "answer" : "error-text", title: a.error }, error) : null,
         ];
-        return h("tr", { dataset: { attempt: String(a.attempt) } },
-          h("td", { class: "num" }, String(a.attempt)),
+        // A probe (the app was down) tried this delivery without using up one of its attempts.
+        return h("tr", { dataset: { attempt: String(a.attempt), probe: a.probe ? "true" : "false" } },
+          h("td", { class: "num" }, String(a.attempt), a.probe ? h("span", { class: "tag probe", title: "a probe while the destination was tripped; not charged to the retry budget" }, "probe") : null),
           h("td", {}, when(a.at, "—", d.at)),
           h("td", {}, h("span", { class: "result" }, result)),
           h("td", { class: "num" }, ms(a.latencyMs)),
