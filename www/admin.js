@@ -234,6 +234,7 @@ function describe(error) {
 
 function start() {
   buildStatusFilter();
+  $("zone").textContent = ` (${ZONE})`;
   const stored = sessionStorage.getItem(TOKEN_KEY);
   if (stored) {
     state.token = stored;
@@ -256,8 +257,10 @@ function askForToken(message = "") {
 els.tokenForm.addEventListener("submit", async (event) => {
   event.preventDefault();
   const token = els.token.value.trim();
-  if (!token) {
-    problem(els.signInProblem, "Paste the admin token first.");
+  // An HTTP header carries visible ASCII only (as does any token worth having).
+  const wrong = !token ? "Paste the admin token first." : /[^\x21-\x7e]/.test(token) ? "That is not a token: it holds spaces or characters outside visible ASCII." : "";
+  if (wrong) {
+    problem(els.signInProblem, wrong);
     els.token.focus();
     return;
   }
@@ -295,8 +298,10 @@ function signOut(message = "") {
   state.token = null;
   sessionStorage.removeItem(TOKEN_KEY);
   state.destinations = [];
+  state.filters = {};
   state.next = null;
   state.open = null;
+  els.filters.reset();
   els.destinations.replaceChildren();
   els.rows.replaceChildren();
   els.deliveryBody.replaceChildren();

@@ -29,6 +29,7 @@ const ZONE = "Asia/Kolkata";
 
 let worker;
 let browser;
+let launching;
 let stateDir;
 const apps = {};
 const contexts = [];
@@ -135,7 +136,11 @@ before(async () => {
     CIRCUIT_PROBE_SECONDS: "900",
   };
   const args = ["--persist-to", stateDir, ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])];
-  [worker, browser] = await Promise.all([startWorker({ args }), launchBrowser()]);
+  // Chromium is kept the moment it is up, so that `after` closes it even when
+  // the worker fails to start (a live browser would keep this process alive).
+  launching = launchBrowser().then((b) => (browser = b));
+  worker = await startWorker({ args });
+  await launching;
   console.log(`wrangler dev (build included) ready at ${worker.url} after ${(worker.readyMs / 1000).toFixed(1)} s`);
 
   // Deliveries of every kind: delivered, failed after every attempt, gone,
@@ -151,6 +156,7 @@ before(async () => {
 
 after(async () => {
   for (const c of contexts) await c.close().catch(() => {});
+  await launching?.catch(() => {});
   await browser?.close();
   await worker?.stop();
   for (const c of cleanups.reverse()) await c();

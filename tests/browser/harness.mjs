@@ -45,7 +45,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  */
 export async function startWorker({ timeoutMs = 240_000, args = [] } = {}) {
   const port = await freePort();
-  const child = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), ...args], {
+  // Its own inspector port too: the default (9229) is shared by every
+  // wrangler dev on the machine, and a rebuild that finds it taken exits.
+  const inspector = await freePort();
+  const child = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), ...args], {
     cwd: ROOT,
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "1", NO_COLOR: "1" },
     detached: true, // its own process group, so stop() ends workerd and the build too
