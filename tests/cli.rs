@@ -1,4 +1,5 @@
-//! `drift-bridge convert`, run as a user runs it.
+//! `drift-bridge`, run as a user runs it: `convert` end to end, the command
+//! line's usage errors and exit codes, completions.
 
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
@@ -39,7 +40,7 @@ fn drifts_example_prints_three_lines() {
             "\n",
         )
     );
-    assert_eq!(text(&out.stderr), "");
+    assert_eq!(text(&out.stderr), "drift-bridge: 1 event in, 3 events out, 0 rejected\n");
 }
 
 #[test]
@@ -59,7 +60,8 @@ fn bad_lines_are_reported_and_the_rest_converted() {
     assert_eq!(lines[0], "line 2: invalid_event at data.conversationId: expected an integer, found a string");
     assert!(lines[1].starts_with("line 4: invalid_json: expected a member name in double quotes, found 'n' (line 4, column 2)"), "{stderr}");
     assert!(lines[2].starts_with("line 6: invalid_json: the input is not valid UTF-8 (line 6, column 1)"), "{stderr}");
-    assert_eq!(lines[3], "drift-bridge: 3 of 5 events rejected");
+    assert_eq!(lines[3], "drift-bridge: 5 events in, 6 events out, 3 rejected");
+    assert_eq!(lines.len(), 4, "{stderr}");
 }
 
 #[test]
@@ -106,22 +108,70 @@ fn options_legacy_now_and_file() {
 
 #[test]
 fn usage_errors_exit_2_and_say_why() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        (
+            "unknown policy",
+            &["convert", "--legacy", "sometimes"],
+            "invalid value 'sometimes' for '--legacy <POLICY>'\n  [possible values: always, timeline, never]",
+        ),
+        (
+            "bad --now",
+            &["convert", "--now", "soon"],
+            "invalid value 'soon' for '--now <MS>': expected milliseconds since the epoch, found \"soon\"",
+        ),
+        ("bad --max-bytes", &["convert", "--max-bytes", "lots"], "invalid value 'lots' for '--max-bytes <N>'"),
+        ("unknown option", &["convert", "--frobnicate"], "unexpected argument '--frobnicate' found"),
+        ("two files", &["convert", "a.ndjson", "b.ndjson"], "unexpected argument 'b.ndjson' found"),
+        ("missing file", &["convert", "/nonexistent/events.ndjson"], "drift-bridge: cannot open /nonexistent/events.ndjson: "),
+        ("unknown command", &["transmogrify"], "unrecognized subcommand 'transmogrify'"),
+        ("no command", &[], "Usage: drift-bridge <COMMAND>"),
+        ("unknown shell", &["completions", "cmd"], "invalid value 'cmd' for '<SHELL>'"),
+    ];
+    for (name, args, says) in cases {
+        let out = Command::new(BIN).args(*args).env_remove("DRIFT_VERIFICATION_TOKEN").stdin(Stdio::null()).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(says), "{name}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "", "{name}: usage errors go to stderr");
+    }
+}
+
+#[test]
+fn help_and_version_go_to_stdout_and_exit_0() {
     let cases: &[(&[&str], &str)] = &[
-        (&["convert", "--legacy", "sometimes"], "--legacy: unknown legacy policy \"sometimes\"; expected always, timeline or never"),
-        (&["convert", "--now", "soon"], "--now: expected milliseconds since the epoch"),
-        (&["convert", "--frobnicate"], "unknown option --frobnicate"),
-        (&["convert", "/nonexistent/events.ndjson"], "cannot open /nonexistent/events.ndjson"),
-        (&["transmogrify"], "unknown command \"transmogrify\""),
-        (&[], "missing command"),
+        (&["--help"], "Usage: drift-bridge <COMMAND>"),
+        (&["help"], "Commands:\n  convert"),
+        (&["--help"], "Exit status: 0 when every event went through; 1 when some event was rejected;"),
+        (&["convert", "--help"], "Usage: drift-bridge convert [OPTIONS] [FILE]"),
+        (&["help", "convert"], "--legacy <POLICY>"),
+        (&["--version"], "drift-bridge 0.1.0\n"),
+        (&["-V"], "drift-bridge 0.1.0\n"),
     ];
     for (args, says) in cases {
-        let out = Command::new(BIN).args(*args).stdin(Stdio::null()).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(text(&out.stderr).contains(says), "{args:?}: {}", text(&out.stderr));
+        let out = Command::new(BIN).args(*args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(text(&out.stdout).contains(says), "{args:?}: {}", text(&out.stdout));
+        assert_eq!(text(&out.stderr), "", "{args:?}");
     }
-    let out = Command::new(BIN).arg("--help").output().unwrap();
-    assert!(out.status.success());
-    assert!(text(&out.stdout).contains("drift-bridge convert [--legacy always|timeline|never]"));
+}
+
+#[test]
+fn completions_for_each_shell() {
+    let cases: &[(&str, &str)] = &[
+        ("bash", "_drift__bridge()"),
+        ("zsh", "#compdef drift-bridge"),
+        ("fish", "complete -c drift-bridge"),
+        ("elvish", "drift-bridge"),
+        ("powershell", "drift-bridge"),
+    ];
+    for (shell, says) in cases {
+        let out = Command::new(BIN).args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = text(&out.stdout);
+        assert!(script.contains(says), "{shell}: {script}");
+        for word in ["convert", "legacy", "max-bytes"] {
+            assert!(script.contains(word), "{shell} completes {word}");
+        }
+    }
 }
 
 /// Streams about 60 MB through the CLI while watching its resident memory:
@@ -156,7 +206,12 @@ fn memory_stays_flat_on_large_input() {
     };
     let mut stdin = child.stdin.take().unwrap();
     let chunk: String = (0..1000)
-        .map(|i| format!(r#"{{"orgId":1,"type":"conversation_inactive","data":{{"conversationId":{i},"lastUpdated":1591813767000,"note":"{}"}}}}"#, "x".repeat(400)) + "\n")
+        .map(|i| {
+            format!(
+                r#"{{"orgId":1,"type":"conversation_inactive","data":{{"conversationId":{i},"lastUpdated":1591813767000,"note":"{}"}}}}"#,
+                "x".repeat(400)
+            ) + "\n"
+        })
         .collect();
     let mut peak = 0;
     let mut written = 0usize;

@@ -1,0 +1,71 @@
+//! `drift-bridge`: the bridge's rules on the command line.
+//!
+//! Trying the rules out and backfilling archives (`convert`) need nothing
+//! but the core. Like cargo and ripgrep, machine output goes to stdout and
+//! everything meant for people (progress, rejections, summaries) to stderr.
+//!
+//! Exit status: 0 when everything went through, 1 when some event was
+//! rejected, 2 on a usage or I/O error.
+
+mod convert;
+mod progress;
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// Exit status for a usage or I/O error, as clap uses for its own.
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "drift-bridge",
+    version = drift_bridge::VERSION,
+    about = "Translate Drift conversation webhooks between the push and legacy close forms",
+    after_help = "\
+Exit status: 0 when every event went through; 1 when some event was rejected;
+2 on a usage or I/O error.",
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Translate Drift events from FILE (or stdin) into the events the bridge delivers
+    #[command(long_about = convert::ABOUT)]
+    Convert(convert::Args),
+    /// Print a completion script for SHELL on stdout
+    #[command(after_help = "For example: drift-bridge completions bash > /etc/bash_completion.d/drift-bridge")]
+    Completions {
+        /// The shell to complete in
+        shell: clap_complete::Shell,
+    },
+}
+
+fn main() -> ExitCode {
+    // clap prints help and --version on stdout (exit 0) and usage errors on
+    // stderr (exit 2).
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Convert(args) => convert::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "drift-bridge", &mut io::stdout());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
