@@ -1,5 +1,6 @@
 //! `drift-bridge`, run as a user runs it: `convert` end to end, the command
-//! line's usage errors and exit codes, completions.
+//! line's usage errors and exit codes, completions. (`send` against the
+//! worker is in tests/worker/send.test.mjs.)
 
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
@@ -126,6 +127,34 @@ fn usage_errors_exit_2_and_say_why() {
         ("unknown command", &["transmogrify"], "unrecognized subcommand 'transmogrify'"),
         ("no command", &[], "Usage: drift-bridge <COMMAND>"),
         ("unknown shell", &["completions", "cmd"], "invalid value 'cmd' for '<SHELL>'"),
+        (
+            "send without --to",
+            &["send", "events.ndjson", "--token", "t"],
+            "the following required arguments were not provided:\n  --to <URL>",
+        ),
+        ("send without a token", &["send", "events.ndjson", "--to", "https://bridge.example/webhooks/drift"], "--token <TOKEN>"),
+        ("send without a file", &["send", "--to", "https://bridge.example/webhooks/drift", "--token", "t"], "<FILE>"),
+        (
+            "plain http elsewhere",
+            &["send", "-", "--to", "http://bridge.example/webhooks/drift", "--token", "t"],
+            "must be https (plain http only for localhost)",
+        ),
+        ("a relative URL", &["send", "-", "--to", "/webhooks/drift", "--token", "t"], "is not an absolute URL"),
+        (
+            "no concurrency",
+            &["send", "-", "--to", "https://b.example/", "--token", "t", "--concurrency", "0"],
+            "invalid value '0' for '--concurrency <N>'",
+        ),
+        (
+            "a zero rate",
+            &["send", "-", "--to", "https://b.example/", "--token", "t", "--rate", "0"],
+            "expected a positive number of requests per second",
+        ),
+        (
+            "send: missing file",
+            &["send", "/nonexistent/events.ndjson", "--to", "https://b.example/", "--token", "t"],
+            "drift-bridge: cannot open /nonexistent/events.ndjson: ",
+        ),
     ];
     for (name, args, says) in cases {
         let out = Command::new(BIN).args(*args).env_remove("DRIFT_VERIFICATION_TOKEN").stdin(Stdio::null()).output().unwrap();
@@ -140,9 +169,11 @@ fn help_and_version_go_to_stdout_and_exit_0() {
     let cases: &[(&[&str], &str)] = &[
         (&["--help"], "Usage: drift-bridge <COMMAND>"),
         (&["help"], "Commands:\n  convert"),
-        (&["--help"], "Exit status: 0 when every event went through; 1 when some event was rejected;"),
+        (&["--help"], "Exit status: 0 when every event went through; 1 when some event was rejected"),
         (&["convert", "--help"], "Usage: drift-bridge convert [OPTIONS] [FILE]"),
         (&["help", "convert"], "--legacy <POLICY>"),
+        (&["send", "--help"], "Usage: drift-bridge send [OPTIONS] --to <URL> --token <TOKEN> <FILE>"),
+        (&["send", "--help"], "[env: DRIFT_VERIFICATION_TOKEN]"),
         (&["--version"], "drift-bridge 0.1.0\n"),
         (&["-V"], "drift-bridge 0.1.0\n"),
     ];
@@ -152,6 +183,9 @@ fn help_and_version_go_to_stdout_and_exit_0() {
         assert!(text(&out.stdout).contains(says), "{args:?}: {}", text(&out.stdout));
         assert_eq!(text(&out.stderr), "", "{args:?}");
     }
+    // The token in the environment is never shown, not even in help.
+    let out = Command::new(BIN).args(["send", "--help"]).env("DRIFT_VERIFICATION_TOKEN", "tok_secret_81aa").output().unwrap();
+    assert!(!text(&out.stdout).contains("tok_secret_81aa"));
 }
 
 #[test]
@@ -168,10 +202,42 @@ fn completions_for_each_shell() {
         assert!(out.status.success(), "{shell}");
         let script = text(&out.stdout);
         assert!(script.contains(says), "{shell}: {script}");
-        for word in ["convert", "legacy", "max-bytes"] {
+        for word in ["convert", "send", "legacy", "concurrency", "state"] {
             assert!(script.contains(word), "{shell} completes {word}");
         }
     }
+}
+
+#[test]
+fn send_refuses_a_state_written_for_another_input() {
+    let dir = std::env::temp_dir().join(format!("drift-bridge-cli-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b, state) = (dir.join("a.ndjson"), dir.join("b.ndjson"), dir.join("send.state"));
+    std::fs::write(&a, format!("{INACTIVE}\n")).unwrap();
+    std::fs::write(&b, format!("{INACTIVE}\n{INACTIVE}\n")).unwrap();
+    let send = |input: &std::path::Path, to: &str| {
+        // A port nothing listens on: the state is checked before anything is sent.
+        Command::new(BIN).args(["send", "--token", "t", "--retries", "0", "--to", to, "--state"]).arg(&state).arg(input).output().unwrap()
+    };
+    let first = send(&a, "http://127.0.0.1:9/webhooks/drift");
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first.stderr));
+    assert!(text(&first.stderr).contains("line 1: failed after 1 tries: "), "{}", text(&first.stderr));
+    let written = std::fs::read_to_string(&state).unwrap();
+    assert!(written.starts_with("drift-bridge-send-state 1\n"), "{written}");
+    assert!(written.contains(&format!("\ninput {} ", INACTIVE.len() + 1)), "{written}");
+    assert!(written.ends_with("\nto http://127.0.0.1:9/webhooks/drift\n"), "nothing accepted: {written}");
+
+    let other_input = send(&b, "http://127.0.0.1:9/webhooks/drift");
+    assert_eq!(other_input.status.code(), Some(2));
+    assert!(text(&other_input.stderr).contains("it belongs to another input"), "{}", text(&other_input.stderr));
+    let other_bridge = send(&a, "http://127.0.0.1:10/webhooks/drift");
+    assert_eq!(other_bridge.status.code(), Some(2));
+    assert!(
+        text(&other_bridge.stderr).contains("it records what http://127.0.0.1:9/webhooks/drift accepted"),
+        "{}",
+        text(&other_bridge.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Streams about 60 MB through the CLI while watching its resident memory:

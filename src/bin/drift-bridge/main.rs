@@ -1,14 +1,20 @@
 //! `drift-bridge`: the bridge's rules on the command line.
 //!
-//! Trying the rules out and backfilling archives (`convert`) need nothing
-//! but the core. Like cargo and ripgrep, machine output goes to stdout and
-//! everything meant for people (progress, rejections, summaries) to stderr.
+//! Two jobs need the bridge outside the edge: trying the rules out and
+//! backfilling archives (`convert`, which needs nothing but the core), and
+//! replaying archived webhooks into a running bridge (`send`, which goes
+//! through the bridge's own verification, translation and deduplication).
+//! Like cargo and ripgrep, machine output goes to stdout and everything meant
+//! for people (progress, rejections, summaries) to stderr.
 //!
-//! Exit status: 0 when everything went through, 1 when some event was
-//! rejected, 2 on a usage or I/O error.
+//! Exit status: 0 when everything went through, 1 when some event or line was
+//! rejected (or, for `send`, given up on), 2 on a usage or I/O error or when
+//! the bridge refuses the token, 130 when `send` was interrupted.
 
 mod convert;
 mod progress;
+mod send;
+mod state;
 
 use std::io;
 use std::process::ExitCode;
@@ -24,8 +30,10 @@ const EXIT_USAGE: u8 = 2;
     version = drift_bridge::VERSION,
     about = "Translate Drift conversation webhooks between the push and legacy close forms",
     after_help = "\
-Exit status: 0 when every event went through; 1 when some event was rejected;
-2 on a usage or I/O error.",
+Exit status: 0 when every event went through; 1 when some event was rejected
+(or, for send, given up on after retries); 2 on a usage or I/O error, or when
+the bridge refuses the token; 130 when send was interrupted (run it again to
+carry on).",
     subcommand_required = true,
     arg_required_else_help = true
 )]
@@ -39,6 +47,9 @@ enum Command {
     /// Translate Drift events from FILE (or stdin) into the events the bridge delivers
     #[command(long_about = convert::ABOUT)]
     Convert(convert::Args),
+    /// Post archived Drift events (NDJSON) to a running bridge
+    #[command(long_about = send::ABOUT)]
+    Send(send::Args),
     /// Print a completion script for SHELL on stdout
     #[command(after_help = "For example: drift-bridge completions bash > /etc/bash_completion.d/drift-bridge")]
     Completions {
@@ -53,6 +64,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Convert(args) => convert::run(args),
+        Command::Send(args) => send::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drift-bridge", &mut io::stdout());
             ExitCode::SUCCESS
