@@ -221,7 +221,7 @@ fn send_refuses_a_state_written_for_another_input() {
     };
     let first = send(&a, "http://127.0.0.1:9/webhooks/drift");
     assert_eq!(first.status.code(), Some(1), "{}", text(&first.stderr));
-    assert!(text(&first.stderr).contains("line 1: failed after 1 tries: "), "{}", text(&first.stderr));
+    assert!(text(&first.stderr).contains("line 1: failed after 1 try: "), "{}", text(&first.stderr));
     let written = std::fs::read_to_string(&state).unwrap();
     assert!(written.starts_with("drift-bridge-send-state 1\n"), "{written}");
     assert!(written.contains(&format!("\ninput {} ", INACTIVE.len() + 1)), "{written}");

@@ -11,19 +11,34 @@
 //! rejected (or, for `send`, given up on), 2 on a usage or I/O error or when
 //! the bridge refuses the token, 130 when `send` was interrupted.
 
+// The command line is native only: its dependencies (clap, indicatif, ureq,
+// ctrlc) stay out of the wasm builds. `cargo test --target wasm32-unknown-unknown`
+// still builds every binary of the package, so there it is an empty one.
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
 mod convert;
+#[cfg(not(target_arch = "wasm32"))]
 mod progress;
+#[cfg(not(target_arch = "wasm32"))]
 mod send;
+#[cfg(not(target_arch = "wasm32"))]
 mod state;
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::io;
+#[cfg(not(target_arch = "wasm32"))]
 use std::process::ExitCode;
 
+#[cfg(not(target_arch = "wasm32"))]
 use clap::{CommandFactory, Parser, Subcommand};
 
 /// Exit status for a usage or I/O error, as clap uses for its own.
+#[cfg(not(target_arch = "wasm32"))]
 const EXIT_USAGE: u8 = 2;
 
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Parser)]
 #[command(
     name = "drift-bridge",
@@ -42,6 +57,7 @@ struct Cli {
     command: Command,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Subcommand)]
 enum Command {
     /// Translate Drift events from FILE (or stdin) into the events the bridge delivers
@@ -58,6 +74,7 @@ enum Command {
     },
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn main() -> ExitCode {
     // clap prints help and --version on stdout (exit 0) and usage errors on
     // stderr (exit 2).
@@ -72,7 +89,7 @@ fn main() -> ExitCode {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
 

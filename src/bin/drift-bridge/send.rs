@@ -401,7 +401,10 @@ fn collect(outcomes: Receiver<Outcome>, mut state: Option<State>, mut progress: 
                     }
                     Outcome::Failed { line, requests, why } => {
                         report.failed.insert(line);
-                        eprint_line(progress.as_ref(), format_args!("line {line}: failed after {requests} tries: {why}"));
+                        eprint_line(
+                            progress.as_ref(),
+                            format_args!("line {line}: failed after {requests} {}: {why}", if requests == 1 { "try" } else { "tries" }),
+                        );
                         requests
                     }
                     Outcome::Unsent { requests } => requests,
