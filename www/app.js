@@ -91,7 +91,7 @@ const playground = {
   wasmReadyMs: null,
   firstConversionMs: null,
   conversions: 0,
-  timing: null, // the last conversion: { convertMs, renderMs, inputToResultMs, events }
+  timing: null, // the last conversion: { waitMs, convertMs, renderMs, inputToResultMs, inbound, outbound }
   get pending() { return state.pending; },
   get last() {
     const last = state.last;
@@ -203,6 +203,8 @@ function convertNow() {
   render(result, input);
   const rendered = performance.now();
   playground.timing = {
+    // From the input event to the conversion: the debounce (none for a paste) and the browser's own work on the text area.
+    waitMs: state.inputAt == null ? null : round(started - state.inputAt),
     convertMs: round(converted - started),
     renderMs: round(rendered - converted),
     inputToResultMs: state.inputAt == null ? null : round(rendered - state.inputAt),
