@@ -41,7 +41,6 @@ const els = {
   edgeNote: $("edge-note"),
   coreVersion: $("core-version"),
   firstConversion: $("first-conversion"),
-  inputPanel: document.querySelector(".panel-input"),
   openFile: $("open-file"),
   file: $("file"),
   copyLink: $("copy-link"),
@@ -76,6 +75,7 @@ const state = {
   ready: false,
   last: null, // { input, options, result: { form, items, counts } }
   marker: null,
+  batchSize: 0, // inbound events of the batch on screen; 0 for a single event
   compareSeq: 0,
   inputAt: null, // when the first edit not yet converted happened
   pinned: null, // { input, now } from a permalink: its `now` holds while the input is the link's
