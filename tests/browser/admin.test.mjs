@@ -237,8 +237,10 @@ describe("the admin page served by the worker", () => {
     assert.ok(await page.locator("#sign-in").isVisible(), "the token prompt is shown");
     assert.equal(await page.getByLabel("ADMIN_TOKEN").getAttribute("type"), "password");
     assert.ok(!(await page.locator("#dashboard").isVisible()));
+    const started = Date.now();
     await signIn(page);
     assert.ok(await page.locator("#dashboard").isVisible());
+    console.log(`token to dashboard (health of 4 destinations and the first log page, local worker): ${Date.now() - started} ms`);
 
     const storage = await page.evaluate((key) => ({
       session: sessionStorage.getItem(key), sessionKeys: sessionStorage.length, local: localStorage.length, cookies: document.cookie,
