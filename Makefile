@@ -17,7 +17,7 @@ dev: setup
 build: setup
 	bash scripts/build.sh
 
-## Every test: native core and CLI, wasm exports in Node, the worker in workerd, the playground in Chromium.
+## Every test: native core and CLI, wasm exports in Node, the worker in workerd, the playground and admin page in Chromium.
 test: setup
 	@bash scripts/setup.sh --browser
 	$(MAKE) --no-print-directory test-native

@@ -1,6 +1,7 @@
 // Playground timings in headless Chromium: page load to first result, wasm
-// instantiation, and the time of one conversion. The page is served by a
-// plain static file server, as any user may serve www/.
+// instantiation, the time of one conversion, and a paste of 5,000 events
+// (NDJSON) to its result on screen. The page is served by a plain static file
+// server, as any user may serve www/.
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { extname, join, normalize } from "node:path";
@@ -61,11 +62,36 @@ export async function playground(root, loads = 5, iterations = 2000) {
       }
       return times.sort((a, b) => a - b)[5];
     });
-    return { loads, iterations, firstConversionMs: round(median(first)), initMs: round(median(ready)), convertMicros: round(median(convert)), workerWasmCompileMs: round(compile) };
+    const batch = await paste5000(page);
+    return {
+      loads, iterations, firstConversionMs: round(median(first)), initMs: round(median(ready)), convertMicros: round(median(convert)), workerWasmCompileMs: round(compile),
+      batch5000: { runs: batch.length, ...Object.fromEntries(["inputToResultMs", "waitMs", "convertMs", "renderMs"].map((k) => [k, round(median(batch.map((b) => b[k])))])) },
+    };
   } finally {
     await browser.close();
     server.close();
   }
+}
+
+/** Pastes 5,000 NDJSON events (one input event, as a paste makes) and reads the page's own timing of each run. */
+async function paste5000(page, runs = 5) {
+  const lines = [];
+  for (let i = 0; i < 5000; i++) {
+    lines.push(`{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":${1591813767000 + i * 60000},"conversationId":${123456789 + i}}}`);
+  }
+  const timings = [];
+  for (let run = 0; run < runs; run++) {
+    for (const text of [EXAMPLE, lines.join("\n")]) {
+      await page.evaluate((value) => {
+        const ta = document.getElementById("event");
+        ta.value = value;
+        ta.dispatchEvent(new InputEvent("input", { bubbles: true, inputType: "insertFromPaste" }));
+      }, text);
+      await page.waitForFunction((value) => !window.__playground.pending && window.__playground.last?.input === value, text, { timeout: 60000 });
+    }
+    timings.push(await page.evaluate(() => window.__playground.timing));
+  }
+  return timings;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

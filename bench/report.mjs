@@ -69,6 +69,8 @@ export function report(r) {
     if (r.playground.skipped) line(`Not measured: ${r.playground.skipped}`);
     else {
       line(`Headless Chromium, page served locally: wasm download + instantiation ${r.playground.initMs} ms; page load to first result ${r.playground.firstConversionMs} ms; one conversion (Drift's example, ${fmt(r.playground.iterations)} iterations) ${r.playground.convertMicros} µs.`);
+      const b = r.playground.batch5000;
+      if (b) line(`A paste of 5,000 events (NDJSON) to its result on screen: ${b.inputToResultMs} ms (Chromium laying out the text area ${b.waitMs} ms, the core ${b.convertMs} ms, showing the first 100 ${b.renderMs} ms; median of ${b.runs}).`);
     }
   }
   line();

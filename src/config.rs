@@ -18,6 +18,11 @@ pub const DELIVERY_TIMEOUT_MS: &str = "DELIVERY_TIMEOUT_MS";
 pub const RECOVERY_GRACE_SECONDS: &str = "RECOVERY_GRACE_SECONDS";
 pub const DEDUP_WINDOW_SECONDS: &str = "DEDUP_WINDOW_SECONDS";
 pub const DEAD_LETTER_RETENTION_SECONDS: &str = "DEAD_LETTER_RETENTION_SECONDS";
+pub const DELIVERY_LOG_SECONDS: &str = "DELIVERY_LOG_SECONDS";
+pub const HOLD_RETENTION_SECONDS: &str = "HOLD_RETENTION_SECONDS";
+pub const CIRCUIT_FAILURES: &str = "CIRCUIT_FAILURES";
+pub const CIRCUIT_PROBE_SECONDS: &str = "CIRCUIT_PROBE_SECONDS";
+pub const DRAIN_PER_SECOND: &str = "DRAIN_PER_SECOND";
 pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
 
 /// The largest `MAX_BODY_BYTES`: every accepted event is stored in Durable
@@ -51,6 +56,14 @@ pub struct Config {
     pub dedup_window_seconds: u32,
     /// How long failed, gone and replayed deliveries are kept for the admin.
     pub dead_letter_retention_seconds: u32,
+    /// How long delivered deliveries stay in the delivery log (at least the
+    /// deduplication window).
+    pub delivery_log_seconds: u32,
+    /// How long a delivery may be held (its app down, or paused) before it
+    /// fails.
+    pub hold_retention_seconds: u32,
+    /// The circuit breaker and the catch-up after it.
+    pub circuit: crate::delivery::circuit::Settings,
     /// Bearer token(s) of the admin routes; `None` turns them off.
     pub admin: Option<Tokens>,
     /// Everything that is wrong, in a stable order.
@@ -105,6 +118,22 @@ impl Config {
         let recovery_grace_seconds = number(RECOVERY_GRACE_SECONDS, 300, 1, DAY);
         let dedup_window_seconds = number(DEDUP_WINDOW_SECONDS, DAY, 1, 30 * DAY);
         let dead_letter_retention_seconds = number(DEAD_LETTER_RETENTION_SECONDS, 14 * DAY, 1, 365 * DAY);
+        let delivery_log_seconds = number(DELIVERY_LOG_SECONDS, 7 * DAY, 1, 365 * DAY);
+        let hold_retention_seconds = number(HOLD_RETENTION_SECONDS, 30 * DAY, 60, 365 * DAY);
+        let circuit = crate::delivery::circuit::Settings {
+            failures: number(CIRCUIT_FAILURES, 5, 2, 1000),
+            probe_ms: i64::from(number(CIRCUIT_PROBE_SECONDS, 60, 1, 900)) * 1000,
+            probe_max_ms: crate::delivery::circuit::PROBE_MAX_MS,
+            drain_per_second: number(DRAIN_PER_SECOND, 10, 1, 1000),
+        };
+        if delivery_log_seconds < dedup_window_seconds {
+            problems.push(Problem::blocking(
+                DELIVERY_LOG_SECONDS,
+                format!(
+                    "{delivery_log_seconds} is shorter than DEDUP_WINDOW_SECONDS ({dedup_window_seconds}); the log must keep a delivery at least as long as it deduplicates"
+                ),
+            ));
+        }
         let destinations = match Destinations::parse(get(crate::delivery::destination::DESTINATIONS).as_deref(), &get) {
             Ok(d) => d,
             Err(found) => {
@@ -133,6 +162,9 @@ impl Config {
             recovery_grace_seconds,
             dedup_window_seconds,
             dead_letter_retention_seconds,
+            delivery_log_seconds,
+            hold_retention_seconds,
+            circuit,
             admin,
             problems,
         }
@@ -156,6 +188,16 @@ impl Config {
     /// Dead-letter retention in milliseconds.
     pub fn dead_letter_retention_ms(&self) -> i64 {
         i64::from(self.dead_letter_retention_seconds) * 1000
+    }
+
+    /// Delivery log retention in milliseconds.
+    pub fn delivery_log_ms(&self) -> i64 {
+        i64::from(self.delivery_log_seconds) * 1000
+    }
+
+    /// Hold retention in milliseconds.
+    pub fn hold_retention_ms(&self) -> i64 {
+        i64::from(self.hold_retention_seconds) * 1000
     }
 
     /// Recovery grace in milliseconds.
@@ -210,10 +252,25 @@ mod tests {
     }
 
     #[test]
-    fn retention_defaults() {
+    fn retention_and_circuit_defaults() {
         let c = config(&[("DRIFT_VERIFICATION_TOKEN", "a")]);
         assert_eq!(c.dedup_window_seconds, 86_400);
         assert_eq!(c.dead_letter_retention_seconds, 1_209_600);
+        assert_eq!(c.delivery_log_seconds, 604_800);
+        assert_eq!(c.hold_retention_seconds, 2_592_000);
+        assert_eq!(c.circuit, crate::delivery::circuit::Settings::default());
+        let c = config(&[("DRIFT_VERIFICATION_TOKEN", "a"), ("CIRCUIT_PROBE_SECONDS", "2"), ("DRAIN_PER_SECOND", "50"), ("CIRCUIT_FAILURES", "3")]);
+        assert_eq!((c.circuit.probe_ms, c.circuit.drain_per_second, c.circuit.failures), (2000, 50, 3));
+    }
+
+    #[test]
+    fn the_log_keeps_deliveries_at_least_as_long_as_it_deduplicates() {
+        let c = config(&[("DRIFT_VERIFICATION_TOKEN", "a"), ("DEDUP_WINDOW_SECONDS", "600"), ("DELIVERY_LOG_SECONDS", "60")]);
+        assert!(!c.is_complete());
+        assert!(c.problems[0].to_string().starts_with("DELIVERY_LOG_SECONDS: 60 is shorter than DEDUP_WINDOW_SECONDS (600)"));
+        for probe in ["0", "901"] {
+            assert!(!config(&[("DRIFT_VERIFICATION_TOKEN", "a"), ("CIRCUIT_PROBE_SECONDS", probe)]).is_complete(), "{probe}");
+        }
     }
 
     #[test]

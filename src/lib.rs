@@ -33,6 +33,7 @@ pub mod event;
 pub mod id;
 pub mod json;
 pub mod legacy;
+pub mod log;
 pub(crate) mod path;
 pub mod problem;
 pub mod rules;

@@ -62,3 +62,109 @@ fn response_bodies() {
     // A pretty-printed single event is one event, not NDJSON.
     assert!(matches!(batch("{\n  \"orgId\": 1,\n  \"type\": \"x\"\n}"), Batch::One(Ok(_))));
 }
+
+mod items {
+    //! `translate_items`: the same results as `translate_batch`, with the
+    //! form of the body and where each event starts.
+
+    use super::INACTIVE;
+    use drift_bridge::batch::{translate_items, Form};
+    use drift_bridge::{translate_batch, Batch, LegacyPolicy, Limits, Options};
+
+    fn options() -> Options {
+        Options::new(0).legacy(LegacyPolicy::Never)
+    }
+
+    const BAD: &str = r#"{"orgId":1,"type":"conversation_push","data":{"conversationId":"x"}}"#;
+
+    /// (name, body, form, each event's (line, text))
+    type Case = (&'static str, String, Form, Vec<(u32, String)>);
+
+    fn cases() -> Vec<Case> {
+        let pretty = "{\n  \"orgId\": 1,\n  \"type\": \"x\"\n}";
+        vec![
+            ("one event", INACTIVE.to_owned(), Form::One, vec![(1, INACTIVE.to_owned())]),
+            ("one event after blank lines", format!("\n\n  {pretty}\n\n"), Form::One, vec![(3, pretty.to_owned())]),
+            ("not JSON", "  nope".to_owned(), Form::One, vec![(1, "nope".to_owned())]),
+            ("empty", String::new(), Form::One, vec![(1, String::new())]),
+            ("array on one line", format!("[{INACTIVE},{BAD}]"), Form::Array, vec![(1, INACTIVE.to_owned()), (1, BAD.to_owned())]),
+            (
+                "array, one event a line",
+                format!("[\n  {INACTIVE},\n  {BAD}\n]\n"),
+                Form::Array,
+                vec![(2, INACTIVE.to_owned()), (3, BAD.to_owned())],
+            ),
+            (
+                "array of pretty events",
+                format!("[{pretty}, {pretty},\n\n{BAD}]"),
+                Form::Array,
+                vec![(1, pretty.to_owned()), (4, pretty.to_owned()), (9, BAD.to_owned())],
+            ),
+            (
+                "array with brackets, commas and quotes inside strings",
+                r#"[{"type":"a]\"},[","orgId":1} , [1,[2]],"s\\",-1.5e3,true]"#.to_owned(),
+                Form::Array,
+                vec![
+                    (1, r#"{"type":"a]\"},[","orgId":1}"#.to_owned()),
+                    (1, "[1,[2]]".to_owned()),
+                    (1, r#""s\\""#.to_owned()),
+                    (1, "-1.5e3".to_owned()),
+                    (1, "true".to_owned()),
+                ],
+            ),
+            ("empty array", " [ ] ".to_owned(), Form::Array, vec![]),
+            (
+                "ndjson with blank lines",
+                format!("{INACTIVE}\n\n{BAD}\n   \n{INACTIVE}\n"),
+                Form::Ndjson,
+                vec![(1, INACTIVE.to_owned()), (3, BAD.to_owned()), (5, INACTIVE.to_owned())],
+            ),
+            (
+                "ndjson with CRLF",
+                format!("{INACTIVE}\r\n{BAD}\r\n"),
+                Form::Ndjson,
+                vec![(1, INACTIVE.to_owned()), (2, BAD.to_owned())],
+            ),
+            (
+                "ndjson with a broken line",
+                format!("{{\"orgId\":\n{INACTIVE}"),
+                Form::Ndjson,
+                vec![(1, "{\"orgId\":".to_owned()), (2, INACTIVE.to_owned())],
+            ),
+        ]
+    }
+
+    #[test]
+    fn forms_lines_and_spans() {
+        for (name, body, form, expected) in cases() {
+            let (got_form, items) = translate_items(&body, &options(), &Limits::default());
+            assert_eq!(got_form, form, "{name}");
+            let got: Vec<(u32, String)> = items.iter().map(|i| (i.line, body[i.span.clone()].to_owned())).collect();
+            assert_eq!(got, expected, "{name}");
+            let indexes: Vec<usize> = items.iter().map(|i| i.index).collect();
+            assert_eq!(indexes, (0..expected.len()).collect::<Vec<_>>(), "{name}");
+        }
+    }
+
+    #[test]
+    fn results_are_translate_batchs() {
+        for (name, body, _, _) in cases() {
+            let (_, items) = translate_items(&body, &options(), &Limits::default());
+            let results: Vec<_> = items.into_iter().map(|i| i.result).collect();
+            match translate_batch(&body, &options(), &Limits::default()) {
+                Batch::One(result) => assert_eq!(results, vec![result], "{name}"),
+                Batch::Many(expected) => assert_eq!(results, expected, "{name}"),
+            }
+        }
+    }
+
+    #[test]
+    fn errors_keep_their_batch_paths_and_lines() {
+        let body = format!("{INACTIVE}\n\n{BAD}\n{{\"orgId\":1,\"type\":tru}}\n");
+        let (_, items) = translate_items(&body, &options(), &Limits::default());
+        let err = items[1].result.as_ref().unwrap_err();
+        assert_eq!((items[1].line, err.path()), (3, "[1].data.conversationId"));
+        let err = items[2].result.as_ref().unwrap_err();
+        assert_eq!((items[2].line, err.position()), (4, Some((4, 19))));
+    }
+}

@@ -3,13 +3,19 @@
 //
 // Event JSON stays text from end to end (the core hands over compact and
 // pretty strings), so integers above 2^53 are shown and copied digit for digit.
+//
+// The input may be what POST /convert accepts: one event, a JSON array of
+// events, or newline-delimited events. The core converts it once per edit
+// (convertBatch); a batch is shown grouped by inbound event, a page of groups
+// at a time, so a paste of thousands of events stays quick.
 
-import init, { convert, convertBody, version } from "./pkg/drift_bridge.js";
+import init, { convert, convertBatch, convertBody, version } from "./pkg/drift_bridge.js";
 import { SAMPLES } from "./samples.js";
 import {
-  readEventTime, setEventTime, msFromRaw, msForDate, isoDate, locatePath, offsetOf, lineColumnOf,
+  readEventTime, setEventTime, msFromRaw, msForDate, isoDate, locatePath, Lines,
 } from "./event-text.js";
 import { drawTimeline, inBroadcast } from "./timeline.js";
+import { MAX_LINK_CHARS, decodeState, encodeState } from "./permalink.js";
 
 performance.mark("app-start");
 // Start fetching and compiling the core at once; the page is set up meanwhile.
@@ -35,9 +41,26 @@ const els = {
   edgeNote: $("edge-note"),
   coreVersion: $("core-version"),
   firstConversion: $("first-conversion"),
+  openFile: $("open-file"),
+  file: $("file"),
+  copyLink: $("copy-link"),
+  linkStatus: $("link-status"),
+  tools: $("result-tools"),
+  download: $("download"),
+  onlyRejected: $("only-rejected"),
+  onlyRejectedField: $("only-rejected-field"),
+  indent: $("indent"),
+  indentField: $("indent-field"),
+  more: $("more"),
+  showMore: $("show-more"),
+  shown: $("shown"),
 };
 
 const DEBOUNCE_MS = 90;
+/** Inbound events shown at first, and added by each "Show more". */
+const PAGE = 100;
+/** Larger files are better served by the CLI than by a text area. */
+const MAX_FILE_BYTES = 32 * 1024 * 1024;
 const CONVERSATION_TYPES = new Set(["conversation_inactive", "conversation_manual_push", "conversation_push"]);
 const POLICY_HINTS = {
   always: "Always (the default): every inactive, manual push and push event also yields a legacy conversation_status_updated close, whatever its date, so apps built on the retired webhook keep working.",
@@ -50,9 +73,16 @@ const state = {
   timer: 0,
   pending: false,
   ready: false,
-  last: null, // { input, options, result }
+  last: null, // { input, options, result: { form, items, counts } }
   marker: null,
+  batchSize: 0, // inbound events of the batch on screen; 0 for a single event
   compareSeq: 0,
+  inputAt: null, // when the first edit not yet converted happened
+  pinned: null, // { input, now } from a permalink: its `now` holds while the input is the link's
+  batch: null, // { result, input, groups (the items listed), list, shown } while a batch is on screen
+  lines: null, // Lines of the input, when an error needed them
+  linkSeq: 0,
+  linkDate: null, // a permalink's date, applied once the core is ready
 };
 
 // For tests and benchmarks: timings, and whether the page has caught up with the input.
@@ -61,9 +91,20 @@ const playground = {
   wasmReadyMs: null,
   firstConversionMs: null,
   conversions: 0,
+  timing: null, // the last conversion: { waitMs, convertMs, renderMs, inputToResultMs, inbound, outbound }
   get pending() { return state.pending; },
-  get last() { return state.last && { input: state.last.input, options: { ...state.last.options }, ok: state.last.result.ok }; },
+  get last() {
+    const last = state.last;
+    return last && {
+      input: last.input,
+      options: { ...last.options },
+      form: last.result.form,
+      ok: last.result.counts.rejected === 0,
+      counts: { ...last.result.counts },
+    };
+  },
   convert: (input, options) => convert(input, options),
+  convertBatch: (input, options) => JSON.parse(convertBatch(input, options)),
   convertBody: (input, options) => convertBody(input, options),
 };
 window.__playground = playground;
@@ -90,56 +131,98 @@ els.sample.addEventListener("change", () => {
 
 // ------------------------------------------------------------- conversion --
 
-els.event.addEventListener("input", () => {
+els.event.addEventListener("input", (e) => {
   if (els.sample.value !== "custom") {
     els.sample.value = "custom";
     els.sampleNote.textContent = "Edited. Pick a sample to start over.";
   }
   fitTextarea();
-  schedule();
+  // A paste or a drop is one edit: convert at once rather than after a pause.
+  schedule(/^insertFrom(Paste|Drop)$/.test(e.inputType ?? "") ? 0 : DEBOUNCE_MS);
 });
 
 /** Grows the text area with its content, within limits; a manual resize wins. */
 function fitTextarea() {
   const ta = els.event;
   if (ta.dataset.resized) return;
-  ta.style.height = "0px"; // measure the content, not the rows
   const max = Math.max(320, Math.round(window.innerHeight * 0.6));
+  if (manyLines(ta.value, 200)) {
+    // Surely taller than the limit: skip laying out thousands of lines to measure them.
+    ta.style.height = ta.dataset.fit = `${max}px`;
+    return;
+  }
+  ta.style.height = "0px"; // measure the content, not the rows
   ta.style.height = ta.dataset.fit = `${Math.min(max, ta.scrollHeight + 2)}px`;
+}
+function manyLines(text, n) {
+  for (let i = text.indexOf("\n"), count = 1; i >= 0; i = text.indexOf("\n", i + 1)) {
+    if (++count >= n) return true;
+  }
+  return false;
 }
 els.event.addEventListener("pointerup", () => {
   // A drag of the resize handle leaves a height we did not set.
   if (els.event.style.height !== els.event.dataset.fit) els.event.dataset.resized = "1";
 });
 
-function schedule() {
+function schedule(delay = DEBOUNCE_MS) {
+  if (!state.pending || state.inputAt == null) state.inputAt = performance.now();
   state.pending = true;
   clearTimeout(state.timer);
-  state.timer = setTimeout(convertNow, DEBOUNCE_MS);
+  state.timer = setTimeout(convertNow, delay);
 }
 
+/** Converts the text area's input once and shows the result. */
 function convertNow() {
   clearTimeout(state.timer);
   const input = els.event.value;
   // One `now` per conversion: it stands in for a missing lastUpdated, and the
-  // edge comparison sends the very same value.
-  const options = { legacy: state.policy, now: Date.now() };
-  syncDate(input, options.now);
+  // edge comparison sends the very same value. A permalink brings its own.
+  const now = state.pinned && state.pinned.input === input ? state.pinned.now : Date.now();
+  const options = { legacy: state.policy, now };
   if (!state.ready) {
+    syncDate(input, now);
     state.pending = true; // converted as soon as the core is ready
     return;
   }
+  const started = performance.now();
   let result;
   try {
-    result = convert(input, options);
+    result = JSON.parse(convertBatch(input, options));
   } catch (e) {
-    result = { ok: false, error: { code: "internal", message: String(e?.message ?? e), path: "" } };
+    const error = { code: "internal", message: String(e?.message ?? e), path: "" };
+    result = { form: "one", items: [{ index: 0, line: 1, start: 0, end: input.length, error }] };
   }
+  const converted = performance.now();
+  result.counts = count(result.items);
   state.last = { input, options, result };
   state.pending = false;
   playground.conversions++;
+  if (result.form === "one") syncDate(input, now);
+  else batchDates(result);
   render(result, input);
+  const rendered = performance.now();
+  playground.timing = {
+    // From the input event to the conversion: the debounce (none for a paste) and the browser's own work on the text area.
+    waitMs: state.inputAt == null ? null : round(started - state.inputAt),
+    convertMs: round(converted - started),
+    renderMs: round(rendered - converted),
+    inputToResultMs: state.inputAt == null ? null : round(rendered - state.inputAt),
+    inbound: result.counts.in,
+    outbound: result.counts.out,
+  };
+  state.inputAt = null;
   resetCompare();
+}
+
+function count(items) {
+  let out = 0;
+  let rejected = 0;
+  for (const item of items) {
+    if (item.events) out += item.events.length;
+    else rejected++;
+  }
+  return { in: items.length, out, rejected };
 }
 
 // ---------------------------------------------------------------- options --
@@ -154,9 +237,11 @@ for (const input of els.policyInputs) {
 }
 els.policyHint.textContent = POLICY_HINTS[state.policy];
 
-els.date.addEventListener("input", () => {
-  const value = els.date.value;
-  if (!value) return;
+els.date.addEventListener("input", () => applyDate(els.date.value));
+
+/** Writes a date picked in the control into the event's text. */
+function applyDate(value) {
+  if (!value || state.last?.result.form === "array" || state.last?.result.form === "ndjson") return;
   const current = readEventTime(els.event.value);
   const ms = msForDate(value, msFromRaw(current.raw));
   if (ms == null) return;
@@ -175,7 +260,7 @@ els.date.addEventListener("input", () => {
     els.sampleNote.textContent = `Edited: ${edit.field} set to ${isoDate(ms)}. Pick a sample to start over.`;
   }
   convertNow();
-});
+}
 
 const pad = (n) => String(n).padStart(2, "0");
 function utcTime(ms) {
@@ -185,6 +270,8 @@ function utcTime(ms) {
 
 /** Shows the event's time in the date control, the timeline and the notes. */
 function syncDate(input, now) {
+  state.batchSize = 0;
+  els.date.disabled = false;
   const where = readEventTime(input);
   const ms = msFromRaw(where.raw);
   const iso = isoDate(ms);
@@ -206,6 +293,18 @@ function syncDate(input, now) {
   }
   state.marker = marker;
   state.type = where.type;
+  drawMarker();
+}
+
+/** A batch: each event keeps its own date, so the date control rests. */
+function batchDates(result) {
+  state.batchSize = result.items.length;
+  state.marker = null;
+  state.type = null;
+  els.date.value = "";
+  els.date.disabled = true;
+  const kind = result.form === "array" ? "JSON array" : "newline-delimited batch";
+  els.dateDetail.textContent = `A ${kind}: each event keeps its own data.lastUpdated (or changedAt). The date control edits a single event.`;
   drawMarker();
 }
 
@@ -233,6 +332,11 @@ function drawMarker() {
   if (!marker && state.type && !CONVERSATION_TYPES.has(state.type)) {
     status = "The date only matters for inactive, manual push and push events.";
   }
+  if (state.batchSize) {
+    status = state.policy === "timeline"
+      ? "A batch: under Timeline, each inactive, manual push and push event yields a legacy close when its own date is inside the window."
+      : "A batch: the timeline marks the date of a single event only.";
+  }
   els.timelineStatus.textContent = status;
   if (desc) desc.textContent = status ? `${base} Marked: ${status}` : base;
 }
@@ -248,22 +352,140 @@ new ResizeObserver(() => {
 function render(result, input) {
   els.results.setAttribute("aria-busy", "false");
   els.results.replaceChildren();
-  if (result.ok) {
+  state.batch = null;
+  state.lines = null;
+  const { counts } = result;
+  els.download.disabled = counts.out === 0;
+  els.tools.hidden = false;
+  if (counts.rejected) els.event.setAttribute("aria-invalid", "true");
+  else els.event.removeAttribute("aria-invalid");
+  if (result.form !== "one") {
+    renderBatch(result, input);
+    return;
+  }
+  delete els.results.dataset.form;
+  els.onlyRejectedField.hidden = true;
+  els.indentField.hidden = true;
+  els.more.hidden = true;
+  const [item] = result.items;
+  if (item.events) {
     els.results.dataset.state = "ok";
-    els.event.removeAttribute("aria-invalid");
     const list = document.createElement("ol");
     list.className = "cards";
-    result.events.forEach((event, index) => list.append(card(event, index, result.events)));
+    item.events.forEach((event, index) => list.append(card(event, index, item.events)));
     els.results.append(list);
-    const n = result.events.length;
-    setSummary(`${n} outbound event${n === 1 ? "" : "s"}`, `: ${result.events.map((e) => e.type).join(", ")}`, "ok");
+    const n = item.events.length;
+    setSummary(`${n} outbound event${n === 1 ? "" : "s"}`, `: ${item.events.map((e) => e.type).join(", ")}`, "ok");
   } else {
     els.results.dataset.state = "error";
-    els.event.setAttribute("aria-invalid", "true");
-    els.results.append(errorCard(result.error, input));
-    const where = result.error.path ? ` at ${result.error.path}` : "";
-    setSummary(`Rejected: ${result.error.code}${where}`, `. ${result.error.message}`, "error");
+    els.results.append(errorCard(item.error, input, null));
+    const where = item.error.path ? ` at ${item.error.path}` : "";
+    setSummary(`Rejected: ${item.error.code}${where}`, `. ${item.error.message}`, "error");
   }
+}
+
+const plural = (n, word) => `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : "s"}`;
+
+/** A batch: the count line, then the inbound events a page at a time, each with its outbound events or its error. */
+function renderBatch(result, input) {
+  const { counts } = result;
+  els.results.dataset.state = counts.rejected ? "partial" : "ok";
+  els.results.dataset.form = result.form;
+  setSummary(
+    `${plural(counts.in, "event")} in, ${plural(counts.out, "event")} out, ${counts.rejected.toLocaleString("en-US")} rejected`,
+    result.form === "array" ? " (a JSON array)" : " (newline-delimited)",
+    counts.rejected ? "error" : "ok",
+  );
+  els.indentField.hidden = counts.out === 0;
+  els.onlyRejectedField.hidden = counts.rejected === 0 || counts.rejected === counts.in;
+  els.onlyRejected.nextElementSibling.textContent = `Only the ${plural(counts.rejected, "rejected event")}`;
+  const only = els.onlyRejected.checked && !els.onlyRejectedField.hidden;
+  const groups = only ? result.items.filter((item) => item.error) : result.items;
+  const list = document.createElement("ol");
+  list.className = "groups";
+  list.setAttribute("aria-label", only ? "Rejected inbound events" : "Inbound events");
+  els.results.append(list);
+  if (counts.in === 0) {
+    const p = document.createElement("p");
+    p.className = "note empty";
+    p.textContent = "An empty batch: no events in, none out.";
+    els.results.append(p);
+  }
+  state.batch = { result, input, groups, list, shown: 0 };
+  showGroups(PAGE);
+}
+
+/** Appends the next `n` groups of the batch on screen. */
+function showGroups(n) {
+  const batch = state.batch;
+  const { groups, result, input, list } = batch;
+  const from = batch.shown;
+  const to = Math.min(groups.length, from + n);
+  const frag = document.createDocumentFragment();
+  for (let i = from; i < to; i++) frag.append(group(groups[i], result, input));
+  list.append(frag);
+  batch.shown = to;
+  const left = groups.length - to;
+  els.more.hidden = groups.length <= PAGE;
+  els.showMore.hidden = left === 0;
+  els.showMore.textContent = `Show ${Math.min(PAGE, left).toLocaleString("en-US")} more`;
+  const what = groups === result.items ? "inbound events" : "rejected events";
+  els.shown.textContent = `Showing ${to.toLocaleString("en-US")} of ${groups.length.toLocaleString("en-US")} ${what}.`;
+  return from < to ? list.children[from] : null;
+}
+
+els.showMore.addEventListener("click", () => {
+  const first = showGroups(PAGE);
+  // Keyboard users continue where the new groups begin.
+  first?.querySelector(".group-title")?.focus();
+});
+
+for (const box of [els.onlyRejected, els.indent]) {
+  box.addEventListener("change", () => {
+    if (state.last) render(state.last.result, state.last.input);
+  });
+}
+
+/** How a batch names an inbound event: by line for NDJSON, by index for an array. */
+function groupName(item, form) {
+  return form === "ndjson" ? `Line ${item.line}` : `Item [${item.index}]`;
+}
+
+function group(item, result, input) {
+  const li = document.createElement("li");
+  li.className = "group";
+  li.dataset.index = String(item.index);
+  li.dataset.line = String(item.line);
+  li.dataset.ok = item.events ? "true" : "false";
+  const titleId = `group-${item.index}-title`;
+  li.setAttribute("aria-labelledby", titleId);
+
+  const head = document.createElement("div");
+  head.className = "group-head";
+  const title = document.createElement("h3");
+  title.className = "group-title";
+  title.id = titleId;
+  title.tabIndex = -1;
+  title.textContent = groupName(item, result.form);
+  const meta = document.createElement("span");
+  meta.className = "group-meta";
+  const where = result.form === "ndjson" ? `event ${item.index + 1}` : `line ${item.line}`;
+  meta.textContent = item.events
+    ? `${where} · ${plural(item.events.length, "outbound event")}`
+    : `${where} · rejected`;
+  head.append(title, meta);
+  li.append(head);
+
+  if (item.events) {
+    const cards = document.createElement("ol");
+    cards.className = "cards";
+    const context = { group: item.index, name: groupName(item, result.form) };
+    item.events.forEach((event, index) => cards.append(card(event, index, item.events, context)));
+    li.append(cards);
+  } else {
+    li.append(errorCard(item.error, input, { item, form: result.form }));
+  }
+  return li;
 }
 
 function setSummary(visible, extra, kind) {
@@ -280,7 +502,7 @@ function role(event, index) {
   return { text: "Derived", kind: "derived" };
 }
 
-function card(event, index, all) {
+function card(event, index, all, context = null) {
   const li = document.createElement("li");
   li.className = "card";
   const r = role(event, index);
@@ -289,7 +511,7 @@ function card(event, index, all) {
   li.dataset.json = event.json;
   li.dataset.role = r.kind;
   li.dataset.kind = typeClass(event.type);
-  const titleId = `card-${index}-title`;
+  const titleId = context ? `card-${context.group}-${index}-title` : `card-${index}-title`;
   li.setAttribute("aria-labelledby", titleId);
 
   const head = document.createElement("div");
@@ -301,7 +523,7 @@ function card(event, index, all) {
 
   const titles = document.createElement("div");
   titles.className = "card-titles";
-  const h3 = document.createElement("h3");
+  const h3 = document.createElement(context ? "h4" : "h3");
   h3.className = "card-type";
   h3.id = titleId;
   h3.textContent = event.type;
@@ -322,7 +544,8 @@ function card(event, index, all) {
   const copy = document.createElement("button");
   copy.type = "button";
   copy.className = "button button-small copy";
-  copy.setAttribute("aria-label", `Copy ${event.type} (${index + 1} of ${all.length}) as JSON`);
+  const of = context ? `${index + 1} of ${all.length}, ${context.name}` : `${index + 1} of ${all.length}`;
+  copy.setAttribute("aria-label", `Copy ${event.type} (${of}) as JSON`);
   copy.innerHTML = '<svg viewBox="0 0 20 20" aria-hidden="true" focusable="false"><rect x="7" y="7" width="10" height="10" rx="2" fill="none" stroke="currentColor" stroke-width="1.7"/><path d="M13 4.5V4a1.5 1.5 0 0 0-1.5-1.5h-7A1.5 1.5 0 0 0 3 4v7a1.5 1.5 0 0 0 1.5 1.5H5" fill="none" stroke="currentColor" stroke-width="1.7" stroke-linecap="round"/></svg><span>Copy</span>';
   copy.addEventListener("click", async () => {
     const ok = await copyText(event.json);
@@ -340,11 +563,13 @@ function card(event, index, all) {
 
   head.append(step, titles, copy);
   const pre = document.createElement("pre");
-  pre.className = "json";
+  // A batch shows each event on its one compact line (as the CLI prints it), unless indented.
+  const compact = context && !els.indent.checked;
+  pre.className = compact ? "json json-compact" : "json";
   pre.tabIndex = 0; // scrollable by keyboard on narrow screens
   pre.setAttribute("aria-label", `${event.type} JSON`);
   const codeBlock = document.createElement("code");
-  codeBlock.append(highlight(event.pretty));
+  codeBlock.append(highlight(compact ? event.json : event.pretty));
   pre.append(codeBlock);
   li.append(head, pre);
   return li;
@@ -414,13 +639,28 @@ async function copyText(text) {
   return ok;
 }
 
-function errorCard(error, input) {
+/** The lines of the input on screen, built once per conversion and only when an error needs them. */
+function linesOf(input) {
+  if (!state.lines || state.lines.text !== input) state.lines = new Lines(input);
+  return state.lines;
+}
+
+/**
+ * An error, where it is and what it says. `at` is { item, form } for an event
+ * of a batch: its path is shown as the CLI shows it for a line of NDJSON
+ * (without the "[i]" of /convert's path) and whole for an array.
+ */
+function errorCard(error, input, at) {
   const box = document.createElement("div");
   box.className = "error-card";
   box.dataset.code = error.code;
   box.dataset.path = error.path ?? "";
   if (error.line != null) box.dataset.line = String(error.line);
   if (error.column != null) box.dataset.column = String(error.column);
+
+  // The path inside the event itself, for a batch.
+  const inner = at ? (error.path ?? "").replace(/^\[\d+\]\.?/, "") : error.path;
+  const shownPath = at?.form === "ndjson" ? inner : error.path;
 
   const head = document.createElement("div");
   head.className = "error-head";
@@ -433,13 +673,13 @@ function errorCard(error, input) {
   code.textContent = error.code;
   const where = document.createElement("span");
   where.className = "error-where";
-  if (error.path) {
+  if (shownPath) {
     const p = document.createElement("code");
     p.className = "error-path";
-    p.textContent = error.path;
+    p.textContent = shownPath;
     where.append("at ", p);
   } else {
-    where.append("at the top level");
+    where.append(at ? "at the top level of the event" : "at the top level");
   }
   if (error.line != null) {
     const pos = document.createElement("span");
@@ -457,8 +697,12 @@ function errorCard(error, input) {
   // Where in the input: the syntax error's position, or the path's value.
   let span = null;
   if (error.line != null) {
-    const start = offsetOf(input, error.line, error.column);
+    const start = linesOf(input).offset(error.line, error.column);
     span = { start, end: Math.min(input.length, start + 1) };
+  } else if (at) {
+    // Look the path up in the event's own text: quick, however long the batch.
+    const own = locatePath(input.slice(at.item.start, at.item.end), inner);
+    span = own ? { start: at.item.start + own.start, end: at.item.start + own.end } : { start: at.item.start, end: at.item.start + 1 };
   } else if (error.path !== undefined && error.code !== "internal" && error.code !== "invalid_options") {
     span = locatePath(input, error.path);
   }
@@ -467,23 +711,17 @@ function errorCard(error, input) {
     const go = document.createElement("button");
     go.type = "button";
     go.className = "button button-small";
-    const { line, column } = lineColumnOf(input, span.start);
+    const { line, column } = linesOf(input).lineColumn(span.start);
     go.textContent = `Show line ${line}, column ${column} in the input`;
     go.addEventListener("click", () => select(span));
     box.append(go);
-  }
-  if (error.code === "invalid_event" && error.path === "" && /found an array/.test(error.message)) {
-    const hint = document.createElement("p");
-    hint.className = "note";
-    hint.textContent = "The playground converts one event at a time; POST /convert also takes a JSON array or newline-delimited events.";
-    box.append(hint);
   }
   return box;
 }
 
 function excerpt(input, span) {
-  const { line, column } = lineColumnOf(input, span.start);
-  const lines = input.split("\n");
+  const lines = linesOf(input);
+  const { line, column } = lines.lineColumn(span.start);
   const from = Math.max(1, line - 1);
   const width = String(line).length;
   const pre = document.createElement("pre");
@@ -505,7 +743,7 @@ function excerpt(input, span) {
     const gutter = document.createElement("span");
     gutter.className = "ex-gutter";
     gutter.textContent = `${String(l).padStart(width)} │ `;
-    row.append(gutter, clip(lines[l - 1] ?? ""), "\n");
+    row.append(gutter, clip(lines.line(l)), "\n");
     pre.append(row);
   }
   const caretLen = Math.max(1, Math.min(span.end - span.start, WINDOW - (offsetInLine - cut)));
@@ -523,10 +761,162 @@ function select(span) {
   const ta = els.event;
   ta.focus();
   ta.setSelectionRange(span.start, span.end);
-  const { line } = lineColumnOf(ta.value, span.start);
+  const { line } = linesOf(ta.value).lineColumn(span.start);
   const lineHeight = parseFloat(getComputedStyle(ta).lineHeight) || 20;
   ta.scrollTop = Math.max(0, (line - 3) * lineHeight);
 }
+
+// ------------------------------------------------------------- download --
+
+/** Every outbound event as the CLI prints it: one {"id","event"} record a line. */
+function outboundNdjson() {
+  const lines = [];
+  for (const item of state.last?.result.items ?? []) {
+    for (const event of item.events ?? []) lines.push(event.record);
+  }
+  return lines.length ? `${lines.join("\n")}\n` : "";
+}
+playground.outboundNdjson = outboundNdjson;
+
+els.download.addEventListener("click", () => {
+  if (state.pending) convertNow();
+  const text = outboundNdjson();
+  const url = URL.createObjectURL(new Blob([text], { type: "application/x-ndjson" }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = "drift-bridge-outbound.ndjson";
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  const n = state.last.result.counts.out;
+  els.summary.querySelector(".sr-only")?.replaceChildren(`. Downloaded ${plural(n, "outbound event")} as NDJSON.`);
+});
+
+// ------------------------------------------------------------ file input --
+
+async function loadFile(file) {
+  if (!file) return;
+  if (file.size > MAX_FILE_BYTES) {
+    els.sampleNote.textContent = `${file.name} is ${(file.size / 1048576).toFixed(1)} MB; the playground takes files up to ${MAX_FILE_BYTES / 1048576} MB. For bigger ones, use drift-bridge convert.`;
+    return;
+  }
+  let text;
+  try {
+    text = await file.text();
+  } catch (e) {
+    els.sampleNote.textContent = `Could not read ${file.name}: ${e?.message ?? e}`;
+    return;
+  }
+  els.event.value = text;
+  els.sample.value = "custom";
+  const size = file.size < 10_240 ? `${file.size} bytes` : `${Math.round(file.size / 1024).toLocaleString("en-US")} KB`;
+  els.sampleNote.textContent = `Loaded ${file.name} (${size}).`;
+  fitTextarea();
+  state.inputAt = performance.now();
+  convertNow();
+}
+
+els.openFile.addEventListener("click", () => els.file.click());
+els.file.addEventListener("change", () => {
+  loadFile(els.file.files[0]);
+  els.file.value = ""; // the same file again is a change too
+});
+
+// Drop a file anywhere on the page. Dragged text still drops into the text area as usual.
+const carriesFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes("Files");
+let dragDepth = 0;
+document.addEventListener("dragenter", (e) => {
+  if (!carriesFiles(e)) return;
+  dragDepth++;
+  document.documentElement.dataset.dragging = "true";
+});
+document.addEventListener("dragleave", (e) => {
+  if (!carriesFiles(e)) return;
+  if (--dragDepth <= 0) {
+    dragDepth = 0;
+    delete document.documentElement.dataset.dragging;
+  }
+});
+document.addEventListener("dragover", (e) => {
+  if (!carriesFiles(e)) return;
+  e.preventDefault();
+  e.dataTransfer.dropEffect = "copy";
+});
+document.addEventListener("drop", (e) => {
+  dragDepth = 0;
+  delete document.documentElement.dataset.dragging;
+  if (!carriesFiles(e)) return;
+  e.preventDefault();
+  loadFile(e.dataTransfer.files[0]);
+});
+
+// ------------------------------------------------------------- permalink --
+
+els.copyLink.addEventListener("click", async () => {
+  if (state.pending || !state.last) convertNow();
+  const seq = ++state.linkSeq;
+  const { input, options } = state.last;
+  els.linkStatus.replaceChildren("Making the link…");
+  const fragment = await encodeState({ input, legacy: options.legacy, date: els.date.value || null, now: options.now });
+  if (seq !== state.linkSeq) return;
+  const link = `${location.origin}${location.pathname}${location.search}#${fragment}`;
+  const kb = (chars) => `${Math.ceil(chars / 1024).toLocaleString("en-US")} KB`;
+  if (link.length > MAX_LINK_CHARS) {
+    els.linkStatus.dataset.kind = "error";
+    els.linkStatus.replaceChildren(`No link: it would be ${kb(link.length)}, and links over ${kb(MAX_LINK_CHARS)} get cut off by browsers and chat apps. Share the input as a file instead.`);
+    return;
+  }
+  history.replaceState(null, "", link);
+  state.pinned = { input, now: options.now };
+  const ok = await copyText(link);
+  if (seq !== state.linkSeq) return;
+  els.linkStatus.dataset.kind = ok ? "ok" : "error";
+  if (ok) {
+    els.linkStatus.replaceChildren(`Link copied (${kb(link.length)}). The input travels in the link after the #, which browsers never send to a server.`);
+  } else {
+    // No clipboard: offer the link to copy by hand.
+    const field = document.createElement("input");
+    field.type = "text";
+    field.readOnly = true;
+    field.value = link;
+    field.className = "link-field";
+    field.setAttribute("aria-label", "Link to this input");
+    els.linkStatus.replaceChildren("Copying failed; copy the link from here: ", field);
+    field.select();
+  }
+});
+
+/** Restores the page from a permalink in the fragment, if there is one. */
+async function restoreFromLink() {
+  const restored = await decodeState(location.hash);
+  if (!restored) return false;
+  if (restored.error) {
+    loadSample("inactive");
+    els.sampleNote.textContent = restored.error;
+    return true;
+  }
+  els.event.value = restored.input;
+  els.sample.value = "custom";
+  els.sampleNote.textContent = "Opened from a link.";
+  state.policy = restored.legacy;
+  for (const radio of els.policyInputs) radio.checked = radio.value === restored.legacy;
+  els.policyHint.textContent = POLICY_HINTS[state.policy];
+  state.pinned = restored.now == null ? null : { input: restored.input, now: restored.now };
+  state.linkDate = restored.date;
+  fitTextarea();
+  convertNow();
+  if (state.ready) applyLinkDate();
+  return true;
+}
+
+/** The date the link was made with: normally the event's own already, else written into it. */
+function applyLinkDate() {
+  const date = state.linkDate;
+  state.linkDate = null;
+  if (date && state.last?.result.form === "one" && els.date.value !== date) applyDate(date);
+}
+window.addEventListener("hashchange", () => restoreFromLink());
 
 // ---------------------------------------------------------------- the edge --
 
@@ -653,12 +1043,17 @@ async function probeEdge() {
 
 // ------------------------------------------------------------------ start --
 
-loadSample("inactive");
+// A permalink wins over the first sample; decoding it may take a moment.
+const hasLink = /(^#|&)[zt]=/.test(location.hash);
+if (!hasLink) loadSample("inactive");
+const linked = hasLink ? restoreFromLink().then((ok) => ok || loadSample("inactive")) : null;
 performance.mark("app-ui-ready");
 
-const started = coreReady.then(() => {
+const wasmReady = coreReady.then(() => {
   performance.mark("wasm-ready");
   playground.wasmReadyMs = round(performance.now());
+});
+const started = Promise.all([wasmReady, linked]).then(() => {
   playground.version = version();
   els.coreVersion.textContent = `v${playground.version} · wasm${wasmSize()}`;
   state.ready = true;
@@ -667,6 +1062,7 @@ const started = coreReady.then(() => {
   performance.measure("playground:first-conversion", { start: 0, end: "first-conversion" });
   playground.firstConversionMs = round(performance.now());
   els.firstConversion.textContent = `${Math.round(playground.firstConversionMs)} ms after navigation`;
+  if (state.linkDate) applyLinkDate();
   document.documentElement.dataset.ready = "true";
 }).catch((e) => {
   els.results.dataset.state = "fatal";

@@ -263,26 +263,44 @@ export function locatePath(text, path) {
   return span;
 }
 
-/** 1-based line and column to an offset in text (columns count UTF-16 units, close enough for a caret). */
-export function offsetOf(text, line, column) {
-  let offset = 0;
-  for (let l = 1; l < line; l++) {
-    const nl = text.indexOf("\n", offset);
-    if (nl < 0) return text.length;
-    offset = nl + 1;
+/**
+ * The lines of a text, for going between offsets and 1-based lines and
+ * columns (columns count UTF-16 units, close enough for a caret). Built once
+ * per input: a 5,000-event paste has 5,000 lines and may show many errors.
+ */
+export class Lines {
+  constructor(text) {
+    this.text = text;
+    this.starts = [0];
+    for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) this.starts.push(i + 1);
   }
-  return Math.min(text.length, offset + Math.max(0, column - 1));
-}
 
-/** 1-based { line, column } of an offset. */
-export function lineColumnOf(text, offset) {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < offset && i < text.length; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lineStart = i + 1;
-    }
+  get count() {
+    return this.starts.length;
   }
-  return { line, column: offset - lineStart + 1 };
+
+  /** The offset of a 1-based line and column. */
+  offset(line, column) {
+    if (line > this.starts.length) return this.text.length;
+    return Math.min(this.text.length, this.starts[Math.max(1, line) - 1] + Math.max(0, column - 1));
+  }
+
+  /** The 1-based { line, column } of an offset. */
+  lineColumn(offset) {
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid] <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, column: offset - this.starts[lo] + 1 };
+  }
+
+  /** The text of a 1-based line, without its newline. */
+  line(n) {
+    if (n < 1 || n > this.starts.length) return "";
+    const end = n < this.starts.length ? this.starts[n] - 1 : this.text.length;
+    return this.text.slice(this.starts[n - 1], end);
+  }
 }

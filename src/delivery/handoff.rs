@@ -30,6 +30,8 @@ pub struct Plan {
     pub scope: String,
     /// The JSON text the outbox reads with [`HandOff::decode`].
     pub payload: String,
+    /// How many (event, destination) deliveries it holds.
+    pub deliveries: usize,
 }
 
 /// Plans the hand-off of one inbound event's outbound `events` received at
@@ -37,6 +39,7 @@ pub struct Plan {
 pub fn plan(events: &[Outbound], destinations: &Destinations, now_ms: i64) -> Option<Plan> {
     let scope = events.first()?.scope.to_string();
     let mut payload = String::new();
+    let mut deliveries = 0;
     for event in events {
         let mut wanted = destinations.list.iter().filter(|d| d.wants(&event.event_type)).peekable();
         if wanted.peek().is_none() {
@@ -62,6 +65,7 @@ pub fn plan(events: &[Outbound], destinations: &Destinations, now_ms: i64) -> Op
                 payload.push(',');
             }
             json::write_str_escaped(&mut payload, &d.name);
+            deliveries += 1;
         }
         payload.push_str("],\"body\":");
         json::write_str_escaped(&mut payload, &event.json);
@@ -71,7 +75,7 @@ pub fn plan(events: &[Outbound], destinations: &Destinations, now_ms: i64) -> Op
         return None;
     }
     payload.push_str("]}");
-    Some(Plan { scope, payload })
+    Some(Plan { scope, payload, deliveries })
 }
 
 /// A hand-off as the outbox reads it.
@@ -208,7 +212,7 @@ mod tests {
         )
         .unwrap();
         let plan = plan(&events, &destinations(), 1_700_000_000_000).unwrap();
-        assert_eq!(plan.scope, "conversation:1:123456789");
+        assert_eq!((plan.scope.as_str(), plan.deliveries), ("conversation:1:123456789", 5));
         let handoff = HandOff::decode(&plan.payload).unwrap();
         assert_eq!(handoff.at_ms, 1_700_000_000_000);
         let got: Vec<(&str, Vec<&str>)> =

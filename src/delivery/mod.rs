@@ -9,6 +9,7 @@
 //! carries references to them, a consumer POSTs them. Nothing here knows
 //! about Workers.
 
+pub mod circuit;
 pub mod destination;
 pub mod handoff;
 pub mod message;

@@ -2,11 +2,13 @@
 //! `ADMIN_TOKEN` is set (to at least 32 characters); every admin call needs
 //! `Authorization: Bearer <ADMIN_TOKEN>`.
 //!
-//! - `GET /admin/deliveries?status=…&destination=…&limit=…&cursor=…`: the
-//!   delivery log, newest first, a page at a time.
+//! - `GET /admin/deliveries?destination=…&status=…&conversation=…&event=…&since=…&until=…&limit=…&cursor=…`:
+//!   the delivery log, newest first, a page at a time.
 //! - `GET /admin/deliveries/{id}`: one delivery, its body (Drift's token
 //!   redacted) and its attempts.
 //! - `POST /admin/deliveries/{id}/replay`: a failed or gone delivery, once more.
+//! - `GET /admin/destinations`: each destination's state and health.
+//! - `POST /admin/destinations/{name}/pause`, `…/resume`, `…/recover`.
 //!
 //! Nothing here ever shows a secret: Drift's token is redacted from every
 //! body, and configuration problems name secrets, never their values.
@@ -20,8 +22,9 @@ use crate::delivery::{handoff, redact, TokenMode};
 use crate::json::{self, Limits, Value};
 
 /// The statuses the admin API knows, and what each stands for in storage.
-const STATUSES: [(&str, &[&str]); 5] = [
+const STATUSES: [(&str, &[&str]); 6] = [
     ("pending", &["queued", "sending", "retrying"]),
+    ("held", &["held"]),
     ("delivered", &["delivered"]),
     ("failed", &["failed"]),
     ("gone", &["gone"]),
@@ -98,9 +101,17 @@ pub async fn route(req: &Request, env: &Env, config: &Config, path: &str) -> Res
         return error_response(401, "unauthorized", "missing or invalid admin token (Authorization: Bearer <ADMIN_TOKEN>)", "");
     }
     let method = req.method();
+    if let Some(rest) = path.strip_prefix("/admin/destinations") {
+        return destinations(req, env, config, rest).await;
+    }
     let rest = path.trim_start_matches("/admin/deliveries");
     if rest.len() == path.len() {
-        return error_response(404, "not_found", &format!("no admin route {path}; see GET /admin/deliveries"), "");
+        return error_response(
+            404,
+            "not_found",
+            &format!("no admin route {path}; the routes are /admin/deliveries[/{{id}}[/replay]] and /admin/destinations[/{{name}}/pause|resume|recover]"),
+            "",
+        );
     }
     if rest.is_empty() || rest == "/" {
         return match method {
@@ -121,6 +132,99 @@ pub async fn route(req: &Request, env: &Env, config: &Config, path: &str) -> Res
     }
 }
 
+/// A delivery log filter's value.
+enum Filter {
+    Text(String),
+    Ms(i64),
+}
+
+/// `/admin/destinations[/{name}/pause|resume|recover]`.
+async fn destinations(req: &Request, env: &Env, config: &Config, rest: &str) -> Result<Response> {
+    let method = req.method();
+    if rest.is_empty() || rest == "/" {
+        if method != Method::Get {
+            return method_not_allowed("GET");
+        }
+        let healths = futures_util::future::join_all(
+            config.destinations.list.iter().map(|d| bindings::call(env, Instance::Destination(&d.name), "/health", String::new())),
+        )
+        .await;
+        let mut out = String::from("{\"destinations\":[");
+        for (i, (d, health)) in config.destinations.list.iter().zip(healths).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"name\":");
+            json::write_str_escaped(&mut out, &d.name);
+            out.push_str(",\"url\":");
+            json::write_str_escaped(&mut out, &d.url);
+            out.push_str(",\"types\":");
+            out.push_str(&json::string_array(&d.types));
+            out.push_str(&format!(",\"signed\":{},", d.signing_secret.is_some()));
+            // The log's own fields, without their braces.
+            let health = health?;
+            let health = health.trim();
+            out.push_str(health.strip_prefix('{').and_then(|h| h.strip_suffix('}')).unwrap_or(""));
+            out.push('}');
+        }
+        out.push_str("]}");
+        return json_response(200, &out);
+    }
+    let rest = rest.trim_start_matches('/');
+    let Some((name, action)) = rest.split_once('/') else {
+        return error_response(404, "not_found", "admin destination routes: POST /admin/destinations/{name}/pause, /resume or /recover", "");
+    };
+    let Some(destination) = config.destinations.get(name) else {
+        return error_response(404, "not_found", &format!("no destination {name:?} is configured"), "");
+    };
+    if !matches!(action, "pause" | "resume" | "recover") {
+        return error_response(404, "not_found", "admin destination routes: POST /admin/destinations/{name}/pause, /resume or /recover", "");
+    }
+    if method != Method::Post {
+        return method_not_allowed("POST");
+    }
+    let mut request = String::from("{\"destination\":");
+    json::write_str_escaped(&mut request, &destination.name);
+    if action == "recover" {
+        let body = req.clone()?.text().await?;
+        let text = body.trim();
+        let value = if text.is_empty() { Ok(Value::Object(Vec::new())) } else { json::parse(text, &Limits { max_bytes: 4096, max_depth: 4 }) };
+        let value = match value {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => return error_response(400, "invalid_body", "expected a JSON object {\"since\": <ms>, \"status\": [\"failed\"]}", ""),
+            Err(e) => return error_response(400, "invalid_body", &e.to_string(), e.path()),
+        };
+        let since = match value.get("since") {
+            None => 0,
+            Some(v) => match v.as_integer().and_then(|n| n.parse::<i64>().ok()) {
+                Some(ms) => ms,
+                None => return error_response(400, "invalid_body", "expected milliseconds since the epoch", "since"),
+            },
+        };
+        let mut statuses = Vec::new();
+        match value.get("status") {
+            None => statuses.push("failed".to_owned()),
+            Some(Value::Array(list)) if !list.is_empty() => {
+                for (i, v) in list.iter().enumerate() {
+                    match v.as_str().map(|s| s.text().into_owned()) {
+                        Some(s) if s == "failed" || s == "gone" => statuses.push(s),
+                        _ => return error_response(400, "invalid_body", "each status must be \"failed\" or \"gone\"", &format!("status[{i}]")),
+                    }
+                }
+            }
+            Some(_) => return error_response(400, "invalid_body", "expected a non-empty array of \"failed\" and \"gone\"", "status"),
+        }
+        request.push_str(&format!(",\"since\":{since},\"status\":{}", json::string_array(&statuses)));
+    }
+    request.push('}');
+    let reply = bindings::call(env, Instance::Destination(&destination.name), &format!("/{action}"), request).await?;
+    let mut out = String::from("{\"destination\":");
+    json::write_str_escaped(&mut out, &destination.name);
+    out.push(',');
+    out.push_str(reply.trim().trim_start_matches('{'));
+    json_response(if action == "recover" { 202 } else { 200 }, &out)
+}
+
 /// `GET /admin/deliveries`: every configured destination's log, merged,
 /// newest first. `cursor` is the `next` of the previous page.
 async fn list(req: &Request, env: &Env, config: &Config) -> Result<Response> {
@@ -128,6 +232,7 @@ async fn list(req: &Request, env: &Env, config: &Config) -> Result<Response> {
     let mut destination = None;
     let mut limit = DEFAULT_LIMIT;
     let mut before: Option<(i64, String)> = None;
+    let mut filters: Vec<(&str, Filter)> = Vec::new();
     for (key, value) in super::http::query(req) {
         match key.as_str() {
             "status" => {
@@ -158,6 +263,18 @@ async fn list(req: &Request, env: &Env, config: &Config) -> Result<Response> {
                 Some(c) => before = Some(c),
                 None => return error_response(400, "invalid_parameter", "not a cursor from a previous page's next", "cursor"),
             },
+            "conversation" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit() || b == b'-') => {
+                filters.push(("conversation", Filter::Text(value)))
+            }
+            "conversation" => return error_response(400, "invalid_parameter", "expected a conversation id (an integer)", "conversation"),
+            "event" if value.len() == 16 && value.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                filters.push(("event", Filter::Text(value.to_ascii_lowercase())))
+            }
+            "event" => return error_response(400, "invalid_parameter", "expected an event id (16 hex digits)", "event"),
+            "since" | "until" => match value.parse::<i64>() {
+                Ok(ms) => filters.push((if key == "since" { "since" } else { "until" }, Filter::Ms(ms))),
+                Err(_) => return error_response(400, "invalid_parameter", "expected milliseconds since the epoch", &key),
+            },
             _ => {}
         }
     }
@@ -165,6 +282,13 @@ async fn list(req: &Request, env: &Env, config: &Config) -> Result<Response> {
     let statuses: Vec<String> = statuses.iter().map(|s| (*s).to_owned()).collect();
     request.push_str(&json::string_array(&statuses));
     request.push_str(&format!(",\"limit\":{limit}"));
+    for (name, filter) in &filters {
+        request.push_str(&format!(",\"{name}\":"));
+        match filter {
+            Filter::Text(text) => json::write_str_escaped(&mut request, text),
+            Filter::Ms(ms) => request.push_str(&ms.to_string()),
+        }
+    }
     if let Some((at, id)) = &before {
         request.push_str(&format!(",\"before\":{{\"at\":{at},\"id\":"));
         json::write_str_escaped(&mut request, id);

@@ -116,7 +116,11 @@ async fn give_up(env: &Env, destination: &str, list: &[(&Message<String>, Ref)])
     Ok(())
 }
 
-/// One destination's share of a batch.
+/// One destination's share of a batch: asks which may go, POSTs them in
+/// order, stops at the first failure that says the app is in trouble (no
+/// answer, 5xx, 408, 429: the rest go back untried, so a down app costs one
+/// deadline per batch, not one per message), reports, and acks or retries
+/// each message as the delivery log says.
 async fn serve(env: &Env, config: &Config, name: &str, list: &[(&Message<String>, Ref)]) -> Result<()> {
     let busy_ms = i64::from(config.delivery_timeout_ms) + config.recovery_grace_ms();
     let mut request = format!("{{\"busyMs\":{busy_ms},\"items\":[");
@@ -130,35 +134,42 @@ async fn serve(env: &Env, config: &Config, name: &str, list: &[(&Message<String>
     }
     request.push_str("]}");
     let reply = bindings::call(env, Instance::Destination(name), "/attempt", request).await?;
-    let reply = json::parse(&reply, &Limits { max_bytes: usize::MAX, max_depth: 8 }).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let limits = Limits { max_bytes: usize::MAX, max_depth: 8 };
+    let reply = json::parse(&reply, &limits).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let go = match reply.get("go") {
         Some(Value::Array(go)) => go.as_slice(),
         _ => &[],
     };
     let destination = config.destinations.get(name);
     let mut outcomes = String::new();
+    let mut attempts: Vec<Tried> = Vec::new();
+    let mut failed_once = false;
     for item in go {
         let field = |n: &str| item.get(n).and_then(Value::as_str).map(|s| s.text().into_owned()).unwrap_or_default();
-        let (id, event_id, body) = (field("id"), field("eventId"), field("body"));
+        let (id, event_id) = (field("id"), field("eventId"));
         let attempt = item.get("attempt").and_then(Value::as_integer).and_then(|a| a.parse::<u32>().ok()).unwrap_or(1);
+        outcomes.push_str(if outcomes.is_empty() { "{\"id\":" } else { ",{\"id\":" });
+        json::write_str_escaped(&mut outcomes, &id);
+        outcomes.push_str(&format!(",\"attempt\":{attempt}"));
+        if failed_once {
+            outcomes.push_str(",\"verdict\":\"unattempted\"}");
+            continue;
+        }
+        let body = field("body");
         let started = super::now_ms();
         let answer = match destination {
             Some(d) => post(d, &event_id, &body, config.delivery_timeout_ms).await,
             None => Answer::Nothing(format!("destination {name} is no longer configured")),
         };
         let latency = super::now_ms() - started;
-        // A destination that is gone from the configuration will never
-        // answer: give up at once.
+        // A destination gone from the configuration will never answer.
         let verdict = if destination.is_none() { Verdict::GiveUp } else { answer.verdict(attempt, schedule::MAX_ATTEMPTS) };
+        // A 4xx refuses this event; anything else says the app is in
+        // trouble, so the rest of the batch waits instead of piling on.
+        let event_specific = matches!(answer.code(), Some(c) if (400..500).contains(&c) && c != 408 && c != 429);
+        failed_once = matches!(verdict, Verdict::Retry | Verdict::GiveUp) && !event_specific;
         let error = answer.error().map(|e| redact_echo(e, &body, destination));
-        match &error {
-            Some(e) => worker::console_log!("delivery {id}: attempt {attempt} failed in {latency} ms: {e}"),
-            None => worker::console_log!("delivery {id}: attempt {attempt} delivered in {latency} ms"),
-        }
-        outcomes.push_str(if outcomes.is_empty() { "" } else { "," });
-        outcomes.push_str("{\"id\":");
-        json::write_str_escaped(&mut outcomes, &id);
-        outcomes.push_str(&format!(",\"attempt\":{attempt},\"verdict\":\""));
+        outcomes.push_str(",\"verdict\":\"");
         outcomes.push_str(match verdict {
             Verdict::Delivered => "delivered",
             Verdict::Gone => "gone",
@@ -172,26 +183,64 @@ async fn serve(env: &Env, config: &Config, name: &str, list: &[(&Message<String>
             json::write_str_escaped(&mut outcomes, e);
         }
         outcomes.push_str(&format!(",\"latencyMs\":{latency}}}"));
+        attempts.push(Tried { id, event_id, attempt, code: answer.code(), latency, error });
     }
-    let mut delays: Vec<(String, u32)> = Vec::new();
+    let mut results: Vec<(String, String, Option<u32>)> = Vec::new();
     if !outcomes.is_empty() {
         let reply = bindings::call(env, Instance::Destination(name), "/settle", format!("{{\"outcomes\":[{outcomes}]}}")).await?;
-        let reply = json::parse(&reply, &Limits { max_bytes: usize::MAX, max_depth: 8 }).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        if let Some(Value::Array(retry)) = reply.get("retry") {
-            for r in retry {
-                let id = r.get("id").and_then(Value::as_str).map(|s| s.text().into_owned()).unwrap_or_default();
-                let delay = r.get("delay").and_then(Value::as_integer).and_then(|d| d.parse().ok()).unwrap_or(0);
-                delays.push((id, delay));
+        let reply = json::parse(&reply, &limits).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        if let Some(Value::Array(list)) = reply.get("results") {
+            for r in list {
+                let text = |n: &str| r.get(n).and_then(Value::as_str).map(|s| s.text().into_owned()).unwrap_or_default();
+                let delay = r.get("delay").and_then(Value::as_integer).and_then(|d| d.parse().ok());
+                results.push((text("id"), text("status"), delay));
             }
         }
     }
+    for t in &attempts {
+        let status = results.iter().find(|(r, _, _)| *r == t.id).map_or("unknown", |(_, s, _)| s.as_str());
+        log_attempt(name, t, status);
+    }
     for (m, r) in list {
-        match delays.iter().find(|(id, _)| *id == r.id) {
-            Some((_, delay)) => m.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(*delay).build()),
+        match results.iter().find(|(id, _, _)| *id == r.id).and_then(|(_, _, delay)| *delay) {
+            Some(delay) => m.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(delay).build()),
             None => m.ack(),
         }
     }
     Ok(())
+}
+
+/// One attempt made, for the log.
+struct Tried {
+    id: String,
+    event_id: String,
+    attempt: u32,
+    code: Option<u16>,
+    latency: i64,
+    error: Option<String>,
+}
+
+/// One JSON line per delivery attempt, for Workers Logs: ids, status,
+/// attempt, HTTP status, latency and the error; never a body or a secret.
+fn log_attempt(destination: &str, t: &Tried, status: &str) {
+    let (attempt, code, latency, error) = (t.attempt, t.code, t.latency, t.error.as_deref());
+    let mut line = String::from("{\"kind\":\"delivery\",\"delivery\":");
+    json::write_str_escaped(&mut line, &t.id);
+    line.push_str(",\"eventId\":");
+    json::write_str_escaped(&mut line, &t.event_id);
+    line.push_str(",\"destination\":");
+    json::write_str_escaped(&mut line, destination);
+    line.push_str(&format!(",\"attempt\":{attempt},\"status\":"));
+    json::write_str_escaped(&mut line, status);
+    line.push_str(",\"code\":");
+    line.push_str(&code.map_or_else(|| "null".to_owned(), |c| c.to_string()));
+    line.push_str(&format!(",\"latencyMs\":{latency}"));
+    if let Some(e) = error {
+        line.push_str(",\"error\":");
+        json::write_str_escaped(&mut line, e);
+    }
+    line.push('}');
+    worker::console_log!("{line}");
 }
 
 /// One attempt: a signed POST, redirects not followed, one deadline for

@@ -65,23 +65,27 @@ async function webhook(request, env) {
   const token = request.headers.get("x-verification-token");
   const out = rust.webhook(env, body ?? EMPTY, token, Date.now(), body === null);
   if (out[3] === SPACE) return answer(out);
-  // "200\n<scope>\n<body>\n<payload>": 200 only once the outbox has the deliveries.
-  const a = out.indexOf(NEWLINE, 4);
-  const b = out.indexOf(NEWLINE, a + 1);
-  const scope = decoder.decode(out.subarray(4, a));
+  // "200\n<scope>\n<log>\n<log if refused>\n<body>\n<payload>": 200 only
+  // once the outbox has the deliveries.
+  const scopeEnd = out.indexOf(NEWLINE, 4);
+  const logEnd = out.indexOf(NEWLINE, scopeEnd + 1);
+  const refusedEnd = out.indexOf(NEWLINE, logEnd + 1);
+  const bodyEnd = out.indexOf(NEWLINE, refusedEnd + 1);
+  const scope = decoder.decode(out.subarray(4, scopeEnd));
   let failure;
   try {
     const outbox = env.OUTBOX.get(env.OUTBOX.idFromName(scope));
-    const res = await outbox.fetch("https://outbox/accept", { method: "POST", body: out.subarray(b + 1) });
+    const res = await outbox.fetch("https://outbox/accept", { method: "POST", body: out.subarray(bodyEnd + 1) });
     if (res.status === 200) {
-      await res.body?.cancel();
-      return new Response(out.subarray(a + 1, b), { status: 200, headers: HEADERS });
+      console.log(decoder.decode(out.subarray(scopeEnd + 1, logEnd)));
+      return new Response(out.subarray(refusedEnd + 1, bodyEnd), { status: 200, headers: HEADERS });
     }
     failure = `the outbox answered ${res.status}: ${(await res.text()).slice(0, 200)}`;
   } catch (error) {
     failure = String(error?.message ?? error);
   }
-  console.error(`hand-off to the outbox of ${scope} failed: ${failure}`);
+  console.error(`hand-off to the outbox ${scope} failed: ${failure}`);
+  console.log(decoder.decode(out.subarray(logEnd + 1, refusedEnd)));
   return new Response(UNAVAILABLE, { status: 503, headers: HEADERS });
 }
 
@@ -91,10 +95,12 @@ async function convert(request, env, query) {
   return answer(rust.convert(env, body ?? EMPTY, query, Date.now(), body === null));
 }
 
-/** "<status> <body>" → the Response. */
+/** "<status> <log>\n<body>" → the log line, if any, and the Response. */
 function answer(out) {
   const status = out[0] * 100 + out[1] * 10 + out[2] - 48 * 111;
-  return new Response(out.subarray(4), { status, headers: HEADERS });
+  const logEnd = out.indexOf(NEWLINE, 4);
+  if (logEnd > 4) console.log(decoder.decode(out.subarray(4, logEnd)));
+  return new Response(out.subarray(logEnd + 1), { status, headers: HEADERS });
 }
 
 const EMPTY = new Uint8Array(0);

@@ -8,15 +8,18 @@
 //! byte string that holds everything it must do next:
 //!
 //! ```text
-//! "<status> <body>"                       answer with this status and JSON body
-//! "200\n<scope>\n<body>\n<payload>"       POST <payload> to the outbox of <scope>
-//!                                         (https://outbox/accept); its 200 means
-//!                                         answer 200 <body>, anything else 503
+//! "<status> <log>\n<body>"          log <log> (if any), answer <status> <body>
+//! "200\n<scope>\n<log>\n<log if refused>\n<body>\n<payload>"
+//!                                   POST <payload> to the outbox of <scope>
+//!                                   (https://outbox/accept); its 200 means log
+//!                                   <log> and answer 200 <body>, anything else
+//!                                   log <log if refused> and answer 503
 //! ```
 //!
 //! The status is always three digits. No JSON we write contains a raw newline
 //! (strings escape theirs), and the payload comes last, so the entry finds
-//! each part with two short searches.
+//! each part with short searches. The log lines are [`crate::log`]'s, one per
+//! webhook, as the worker has always written them.
 //!
 //! The arguments are JavaScript values, copied into the wasm here rather than
 //! by the glue: the glue would allocate them in wasm memory *before* its
@@ -70,41 +73,49 @@ pub fn webhook(env: &Env, body: &Uint8Array, token: &JsValue, now_ms: f64, over_
 }
 
 fn answer_webhook(config: &Config, body: &[u8], token: Option<String>, now: i64, over_limit: bool) -> Vec<u8> {
+    let refused = |status: u16, code: &str, body: Vec<u8>| with_log(body, &crate::log::webhook(status, Some(code), &[], 0));
     let Some(tokens) = config.tokens.as_ref().filter(|_| config.is_complete()) else {
-        return error(503, "not_configured", NOT_CONFIGURED);
+        return refused(503, "not_configured", error(503, "not_configured", NOT_CONFIGURED));
     };
     if over_limit {
-        return too_large(config.max_body_bytes);
+        return refused(413, "too_large", too_large(config.max_body_bytes));
     }
     let header_ok = token.is_some_and(|candidate| tokens.accepts(candidate.trim()));
     let limits = config.limits();
     let value = match json::parse_bytes(body, &limits) {
         Ok(value) => value,
         // Only an authenticated caller learns what is wrong with its body.
-        Err(e) if header_ok => return core_error(&e),
-        Err(_) => return unauthorized(),
+        Err(e) if header_ok => return refused(400, e.code().as_str(), core_error(&e)),
+        Err(_) => return refused(401, "unauthorized", unauthorized()),
     };
     let body_ok = || value.get("token").and_then(json::Value::as_str).is_some_and(|t| tokens.accepts(&t.text()));
     if !header_ok && !body_ok() {
-        return unauthorized();
+        return refused(401, "unauthorized", unauthorized());
     }
     let options = Options { legacy: config.legacy, received_at_ms: now, limits };
     let events = match translate_value(&value, &options) {
         Ok(events) => events,
-        Err(e) => return core_error(&e),
+        Err(e) => return refused(400, e.code().as_str(), core_error(&e)),
     };
     // Nothing is answered 200 before the outbox holds every delivery: with a
     // plan, the entry answers only once the outbox accepted it.
     let plan = handoff::plan(&events, &config.destinations, now);
-    let mut out = String::with_capacity(96 + events.len() * 64 + plan.as_ref().map_or(0, |p| p.scope.len() + p.payload.len()));
+    let mut out = String::with_capacity(256 + events.len() * 64 + plan.as_ref().map_or(0, |p| p.scope.len() + p.payload.len()));
     match &plan {
-        None => out.push_str("200 "),
+        None => {
+            out.push_str("200 ");
+            out.push_str(&crate::log::webhook(200, None, &events, 0));
+        }
         Some(plan) => {
             out.push_str("200\n");
             out.push_str(&plan.scope);
             out.push('\n');
+            out.push_str(&crate::log::webhook(200, None, &events, plan.deliveries));
+            out.push('\n');
+            out.push_str(&crate::log::webhook(503, Some("unavailable"), &events, 0));
         }
     }
+    out.push('\n');
     write_received(&mut out, &events);
     if let Some(plan) = &plan {
         out.push('\n');
@@ -170,16 +181,25 @@ fn write_received(out: &mut String, events: &[Outbound]) {
     out.push_str("]}");
 }
 
-/// `"<status> <body>"`.
+/// `"<status> \n<body>"`: an answer with no log line.
 fn answer(status: u16, body: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + body.len());
+    let mut out = Vec::with_capacity(5 + body.len());
     out.extend_from_slice(status_prefix(status).as_bytes());
     out.extend_from_slice(body.as_bytes());
     out
 }
 
 fn status_prefix(status: u16) -> String {
-    format!("{status} ")
+    format!("{status} \n")
+}
+
+/// Puts `log` in an answer made by [`answer`] or the error helpers.
+fn with_log(answer: Vec<u8>, log: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(answer.len() + log.len());
+    out.extend_from_slice(&answer[..4]);
+    out.extend_from_slice(log.as_bytes());
+    out.extend_from_slice(&answer[4..]);
+    out
 }
 
 fn error(status: u16, code: &str, message: &str) -> Vec<u8> {

@@ -32,6 +32,9 @@ const FORWARD_ROWS: i64 = 500;
 pub struct Outbox {
     state: State,
     env: Env,
+    /// The alarm as last set by this instance (`Some(None)`: none), so
+    /// that most requests need not read it from storage.
+    alarm: std::cell::Cell<Option<Option<i64>>>,
 }
 
 #[derive(Deserialize)]
@@ -74,7 +77,7 @@ impl DurableObject for Outbox {
                 worker::console_error!("outbox: cannot create its tables: {e}");
             }
         }
-        Outbox { state, env }
+        Outbox { state, env, alarm: std::cell::Cell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -93,6 +96,8 @@ impl DurableObject for Outbox {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        // The alarm that fired is gone; `run` sets the next one.
+        self.alarm.set(Some(None));
         self.run(super::now_ms()).await?;
         Response::ok("ok")
     }
@@ -220,21 +225,36 @@ impl Outbox {
                 vec![(window + 1).into()],
             )?
             .to_array()?;
-        let storage = self.state.storage();
         match next.first().and_then(|d| d.due) {
-            _ if more => storage.set_alarm(at(now)).await,
-            Some(due) => storage.set_alarm(at((due as i64).max(now + 1))).await,
-            None => storage.delete_alarm().await,
+            _ if more => self.set_alarm(now).await,
+            Some(due) => self.set_alarm((due as i64).max(now + 1)).await,
+            None => self.delete_alarm().await,
         }
     }
 
     /// Makes sure the alarm fires no later than `when`.
     async fn schedule(&self, when: i64) -> Result<()> {
         let storage = self.state.storage();
-        match storage.get_alarm().await? {
+        let current = match self.alarm.get() {
+            Some(known) => known,
+            None => storage.get_alarm().await?,
+        };
+        match current {
             Some(current) if current <= when => Ok(()),
-            _ => storage.set_alarm(at(when)).await,
+            _ => self.set_alarm(when).await,
         }
+    }
+
+    async fn set_alarm(&self, when: i64) -> Result<()> {
+        self.state.storage().set_alarm(at(when)).await?;
+        self.alarm.set(Some(Some(when)));
+        Ok(())
+    }
+
+    async fn delete_alarm(&self) -> Result<()> {
+        self.state.storage().delete_alarm().await?;
+        self.alarm.set(Some(None));
+        Ok(())
     }
 
     /// Row counts and the alarm, for tests (`DRIFT_BRIDGE_TEST_ROUTES=1`).

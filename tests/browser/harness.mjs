@@ -40,11 +40,15 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Starts `npx wrangler dev` on a free loopback port (it builds first) and
- * resolves once GET /health answers. Returns { url, stop, output }.
+ * resolves once GET /health answers. `args` are more `wrangler dev` flags
+ * (`--var NAME:value`, `--persist-to DIR`). Returns { url, stop, output }.
  */
-export async function startWorker({ timeoutMs = 240_000 } = {}) {
+export async function startWorker({ timeoutMs = 240_000, args = [] } = {}) {
   const port = await freePort();
-  const child = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port)], {
+  // Its own inspector port too: the default (9229) is shared by every
+  // wrangler dev on the machine, and a rebuild that finds it taken exits.
+  const inspector = await freePort();
+  const child = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), ...args], {
     cwd: ROOT,
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "1", NO_COLOR: "1" },
     detached: true, // its own process group, so stop() ends workerd and the build too
@@ -180,7 +184,40 @@ export function readError(page) {
       path: box.dataset.path,
       line: box.dataset.line,
       column: box.dataset.column,
-      text: box.innerText,
+      // textContent: a batch's groups off screen are not laid out (content-visibility), so they have no innerText.
+      text: box.textContent,
     })),
   );
+}
+
+/** What a batch shows, read from the DOM: one entry per inbound event on screen. */
+export function readGroups(page) {
+  return page.locator("#results .group").evaluateAll((groups) =>
+    groups.map((group) => ({
+      title: group.querySelector(".group-title")?.textContent,
+      meta: group.querySelector(".group-meta")?.textContent,
+      index: Number(group.dataset.index),
+      line: Number(group.dataset.line),
+      ok: group.dataset.ok === "true",
+      records: [...group.querySelectorAll(".card")].map((card) => `{"id":"${card.dataset.id}","event":${card.dataset.json}}`),
+      error: group.querySelector(".error-card") && {
+        code: group.querySelector(".error-card").dataset.code,
+        path: group.querySelector(".error-card").dataset.path,
+        line: group.querySelector(".error-card").dataset.line,
+        column: group.querySelector(".error-card").dataset.column,
+        text: group.querySelector(".error-card").textContent,
+      },
+    })),
+  );
+}
+
+/** Puts text into the input as a paste does: one input event of type insertFromPaste. */
+export async function paste(page, text) {
+  await page.evaluate((value) => {
+    const ta = document.getElementById("event");
+    ta.focus();
+    ta.value = value;
+    ta.dispatchEvent(new InputEvent("input", { bubbles: true, inputType: "insertFromPaste" }));
+  }, text);
+  await settled(page, 60_000);
 }

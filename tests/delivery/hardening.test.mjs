@@ -49,7 +49,7 @@ async function server(handle) {
 
 const SCOPE = "conversation:1:123456789";
 
-test("rows live for their window: delivered for DEDUP_WINDOW_SECONDS, dead letters for DEAD_LETTER_RETENTION_SECONDS, then nothing and no alarm", async () => {
+test("rows live for their window: markers for DEDUP_WINDOW_SECONDS, delivered for DELIVERY_LOG_SECONDS, dead letters for DEAD_LETTER_RETENTION_SECONDS, then nothing and no alarm", async () => {
   const ok = await app(() => 200);
   const gone = await app(() => 410);
   const mf = await bridge(
@@ -57,7 +57,7 @@ test("rows live for their window: delivered for DEDUP_WINDOW_SECONDS, dead lette
       { name: "ok-app", url: ok.url, types: ["conversation_push"] },
       { name: "gone-app", url: gone.url, types: ["conversation_status_updated"] },
     ],
-    { extra: { DEDUP_WINDOW_SECONDS: "3", DEAD_LETTER_RETENTION_SECONDS: "6" } },
+    { extra: { DEDUP_WINDOW_SECONDS: "3", DELIVERY_LOG_SECONDS: "3", DEAD_LETTER_RETENTION_SECONDS: "6" } },
   );
   assert.equal((await webhook(mf, INACTIVE)).status, 200);
   await until(() => ok.accepted().length === 1 && gone.requests.length === 1, 10000, "both deliveries");

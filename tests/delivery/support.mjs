@@ -29,7 +29,7 @@ export async function receiver(behave = () => 200, port = 0) {
       const attempt = (attemptsById.get(id) ?? 0) + 1;
       attemptsById.set(id, attempt);
       const outcome = behave(attempt, { headers: req.headers, body });
-      requests.push({ headers: req.headers, body, attempt, status: outcome });
+      requests.push({ headers: req.headers, body, attempt, status: outcome, at: Date.now() });
       if (outcome === "hang") return; // the worker's timeout must fire
       res.writeHead(outcome, { "content-type": "text/plain" });
       res.end(String(outcome));

@@ -10,141 +10,137 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
-use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use drift_bridge::json::{self, Failure, Limits};
 use drift_bridge::{translate_value, Error, ErrorCode, LegacyPolicy, Options};
 
-const USAGE: &str = "\
-drift-bridge: translate Drift conversation webhooks between push and legacy forms
+use crate::progress::Progress;
 
-Usage:
-  drift-bridge convert [--legacy always|timeline|never] [--now <ms>] [--max-bytes <n>] [FILE]
-  drift-bridge --version
+pub const ABOUT: &str = "\
+Translate Drift events from FILE (or stdin) into the events the bridge delivers.
 
-convert reads one JSON event, or newline-delimited events, from FILE (or
-stdin when FILE is absent or -) and writes one line per outbound event:
+Reads one JSON event, or newline-delimited events (an event may span lines, as
+pretty-printed JSON does), and writes one line per outbound event on stdout:
   {\"id\":\"<id>\",\"event\":<outbound event>}
 
-Options:
-  --legacy <policy>   which inactive/manual-push/push events also yield a legacy
-                      conversation_status_updated close: always (default),
-                      timeline (only 2020-06-01..2020-10-01, as Drift did), never
-  --now <ms>          the receive time, in ms since the epoch, used for events
-                      with no lastUpdated/changedAt (default: the current time)
-  --max-bytes <n>     largest accepted event, in bytes (default 65536)
+Rejected events are reported on stderr as `line N: <code> at <path>: <message>`
+and never stop the others; a summary follows at the end. On a terminal, a
+progress bar shows once a run takes more than half a second.";
 
-Rejected events are reported on stderr as `line N: <code> at <path>: <message>`;
-the exit status is 1 when any event was rejected, 2 on a usage or I/O error.
-";
-
-struct Args {
-    options: Options,
-    file: Option<String>,
+#[derive(clap::Args)]
+pub struct Args {
+    /// Which inactive, manual-push and push events also yield a legacy
+    /// conversation_status_updated close
+    #[arg(long, value_name = "POLICY", value_enum, default_value_t = Legacy::Always)]
+    legacy: Legacy,
+    /// The receive time, in ms since the epoch, for events with no
+    /// lastUpdated/changedAt [default: the current time]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = parse_now)]
+    now: Option<i64>,
+    /// The largest accepted event, in bytes
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_bytes)]
+    max_bytes: usize,
+    /// Newline-delimited events, or one JSON event; - or nothing for stdin
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
 }
 
-fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    match argv.first().map(String::as_str) {
-        Some("convert") => {}
-        Some("--version" | "-V") => {
-            println!("drift-bridge {}", drift_bridge::VERSION);
-            return ExitCode::SUCCESS;
+/// `--legacy`, as clap lists and completes it.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Legacy {
+    /// Every one of them: legacy apps keep working today
+    Always,
+    /// Only 2020-06-01..2020-10-01, as Drift did
+    Timeline,
+    /// None
+    Never,
+}
+
+impl From<Legacy> for LegacyPolicy {
+    fn from(legacy: Legacy) -> Self {
+        match legacy {
+            Legacy::Always => LegacyPolicy::Always,
+            Legacy::Timeline => LegacyPolicy::Timeline,
+            Legacy::Never => LegacyPolicy::Never,
         }
-        Some("--help" | "-h" | "help") => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Some(other) => return usage_error(&format!("unknown command {other:?}")),
-        None => return usage_error("missing command"),
     }
-    let args = match parse_args(&argv[1..]) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => return usage_error(&message),
-    };
+}
+
+fn parse_now(text: &str) -> Result<i64, String> {
+    text.parse().map_err(|_| format!("expected milliseconds since the epoch, found {text:?}"))
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let received_at_ms = args
+        .now
+        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+    let limits = Limits { max_bytes: args.max_bytes, ..Limits::default() };
+    let options = Options::new(received_at_ms).legacy(args.legacy.into()).limits(limits);
     let (input, size): (Box<dyn Read>, Option<u64>) = match args.file.as_deref() {
-        None | Some("-") => (Box::new(io::stdin().lock()), None),
+        None => (Box::new(io::stdin().lock()), None),
+        Some(path) if path.as_os_str() == "-" => (Box::new(io::stdin().lock()), None),
         Some(path) => match File::open(path) {
             Ok(f) => {
-                let size = f.metadata().ok().map(|m| m.len());
+                let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
                 (Box::new(f), size)
             }
             Err(e) => {
-                eprintln!("drift-bridge: cannot open {path}: {e}");
-                return ExitCode::from(2);
+                eprintln!("drift-bridge: cannot open {}: {e}", path.display());
+                return ExitCode::from(crate::EXIT_USAGE);
             }
         },
     };
-    let progress = io::stderr().is_terminal().then(|| Progress::new(size));
+    let progress = Progress::on_terminal(size);
     let mut out = PipeWriter::new(io::stdout());
-    let outcome = convert(input, &mut out, &args.options, progress).and_then(|summary| out.finish().map(|()| summary));
+    let outcome = convert(input, &mut out, &options, progress).and_then(|summary| out.finish().map(|()| summary));
     match outcome {
-        Ok(summary) if summary.rejected == 0 => ExitCode::SUCCESS,
         Ok(summary) => {
-            eprintln!("drift-bridge: {} of {} events rejected", summary.rejected, summary.rejected + summary.converted);
-            ExitCode::from(1)
+            eprintln!("drift-bridge: {}", summary.line());
+            if summary.rejected == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
+        // The reader went away (`| head`): not an error, and no summary of
+        // a run that did not finish.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("drift-bridge: {e}");
-            ExitCode::from(2)
+            ExitCode::from(crate::EXIT_USAGE)
         }
     }
 }
 
-fn usage_error(message: &str) -> ExitCode {
-    eprintln!("drift-bridge: {message}\nRun `drift-bridge --help` for usage.");
-    ExitCode::from(2)
-}
-
-fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
-    let mut legacy = LegacyPolicy::default();
-    let mut now = None;
-    let mut limits = Limits::default();
-    let mut file = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = |name: &str| inline.clone().or_else(|| it.next().cloned()).ok_or(format!("{name} needs a value"));
-        match flag {
-            "--help" | "-h" => return Ok(None),
-            "--legacy" => legacy = value("--legacy")?.parse().map_err(|e| format!("--legacy: {e}"))?,
-            "--now" => {
-                let v = value("--now")?;
-                now = Some(v.parse::<i64>().map_err(|_| format!("--now: expected milliseconds since the epoch, found {v:?}"))?);
-            }
-            "--max-bytes" => {
-                let v = value("--max-bytes")?;
-                limits.max_bytes = v.parse().map_err(|_| format!("--max-bytes: expected a number of bytes, found {v:?}"))?;
-            }
-            "-" => file = Some("-".to_owned()),
-            f if f.starts_with('-') => return Err(format!("unknown option {f}")),
-            path if file.is_none() => file = Some(path.to_owned()),
-            extra => return Err(format!("unexpected argument {extra:?}; convert reads one FILE")),
-        }
-    }
-    let received_at_ms = now.unwrap_or_else(|| {
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    });
-    Ok(Some(Args { options: Options::new(received_at_ms).legacy(legacy).limits(limits), file }))
-}
-
+/// What a run did so far, and the bar that shows it.
 #[derive(Default)]
 struct Summary {
+    /// Events translated (each yields one or more outbound events).
     converted: u64,
     rejected: u64,
+    /// Outbound events written.
+    written: u64,
+    progress: Option<Progress>,
 }
+
+impl Summary {
+    /// `3 events in, 5 events out, 1 rejected`.
+    fn line(&self) -> String {
+        let events = |n: u64| if n == 1 { "event" } else { "events" };
+        let read = self.converted + self.rejected;
+        format!("{read} {} in, {} {} out, {} rejected", events(read), self.written, events(self.written), self.rejected)
+    }
+}
+
+/// Input read between two looks at the progress bar: keeps the bar's cost
+/// out of the per-line path.
+const PROGRESS_STEP: u64 = 1 << 16;
 
 /// An event spread over several lines, waiting for its end.
 struct Pending {
@@ -155,9 +151,10 @@ struct Pending {
     first_error: Error,
 }
 
-fn convert<W: Write>(input: impl Read, mut out: W, options: &Options, mut progress: Option<Progress>) -> io::Result<Summary> {
+fn convert<W: Write>(input: impl Read, mut out: W, options: &Options, progress: Option<Progress>) -> io::Result<Summary> {
     let mut reader = BufReader::with_capacity(1 << 16, input);
-    let mut summary = Summary::default();
+    let mut summary = Summary { progress, ..Summary::default() };
+    let (mut bytes_read, mut next_look) = (0u64, PROGRESS_STEP);
     let mut line_buf = Vec::with_capacity(1024);
     // Lines to read again after an unfinished multi-line event gave up on them.
     let mut replay: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
@@ -169,6 +166,7 @@ fn convert<W: Write>(input: impl Read, mut out: W, options: &Options, mut progre
         match translate_value(value, options) {
             Ok(events) => {
                 summary.converted += 1;
+                summary.written += events.len() as u64;
                 // Straight into the buffered writer: no per-event record string.
                 for event in &events {
                     let mut id = [0u8; 16];
@@ -194,8 +192,13 @@ fn convert<W: Write>(input: impl Read, mut out: W, options: &Options, mut progre
         } else if !eof {
             line_buf.clear();
             let read = reader.read_until(b'\n', &mut line_buf)?;
-            if let Some(p) = progress.as_mut() {
-                p.advance(read as u64);
+            bytes_read += read as u64;
+            if bytes_read >= next_look {
+                next_look = bytes_read + PROGRESS_STEP;
+                let events = summary.converted + summary.rejected;
+                if let Some(p) = summary.progress.as_mut() {
+                    p.update(bytes_read, events, String::new);
+                }
             }
             if read == 0 {
                 eof = true;
@@ -251,7 +254,7 @@ fn convert<W: Write>(input: impl Read, mut out: W, options: &Options, mut progre
         }
     }
     out.flush()?;
-    if let Some(p) = progress.as_mut() {
+    if let Some(p) = summary.progress.take() {
         p.finish();
     }
     Ok(summary)
@@ -341,7 +344,7 @@ fn line_offset(line: u64) -> u32 {
 
 fn reject(summary: &mut Summary, line: u64, error: &Error) {
     summary.rejected += 1;
-    eprintln!("line {line}: {error}");
+    crate::progress::eprint_line(summary.progress.as_ref(), format_args!("line {line}: {error}"));
 }
 
 fn trim_newline(buf: &mut Vec<u8>) {
@@ -349,63 +352,6 @@ fn trim_newline(buf: &mut Vec<u8>) {
         buf.pop();
         if buf.last() == Some(&b'\r') {
             buf.pop();
-        }
-    }
-}
-
-/// A progress bar on stderr, shown only on a terminal and only once a run has
-/// taken more than half a second.
-struct Progress {
-    total: Option<u64>,
-    done: u64,
-    started: Instant,
-    last_draw: Option<Instant>,
-}
-
-impl Progress {
-    fn new(total: Option<u64>) -> Self {
-        Progress { total, done: 0, started: Instant::now(), last_draw: None }
-    }
-
-    fn advance(&mut self, bytes: u64) {
-        self.done += bytes;
-        let now = Instant::now();
-        if now.duration_since(self.started) < Duration::from_millis(500) {
-            return;
-        }
-        if self.last_draw.is_some_and(|t| now.duration_since(t) < Duration::from_millis(100)) {
-            return;
-        }
-        self.last_draw = Some(now);
-        self.draw();
-    }
-
-    fn draw(&self) {
-        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
-        let rate = self.done as f64 / secs / 1e6;
-        let line = match self.total {
-            Some(total) if total > 0 => {
-                let frac = (self.done as f64 / total as f64).min(1.0);
-                let filled = (frac * 30.0) as usize;
-                format!(
-                    "\r[{}{}] {:>3}% {:.1}/{:.1} MB {:.1} MB/s ",
-                    "#".repeat(filled),
-                    "-".repeat(30 - filled),
-                    (frac * 100.0) as u32,
-                    self.done as f64 / 1e6,
-                    total as f64 / 1e6,
-                    rate
-                )
-            }
-            _ => format!("\r{:.1} MB read, {:.1} MB/s ", self.done as f64 / 1e6, rate),
-        };
-        let _ = io::stderr().write_all(line.as_bytes());
-    }
-
-    fn finish(&mut self) {
-        if self.last_draw.is_some() {
-            self.draw();
-            let _ = io::stderr().write_all(b"\n");
         }
     }
 }

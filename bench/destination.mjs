@@ -1,0 +1,100 @@
+// How many deliveries a second one destination sustains: the built worker in
+// local workerd (Miniflare) with its queues and Durable Objects, one
+// destination (a loopback app that answers 200 at once), and webhooks for
+// distinct conversations posted from several connections. Every delivery of
+// one app goes through that app's delivery log (one Durable Object), so this
+// is the design's per-destination ceiling on this machine.
+//
+//   node bench/destination.mjs [deliveries=2000] [connections=16]
+//
+// Writes bench/destination.json and prints a summary.
+import { createServer } from "node:http";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const TOTAL = Number(process.argv[2] ?? 2000);
+const CONNECTIONS = Number(process.argv[3] ?? 16);
+const TOKEN = "bench-token";
+
+let received = 0;
+let firstAt = 0;
+let lastAt = 0;
+const app = createServer((req, res) => {
+  req.resume();
+  req.on("end", () => {
+    received++;
+    lastAt = performance.now();
+    res.writeHead(200);
+    res.end();
+  });
+});
+await new Promise((resolve) => app.listen(0, "127.0.0.1", resolve));
+const url = `http://127.0.0.1:${app.address().port}/hook`;
+
+const persist = mkdtempSync(join(tmpdir(), "drift-bridge-bench-"));
+const mf = new Miniflare({
+  rootPath: ROOT,
+  scriptPath: join(ROOT, "build/index.js"),
+  modules: true,
+  modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+  compatibilityDate: "2026-04-26",
+  bindings: {
+    DRIFT_VERIFICATION_TOKEN: TOKEN,
+    DESTINATIONS: JSON.stringify([{ name: "one", url, types: ["conversation_push"] }]),
+  },
+  queueProducers: { DELIVERIES: { queueName: "drift-bridge-deliveries" } },
+  // As in wrangler.toml.
+  queueConsumers: {
+    "drift-bridge-deliveries": { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 11, deadLetterQueue: "drift-bridge-dead-letters" },
+    "drift-bridge-dead-letters": { maxBatchSize: 10, maxBatchTimeout: 1 },
+  },
+  durableObjects: { OUTBOX: { className: "Outbox", useSQLite: true }, DESTINATION: { className: "Destination", useSQLite: true } },
+  durableObjectsPersist: persist,
+});
+await mf.ready;
+
+const event = (n) =>
+  JSON.stringify({ orgId: 1, type: "conversation_inactive", data: { lastUpdated: 1591813767000, conversationId: 1_000_000 + n } });
+let next = 0;
+let refused = 0;
+const started = performance.now();
+firstAt = started;
+await Promise.all(
+  Array.from({ length: CONNECTIONS }, async () => {
+    while (next < TOTAL) {
+      const n = next++;
+      const res = await mf.dispatchFetch("http://bridge.test/webhooks/drift", {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-verification-token": TOKEN },
+        body: event(n),
+      });
+      await res.arrayBuffer();
+      if (res.status !== 200) refused++;
+    }
+  }),
+);
+const acceptedAt = performance.now();
+const deadline = Date.now() + 300_000;
+while (received < TOTAL - refused && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+const seconds = (lastAt - firstAt) / 1000;
+const result = {
+  date: new Date().toISOString(),
+  machine: { cpu: cpus()[0]?.model, cores: cpus().length },
+  deliveries: TOTAL,
+  connections: CONNECTIONS,
+  webhooksPerSecond: Math.round(TOTAL / ((acceptedAt - started) / 1000)),
+  delivered: received,
+  refused,
+  seconds: Math.round(seconds * 100) / 100,
+  deliveriesPerSecond: Math.round(received / seconds),
+  queue: "max_batch_size 10, max_batch_timeout 1 s (as wrangler.toml)",
+};
+console.log(JSON.stringify(result, null, 2));
+writeFileSync(join(ROOT, "bench/destination.json"), JSON.stringify(result, null, 2) + "\n");
+await mf.dispose();
+app.close();
+rmSync(persist, { recursive: true, force: true });

@@ -1,0 +1,100 @@
+//! `drift-bridge`: the bridge's rules on the command line.
+//!
+//! Two jobs need the bridge outside the edge: trying the rules out and
+//! backfilling archives (`convert`, which needs nothing but the core), and
+//! replaying archived webhooks into a running bridge (`send`, which goes
+//! through the bridge's own verification, translation and deduplication).
+//! Like cargo and ripgrep, machine output goes to stdout and everything meant
+//! for people (progress, rejections, summaries) to stderr.
+//!
+//! Exit status: 0 when everything went through, 1 when some event or line was
+//! rejected (or, for `send`, given up on), 2 on a usage or I/O error or when
+//! the bridge refuses the token, 130 when `send` was interrupted.
+
+// The command line is native only: its dependencies (clap, indicatif, ureq,
+// ctrlc) stay out of the wasm builds. `cargo test --target wasm32-unknown-unknown`
+// still builds every binary of the package, so there it is an empty one.
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod convert;
+#[cfg(not(target_arch = "wasm32"))]
+mod progress;
+#[cfg(not(target_arch = "wasm32"))]
+mod send;
+#[cfg(not(target_arch = "wasm32"))]
+mod state;
+
+#[cfg(not(target_arch = "wasm32"))]
+use std::io;
+#[cfg(not(target_arch = "wasm32"))]
+use std::process::ExitCode;
+
+#[cfg(not(target_arch = "wasm32"))]
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// Exit status for a usage or I/O error, as clap uses for its own.
+#[cfg(not(target_arch = "wasm32"))]
+const EXIT_USAGE: u8 = 2;
+
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Parser)]
+#[command(
+    name = "drift-bridge",
+    version = drift_bridge::VERSION,
+    about = "Translate Drift conversation webhooks between the push and legacy close forms",
+    after_help = "\
+Exit status: 0 when every event went through; 1 when some event was rejected
+(or, for send, given up on after retries); 2 on a usage or I/O error, or when
+the bridge refuses the token; 130 when send was interrupted (run it again to
+carry on).",
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Subcommand)]
+enum Command {
+    /// Translate Drift events from FILE (or stdin) into the events the bridge delivers
+    #[command(long_about = convert::ABOUT)]
+    Convert(convert::Args),
+    /// Post archived Drift events (NDJSON) to a running bridge
+    #[command(long_about = send::ABOUT)]
+    Send(send::Args),
+    /// Print a completion script for SHELL on stdout
+    #[command(after_help = "For example: drift-bridge completions bash > /etc/bash_completion.d/drift-bridge")]
+    Completions {
+        /// The shell to complete in
+        shell: clap_complete::Shell,
+    },
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> ExitCode {
+    // clap prints help and --version on stdout (exit 0) and usage errors on
+    // stderr (exit 2).
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Convert(args) => convert::run(args),
+        Command::Send(args) => send::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "drift-bridge", &mut io::stdout());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,619 @@
+// The admin page (www/admin.html) in real headless Chromium, against the real
+// worker under `wrangler dev` (assets, Durable Objects and local queues as
+// `make dev` runs them) with an ADMIN_TOKEN and loopback apps: the token
+// prompt and where the token lives, a refused token, the admin API turned
+// off, destinations' health, the log's filters, one delivery's attempts,
+// replay, pause, resume and recover behind their confirmations, a phone, the
+// keyboard, and the screenshot in the README.
+//
+//   node --test --test-concurrency=1 tests/browser/admin.test.mjs
+//
+// The screenshot goes to test-results/admin.png; with
+// DRIFT_BRIDGE_SCREENSHOTS=docs it also replaces docs/admin.png.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { RESULTS_DIR, ROOT, launchBrowser, startWorker } from "./harness.mjs";
+import http from "node:http";
+import { startWorker as startBareWorker } from "../worker/support.mjs";
+
+const ADMIN = "admin-browser-test-0123456789abcdef0123";
+const DRIFT = "drift-browser-test-token";
+const SIGNING = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const TOKEN_KEY = "drift-bridge.admin-token";
+/** A time zone far from UTC, with a half hour, so "the viewer's time zone" shows. */
+const ZONE = "Asia/Kolkata";
+
+let worker;
+let browser;
+let launching;
+let stateDir;
+const apps = {};
+const contexts = [];
+const cleanups = [];
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check, what, ms = 30_000) {
+  const start = Date.now();
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** The admin API as the test sees it (not through the page). */
+async function api(method, route, body) {
+  const res = await fetch(`${worker.url}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, body: JSON.parse(text), text };
+}
+
+async function webhook(conversationId, type = "conversation_inactive", extra = {}) {
+  const res = await fetch(`${worker.url}/webhooks/drift`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-verification-token": DRIFT },
+    body: JSON.stringify({ orgId: 1, type, data: { lastUpdated: 1591813767000, conversationId, ...extra }, token: DRIFT }),
+  });
+  assert.equal(res.status, 200, await res.text());
+}
+
+const health = async () => (await api("GET", "/admin/destinations")).body.destinations;
+const destination = async (name) => (await health()).find((d) => d.name === name);
+async function log(query = "") {
+  const rows = [];
+  let cursor = null;
+  do {
+    const page = await api("GET", `/admin/deliveries?limit=200${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    assert.equal(page.status, 200, page.text);
+    rows.push(...page.body.deliveries);
+    cursor = page.body.next;
+  } while (cursor);
+  return rows;
+}
+
+/**
+ * An app on loopback: `answer(conversationId)` gives [status, text]. Returns
+ * its URL and what it received.
+ */
+async function app(answer) {
+  const received = [];
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      const [status, text] = answer(JSON.parse(body).data?.conversationId);
+      received.push({ id: req.headers["webhook-id"], status });
+      res.writeHead(status, { "content-type": "text/plain" }).end(text);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanups.push(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }));
+  return { url: `http://127.0.0.1:${server.address().port}/drift`, received };
+}
+
+/** The conversations whose push-app deliveries fail (500) or are gone (410). */
+const REFUSED = new Set([4102, 4199]);
+const GONE = new Set([4103]);
+
+before(async () => {
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "drift-bridge-admin-"));
+  // Four apps: one that takes everything; one that refuses a few events (dead
+  // letters, while the others go through); one that is down (its circuit
+  // trips); and one the operator pauses.
+  apps.crm = await app(() => [200, "ok"]);
+  apps.push = await app((conversation) =>
+    REFUSED.has(conversation) ? [500, "upstream database timeout"]
+      : GONE.has(conversation) ? [410, "conversation archived"]
+        : [202, "accepted"]);
+  apps.warehouse = await app(() => [503, "down for maintenance until 14:00 UTC"]);
+  apps.analytics = await app(() => [204, ""]);
+  const destinations = [
+    { name: "legacy-crm", url: apps.crm.url, types: ["conversation_status_updated"] },
+    { name: "push-app", url: apps.push.url, types: ["conversation_push"], signingSecret: "PUSH_APP_SIGNING_SECRET" },
+    { name: "warehouse", url: apps.warehouse.url, types: ["conversation_push"], signingSecret: "PUSH_APP_SIGNING_SECRET" },
+    { name: "analytics", url: apps.analytics.url, types: ["*"] },
+  ];
+  const vars = {
+    ADMIN_TOKEN: ADMIN,
+    DRIFT_VERIFICATION_TOKEN: DRIFT,
+    DESTINATIONS: JSON.stringify(destinations),
+    PUSH_APP_SIGNING_SECRET: SIGNING,
+    RETRY_BASE_SECONDS: "0",
+    DELIVERY_TIMEOUT_MS: "2000",
+    // Tripped stays tripped for the whole run: the first probe is 15 minutes away.
+    CIRCUIT_PROBE_SECONDS: "900",
+  };
+  const args = ["--persist-to", stateDir, ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])];
+  // Chromium is kept the moment it is up, so that `after` closes it even when
+  // the worker fails to start (a live browser would keep this process alive).
+  launching = launchBrowser().then((b) => (browser = b));
+  worker = await startWorker({ args });
+  await launching;
+  console.log(`wrangler dev (build included) ready at ${worker.url} after ${(worker.readyMs / 1000).toFixed(1)} s`);
+
+  // Deliveries of every kind: delivered, failed after every attempt, gone,
+  // held behind a tripped circuit, and held behind a pause.
+  for (const conversation of [4101, 4102, 4103]) await webhook(conversation);
+  await until(async () => (await log("&status=pending")).length === 0 && (await log()).length === 18, "the first deliveries to settle", 120_000);
+  assert.equal((await api("POST", "/admin/destinations/analytics/pause")).status, 200);
+  for (const conversation of [4104, 4105]) await webhook(conversation, "conversation_manual_push");
+  await until(async () => (await log("&status=pending")).length === 0 && (await log()).length === 30, "the next ones to settle", 120_000);
+  const states = Object.fromEntries((await health()).map((d) => [d.name, d.state]));
+  assert.deepEqual(states, { "legacy-crm": "active", "push-app": "active", warehouse: "tripped", analytics: "paused" });
+});
+
+after(async () => {
+  for (const c of contexts) await c.close().catch(() => {});
+  await launching?.catch(() => {});
+  await browser?.close();
+  await worker?.stop();
+  for (const c of cleanups.reverse()) await c();
+  if (stateDir) fs.rmSync(stateDir, { recursive: true, force: true });
+});
+
+/** A fresh context (empty storage) and the admin page; page errors and every request recorded. */
+async function openAdmin({ viewport = { width: 1280, height: 800 }, url = `${worker.url}/admin.html`, mobile = false } = {}) {
+  const context = await browser.newContext({
+    viewport, deviceScaleFactor: 1, colorScheme: "light", reducedMotion: "reduce", timezoneId: ZONE,
+    ...(mobile ? { isMobile: true, hasTouch: true } : {}),
+  });
+  contexts.push(context);
+  const page = await context.newPage();
+  const errors = [];
+  const requests = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(m.text());
+  });
+  page.on("request", (r) => requests.push({ url: r.url(), method: r.method(), authorization: r.headers().authorization ?? null }));
+  await page.goto(url);
+  return { page, context, errors, requests };
+}
+
+/** Waits until the page has no admin call in flight. */
+async function idle(page) {
+  await page.waitForFunction(() => window.__admin && window.__admin.pending === 0, null, { timeout: 20_000 });
+}
+
+async function signIn(page, token = ADMIN) {
+  await page.getByLabel("ADMIN_TOKEN").fill(token);
+  await page.getByRole("button", { name: "Open" }).click();
+  await idle(page);
+}
+
+async function signedIn(options) {
+  const opened = await openAdmin(options);
+  await signIn(opened.page);
+  assert.ok(await opened.page.locator("#dashboard").isVisible(), "the dashboard is shown");
+  return opened;
+}
+
+/** The log's rows as the page shows them. */
+function rows(page) {
+  return page.locator("#rows tr").evaluateAll((trs) =>
+    trs.map((tr) => ({ id: tr.dataset.id, status: tr.dataset.status, destination: tr.dataset.destination })));
+}
+
+async function filter(page, { destination = "", statuses = [], conversation = "" } = {}) {
+  await page.getByLabel("Destination", { exact: true }).selectOption(destination);
+  for (const box of await page.locator("#f-status input").all()) {
+    await box.setChecked(statuses.includes(await box.getAttribute("value")));
+  }
+  await page.getByLabel("Conversation id").fill(conversation);
+  await page.getByRole("button", { name: "Apply" }).click();
+  await idle(page);
+}
+
+const card = (page, name) => page.locator(`.destination[data-name="${name}"]`);
+const dialog = (page) => page.locator("dialog#confirm");
+
+describe("the admin page served by the worker", () => {
+  test("is served from the assets at /admin.html, and the API beside it still answers", async () => {
+    const res = await fetch(`${worker.url}/admin.html`);
+    assert.equal(res.status, 200, "served (after the assets' redirect to /admin)");
+    assert.match(res.headers.get("content-type"), /^text\/html/);
+    assert.match(await res.text(), /<title>drift-bridge admin<\/title>/);
+    for (const file of ["admin.js", "admin.css"]) {
+      assert.equal((await fetch(`${worker.url}/${file}`)).status, 200, file);
+    }
+    const unauthorised = await fetch(`${worker.url}/admin/deliveries`);
+    assert.equal(unauthorised.status, 401, "the worker still owns /admin/…");
+  });
+
+  test("asks for the token, keeps it in sessionStorage only and sends it as a Bearer header, never in a URL", async () => {
+    const { page, errors, requests, context } = await openAdmin();
+    assert.ok(await page.locator("#sign-in").isVisible(), "the token prompt is shown");
+    assert.equal(await page.getByLabel("ADMIN_TOKEN").getAttribute("type"), "password");
+    assert.ok(!(await page.locator("#dashboard").isVisible()));
+    const started = Date.now();
+    await signIn(page);
+    assert.ok(await page.locator("#dashboard").isVisible());
+    console.log(`token to dashboard (health of 4 destinations and the first log page, local worker): ${Date.now() - started} ms`);
+
+    const storage = await page.evaluate((key) => ({
+      session: sessionStorage.getItem(key), sessionKeys: sessionStorage.length, local: localStorage.length, cookies: document.cookie,
+    }), TOKEN_KEY);
+    assert.deepEqual(storage, { session: ADMIN, sessionKeys: 1, local: 0, cookies: "" });
+    assert.ok(!page.url().includes(ADMIN), `the URL holds no token: ${page.url()}`);
+    assert.deepEqual(await context.cookies(), []);
+    const calls = requests.filter((r) => new URL(r.url).pathname.startsWith("/admin/"));
+    assert.ok(calls.length >= 2, "the page called the admin API");
+    for (const r of requests) assert.ok(!r.url.includes(ADMIN), `no token in ${r.url}`);
+    for (const r of calls) assert.equal(r.authorization, `Bearer ${ADMIN}`, `${r.method} ${r.url} carries the token`);
+    assert.equal(await page.getByLabel("ADMIN_TOKEN").inputValue(), "", "the field is emptied");
+
+    // A reload in the same tab keeps the session; a new tab (fresh context) asks again.
+    await page.reload();
+    await idle(page);
+    assert.ok(await page.locator("#dashboard").isVisible(), "still open after a reload");
+    const other = await openAdmin();
+    assert.ok(await other.page.locator("#sign-in").isVisible(), "another session asks for the token");
+
+    // Forget: storage emptied, the data gone from the page, the prompt back.
+    await page.getByRole("button", { name: "Forget the token" }).click();
+    assert.equal(await page.evaluate(() => sessionStorage.length + localStorage.length), 0);
+    assert.ok(await page.locator("#sign-in").isVisible());
+    assert.equal(await page.locator("#rows tr").count(), 0, "the log is cleared");
+    assert.equal(await page.locator(".destination").count(), 0, "the destinations are cleared");
+    assert.match(await page.locator("#notice").innerText(), /forgotten/);
+    assert.deepEqual(errors, []);
+  });
+
+  test("a wrong token is refused with a clear message and not kept", async () => {
+    const { page, errors } = await openAdmin();
+    await signIn(page, "not-the-admin-token-0123456789abcdef0123");
+    const alert = page.locator("#sign-in-problem");
+    assert.ok(await alert.isVisible());
+    assert.match(await alert.innerText(), /refused \(401 unauthorized\)/);
+    assert.equal(await alert.getAttribute("role"), "alert");
+    assert.ok(await page.locator("#sign-in").isVisible(), "asks again");
+    assert.ok(!(await page.locator("#dashboard").isVisible()));
+    assert.equal(await page.evaluate(() => sessionStorage.length + localStorage.length), 0, "nothing kept");
+    assert.equal(await page.getByLabel("ADMIN_TOKEN").getAttribute("aria-invalid"), "true");
+
+    // A token that stops working mid-session (rotated) ends the session the same way.
+    await signIn(page);
+    await page.evaluate((key) => sessionStorage.setItem(key, "rotated-away-0123456789abcdef0123456789"), TOKEN_KEY);
+    await page.reload();
+    await idle(page);
+    assert.ok(await page.locator("#sign-in").isVisible());
+    assert.match(await page.locator("#sign-in-problem").innerText(), /401/);
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    assert.deepEqual(errors, []);
+  });
+
+  test("shows each destination's health in the API's words", async () => {
+    const { page, errors } = await signedIn();
+    const api_ = await health();
+    assert.deepEqual(
+      await page.locator(".destination").evaluateAll((cards) => cards.map((c) => c.dataset.name)),
+      api_.map((d) => d.name),
+      "one card per destination, in configuration order",
+    );
+    for (const d of api_) {
+      const c = card(page, d.name);
+      assert.equal(await c.getAttribute("data-state"), d.state);
+      assert.equal(await c.locator(".destination-head .badge").first().innerText(), d.state);
+      assert.equal(await c.locator('[data-count="held"]').innerText(), String(d.held));
+      assert.equal(await c.locator('[data-count="pending"]').innerText(), String(d.counts.pending));
+      for (const status of ["delivered", "failed", "gone", "replayed"]) {
+        assert.equal(await c.locator(`.count[data-status="${status}"]`).innerText(), `${status} ${d.counts[status]}`);
+      }
+      const text = await c.innerText();
+      assert.match(text, /LAST HOUR/i);
+      assert.match(text, /LAST DAY/i);
+      assert.match(text, /p50 .* · p95 /);
+      if (d.lastError) assert.ok(text.includes(d.lastError), `${d.name}: its last error is shown`);
+    }
+    assert.equal(await card(page, "analytics").getAttribute("data-state"), "paused");
+    assert.match(await card(page, "push-app").innerText(), /the app answered 500: upstream database timeout/);
+    assert.match(await card(page, "warehouse").innerText(), /NEXT PROBE/i);
+    assert.deepEqual(errors, []);
+  });
+
+  test("a screenshot for the README: the list filtered to one app, one dead letter open", async () => {
+    const { page, errors } = await signedIn({ viewport: { width: 1440, height: 1400 } });
+    await filter(page, { destination: "push-app" });
+    const [failed] = await log("&destination=push-app&status=failed");
+    await page.locator(`#rows tr[data-id="${failed.id}"] button.open`).click();
+    await idle(page);
+    assert.equal(await page.locator("#delivery table.attempts tbody tr").count(), failed.attempts);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.mouse.move(0, 0);
+    const file = path.join(RESULTS_DIR, "admin.png");
+    await page.screenshot({ path: file });
+    assert.ok(fs.statSync(file).size > 20_000, `${file} written`);
+    if (process.env.DRIFT_BRIDGE_SCREENSHOTS === "docs") {
+      fs.copyFileSync(file, path.join(ROOT, "docs", "admin.png"));
+      console.log("screenshot: docs/admin.png updated");
+    }
+    console.log(`screenshot: ${path.relative(process.cwd(), file)}`);
+    assert.deepEqual(errors, []);
+  });
+
+  test("the log's filters narrow the list: destination, status, conversation", async () => {
+    const { page, errors } = await signedIn();
+    const all = await log();
+    assert.deepEqual((await rows(page)).map((r) => r.id), all.slice(0, 50).map((r) => r.id), "newest first, as the API lists them");
+
+    await filter(page, { destination: "push-app" });
+    const push = await rows(page);
+    assert.ok(push.length > 0 && push.length < all.length);
+    assert.ok(push.every((r) => r.destination === "push-app"), JSON.stringify(push));
+    assert.deepEqual(push.map((r) => r.id), (await log("&destination=push-app")).map((r) => r.id));
+
+    // A destination's "Deliveries" button sets the same filter.
+    await card(page, "warehouse").getByRole("button", { name: "Show the deliveries of warehouse" }).click();
+    await idle(page);
+    assert.equal(await page.getByLabel("Destination", { exact: true }).inputValue(), "warehouse");
+    const warehouse = await rows(page);
+    assert.ok(warehouse.length > 0 && warehouse.every((r) => r.destination === "warehouse"));
+    assert.ok(warehouse.every((r) => r.status === "held"), "held behind its tripped circuit");
+
+    await filter(page, { statuses: ["failed", "gone"] });
+    const dead = await rows(page);
+    assert.ok(dead.some((r) => r.status === "failed") && dead.some((r) => r.status === "gone"), JSON.stringify(dead));
+    assert.ok(dead.every((r) => r.status === "failed" || r.status === "gone"));
+    assert.deepEqual(dead.map((r) => r.id), (await log("&status=failed,gone")).map((r) => r.id));
+
+    await filter(page, { conversation: "4102" });
+    const one = await rows(page);
+    const expected = all.filter((r) => r.scope === "conversation:1:4102").map((r) => r.id);
+    assert.ok(expected.length > 0);
+    assert.deepEqual(one.map((r) => r.id).sort(), expected.sort());
+
+    await filter(page, { destination: "legacy-crm", statuses: ["delivered"], conversation: "4102" });
+    assert.deepEqual((await rows(page)).map((r) => r.destination), ["legacy-crm"]);
+
+    // A bad value: the API's 400 names the field, and the page marks it.
+    await filter(page, { conversation: "12ab" });
+    assert.equal(await page.getByLabel("Conversation id").getAttribute("aria-invalid"), "true");
+    assert.ok(await page.locator("#f-conversation-error").isVisible());
+    assert.ok(await page.locator("#log-problem").isVisible());
+
+    await page.getByRole("button", { name: "Clear" }).click();
+    await idle(page);
+    assert.equal(await page.locator("#rows tr").count(), Math.min(50, all.length));
+    assert.deepEqual(errors, []);
+  });
+
+  test("times are in the viewer's time zone, with the exact value on hover", async () => {
+    const { page } = await signedIn();
+    const first = (await log())[0];
+    const time = page.locator(`#rows tr[data-id="${first.id}"] time`);
+    const iso = new Date(first.at).toISOString();
+    assert.equal(await time.getAttribute("datetime"), iso);
+    assert.match(await time.getAttribute("title"), new RegExp(`^${iso.replace(/[.]/g, "\\.")}`));
+    const local = new Intl.DateTimeFormat("en-US", {
+      month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZone: ZONE,
+    }).format(first.at);
+    assert.equal(await time.innerText(), local, `shown in ${ZONE}`);
+  });
+
+  test("opening a delivery shows its attempts and its body, token redacted, as text", async () => {
+    // An event with markup in it: shown as text, never parsed as HTML.
+    await webhook(4199, "conversation_inactive", { note: '<img src=x onerror="window.__pwned=1">' });
+    await until(async () => (await log("&destination=push-app&status=failed&conversation=4199")).length === 1, "the marked-up event to fail", 120_000);
+    const [failed] = await log("&destination=push-app&status=failed&conversation=4199");
+    const detail = (await api("GET", `/admin/deliveries/${failed.id}`)).body.delivery;
+
+    const { page, errors } = await signedIn();
+    await filter(page, { conversation: "4199" });
+    await page.locator(`#rows tr[data-id="${failed.id}"] button.open`).click();
+    await idle(page);
+    const panel = page.locator("#delivery");
+    assert.ok(await panel.isVisible());
+    assert.match(await page.locator("#delivery-heading").innerText(), new RegExp(failed.id.replace(/[.]/g, "\\.")));
+    assert.equal(await page.locator(`#rows tr[data-id="${failed.id}"]`).getAttribute("aria-current"), "true");
+
+    const attempts = await panel.locator("table.attempts tbody tr").evaluateAll((trs) =>
+      trs.map((tr) => ({ n: Number(tr.dataset.attempt), text: tr.innerText })));
+    assert.equal(attempts.length, detail.attemptLog.length);
+    assert.equal(attempts.length, failed.attempts);
+    assert.ok(attempts.length > 1, "several attempts");
+    for (const [i, a] of attempts.entries()) {
+      assert.equal(a.n, detail.attemptLog[i].attempt);
+      assert.match(a.text, /HTTP 500/);
+      assert.match(a.text, /upstream database timeout/);
+      assert.match(a.text, new RegExp(`${detail.attemptLog[i].latencyMs} ms`));
+    }
+    const body = await panel.locator("pre.json").innerText();
+    assert.deepEqual(JSON.parse(body), detail.body, "the body, pretty-printed, as the API gives it");
+    assert.ok(body.includes('"token": "[redacted]"') || !body.includes("token"), "Drift's token is redacted");
+    assert.ok(!body.includes(DRIFT), "never the token itself");
+    assert.ok(body.includes('<img src=x onerror=\\"window.__pwned=1\\">'), "markup shown as text");
+    assert.equal(await panel.locator("img").count(), 0, "and never parsed");
+    assert.equal(await page.evaluate(() => window.__pwned), undefined);
+    assert.deepEqual(errors, []);
+  });
+
+  test("replay asks first: cancel does nothing, confirm replays", async () => {
+    const failed = (await log("&destination=push-app&status=failed")).at(-1);
+    assert.ok(failed, "a failed delivery to replay");
+    const { page, errors } = await signedIn();
+    await filter(page, { destination: "push-app", statuses: ["failed"] });
+    await page.locator(`#rows tr[data-id="${failed.id}"] button.open`).click();
+    await idle(page);
+
+    await page.getByRole("button", { name: "Replay…" }).click();
+    assert.ok(await dialog(page).isVisible(), "a confirmation");
+    assert.match(await dialog(page).innerText(), /queued again for push-app/);
+    await dialog(page).getByRole("button", { name: "Cancel" }).click();
+    assert.ok(!(await dialog(page).isVisible()));
+    await idle(page);
+    assert.equal((await api("GET", `/admin/deliveries/${failed.id}`)).body.delivery.status, "failed", "cancel replayed nothing");
+
+    // Escape cancels too.
+    await page.getByRole("button", { name: "Replay…" }).click();
+    await page.keyboard.press("Escape");
+    assert.ok(!(await dialog(page).isVisible()));
+    await idle(page);
+    assert.equal((await api("GET", `/admin/deliveries/${failed.id}`)).body.delivery.status, "failed", "escape replayed nothing");
+
+    await page.getByRole("button", { name: "Replay…" }).click();
+    await dialog(page).getByRole("button", { name: "Replay", exact: true }).click();
+    await page.waitForFunction(() => !document.getElementById("confirm").open);
+    await idle(page);
+    const after_ = (await api("GET", `/admin/deliveries/${failed.id}`)).body.delivery;
+    assert.equal(after_.status, "replayed");
+    assert.equal(after_.replayedAs, `${failed.id}.r1`);
+    assert.equal(await page.locator("#notice").innerText(), `${failed.id} queued again as ${failed.id}.r1.`);
+    // The panel follows: the original now says replayed and points at its replay.
+    await page.waitForFunction((id) => document.querySelector("#delivery-body .badge")?.textContent === "replayed", failed.id);
+    assert.ok(await page.getByRole("button", { name: `${failed.id}.r1` }).isVisible());
+    assert.equal(await page.getByRole("button", { name: "Replay…" }).count(), 0, "no second replay offered");
+    assert.deepEqual(errors, []);
+  });
+
+  test("pause and resume ask first, then change the state", async () => {
+    const { page, errors } = await signedIn();
+    const crm = card(page, "legacy-crm");
+    assert.equal(await crm.getAttribute("data-state"), "active");
+
+    await crm.getByRole("button", { name: "Pause…" }).click();
+    assert.match(await dialog(page).innerText(), /legacy-crm will get nothing until you resume it/);
+    await dialog(page).getByRole("button", { name: "Cancel" }).click();
+    await idle(page);
+    assert.equal((await destination("legacy-crm")).state, "active", "cancel paused nothing");
+
+    await crm.getByRole("button", { name: "Pause…" }).click();
+    await dialog(page).getByRole("button", { name: "Pause legacy-crm" }).click();
+    await page.waitForFunction(() => document.querySelector('.destination[data-name="legacy-crm"]')?.dataset.state === "paused");
+    assert.equal((await destination("legacy-crm")).state, "paused");
+    assert.match(await page.locator("#notice").innerText(), /^legacy-crm is paused; \d+ deliver(y|ies) held\.$/);
+
+    await card(page, "legacy-crm").getByRole("button", { name: "Resume…" }).click();
+    await dialog(page).getByRole("button", { name: "Resume legacy-crm" }).click();
+    await page.waitForFunction(() => document.querySelector('.destination[data-name="legacy-crm"]')?.dataset.state === "active");
+    assert.equal((await destination("legacy-crm")).state, "active");
+    assert.match(await page.locator("#notice").innerText(), /^legacy-crm is active; \d+ held deliver(y|ies) draining\.$/);
+    assert.deepEqual(errors, []);
+  });
+
+  test("recover asks for since and statuses, and says how many deliveries it queued again", async () => {
+    // Whatever is still on its way (a replay) settles first, so the count is known.
+    await until(async () => (await log("&destination=push-app&status=pending")).length === 0, "push-app to settle", 60_000);
+    const failed = (await log("&destination=push-app&status=failed")).map((d) => d.id);
+    const expected = failed.length; // all received in the last minutes, so after "since"
+    assert.ok(expected > 0, "failed deliveries to recover");
+    const since = Date.now() - 86_400_000;
+    const { page, errors } = await signedIn();
+
+    await card(page, "push-app").getByRole("button", { name: "Recover…" }).click();
+    const box = dialog(page);
+    assert.match(await box.innerText(), /queued once more as a replay/);
+    const sinceValue = await box.getByLabel("Since").inputValue();
+    const shown = new Date(await page.evaluate((v) => new Date(v).getTime(), sinceValue)).getTime();
+    assert.ok(Math.abs(shown - since) < 120_000, `since defaults to 24 hours ago (${sinceValue})`);
+    assert.ok(await box.getByLabel("failed").isChecked(), "failed by default");
+    assert.ok(!(await box.getByLabel("gone").isChecked()));
+    await box.getByRole("button", { name: "Cancel" }).click();
+    await idle(page);
+    assert.deepEqual((await log("&destination=push-app&status=failed")).map((d) => d.id), failed, "cancel recovered nothing");
+
+    await card(page, "push-app").getByRole("button", { name: "Recover…" }).click();
+    await box.getByRole("button", { name: "Recover" }).click();
+    await page.waitForFunction(() => !document.getElementById("confirm").open);
+    await idle(page);
+    const notice = await page.locator("#notice").innerText();
+    const match = /^(\d+) deliver(?:y|ies) of push-app queued again\.$/.exec(notice);
+    assert.ok(match, `the API's answer is shown: ${notice}`);
+    assert.equal(Number(match[1]), expected);
+    const replayed = await log("&destination=push-app&status=replayed");
+    for (const id of failed) assert.ok(replayed.some((d) => d.id === id), `${id} was queued again`);
+    assert.deepEqual(errors, []);
+  });
+
+  test("works from the keyboard", async () => {
+    const { page, errors } = await openAdmin();
+    assert.equal(await page.evaluate(() => document.activeElement.id), "token", "the token field has the focus");
+    await page.keyboard.type(ADMIN);
+    await page.keyboard.press("Enter");
+    await idle(page);
+    assert.ok(await page.locator("#dashboard").isVisible());
+    assert.equal(await page.evaluate(() => document.activeElement.id), "destinations-heading", "focus moves to what opened");
+
+    const first = page.locator("#rows tr button.open").first();
+    await first.focus();
+    await page.keyboard.press("Enter");
+    await idle(page);
+    assert.equal(await page.evaluate(() => document.activeElement.id), "delivery-heading", "focus moves to the delivery");
+    await page.getByRole("button", { name: "Close" }).focus();
+    await page.keyboard.press("Enter");
+    assert.ok(!(await page.locator("#delivery").isVisible()));
+    assert.equal(await page.evaluate(() => document.activeElement.classList.contains("open")), true, "focus returns to the row");
+
+    await card(page, "legacy-crm").getByRole("button", { name: "Recover…" }).focus();
+    await page.keyboard.press("Enter");
+    assert.ok(await dialog(page).isVisible());
+    assert.equal(await page.evaluate(() => document.activeElement.id), "recover-since", "the dialog takes focus");
+    await page.keyboard.press("Escape");
+    assert.ok(!(await dialog(page).isVisible()));
+    assert.deepEqual(errors, []);
+  });
+
+  test("fits a phone: 390 px wide, no sideways scrolling, finger-sized targets", async () => {
+    const { page, errors } = await signedIn({ viewport: { width: 390, height: 844 }, mobile: true });
+    const width = () => page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.deepEqual(await width(), [390, 390], "the dashboard");
+    const small = await page.locator("button:visible, select:visible, input:visible").evaluateAll((controls) =>
+      controls.filter((c) => {
+        const r = (c.closest("label.check") ?? c).getBoundingClientRect();
+        return r.height < 44 && !(c.type === "checkbox");
+      }).map((c) => `${c.tagName} ${c.id || c.textContent.trim()} ${(c.closest("label.check") ?? c).getBoundingClientRect().height}px`));
+    assert.deepEqual(small, [], "every control is at least 44 px tall");
+
+    await page.locator("#rows tr button.open").first().click();
+    await idle(page);
+    assert.deepEqual(await width(), [390, 390], "with a delivery open");
+    const panel = await page.locator("#delivery").boundingBox();
+    assert.ok(panel.width <= 390, "the delivery fits");
+
+    await card(page, "push-app").getByRole("button", { name: "Recover…" }).click();
+    const box = await dialog(page).boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= 390, `the confirmation fits (${JSON.stringify(box)})`);
+    await page.keyboard.press("Escape");
+    await page.screenshot({ path: path.join(RESULTS_DIR, "admin-phone.png"), fullPage: true });
+    assert.deepEqual(errors, []);
+  });
+
+});
+
+describe("the admin page when the admin API is off", () => {
+  let bare;
+  before(async () => {
+    // The real worker with no ADMIN_TOKEN, answering the page's /admin/ calls.
+    bare = await startBareWorker({ DRIFT_VERIFICATION_TOKEN: DRIFT });
+  });
+  after(async () => bare?.dispose());
+
+  test("says so instead of asking for the token again", async () => {
+    const { page, context, errors } = await openAdmin();
+    await context.route(/\/admin\//, async (route) => {
+      const request = route.request();
+      const res = await bare.dispatchFetch(`http://bridge.test${new URL(request.url()).pathname}`, {
+        method: request.method(), headers: request.headers(),
+      });
+      await route.fulfill({ status: res.status, headers: Object.fromEntries(res.headers), body: await res.text() });
+    });
+    await signIn(page);
+    const alert = page.locator("#sign-in-problem");
+    assert.ok(await alert.isVisible());
+    assert.match(await alert.innerText(), /admin API is off/);
+    assert.match(await alert.innerText(), /ADMIN_TOKEN \(32 characters or more\)/);
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0, "nothing kept");
+    assert.deepEqual(errors, []);
+  });
+});

@@ -1,0 +1,106 @@
+//! The circuit breaker against a plain model of its rules, over random
+//! histories of attempts, probes, pauses and resumes.
+
+use drift_bridge::delivery::circuit::{Change, Circuit, Mode, Settings, PROBE_MAX_MS};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Step {
+    /// An attempt of delivery `n` failed.
+    Fail(u8),
+    /// An attempt of delivery `n` succeeded.
+    Succeed(u8),
+    Pause,
+    Resume,
+    /// Time passes; a probe starts if one is due, and ends as given.
+    Probe { after_ms: i64, ok: bool },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (0u8..4).prop_map(Step::Fail),
+        2 => (0u8..4).prop_map(Step::Succeed),
+        1 => Just(Step::Pause),
+        1 => Just(Step::Resume),
+        2 => (0i64..2_000_000, any::<bool>()).prop_map(|(after_ms, ok)| Step::Probe { after_ms, ok }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn trips_exactly_when_the_rules_say(failures in 2u32..8, steps in prop::collection::vec(step(), 1..80)) {
+        let s = Settings { failures, probe_ms: 60_000, probe_max_ms: PROBE_MAX_MS, drain_per_second: 10 };
+        let mut c = Circuit::new(&s);
+        let mut now = 0i64;
+        // The model: failures since the last success or resume, by delivery.
+        let mut run: Vec<u8> = Vec::new();
+        for step in steps {
+            now += 1;
+            let before = c.mode;
+            match step {
+                Step::Fail(n) => {
+                    run.push(n);
+                    let change = c.failed(&format!("d{n}"), "down", now, &s);
+                    let distinct = run.iter().any(|m| *m != run[0]);
+                    let should_trip = before == Mode::Active && run.len() >= failures as usize && distinct;
+                    prop_assert_eq!(change == Change::Tripped, should_trip, "run {:?}", run);
+                    if before == Mode::Tripped {
+                        prop_assert_eq!(c.mode, Mode::Tripped, "a tripped destination stays tripped on failures");
+                    }
+                }
+                Step::Succeed(n) => {
+                    run.clear();
+                    let change = c.succeeded(&format!("d{n}"), now, &s);
+                    prop_assert_eq!(change == Change::Resumed, before == Mode::Tripped);
+                    prop_assert_eq!(c.mode, if before == Mode::Paused { Mode::Paused } else { Mode::Active });
+                }
+                Step::Pause => {
+                    c.pause(now);
+                    prop_assert_eq!(c.mode, Mode::Paused);
+                }
+                Step::Resume => {
+                    run.clear();
+                    c.resume(now, &s);
+                    prop_assert_eq!((c.mode, c.draining), (Mode::Active, true));
+                }
+                Step::Probe { after_ms, ok } => {
+                    now += after_ms;
+                    if c.probe_due(now) {
+                        c.start_probe("d0", now);
+                        prop_assert!(!c.holds("d0"), "the probe itself goes");
+                        prop_assert!(c.holds("d1"), "nothing else does");
+                        if ok {
+                            run.clear();
+                            prop_assert_eq!(c.succeeded("d0", now, &s), Change::Resumed);
+                        } else {
+                            run.push(0);
+                            prop_assert_eq!(c.failed("d0", "down", now, &s), Change::ProbeFailed);
+                        }
+                    } else {
+                        c.probe_lost(now, &s);
+                    }
+                }
+            }
+            // Invariants after every step.
+            prop_assert_eq!(c.holds("anything"), c.mode == Mode::Paused || (c.mode == Mode::Tripped && c.probing.as_deref() != Some("anything")));
+            prop_assert!((s.probe_ms..=PROBE_MAX_MS).contains(&c.probe_interval_ms));
+            prop_assert_eq!(c.next_probe_ms.is_some() && c.probing.is_none(), c.mode == Mode::Tripped && c.probing.is_none());
+            if c.mode != Mode::Active {
+                prop_assert!(c.queues_behind());
+            }
+            prop_assert_eq!(Circuit::decode(&c.encode(), &s), c.clone());
+        }
+    }
+
+    #[test]
+    fn a_single_failing_delivery_never_trips(failures in 2u32..8, attempts in 1usize..500) {
+        let s = Settings { failures, ..Settings::default() };
+        let mut c = Circuit::new(&s);
+        for i in 0..attempts {
+            prop_assert_eq!(c.failed("the-one", "the app answered 422", i as i64, &s), Change::None);
+        }
+        prop_assert_eq!(c.mode, Mode::Active);
+    }
+}
