@@ -15,7 +15,7 @@
 // - Cold start: the first request after a fresh workerd is ready.
 //
 // Run alone with `BENCH_ONLY=worker node bench/run.mjs`.
-import { spawnSync, execFileSync } from "node:child_process";
+import { spawn, execFileSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
@@ -76,6 +76,11 @@ export async function start(options, bindings = {}) {
     host: "127.0.0.1",
     port: 0,
     bindings: { DRIFT_VERIFICATION_TOKEN: TOKEN, ...bindings },
+    // Read and drop what workerd prints (log lines).
+    handleRuntimeStdio(stdout, stderr) {
+      stdout.resume();
+      stderr.resume();
+    },
     ...options,
   });
   const url = (await mf.ready).href.replace(/\/$/, "");
@@ -88,15 +93,25 @@ export async function start(options, bindings = {}) {
 
 /**
  * One wrk run against `url` on LOAD_CORE: requests/s, p50/p99 in ms, and the
- * workerd's CPU per completed request in µs.
+ * workerd's CPU per completed request in µs. Asynchronous, so that this
+ * process keeps reading what workerd prints (drift-bridge logs a line per
+ * webhook) and workerd never waits on a full pipe.
  */
-export function load(worker, path, { connections = 1, seconds = 5, body = DRIFT_EXAMPLE, vary = false, offset = 0 } = {}) {
+export async function load(worker, path, { connections = 1, seconds = 5, body = DRIFT_EXAMPLE, vary = false, offset = 0 } = {}) {
   const cpuBefore = cpuSeconds(worker.pid);
-  const run = spawnSync(
-    "taskset",
-    ["-c", LOAD_CORE, "wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", new URL("wrk-post.lua", import.meta.url).pathname, worker.url + path],
-    { encoding: "utf8", env: { ...process.env, BENCH_BODY: body, BENCH_TOKEN: TOKEN, BENCH_VARY: vary ? "1" : "0", BENCH_OFFSET: String(offset) } },
-  );
+  const run = await new Promise((resolve, reject) => {
+    const child = spawn(
+      "taskset",
+      ["-c", LOAD_CORE, "wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", new URL("wrk-post.lua", import.meta.url).pathname, worker.url + path],
+      { env: { ...process.env, BENCH_BODY: body, BENCH_TOKEN: TOKEN, BENCH_VARY: vary ? "1" : "0", BENCH_OFFSET: String(offset) } },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c) => (stdout += c));
+    child.stderr.setEncoding("utf8").on("data", (c) => (stderr += c));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
   const cpu = cpuSeconds(worker.pid) - cpuBefore;
   if (run.status !== 0) throw new Error(`wrk failed: ${run.stderr}`);
   const ms = (label) => {
@@ -116,7 +131,7 @@ function systemCpu() {
   return { total: total / CLOCK_TICKS, idle: (fields[3] + fields[4]) / CLOCK_TICKS };
 }
 
-export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds = Math.max(1, Math.round(seconds * 0.6)), log = () => {} }) {
+export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds = seconds, log = () => {} }) {
   const wasmRules = [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }];
   const ours = { scriptPath: join(root, "build/index.js"), modulesRules: wasmRules };
   const reference = { scriptPath: join(root, "bench/js-worker/index.js") };
@@ -157,7 +172,7 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
   const next = () => (offset += 10_000_000);
   log("worker: warming up");
   // The outboxes of the 16 conversations are made here, not in round 1.
-  for (const c of cases) load(workers[c.worker], c.route, { connections: c.connections, seconds: c.worker.endsWith("Dest") ? 3 : 1, body: c.body, vary: c.vary, offset: next() });
+  for (const c of cases) await load(workers[c.worker], c.route, { connections: c.connections, seconds: c.worker.endsWith("Dest") ? 3 : 1, body: c.body, vary: c.vary, offset: next() });
 
   const samples = Object.fromEntries(cases.map((c) => [c.key, []]));
   const machine = { before: systemCpu(), loadavgBefore: readFileSync("/proc/loadavg", "utf8").trim() };
@@ -166,7 +181,7 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
   for (let r = 0; r < rounds; r++) {
     log(`worker: round ${r + 1} of ${rounds}`);
     for (const c of cases) {
-      samples[c.key].push(load(workers[c.worker], c.route, { connections: c.connections, seconds: c.short ? sizeSeconds : seconds, body: c.body, vary: c.vary, offset: next() }));
+      samples[c.key].push(await load(workers[c.worker], c.route, { connections: c.connections, seconds: c.short ? sizeSeconds : seconds, body: c.body, vary: c.vary, offset: next() }));
     }
   }
   const after = systemCpu();

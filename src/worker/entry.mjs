@@ -1,5 +1,6 @@
-// drift-bridge's Worker entry module (scripts/build.sh copies it to
-// build/index.js, next to the wasm-bindgen glue build/drift_bridge.js).
+// drift-bridge's Worker entry module. scripts/build.sh bundles it with the
+// wasm-bindgen glue (drift_bridge.js, --target web) into build/index.js, next
+// to build/index_bg.wasm.
 //
 // Why it exists: through workers-rs, every request pays for converting the
 // Request, its Headers and the Response between JavaScript and Rust, for a
@@ -31,6 +32,7 @@ const HEADERS = { "content-type": "application/json; charset=utf-8", "cache-cont
 const SPACE = 0x20;
 const NEWLINE = 0x0a;
 const decoder = new TextDecoder();
+/** The answer when the outbox did not store the hand-off: Drift retries (tests/delivery/entry.test.mjs). */
 const UNAVAILABLE =
   '{"error":{"code":"unavailable","message":"the events could not be stored for delivery; try again","path":""}}';
 
