@@ -16,7 +16,7 @@
 //
 // Run alone with `BENCH_ONLY=worker node bench/run.mjs`.
 import { spawn, execFileSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 
@@ -28,6 +28,8 @@ export const DESTINATIONS = JSON.stringify([
   { name: "push-app", url: "https://app.example.com/hooks/drift", types: ["conversation_push"] },
 ]);
 const LOAD_CORE = "0";
+/** How many times the amplified runs repeat the handler. */
+const REPEAT = 21;
 const WORKERD_CORE = "1";
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
@@ -131,7 +133,7 @@ function systemCpu() {
   return { total: total / CLOCK_TICKS, idle: (fields[3] + fields[4]) / CLOCK_TICKS };
 }
 
-export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds = seconds, log = () => {} }) {
+export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds = Math.max(1, Math.round(seconds * 0.6)), log = () => {} }) {
   const wasmRules = [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }];
   const ours = { scriptPath: join(root, "build/index.js"), modulesRules: wasmRules };
   const reference = { scriptPath: join(root, "bench/js-worker/index.js") };
@@ -143,6 +145,19 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
     durableObjects: { OUTBOX: { className: "Outbox", useSQLite: true }, DESTINATION: { className: "Destination", useSQLite: true } },
   };
   const NAMES = { ours: "drift-bridge (Rust/wasm)", js: "reference JS worker", floor: "empty worker (floor)" };
+  // The worker's own work, amplified: a wrapper worker runs the worker's
+  // fetch handler REPEAT times per request (on copies of the request), so
+  // that (CPU at REPEAT − CPU at 1) / (REPEAT − 1) is one handler's CPU, well
+  // above the run-to-run noise of the plumbing around it.
+  const amplified = {};
+  mkdirSync(join(root, "bench/work"), { recursive: true });
+  for (const [key, target] of Object.entries({ ours: "../../build/index.js", js: "../js-worker/index.js", floor: "../empty-worker/index.js" })) {
+    for (const repeat of [1, REPEAT]) {
+      const scriptPath = join(root, `bench/work/repeat-${key}-${repeat}.mjs`);
+      writeFileSync(scriptPath, repeater(target, repeat));
+      amplified[`${key}${repeat}`] = { scriptPath, modulesRoot: root, modulesRules: [...wasmRules, { type: "ESModule", include: ["**/*.js"] }] };
+    }
+  }
   const sizes = [200, 1024, 4096, 16384, 65536];
 
   log("worker: starting the workers");
@@ -153,6 +168,7 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
     oursDest: await start({ ...ours, ...withOutbox }, { DESTINATIONS }),
     jsDest: await start({ ...reference, ...withOutbox }, { DESTINATIONS }),
   };
+  for (const [key, options] of Object.entries(amplified)) workers[key] = await start(options);
   // Every case: which worker, which path, what load. Each round runs all of
   // them once, in this order, so the workers are interleaved in time.
   const cases = [];
@@ -166,6 +182,9 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
   }
   for (const size of sizes) {
     for (const w of ["ours", "js", "floor"]) cases.push({ key: `size ${size} ${w}`, worker: w, route: "/webhooks/drift", connections: 1, body: paddedEvent(size), short: true });
+  }
+  for (const route of ["/webhooks/drift", "/convert"]) {
+    for (const w of Object.keys(amplified)) cases.push({ key: `amplified ${route} ${w}`, worker: w, route, connections: 1, short: true });
   }
 
   let offset = 0;
@@ -222,10 +241,40 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
     out.sizes[size] = Object.fromEntries(["ours", "js", "floor"].map((w) => [NAMES[w], summary(`size ${size} ${w}`)]));
   }
 
+  out.amplified = { repeat: REPEAT };
+  for (const route of ["/webhooks/drift", "/convert"]) {
+    out.amplified[route] = {};
+    for (const w of ["ours", "js", "floor"]) {
+      const one = samples[`amplified ${route} ${w}1`].map((x) => x.cpuMicros);
+      const many = samples[`amplified ${route} ${w}${REPEAT}`].map((x) => x.cpuMicros);
+      // Per round, then the median: the rounds pair runs made close in time.
+      const perHandler = many.map((m, i) => (m - one[i]) / (REPEAT - 1));
+      out.amplified[route][NAMES[w]] = { handlerMicros: round(median(perHandler), 1), handlerMicrosAll: perHandler.map((x) => round(x, 1)) };
+    }
+  }
+
   log("worker: cold starts");
   out.coldStart = {};
   for (const [key, options] of Object.entries({ ours, js: reference, floor })) out.coldStart[NAMES[key]] = await coldStart(options);
   return out;
+}
+
+/** A worker module that runs `target`'s fetch handler `repeat` times per request. */
+function repeater(target, repeat) {
+  return `// Generated by bench/worker.mjs: ${target}'s fetch handler, ${repeat} times per request.
+import target from ${JSON.stringify(target)};
+export default {
+  async fetch(request, env, ctx) {
+    const body = await request.arrayBuffer();
+    let response;
+    for (let i = 0; i < ${repeat}; i++) {
+      if (response) await response.arrayBuffer();
+      response = await target.fetch(new Request(request, { body }), env, ctx);
+    }
+    return response;
+  },
+};
+`;
 }
 
 /** The first request after a fresh workerd is ready, 7 times. */
