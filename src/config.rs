@@ -72,8 +72,15 @@ pub struct Config {
 
 impl Config {
     /// Reads the configuration through `get`, which returns a variable's value
-    /// or `None` when it is not set.
+    /// or `None` when it is not set; destination URLs with the `url` crate.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Config {
+        Config::from_env_with(get, crate::delivery::destination::parse_url)
+    }
+
+    /// [`Config::from_env`], with destination URLs read by `parse_url` (a WHATWG URL parser, see
+    /// [`crate::delivery::destination::UrlParser`]).
+    pub fn from_env_with(get: impl Fn(&str) -> Option<String>, parse_url: crate::delivery::destination::UrlParser) -> Config {
         let mut problems = Vec::new();
         let tokens = get(VERIFICATION_TOKEN).as_deref().and_then(Tokens::parse);
         if tokens.is_none() {
@@ -134,7 +141,7 @@ impl Config {
                 ),
             ));
         }
-        let destinations = match Destinations::parse(get(crate::delivery::destination::DESTINATIONS).as_deref(), &get) {
+        let destinations = match Destinations::parse_with(get(crate::delivery::destination::DESTINATIONS).as_deref(), &get, parse_url) {
             Ok(d) => d,
             Err(found) => {
                 problems.extend(found);

@@ -65,7 +65,7 @@ fn config(env: &Env) -> std::rc::Rc<Config> {
 }
 
 fn read_config(env: &Env) -> Config {
-    let mut config = Config::from_env(|name| var(env, name));
+    let mut config = Config::from_env_with(|name| var(env, name), parse_url);
     if !config.destinations.list.is_empty() {
         for (binding, kind, ok) in [
             (bindings::QUEUE, "queue producer", env.queue(bindings::QUEUE).is_ok()),
@@ -90,6 +90,39 @@ fn read_config(env: &Env) -> Config {
 #[event(queue)]
 async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
     consumer::consume(batch, env).await
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// The runtime's WHATWG `URL`: the parser its `fetch` reads a URL with.
+    #[wasm_bindgen(js_name = URL)]
+    type JsUrl;
+    #[wasm_bindgen(constructor, catch, js_class = "URL")]
+    fn new(text: &str) -> std::result::Result<JsUrl, wasm_bindgen::JsValue>;
+    #[wasm_bindgen(method, getter, js_class = "URL")]
+    fn href(this: &JsUrl) -> String;
+    #[wasm_bindgen(method, getter, js_class = "URL")]
+    fn protocol(this: &JsUrl) -> String;
+    #[wasm_bindgen(method, getter, js_class = "URL")]
+    fn username(this: &JsUrl) -> String;
+    #[wasm_bindgen(method, getter, js_class = "URL")]
+    fn password(this: &JsUrl) -> String;
+    #[wasm_bindgen(method, getter, js_class = "URL")]
+    fn hostname(this: &JsUrl) -> String;
+}
+
+/// [`crate::delivery::destination::UrlParser`] over the runtime's own `URL`.
+fn parse_url(text: &str) -> std::result::Result<crate::delivery::destination::ParsedUrl, String> {
+    let url = JsUrl::new(text).map_err(|e| {
+        js_sys::Error::from(e).message().as_string().unwrap_or_else(|| "invalid URL".into())
+    })?;
+    let scheme = url.protocol();
+    Ok(crate::delivery::destination::ParsedUrl {
+        scheme: scheme.strip_suffix(':').unwrap_or(&scheme).to_string(),
+        credentials: !url.username().is_empty() || !url.password().is_empty(),
+        hostname: url.hostname(),
+        href: url.href(),
+    })
 }
 
 fn now_ms() -> i64 {

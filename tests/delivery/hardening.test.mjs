@@ -257,10 +257,18 @@ test("redirects are not followed: a 307 is a failure that says where it pointed"
 });
 
 test("URLs are read as fetch reads them: backslashes, credentials and plain http elsewhere are refused", async () => {
+  // The Worker reads them with the runtime's own URL (src/worker/mod.rs), the
+  // CLI and the native tests with the url crate: the same answers.
   for (const [url, problem] of [
     ["http://evil.example\\@localhost/", "contains a backslash"],
     ["http://localhost@evil.example/", "must not carry a user name or password"],
     ["http://127.0.0.1.evil.example/", "must be https"],
+    ["http://[::ffff:127.0.0.1]/", "must be https"],
+    ["https://bücher.example/", "contains a character outside ASCII"],
+    ["example.com", '"example.com" is not an absolute URL'],
+    ["https://", '"https://" is not an absolute URL'],
+    ["file:///etc/passwd", '"file:///etc/passwd" has no host'],
+    ["ftp://a.example/", 'scheme "ftp" is not supported'],
   ]) {
     const mf = await bridge([{ name: "x", url, types: ["*"] }]);
     const health = (await admin(mf, "/health")).body;
@@ -269,6 +277,12 @@ test("URLs are read as fetch reads them: backslashes, credentials and plain http
     assert.equal((await webhook(mf, INACTIVE)).status, 503, url);
     await mf.dispose();
   }
+  // Loopback written as the parser normalises it: 0x7f.1 is 127.0.0.1.
+  const a = await app(() => 200);
+  const mf = await bridge([{ name: "hex", url: a.url.replace("127.0.0.1", "0x7f.1"), types: ["conversation_inactive"] }]);
+  assert.equal((await admin(mf, "/health")).body.configured, true);
+  assert.equal((await webhook(mf, INACTIVE)).status, 200);
+  await until(() => a.accepted().length === 1, 15000, "delivered to the normalised loopback URL");
 });
 
 test("no secret in logs, listings, errors or public answers", async () => {
