@@ -88,7 +88,7 @@ function worker(r, line) {
   line();
   line("Three workers side by side in local workerd (Miniflare), each in its own workerd process, in the same run:");
   line("drift-bridge (build/: the entry module and one wasm call per request), the reference a user would write");
-  line("in JavaScript (bench/js-worker: JSON.parse, spreads, Web Crypto SHA-256 ids, JSON.stringify) and the floor");
+  line("in JavaScript (bench/js-worker: JSON.parse, spreads, Web Crypto SHA-256 ids, JSON.stringify, and the same JSON log line per webhook) and the floor");
   line("(bench/empty-worker: reads the body, answers 200). Every load run is `wrk -t1 --latency` for");
   line(`${w.secondsPerRun} s (${w.secondsPerSizeRun} s for the event sizes); the rounds run every case once, worker after worker, so the`);
   line(`workers are interleaved in time; a figure is the median of ${w.rounds} rounds.`);

@@ -11,7 +11,8 @@
 // The outbox's alarm forwards the pending rows to a Destination Durable
 // Object per app, which stores them and puts a small reference per delivery
 // on the queue (bindings OUTBOX, DESTINATION, DELIVERIES). Retries, recovery
-// and retention are left out: they do not run per webhook.
+// and retention are left out: they do not run per webhook. Like drift-bridge,
+// it writes one JSON log line per accepted webhook.
 import { DurableObject } from "cloudflare:workers";
 
 const CONVERSATION = new Set(["conversation_inactive", "conversation_manual_push", "conversation_push", "conversation_status_updated"]);
@@ -56,7 +57,7 @@ async function translate(e, now, legacy = "always") {
 /** The parsed DESTINATIONS, once per isolate. */
 let destinations;
 
-/** Posts the deliveries the destinations want to the outbox; false when it failed. */
+/** Posts the deliveries the destinations want to the outbox: how many, or -1 when it failed. */
 async function handOff(env, inbound, events, now) {
   destinations ??= JSON.parse(env.DESTINATIONS ?? "[]");
   const deliveries = [];
@@ -64,15 +65,15 @@ async function handOff(env, inbound, events, now) {
     const to = destinations.filter((d) => d.types.includes("*") || d.types.includes(event.type)).map((d) => d.name);
     if (to.length > 0) deliveries.push({ id, type: event.type, to, body: JSON.stringify(event) });
   }
-  if (deliveries.length === 0) return true;
+  if (deliveries.length === 0) return 0;
   const scope = CONVERSATION.has(inbound.type) ? `conversation:${inbound.orgId}:${inbound.data.conversationId}` : `event:${events[0].id}`;
   try {
     const outbox = env.OUTBOX.get(env.OUTBOX.idFromName(scope));
     const res = await outbox.fetch("https://outbox/accept", { method: "POST", body: JSON.stringify({ v: 2, scope, at: now, events: deliveries }) });
     await res.text();
-    return res.status === 200;
+    return res.status === 200 ? deliveries.reduce((n, d) => n + d.to.length, 0) : -1;
   } catch {
-    return false;
+    return -1;
   }
 }
 
@@ -182,7 +183,11 @@ export default {
       const now = Date.now();
       const events = await translate(event, now);
       const answer = { received: events[0].id, events: events.map(({ id, event }) => ({ id, type: event.type })) };
-      if (env.DESTINATIONS && !(await handOff(env, event, events, now))) return json({ error: { code: "unavailable" } }, 503);
+      const deliveries = env.DESTINATIONS ? await handOff(env, event, events, now) : 0;
+      if (deliveries < 0) return json({ error: { code: "unavailable" } }, 503);
+      // The one JSON log line per webhook that drift-bridge writes too (README: structured logs).
+      const scope = CONVERSATION.has(event.type) ? `conversation:${event.orgId}:${event.data.conversationId}` : `event:${events[0].id}`;
+      console.log(JSON.stringify({ kind: "webhook", status: 200, eventId: events[0].id, type: event.type, scope, events: events.length, deliveries }));
       return json(answer);
     }
     if (url.pathname === "/convert") {
