@@ -589,6 +589,63 @@ describe("the admin page served by the worker", () => {
     assert.deepEqual(errors, []);
   });
 
+  // Last: it adds deliveries, which the tests above do not expect.
+  test("Load more pages through the log; the event id, since and until filters narrow it", async () => {
+    // Six deliveries a webhook: past the page of 50.
+    for (const conversation of [4201, 4202, 4203, 4204, 4205]) await webhook(conversation);
+    const before = (await log()).length;
+    await until(async () => (await log("&status=pending")).length === 0 && (await log()).length >= 60, "a second page of deliveries", 120_000);
+    const all = await log();
+    assert.ok(all.length > 50, `${all.length} deliveries (${before} before settling)`);
+    const ids = (list) => list.map((r) => r.id);
+    const { page, errors } = await signedIn();
+    assert.deepEqual(ids(await rows(page)), ids(all.slice(0, 50)), "the first page");
+    const more = page.getByRole("button", { name: "Load more" });
+    assert.ok(await more.isVisible(), "Load more is offered");
+    while (await more.isVisible()) {
+      await more.click();
+      await idle(page);
+    }
+    const shown = ids(await rows(page));
+    assert.deepEqual(shown, ids(all), "every page in order, newest first");
+    assert.equal(new Set(shown).size, shown.length, "nothing twice");
+
+    // An event id, typed in capitals: the page asks for it in lower case.
+    const target = all.find((r) => r.scope === "conversation:1:4203");
+    await page.getByLabel("Event id").fill(target.eventId.toUpperCase());
+    await page.getByRole("button", { name: "Apply" }).click();
+    await idle(page);
+    const byEvent = ids(await rows(page)).sort();
+    assert.ok(byEvent.length > 0);
+    assert.deepEqual(byEvent, ids(all.filter((r) => r.eventId === target.eventId)).sort());
+    await page.getByLabel("Event id").fill("");
+
+    // Since (inclusive) and until (exclusive), to the second, typed in the
+    // viewer's time zone: the first second of this test's deliveries.
+    const fresh = all.filter((r) => r.scope.startsWith("conversation:1:420"));
+    const second = Math.floor(Math.min(...fresh.map((r) => r.at)) / 1000) * 1000;
+    const local = await page.evaluate((ms) => {
+      const d = new Date(ms);
+      const p = (n, w = 2) => String(n).padStart(w, "0");
+      return `${p(d.getFullYear(), 4)}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+    }, second);
+    const firstPage = async () => {
+      await page.getByRole("button", { name: "Apply" }).click();
+      await idle(page);
+      return ids(await rows(page));
+    };
+    await page.getByLabel("Since", { exact: true }).fill(local);
+    const since = await firstPage();
+    assert.ok(since.length >= fresh.length, `${since.length} since ${local}`);
+    assert.deepEqual(since, ids(all.filter((r) => r.at >= second).slice(0, 50)));
+    await page.getByLabel("Since", { exact: true }).fill("");
+    await page.getByLabel("Until", { exact: true }).fill(local);
+    const untilRows = await firstPage();
+    assert.ok(untilRows.length > 0);
+    assert.deepEqual(untilRows, ids(all.filter((r) => r.at < second).slice(0, 50)));
+    assert.deepEqual(errors, []);
+  });
+
 });
 
 describe("the admin page when the admin API is off", () => {
