@@ -14,8 +14,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Miniflare } from "miniflare";
-import { ROOT, SCRIPT, TOKEN, eventually } from "./support.mjs";
+import { ROOT, TOKEN, eventually, startWorker } from "./support.mjs";
 
 const BIN = process.env.DRIFT_BRIDGE_BIN ?? join(ROOT, "target/debug/drift-bridge");
 
@@ -54,17 +53,8 @@ describe("drift-bridge send", () => {
 
   before(async () => {
     if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build it with \`cargo build\``);
-    mf = new Miniflare({
-      rootPath: ROOT,
-      scriptPath: SCRIPT,
-      modules: true,
-      modulesRoot: ROOT,
-      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-      compatibilityDate: "2026-04-26",
-      bindings: { DRIFT_VERIFICATION_TOKEN: TOKEN },
-      host: "127.0.0.1",
-      port: 0,
-    });
+    // A real port: the CLI reaches the worker (through the proxy) over HTTP.
+    mf = await startWorker({ DRIFT_VERIFICATION_TOKEN: TOKEN }, { host: "127.0.0.1", port: 0 });
     const worker = await mf.ready;
     proxy = createServer(async (req, res) => {
       const chunks = [];

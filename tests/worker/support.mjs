@@ -44,11 +44,13 @@ export const DRIFT_EXAMPLE_RECEIVED =
   '{"id":"945d7df49ee99b50","type":"conversation_status_updated"}]}';
 
 /**
- * Starts the built worker with `bindings` (all strings). Returns the
- * Miniflare instance, with `logs()` giving what workerd printed so far.
- * Set DRIFT_BRIDGE_TEST_LOGS=1 to also see workerd's output live.
+ * Starts the built worker with `bindings` (all strings); `options` are more
+ * Miniflare options (for example `{ host: "127.0.0.1", port: 0 }` to listen
+ * on a real port). Returns the Miniflare instance, with `logs()` giving what
+ * workerd printed so far. Set DRIFT_BRIDGE_TEST_LOGS=1 to also see workerd's
+ * output live.
  */
-export async function startWorker(bindings = {}) {
+export async function startWorker(bindings = {}, options = {}) {
   if (!existsSync(SCRIPT) || !existsSync(WASM)) {
     throw new Error(`${SCRIPT} or its wasm is missing: build it with \`bash scripts/build.sh worker\``);
   }
@@ -62,6 +64,7 @@ export async function startWorker(bindings = {}) {
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: "2026-04-26",
     bindings,
+    ...options,
     handleRuntimeStdio(stdout, stderr) {
       for (const stream of [stdout, stderr]) {
         stream.setEncoding("utf8");
