@@ -287,8 +287,10 @@ fn check_url(text: &str, parse_url: UrlParser) -> Result<String, String> {
     }
 }
 
-/// A serialised host (see [`ParsedUrl::hostname`]) that is this machine.
-fn is_loopback(hostname: &str) -> bool {
+/// A serialised host (see [`ParsedUrl::hostname`]: lower case, IPv6 in
+/// brackets) that is this machine: `localhost`, `*.localhost`, 127.0.0.0/8
+/// or `[::1]`.
+pub fn is_loopback(hostname: &str) -> bool {
     if let Some(v6) = hostname.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         return v6.parse::<std::net::Ipv6Addr>().is_ok_and(|a| a.is_loopback());
     }

@@ -32,6 +32,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use drift_bridge::delivery::destination::is_loopback;
 use drift_bridge::json::{self, Limits};
 use ureq::http::Uri;
 use ureq::Agent;
@@ -114,16 +115,11 @@ fn parse_url(text: &str) -> Result<String, String> {
     let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| format!("{text:?} is not an absolute URL with a host"))?;
     match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
         Some("https") => Ok(text.to_owned()),
-        Some("http") if is_loopback(host) => Ok(text.to_owned()),
+        Some("http") if is_loopback(&host.to_ascii_lowercase()) => Ok(text.to_owned()),
         Some("http") => Err("must be https (plain http only for localhost): the token goes with every request".into()),
         Some(other) => Err(format!("scheme {other:?} is not supported; must be https")),
         None => Err(format!("{text:?} is not an absolute URL")),
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-    host == "localhost" || host.ends_with(".localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
 }
 
 /// One line to send.
