@@ -21,11 +21,14 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
 fi
 
 if [ "$("$WASM_BINDGEN_ROOT/bin/wasm-bindgen" --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
-  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION into $WASM_BINDGEN_ROOT (about 3 minutes, once)"
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION into $WASM_BINDGEN_ROOT (3 to 8 minutes, once)"
   # --locked first; some of its pinned dependencies can be missing from a
-  # registry mirror, in which case cargo resolves compatible ones.
-  cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$WASM_BINDGEN_ROOT" --locked \
-    || cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$WASM_BINDGEN_ROOT"
+  # registry mirror, in which case cargo resolves compatible ones (the first
+  # attempt's error would only alarm: it is dropped).
+  if ! cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$WASM_BINDGEN_ROOT" --locked 2>/dev/null; then
+    say "its locked dependencies are not all in this registry; building it with compatible ones"
+    cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$WASM_BINDGEN_ROOT"
+  fi
 fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
