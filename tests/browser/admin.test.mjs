@@ -225,7 +225,7 @@ describe("the admin page served by the worker", () => {
     assert.equal(res.status, 200, "served (after the assets' redirect to /admin)");
     assert.match(res.headers.get("content-type"), /^text\/html/);
     assert.match(await res.text(), /<title>drift-bridge admin<\/title>/);
-    for (const file of ["admin.js", "admin.css"]) {
+    for (const file of ["admin.js", "admin.css", "base.css"]) {
       assert.equal((await fetch(`${worker.url}/${file}`)).status, 200, file);
     }
     const unauthorised = await fetch(`${worker.url}/admin/deliveries`);
