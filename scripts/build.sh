@@ -13,6 +13,11 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 source scripts/env.sh
 WASM_OPT="$ROOT/node_modules/binaryen/bin/wasm-opt"
+# One build at a time in a checkout: `make dev` (wrangler's [build]) and
+# `make test` running at once would otherwise delete each other's output.
+mkdir -p target
+exec 9>target/.build.lock
+flock 9
 # wasm favours size; native builds keep opt-level 3 from Cargo.toml.
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=z
 what=${1:-all}
