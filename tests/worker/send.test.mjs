@@ -36,6 +36,11 @@ function run(args, { env = {}, stdin = "", onSpawn } = {}) {
     child.stderr.setEncoding("utf8").on("data", (c) => (stderr += c));
     child.on("error", reject);
     child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+    // A run that reads a file, or stops early, may exit before its stdin is
+    // written: that EPIPE is no failure of the CLI's.
+    child.stdin.on("error", (error) => {
+      if (error.code !== "EPIPE") reject(error);
+    });
     child.stdin.end(stdin);
     onSpawn?.(child);
   });
