@@ -182,6 +182,16 @@ impl Config {
         !self.problems.iter().any(|p| p.blocking)
     }
 
+    /// What `/health` and the start line call this configuration: `ok`,
+    /// `degraded` (problems, none blocking) or `misconfigured`.
+    pub fn status(&self) -> &'static str {
+        match (self.is_complete(), self.problems.is_empty()) {
+            (true, true) => "ok",
+            (true, false) => "degraded",
+            (false, _) => "misconfigured",
+        }
+    }
+
     /// Limits for one event or body.
     pub fn limits(&self) -> Limits {
         Limits { max_bytes: self.max_body_bytes, ..Limits::default() }

@@ -3,8 +3,22 @@
 //! `destination`. They carry ids, types, statuses and counts, never an
 //! event body or a secret.
 
+use crate::config::Config;
 use crate::json;
 use crate::rules::Outbound;
+
+/// The line an isolate writes once, as it starts: the version and what the
+/// public `/health` says of the configuration, nothing more.
+pub fn start(config: &Config) -> String {
+    format!(
+        "{{\"kind\":\"start\",\"status\":\"{}\",\"version\":\"{}\",\"configured\":{},\"problems\":{},\"destinations\":{}}}",
+        config.status(),
+        crate::VERSION,
+        config.is_complete(),
+        config.problems.len(),
+        config.destinations.list.len()
+    )
+}
 
 /// The line for one webhook: `status` is the HTTP status answered, `error`
 /// its error code, `events` the outbound events (empty when it was refused),
@@ -48,5 +62,19 @@ mod tests {
         );
         assert!(!webhook(200, None, &events, 4).contains("s3cret"));
         assert_eq!(webhook(401, Some("unauthorized"), &[], 0), r#"{"kind":"webhook","status":401,"error":"unauthorized"}"#);
+    }
+
+    #[test]
+    fn the_start_line_says_what_health_says() {
+        let get = |name: &str| (name == "DRIFT_VERIFICATION_TOKEN").then(|| "s3cret-token".to_string());
+        let line = start(&Config::from_env(get));
+        assert_eq!(
+            line,
+            format!(r#"{{"kind":"start","status":"ok","version":"{}","configured":true,"problems":0,"destinations":0}}"#, crate::VERSION)
+        );
+        assert!(!line.contains("s3cret"));
+        let line = start(&Config::from_env(|_| None));
+        assert!(line.starts_with(r#"{"kind":"start","status":"misconfigured","#), "{line}");
+        assert!(line.ends_with(r#","configured":false,"problems":1,"destinations":0}"#), "{line}");
     }
 }

@@ -150,13 +150,17 @@ function contentLength(value) {
 /**
  * Runs the hot path once while the isolate starts (on Workers, that overlaps
  * the TLS handshake of the first request), so that the first request finds
- * the configuration read and the code it runs compiled. Nothing is handed
- * off, stored or logged, but configuration problems.
+ * the configuration read and the code it runs compiled, and writes the
+ * isolate's start line. Nothing is handed off or stored. (Running it more
+ * often, so that V8 also optimises that code, costs more at start than it
+ * saves the first request: bench/README.md, "Cold start".)
  */
 function warmUp() {
   try {
     limit = rust.maxBodyBytes(startupEnv);
-    rust.warmUp(startupEnv);
+    // The isolate's start line. Also, the first console.log of an isolate
+    // costs milliseconds, which this takes off the first request.
+    console.log(rust.warmUp(startupEnv));
   } catch (error) {
     // The first request does it all again.
     console.error(`warm-up failed: ${error?.message ?? error}`);

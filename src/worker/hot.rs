@@ -45,23 +45,25 @@ pub fn max_body_bytes(env: &Env) -> f64 {
     super::config(env).max_body_bytes as f64
 }
 
-/// Runs the hot path once on Drift's example, as the isolate starts, so that
-/// the first request finds the configuration read and the functions it needs
-/// compiled. Without side effects: the results are dropped, and the token
-/// check runs on an empty candidate, which no configuration accepts.
+/// Runs the hot path once on Drift's example as the isolate starts, and
+/// answers the isolate's start line ([`crate::log::start`]), which the entry
+/// prints.
+///
+/// V8 compiles a wasm function on its first call; this takes that off the
+/// first request (bench/README.md, "Cold start"). On Workers the isolate
+/// starts while the first request's TLS handshake runs. Without side effects:
+/// the results are dropped, and the webhook runs once refused (an empty
+/// token, which no configuration accepts) and once from past the token check.
 #[wasm_bindgen(js_name = warmUp)]
-pub fn warm_up(env: &Env) {
+pub fn warm_up(env: &Env) -> String {
     const EXAMPLE: &[u8] = br#"{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}"#;
     let config = super::config(env);
     answer_convert(&config, EXAMPLE, "", 0, false);
     answer_webhook(&config, EXAMPLE, Some(String::new()), 0, false);
     if let Ok(value) = json::parse_bytes(EXAMPLE, &config.limits()) {
-        let options = Options { legacy: config.legacy, received_at_ms: 0, limits: config.limits() };
-        if let Ok(events) = translate_value(&value, &options) {
-            write_received(&mut String::new(), &events);
-            handoff::plan(&events, &config.destinations, 0);
-        }
+        accepted(&config, &value, 0);
     }
+    crate::log::start(&config)
 }
 
 /// `POST /webhooks/drift`: `token` is the `X-Verification-Token` header (a
@@ -73,7 +75,6 @@ pub fn webhook(env: &Env, body: &Uint8Array, token: &JsValue, now_ms: f64, over_
 }
 
 fn answer_webhook(config: &Config, body: &[u8], token: Option<String>, now: i64, over_limit: bool) -> Vec<u8> {
-    let refused = |status: u16, code: &str, body: Vec<u8>| with_log(body, &crate::log::webhook(status, Some(code), &[], 0));
     let Some(tokens) = config.tokens.as_ref().filter(|_| config.is_complete()) else {
         return refused(503, "not_configured", error(503, "not_configured", NOT_CONFIGURED));
     };
@@ -92,8 +93,13 @@ fn answer_webhook(config: &Config, body: &[u8], token: Option<String>, now: i64,
     if !header_ok && !body_ok() {
         return refused(401, "unauthorized", unauthorized());
     }
-    let options = Options { legacy: config.legacy, received_at_ms: now, limits };
-    let events = match translate_value(&value, &options) {
+    accepted(config, &value, now)
+}
+
+/// A verified webhook's answer: translated, with its hand-off plan.
+fn accepted(config: &Config, value: &json::Value, now: i64) -> Vec<u8> {
+    let options = Options { legacy: config.legacy, received_at_ms: now, limits: config.limits() };
+    let events = match translate_value(value, &options) {
         Ok(events) => events,
         Err(e) => return refused(400, e.code().as_str(), core_error(&e)),
     };
@@ -179,6 +185,11 @@ fn write_received(out: &mut String, events: &[Outbound]) {
         out.push('}');
     }
     out.push_str("]}");
+}
+
+/// A refused webhook's answer, with its log line.
+fn refused(status: u16, code: &str, body: Vec<u8>) -> Vec<u8> {
+    with_log(body, &crate::log::webhook(status, Some(code), &[], 0))
 }
 
 /// `"<status> \n<body>"`: an answer with no log line.

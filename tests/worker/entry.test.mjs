@@ -163,13 +163,18 @@ describe("warm-up", () => {
   });
   after(() => mf?.dispose());
 
-  test("the hot path runs once as the isolate starts, silently and without side effects", async () => {
+  test("the hot path runs as the isolate starts without side effects, and the isolate writes its start line", async () => {
     const res = await request(mf, "/webhooks/drift", { method: "POST", body: EX, headers: t });
     assert.equal(res.status, 200);
     await res.text();
     const line =
       '{"kind":"webhook","status":200,"eventId":"b624515312c8ce89","type":"conversation_inactive","scope":"conversation:1:123456789","events":3,"deliveries":0}';
     await eventually(() => mf.logs().includes(line), `no log line in:\n${mf.logs()}`);
-    assert.equal(mf.logs().trim(), line, "the request's log line and nothing from the warm-up");
+    // What the public /health says, and how many destinations.
+    const health = await (await request(mf, "/health")).json();
+    assert.deepEqual(health, { status: "ok", version: "0.1.0", configured: true, problems: 0 });
+    const start = JSON.stringify({ kind: "start", ...health, destinations: 0 });
+    assert.equal(mf.logs().trim(), `${start}\n${line}`, "the start line, the request's log line, and nothing else from the warm-up");
+    assert.ok(!mf.logs().includes(TOKEN), "no token in the start line");
   });
 });
