@@ -129,6 +129,10 @@ results.worker = await workerBench({ root: ROOT, rounds: ROUNDS, seconds: SECOND
 results.coldStart = results.worker.coldStart;
 delete results.worker.coldStart;
 
+// ---------------------------------------------------------------- where a webhook's CPU goes
+const { profileBench } = await import("./profile.mjs");
+results.profile = await profileBench({ log });
+
 // ---------------------------------------------------------------- playground in Chromium
 if (!ONLY_WORKER) try {
   const { playground } = await import("./playground.mjs");

@@ -94,7 +94,7 @@ export async function start(options, bindings = {}) {
 }
 
 /**
- * One wrk run against `url` on LOAD_CORE: requests/s, p50/p99 in ms, and the
+ * One wrk run against `url` on LOAD_CORE: requests/s, p50/p90/p99 in ms, and the
  * workerd's CPU per completed request in µs. Asynchronous, so that this
  * process keeps reading what workerd prints (drift-bridge logs a line per
  * webhook) and workerd never waits on a full pipe.
@@ -123,7 +123,7 @@ export async function load(worker, path, { connections = 1, seconds = 5, body = 
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(run.stdout);
   if (errors) throw new Error(`wrk saw ${errors[1]} non-2xx answers from ${worker.url + path}`);
   const requests = Number(/(\d+) requests in/.exec(run.stdout)?.[1]);
-  return { requests, rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(run.stdout)?.[1]), p50: ms("50%"), p99: ms("99%"), cpuMicros: (cpu / requests) * 1e6 };
+  return { requests, rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(run.stdout)?.[1]), p50: ms("50%"), p90: ms("90%"), p99: ms("99%"), cpuMicros: (cpu / requests) * 1e6 };
 }
 
 /** The system's CPU time so far (all cores), and of idle, in seconds: to tell how busy the machine was. */
@@ -169,6 +169,10 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
     jsDest: await start({ ...reference, ...withOutbox }, { DESTINATIONS }),
   };
   for (const [key, options] of Object.entries(amplified)) workers[key] = await start(options);
+  // The control for latency: a plain Node.js HTTP server on the same core,
+  // under the same wrk, that reads the body and answers 200. Its tail is the
+  // machine's and the loopback's; what the workers' tails add is workerd's.
+  workers.control = await controlServer();
   // Every case: which worker, which path, what load. Each round runs all of
   // them once, in this order, so the workers are interleaved in time.
   const cases = [];
@@ -183,6 +187,7 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
   for (const size of sizes) {
     for (const w of ["ours", "js", "floor"]) cases.push({ key: `size ${size} ${w}`, worker: w, route: "/webhooks/drift", connections: 1, body: paddedEvent(size), short: true });
   }
+  for (const connections of [1, 16]) cases.push({ key: `control c=${connections}`, worker: "control", route: "/webhooks/drift", connections });
   for (const route of ["/webhooks/drift", "/convert"]) {
     for (const w of Object.keys(amplified)) cases.push({ key: `amplified ${route} ${w}`, worker: w, route, connections: 1, short: true });
   }
@@ -195,7 +200,7 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
 
   const samples = Object.fromEntries(cases.map((c) => [c.key, []]));
   const machine = { before: systemCpu(), loadavgBefore: readFileSync("/proc/loadavg", "utf8").trim() };
-  const pinnedCpu = () => Object.values(workers).reduce((sum, w) => sum + cpuSeconds(w.pid), 0);
+  const pinnedCpu = () => Object.entries(workers).reduce((sum, [key, w]) => sum + (key === "control" ? 0 : cpuSeconds(w.pid)), 0);
   const pinnedBefore = pinnedCpu();
   for (let r = 0; r < rounds; r++) {
     log(`worker: round ${r + 1} of ${rounds}`);
@@ -220,6 +225,7 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
       cpuMicrosAll: s.map((x) => round(x.cpuMicros, 1)),
       rps: Math.round(median(s.map((x) => x.rps))),
       p50ms: round(median(s.map((x) => x.p50)), 3),
+      p90ms: round(median(s.map((x) => x.p90)), 3),
       p99ms: round(median(s.map((x) => x.p99)), 3),
       requests: s.reduce((a, x) => a + x.requests, 0),
     };
@@ -241,6 +247,7 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
     out.sizes[size] = Object.fromEntries(["ours", "js", "floor"].map((w) => [NAMES[w], summary(`size ${size} ${w}`)]));
   }
 
+  out.control = { 1: summary("control c=1"), 16: summary("control c=16") };
   out.amplified = { repeat: REPEAT };
   for (const route of ["/webhooks/drift", "/convert"]) {
     out.amplified[route] = {};
@@ -257,6 +264,23 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
   out.coldStart = {};
   for (const [key, options] of Object.entries({ ours, js: reference, floor })) out.coldStart[NAMES[key]] = await coldStart(options);
   return out;
+}
+
+/** The latency control: a Node.js HTTP server pinned to WORKERD_CORE, shaped like what start() answers. */
+export async function controlServer() {
+  const code = `const http = require("node:http");
+const server = http.createServer((req, res) => {
+  req.resume();
+  req.on("end", () => { res.writeHead(200, { "content-type": "application/json" }); res.end("{}"); });
+});
+server.listen(0, "127.0.0.1", () => console.log(server.address().port));`;
+  const child = spawn("taskset", ["-c", WORKERD_CORE, process.execPath, "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.stdout.setEncoding("utf8").once("data", (d) => resolve(Number(d.trim())));
+  });
+  // taskset execs node: the child is the server.
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid, mf: { dispose: async () => child.kill() } };
 }
 
 /** A worker module that runs `target`'s fetch handler `repeat` times per request. */

@@ -54,6 +54,8 @@ if [ "${1:-}" = "--bench" ]; then
   command -v jq >/dev/null 2>&1 || missing+=(jq)
   [ -x /usr/bin/time ] || missing+=(time)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  # bench/profile.mjs: where a webhook's CPU goes.
+  command -v perf >/dev/null 2>&1 || missing+=(linux-perf)
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]} from Debian's packages, for the benchmarks"
     SUDO=""

@@ -1,0 +1,145 @@
+// Where a webhook's CPU goes, part of `make bench` (run alone with
+// `node bench/profile.mjs`): the empty worker, the reference JS worker and
+// drift-bridge each in a bare workerd (the binary Miniflare runs, without
+// Miniflare's entry worker and proxy in front), under wrk at concurrency 1,
+// sampled by `perf record -g` with V8's perf map (--perf-basic-prof), so
+// that JavaScript and wasm frames are named. What is in a frame and below it
+// is divided by the requests served: µs per request for each part.
+//
+// Linux perf is needed (Debian: linux-perf); without it this part is skipped
+// with the reason.
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import workerd from "workerd";
+import { DRIFT_EXAMPLE, TOKEN } from "./worker.mjs";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const WORK = join(ROOT, "bench/work/profile");
+const PORT = 18_391;
+const WORKERD_CORE = "1";
+const LOAD_CORE = "0";
+
+/** The parts, each a frame whose samples (it and what it called) are counted. */
+const PARTS = [
+  ["wasm (all of drift-bridge's Rust)", /^JS:.*-\d+-(turbofan|liftoff)$/],
+  ["console.log", /^workerd::Worker::handleLog$/],
+  ["new Response", /^workerd::api::Response::constructor$/],
+  ["reading the body (arrayBuffer, json)", /^workerd::api::Body::(arrayBuffer|json|text)$/],
+  ["crypto.subtle.digest", /^workerd::api::SubtleCrypto::digest$/],
+  ["garbage collection", /^v8::internal::Heap::CollectGarbage$/],
+  ["kernel (syscalls: sockets, pipes)", /^entry_SYSCALL_64_after_hwframe$/],
+];
+
+const WORKERS = {
+  floor: { name: "empty worker (floor)", modules: [["floor.js", "esModule", "bench/empty-worker/index.js"]] },
+  js: { name: "reference JS worker", modules: [["js.js", "esModule", "bench/js-worker/index.js"]] },
+  ours: { name: "drift-bridge (Rust/wasm)", modules: [["index.js", "esModule", "build/index.js"], ["index_bg.wasm", "wasm", "build/index_bg.wasm"]] },
+};
+
+function config(key, w) {
+  const modules = w.modules.map(([name, kind]) => `(name = "${name}", ${kind} = embed "${key}-${name}")`).join(", ");
+  return `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .worker) ],
+  sockets = [ (name = "http", address = "127.0.0.1:${PORT}", http = (), service = "main") ],
+  v8Flags = ["--perf-basic-prof"],
+);
+const worker :Workerd.Worker = (
+  modules = [ ${modules} ],
+  compatibilityDate = "2026-04-26",
+  bindings = [ (name = "DRIFT_VERIFICATION_TOKEN", text = "${TOKEN}") ],
+);
+`;
+}
+
+function wrk(seconds) {
+  const out = execFileSync("taskset", ["-c", LOAD_CORE, "wrk", "-t1", "-c1", `-d${seconds}s`, "-s", join(ROOT, "bench/wrk-post.lua"), `http://127.0.0.1:${PORT}/webhooks/drift`], {
+    encoding: "utf8",
+    env: { ...process.env, BENCH_BODY: DRIFT_EXAMPLE, BENCH_TOKEN: TOKEN, BENCH_VARY: "1", BENCH_OFFSET: String(Math.floor(Math.random() * 1e9)) },
+  });
+  if (/Non-2xx/.test(out)) throw new Error(`wrk saw errors:\n${out}`);
+  return Number(/(\d+) requests in/.exec(out)[1]);
+}
+
+async function waitForPort() {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(`http://127.0.0.1:${PORT}/`, { method: "POST", body: "{}" });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error("workerd did not start");
+}
+
+/** Profiles one worker: µs per request of each part. */
+async function profile(key, w, seconds) {
+  for (const [name, , path] of w.modules) copyFileSync(join(ROOT, path), join(WORK, `${key}-${name}`));
+  writeFileSync(join(WORK, `${key}.capnp`), config(key, w));
+  // Its output goes nowhere: a pipe nobody reads would stall it.
+  const server = spawn("taskset", ["-c", WORKERD_CORE, workerd.default ?? workerd, "serve", `${key}.capnp`], { cwd: WORK, stdio: "ignore" });
+  try {
+    await waitForPort();
+    wrk(2); // warm: compiled, optimised
+    const data = join(WORK, `${key}.data`);
+    const perf = spawn("perf", ["record", "-F", "4999", "-g", "-p", String(server.pid), "-o", data, "--", "sleep", String(seconds + 1)], { stdio: "ignore" });
+    await new Promise((r) => setTimeout(r, 300));
+    const requests = wrk(seconds);
+    await new Promise((resolve) => perf.on("close", resolve));
+    const report = execFileSync("perf", ["report", "-i", data, "--children", "--sort", "sym", "-g", "none", "--stdio"], { encoding: "utf8", maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "ignore"] });
+    const events = Number(/Event count \(approx\.\): (\d+)/.exec(report)[1]);
+    const rows = [...report.matchAll(/^\s+([\d.]+)%\s+([\d.]+)%\s+\[.\]\s+(.*?)\s*$/gm)].map((m) => ({ children: Number(m[1]), self: Number(m[2]), sym: m[3] }));
+    const total = events / 1000 / requests; // cpu-clock events are nanoseconds
+    const micros = (share) => Math.round(((share * total) / 100) * 10) / 10;
+    const parts = {};
+    for (const [part, pattern] of PARTS) {
+      // wasm: the self time of every wasm function; the rest: the frame and
+      // everything below it.
+      parts[part] = pattern.source.startsWith("^JS:")
+        ? micros(rows.filter((r) => pattern.test(r.sym)).reduce((sum, r) => sum + r.self, 0))
+        : micros(Math.max(0, ...rows.filter((r) => pattern.test(r.sym)).map((r) => r.children)));
+    }
+    return { requests, seconds, cpuMicrosPerRequest: Math.round(total * 10) / 10, parts };
+  } finally {
+    server.kill();
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+export async function profileBench({ rounds = 3, seconds = 4, log = () => {} } = {}) {
+  if (spawnSync("perf", ["--version"]).status !== 0) return { skipped: "Linux perf is not installed (Debian: linux-perf)" };
+  const probe = spawnSync("perf", ["record", "-o", "/dev/null", "--", "true"], { encoding: "utf8" });
+  if (probe.status !== 0) return { skipped: `perf cannot record here: ${(probe.stderr || "").trim().split("\n")[0]}` };
+  mkdirSync(WORK, { recursive: true });
+  // Interleaved rounds, then the median of each figure: this machine's speed
+  // moves by tens of percent from one run to the next.
+  const runs = Object.fromEntries(Object.keys(WORKERS).map((key) => [key, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const [key, w] of Object.entries(WORKERS)) {
+      log(`profile: round ${r + 1} of ${rounds}, ${w.name}`);
+      runs[key].push(await profile(key, w, seconds));
+    }
+  }
+  const out = { method: `bare workerd, wrk -c1 on core ${LOAD_CORE}, workerd on core ${WORKERD_CORE}, perf record -F 4999 -g, ${rounds} interleaved rounds of ${seconds} s, medians`, rounds, workers: {} };
+  for (const [key, w] of Object.entries(WORKERS)) {
+    const all = runs[key];
+    out.workers[w.name] = {
+      requests: all.reduce((sum, x) => sum + x.requests, 0),
+      cpuMicrosPerRequest: median(all.map((x) => x.cpuMicrosPerRequest)),
+      cpuMicrosAll: all.map((x) => x.cpuMicrosPerRequest),
+      parts: Object.fromEntries(PARTS.map(([part]) => [part, median(all.map((x) => x.parts[part]))])),
+    };
+  }
+  return out;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const result = await profileBench({ log: (m) => console.error(m) });
+  writeFileSync(join(ROOT, "bench/work/profile.json"), JSON.stringify(result, null, 2) + "\n");
+  console.log(JSON.stringify(result, null, 2));
+}
