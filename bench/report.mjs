@@ -145,10 +145,13 @@ function worker(r, line) {
       line(`| ${FLOOR} | ${c} | ${floor[c][FLOOR].p50ms} ms | ${floor[c][FLOOR].p90ms} ms | ${floor[c][FLOOR].p99ms} ms |`);
     }
     line();
-    line("On this machine workerd itself holds a few percent of requests for tens of milliseconds, whatever the worker,");
-    line("the empty one included, and the control shows the machine and the loopback do not: the p99 of every worker");
-    line("is one of those holds, so the p99 ratios above compare samples of workerd's stalls rather than the workers,");
-    line("and move run to run. p90 is below the stalls and compares the workers.");
+    const times = (c, q) => (floor[c][FLOOR][q] / w.control[c][q]).toFixed(0);
+    line(`The empty worker's p99 is ${times(1, "p99ms")}× the control's at concurrency 1 and ${times(16, "p99ms")}× at 16, its p90 ${times(1, "p90ms")}× and`);
+    line(`${times(16, "p90ms")}×, for a p50 of ${times(1, "p50ms")}× and ${times(16, "p50ms")}×. The machine and the loopback add little (the control's p99 is`);
+    line(`${w.control[1].p99ms} ms and ${w.control[16].p99ms} ms); it is workerd (with Miniflare's entry worker in front) that holds some requests for milliseconds to tens of`);
+    line("milliseconds, whatever the worker; in a bare workerd the empty worker shows the same holds. The tails of the");
+    line("three workers are samples of those holds, so their ratios move from run to run by more than any difference");
+    line("between the workers; p50 and the CPU figures are what compares them.");
   }
   if (r.profile) profile(r.profile, line);
   if (w.amplified) {
