@@ -149,7 +149,7 @@ function worker(r, line) {
     line(`The empty worker's p99 is ${times(1, "p99ms")}× the control's at concurrency 1 and ${times(16, "p99ms")}× at 16, its p90 ${times(1, "p90ms")}× and`);
     line(`${times(16, "p90ms")}×, for a p50 of ${times(1, "p50ms")}× and ${times(16, "p50ms")}×. The machine and the loopback add little (the control's p99 is`);
     line(`${w.control[1].p99ms} ms and ${w.control[16].p99ms} ms); it is workerd (with Miniflare's entry worker in front) that holds some requests for milliseconds to tens of`);
-    line("milliseconds, whatever the worker; in a bare workerd the empty worker shows the same holds. The tails of the");
+    line("milliseconds, whatever the worker. The tails of the");
     line("three workers are samples of those holds, so their ratios move from run to run by more than any difference");
     line("between the workers; p50 and the CPU figures are what compares them.");
   }
