@@ -192,6 +192,17 @@ impl Config {
         }
     }
 
+    /// What anyone may know of this configuration, as JSON members (no
+    /// braces): `"status":…,"version":…,"configured":…,"problems":<count>`.
+    /// The public `/health` answer, and the start line after its `kind`.
+    pub fn write_summary(&self, out: &mut String) {
+        out.push_str("\"status\":\"");
+        out.push_str(self.status());
+        out.push_str("\",\"version\":");
+        crate::json::write_str_escaped(out, crate::VERSION);
+        out.push_str(&format!(",\"configured\":{},\"problems\":{}", self.is_complete(), self.problems.len()));
+    }
+
     /// Limits for one event or body.
     pub fn limits(&self) -> Limits {
         Limits { max_bytes: self.max_body_bytes, ..Limits::default() }

@@ -7,17 +7,14 @@ use crate::config::Config;
 use crate::json;
 use crate::rules::Outbound;
 
-/// The line an isolate writes once, as it starts: the version and what the
-/// public `/health` says of the configuration, nothing more.
+/// The line an isolate writes once, as it starts: what the public `/health`
+/// says of the configuration, and how many destinations it has.
 pub fn start(config: &Config) -> String {
-    format!(
-        "{{\"kind\":\"start\",\"status\":\"{}\",\"version\":\"{}\",\"configured\":{},\"problems\":{},\"destinations\":{}}}",
-        config.status(),
-        crate::VERSION,
-        config.is_complete(),
-        config.problems.len(),
-        config.destinations.list.len()
-    )
+    let mut out = String::with_capacity(160);
+    out.push_str("{\"kind\":\"start\",");
+    config.write_summary(&mut out);
+    out.push_str(&format!(",\"destinations\":{}}}", config.destinations.list.len()));
+    out
 }
 
 /// The line for one webhook: `status` is the HTTP status answered, `error`

@@ -49,12 +49,8 @@ fn authorized(req: &Request, config: &Config) -> bool {
 /// has; with the admin token, also what they are and how it is set up.
 pub fn health(req: &Request, config: &Config) -> Result<Response> {
     let mut out = String::with_capacity(256);
-    out.push_str("{\"status\":\"");
-    out.push_str(config.status());
-    out.push('"');
-    out.push_str(",\"version\":");
-    json::write_str_escaped(&mut out, crate::VERSION);
-    out.push_str(&format!(",\"configured\":{},\"problems\":{}", config.is_complete(), config.problems.len()));
+    out.push('{');
+    config.write_summary(&mut out);
     if authorized(req, config) {
         out.push_str(&format!(
             ",\"details\":{{\"legacyPolicy\":\"{}\",\"maxBodyBytes\":{},\"verificationTokens\":{},\"problems\":",
