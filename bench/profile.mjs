@@ -13,13 +13,11 @@ import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import workerd from "workerd";
-import { DRIFT_EXAMPLE, TOKEN } from "./worker.mjs";
+import { LOAD_CORE, TOKEN, WORKERD_CORE, load, median } from "./worker.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WORK = join(ROOT, "bench/work/profile");
 const PORT = 18_391;
-const WORKERD_CORE = "1";
-const LOAD_CORE = "0";
 
 /** The parts, each a frame whose samples (it and what it called) are counted. */
 const PARTS = [
@@ -54,15 +52,6 @@ const worker :Workerd.Worker = (
 `;
 }
 
-function wrk(seconds) {
-  const out = execFileSync("taskset", ["-c", LOAD_CORE, "wrk", "-t1", "-c1", `-d${seconds}s`, "-s", join(ROOT, "bench/wrk-post.lua"), `http://127.0.0.1:${PORT}/webhooks/drift`], {
-    encoding: "utf8",
-    env: { ...process.env, BENCH_BODY: DRIFT_EXAMPLE, BENCH_TOKEN: TOKEN, BENCH_VARY: "1", BENCH_OFFSET: String(Math.floor(Math.random() * 1e9)) },
-  });
-  if (/Non-2xx/.test(out)) throw new Error(`wrk saw errors:\n${out}`);
-  return Number(/(\d+) requests in/.exec(out)[1]);
-}
-
 async function waitForPort() {
   for (let i = 0; i < 100; i++) {
     try {
@@ -80,14 +69,16 @@ async function profile(key, w, seconds) {
   for (const [name, , path] of w.modules) copyFileSync(join(ROOT, path), join(WORK, `${key}-${name}`));
   writeFileSync(join(WORK, `${key}.capnp`), config(key, w));
   // Its output goes nowhere: a pipe nobody reads would stall it.
+  // taskset execs workerd: the child is the server.
   const server = spawn("taskset", ["-c", WORKERD_CORE, workerd.default ?? workerd, "serve", `${key}.capnp`], { cwd: WORK, stdio: "ignore" });
+  const target = { url: `http://127.0.0.1:${PORT}`, pid: server.pid };
   try {
     await waitForPort();
-    wrk(2); // warm: compiled, optimised
+    await load(target, "/webhooks/drift", { seconds: 2, vary: true }); // warm: compiled, optimised
     const data = join(WORK, `${key}.data`);
     const perf = spawn("perf", ["record", "-F", "4999", "-g", "-p", String(server.pid), "-o", data, "--", "sleep", String(seconds + 1)], { stdio: "ignore" });
     await new Promise((r) => setTimeout(r, 300));
-    const requests = wrk(seconds);
+    const { requests } = await load(target, "/webhooks/drift", { seconds, vary: true });
     await new Promise((resolve) => perf.on("close", resolve));
     const report = execFileSync("perf", ["report", "-i", data, "--children", "--sort", "sym", "-g", "none", "--stdio"], { encoding: "utf8", maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "ignore"] });
     const events = Number(/Event count \(approx\.\): (\d+)/.exec(report)[1]);
@@ -108,8 +99,6 @@ async function profile(key, w, seconds) {
     await new Promise((r) => setTimeout(r, 200));
   }
 }
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function profileBench({ rounds = 3, seconds = 4, log = () => {} } = {}) {
   if (spawnSync("perf", ["--version"]).status !== 0) return { skipped: "Linux perf is not installed (Debian: linux-perf)" };

@@ -119,7 +119,7 @@ function worker(r, line) {
     for (const [c, byWorker] of Object.entries(w.routes[route])) {
       const floor = byWorker[FLOOR].cpuMicros;
       for (const [name, m] of Object.entries(byWorker)) {
-        line(`| ${name} | ${c} | ${us(m.cpuMicros)} | ${name === FLOOR ? "–" : us(m.cpuMicros - floor)} | ${fmt(m.rps)} | ${m.p50ms} ms | ${m.p90ms ?? "–"} ms | ${m.p99ms} ms |`);
+        line(`| ${name} | ${c} | ${us(m.cpuMicros)} | ${name === FLOOR ? "–" : us(m.cpuMicros - floor)} | ${fmt(m.rps)} | ${m.p50ms} ms | ${m.p90ms} ms | ${m.p99ms} ms |`);
       }
     }
     line();
@@ -127,7 +127,7 @@ function worker(r, line) {
     line("|---:|---:|---:|---:|---:|---:|---:|");
     for (const [c, m] of Object.entries(w.routes[route])) {
       const [d, js, floor] = [m[OURS], m[JS], m[FLOOR]];
-      line(`| ${c} | ${ratio(d.cpuMicros, js.cpuMicros)} | ${ratio(d.cpuMicros - floor.cpuMicros, js.cpuMicros - floor.cpuMicros)} | ${ratio(d.p50ms, js.p50ms)} | ${d.p90ms ? ratio(d.p90ms, js.p90ms) : "–"} | ${ratio(d.p99ms, js.p99ms)} | ${ratio(d.rps, js.rps)} |`);
+      line(`| ${c} | ${ratio(d.cpuMicros, js.cpuMicros)} | ${ratio(d.cpuMicros - floor.cpuMicros, js.cpuMicros - floor.cpuMicros)} | ${ratio(d.p50ms, js.p50ms)} | ${ratio(d.p90ms, js.p90ms)} | ${ratio(d.p99ms, js.p99ms)} | ${ratio(d.rps, js.rps)} |`);
     }
   }
   if (w.control) {
@@ -187,7 +187,7 @@ function worker(r, line) {
     const floor = w.routes["/webhooks/drift"][c][FLOOR].cpuMicros;
     for (const [name, m] of Object.entries(byWorker)) {
       const without = w.routes["/webhooks/drift"][c][name].cpuMicros;
-      line(`| ${name} | ${c} | ${us(m.cpuMicros)} | ${us(m.cpuMicros - without)} (${Math.round(((m.cpuMicros - without) / m.cpuMicros) * 100)}%) | ${us(m.cpuMicros - floor)} | ${fmt(m.rps)} | ${m.p50ms} ms | ${m.p90ms ?? "–"} ms | ${m.p99ms} ms |`);
+      line(`| ${name} | ${c} | ${us(m.cpuMicros)} | ${us(m.cpuMicros - without)} (${Math.round(((m.cpuMicros - without) / m.cpuMicros) * 100)}%) | ${us(m.cpuMicros - floor)} | ${fmt(m.rps)} | ${m.p50ms} ms | ${m.p90ms} ms | ${m.p99ms} ms |`);
     }
   }
   line();
@@ -206,7 +206,6 @@ function worker(r, line) {
   line(`| **µs per KiB** | ${slopes.map((s) => `**${s.toFixed(2)}**`).join(" | ")} | ${(slopes[0] - slopes[2]).toFixed(2)} | ${(slopes[1] - slopes[2]).toFixed(2)} |`);
 }
 
-/** µs per KiB: the least-squares slope of CPU per request against body size. */
 /** "Where a webhook's CPU goes": bench/profile.mjs's figures. */
 function profile(p, line) {
   line();
@@ -231,6 +230,7 @@ function profile(p, line) {
   }
 }
 
+/** µs per KiB: the least-squares slope of CPU per request against body size. */
 export function slope(sizes, name) {
   const points = Object.entries(sizes).map(([size, m]) => [Number(size) / 1024, m[name].cpuMicros]);
   const mx = points.reduce((a, [x]) => a + x, 0) / points.length;
@@ -276,7 +276,7 @@ export function targets(r) {
   for (const route of Object.keys(w.routes)) {
     for (const [c, m] of Object.entries(w.routes[route])) {
       const [d, js] = [m[OURS], m[JS]];
-      list.push({ met: d.p50ms <= js.p50ms && d.p99ms <= js.p99ms, text: `${route}, concurrency ${c}: p50 and p99 at most the JS reference's: ${ratio(d.p50ms, js.p50ms)}× and ${ratio(d.p99ms, js.p99ms)}× (p90 ${d.p90ms ? ratio(d.p90ms, js.p90ms) : "–"}×; see "Latency tails")` });
+      list.push({ met: d.p50ms <= js.p50ms && d.p99ms <= js.p99ms, text: `${route}, concurrency ${c}: p50 and p99 at most the JS reference's: ${ratio(d.p50ms, js.p50ms)}× and ${ratio(d.p99ms, js.p99ms)}× (p90 ${ratio(d.p90ms, js.p90ms)}×; see "Latency tails")` });
     }
   }
   const wasm = r.size["worker wasm (build/index_bg.wasm)"].bytes;

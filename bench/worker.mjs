@@ -27,13 +27,13 @@ export const DESTINATIONS = JSON.stringify([
   { name: "legacy-crm", url: "https://crm.example.com/drift/webhook", types: ["conversation_status_updated"] },
   { name: "push-app", url: "https://app.example.com/hooks/drift", types: ["conversation_push"] },
 ]);
-const LOAD_CORE = "0";
+export const LOAD_CORE = "0";
 /** How many times the amplified runs repeat the handler. */
 const REPEAT = 21;
-const WORKERD_CORE = "1";
+export const WORKERD_CORE = "1";
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
 /** The events of the size curve: Drift's example padded in data.pad. */
