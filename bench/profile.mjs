@@ -8,12 +8,17 @@
 //
 // Linux perf is needed (Debian: linux-perf); without it this part is skipped
 // with the reason.
+//
+// Also here, as it needs the same bare workerd: the cold start without
+// Miniflare (`coldStartBare`), the first and second request after a fresh
+// workerd process is listening.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { connect } from "node:net";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import workerd from "workerd";
-import { LOAD_CORE, TOKEN, WORKERD_CORE, load, median } from "./worker.mjs";
+import { DRIFT_EXAMPLE, LOAD_CORE, TOKEN, WORKERD_CORE, load, median } from "./worker.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WORK = join(ROOT, "bench/work/profile");
@@ -36,13 +41,13 @@ const WORKERS = {
   ours: { name: "drift-bridge (Rust/wasm)", modules: [["index.js", "esModule", "build/index.js"], ["index_bg.wasm", "wasm", "build/index_bg.wasm"]] },
 };
 
-function config(key, w) {
+function config(key, w, v8Flags) {
   const modules = w.modules.map(([name, kind]) => `(name = "${name}", ${kind} = embed "${key}-${name}")`).join(", ");
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [ (name = "main", worker = .worker) ],
   sockets = [ (name = "http", address = "127.0.0.1:${PORT}", http = (), service = "main") ],
-  v8Flags = ["--perf-basic-prof"],
+  v8Flags = ${JSON.stringify(v8Flags)},
 );
 const worker :Workerd.Worker = (
   modules = [ ${modules} ],
@@ -52,31 +57,48 @@ const worker :Workerd.Worker = (
 `;
 }
 
+/**
+ * Waits until workerd listens, without sending a request: a request would
+ * run the worker's code, and the cold start measures the first one.
+ */
 async function waitForPort() {
-  for (let i = 0; i < 100; i++) {
-    try {
-      await fetch(`http://127.0.0.1:${PORT}/`, { method: "POST", body: "{}" });
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  for (let i = 0; i < 200; i++) {
+    const open = await new Promise((resolve) => {
+      const socket = connect(PORT, "127.0.0.1", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error("workerd did not start");
 }
 
-/** Profiles one worker: µs per request of each part. */
-async function profile(key, w, seconds) {
+/** Starts `w` alone in a bare workerd pinned to WORKERD_CORE, with `v8Flags`. */
+async function serve(key, w, v8Flags) {
   for (const [name, , path] of w.modules) copyFileSync(join(ROOT, path), join(WORK, `${key}-${name}`));
-  writeFileSync(join(WORK, `${key}.capnp`), config(key, w));
+  writeFileSync(join(WORK, `${key}.capnp`), config(key, w, v8Flags));
   // Its output goes nowhere: a pipe nobody reads would stall it.
   // taskset execs workerd: the child is the server.
   const server = spawn("taskset", ["-c", WORKERD_CORE, workerd.default ?? workerd, "serve", `${key}.capnp`], { cwd: WORK, stdio: "ignore" });
-  const target = { url: `http://127.0.0.1:${PORT}`, pid: server.pid };
   try {
     await waitForPort();
+  } catch (e) {
+    server.kill();
+    throw e;
+  }
+  return { url: `http://127.0.0.1:${PORT}`, pid: server.pid, stop: () => new Promise((resolve) => { server.on("close", resolve); server.kill(); }) };
+}
+
+/** Profiles one worker: µs per request of each part. */
+async function profile(key, w, seconds) {
+  const target = await serve(key, w, ["--perf-basic-prof"]);
+  try {
     await load(target, "/webhooks/drift", { seconds: 2, vary: true }); // warm: compiled, optimised
     const data = join(WORK, `${key}.data`);
-    const perf = spawn("perf", ["record", "-F", "4999", "-g", "-p", String(server.pid), "-o", data, "--", "sleep", String(seconds + 1)], { stdio: "ignore" });
+    const perf = spawn("perf", ["record", "-F", "4999", "-g", "-p", String(target.pid), "-o", data, "--", "sleep", String(seconds + 1)], { stdio: "ignore" });
     await new Promise((r) => setTimeout(r, 300));
     const { requests } = await load(target, "/webhooks/drift", { seconds, vary: true });
     await new Promise((resolve) => perf.on("close", resolve));
@@ -95,8 +117,7 @@ async function profile(key, w, seconds) {
     }
     return { requests, seconds, cpuMicrosPerRequest: Math.round(total * 10) / 10, parts };
   } finally {
-    server.kill();
-    await new Promise((r) => setTimeout(r, 200));
+    await target.stop();
   }
 }
 
@@ -122,6 +143,46 @@ export async function profileBench({ rounds = 3, seconds = 4, log = () => {} } =
       cpuMicrosPerRequest: median(all.map((x) => x.cpuMicrosPerRequest)),
       cpuMicrosAll: all.map((x) => x.cpuMicrosPerRequest),
       parts: Object.fromEntries(PARTS.map(([part]) => [part, median(all.map((x) => x.parts[part]))])),
+    };
+  }
+  return out;
+}
+
+/**
+ * The cold start in a bare workerd: for each worker, `times` fresh workerd
+ * processes (interleaved), each timed on its first and second POST of Drift's
+ * example to /webhooks/drift once it listens (workerd loads its workers
+ * before it listens). Medians, in ms.
+ */
+export async function coldStartBare({ times = 9, log = () => {} } = {}) {
+  mkdirSync(WORK, { recursive: true });
+  const post = async (url) => {
+    const t = performance.now();
+    const res = await fetch(`${url}/webhooks/drift`, { method: "POST", headers: { "x-verification-token": TOKEN }, body: DRIFT_EXAMPLE });
+    await res.text();
+    if (res.status !== 200) throw new Error(`cold start: ${url} answered ${res.status}`);
+    return performance.now() - t;
+  };
+  const runs = Object.fromEntries(Object.keys(WORKERS).map((key) => [key, []]));
+  for (let i = 0; i < times; i++) {
+    log(`cold start in a bare workerd: round ${i + 1} of ${times}`);
+    for (const [key, w] of Object.entries(WORKERS)) {
+      const target = await serve(`cold-${key}`, w, []);
+      try {
+        const first = await post(target.url);
+        runs[key].push({ first, second: await post(target.url) });
+      } finally {
+        await target.stop();
+      }
+    }
+  }
+  const ms = (x) => Math.round(x * 100) / 100;
+  const out = { method: `bare workerd on core ${WORKERD_CORE}, ${times} fresh processes per worker, interleaved, medians`, times, workers: {} };
+  for (const [key, w] of Object.entries(WORKERS)) {
+    out.workers[w.name] = {
+      firstRequestMs: ms(median(runs[key].map((x) => x.first))),
+      secondRequestMs: ms(median(runs[key].map((x) => x.second))),
+      firstRequestMsAll: runs[key].map((x) => ms(x.first)),
     };
   }
   return out;

@@ -130,8 +130,10 @@ results.coldStart = results.worker.coldStart;
 delete results.worker.coldStart;
 
 // ---------------------------------------------------------------- where a webhook's CPU goes
-const { profileBench } = await import("./profile.mjs");
+const { coldStartBare, profileBench } = await import("./profile.mjs");
 results.profile = await profileBench({ log });
+// ---------------------------------------------------------------- cold start without Miniflare
+results.coldStart.bare = await coldStartBare({ log });
 
 // ---------------------------------------------------------------- playground in Chromium
 if (!ONLY_WORKER) try {
