@@ -18,7 +18,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import workerd from "workerd";
-import { DRIFT_EXAMPLE, LOAD_CORE, TOKEN, WORKERD_CORE, load, median } from "./worker.mjs";
+import { LOAD_CORE, TOKEN, WORKERD_CORE, load, median, postExample, round } from "./worker.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WORK = join(ROOT, "bench/work/profile");
@@ -83,13 +83,18 @@ async function serve(key, w, v8Flags) {
   // Its output goes nowhere: a pipe nobody reads would stall it.
   // taskset execs workerd: the child is the server.
   const server = spawn("taskset", ["-c", WORKERD_CORE, workerd.default ?? workerd, "serve", `${key}.capnp`], { cwd: WORK, stdio: "ignore" });
+  const closed = new Promise((resolve) => server.on("close", resolve));
+  const stop = () => {
+    server.kill();
+    return closed;
+  };
   try {
     await waitForPort();
   } catch (e) {
-    server.kill();
+    await stop();
     throw e;
   }
-  return { url: `http://127.0.0.1:${PORT}`, pid: server.pid, stop: () => new Promise((resolve) => { server.on("close", resolve); server.kill(); }) };
+  return { url: `http://127.0.0.1:${PORT}`, pid: server.pid, stop };
 }
 
 /** Profiles one worker: µs per request of each part. */
@@ -156,33 +161,25 @@ export async function profileBench({ rounds = 3, seconds = 4, log = () => {} } =
  */
 export async function coldStartBare({ times = 9, log = () => {} } = {}) {
   mkdirSync(WORK, { recursive: true });
-  const post = async (url) => {
-    const t = performance.now();
-    const res = await fetch(`${url}/webhooks/drift`, { method: "POST", headers: { "x-verification-token": TOKEN }, body: DRIFT_EXAMPLE });
-    await res.text();
-    if (res.status !== 200) throw new Error(`cold start: ${url} answered ${res.status}`);
-    return performance.now() - t;
-  };
   const runs = Object.fromEntries(Object.keys(WORKERS).map((key) => [key, []]));
   for (let i = 0; i < times; i++) {
     log(`cold start in a bare workerd: round ${i + 1} of ${times}`);
     for (const [key, w] of Object.entries(WORKERS)) {
       const target = await serve(`cold-${key}`, w, []);
       try {
-        const first = await post(target.url);
-        runs[key].push({ first, second: await post(target.url) });
+        const first = await postExample(target.url);
+        runs[key].push({ first, second: await postExample(target.url) });
       } finally {
         await target.stop();
       }
     }
   }
-  const ms = (x) => Math.round(x * 100) / 100;
   const out = { method: `bare workerd on core ${WORKERD_CORE}, ${times} fresh processes per worker, interleaved, medians`, times, workers: {} };
   for (const [key, w] of Object.entries(WORKERS)) {
     out.workers[w.name] = {
-      firstRequestMs: ms(median(runs[key].map((x) => x.first))),
-      secondRequestMs: ms(median(runs[key].map((x) => x.second))),
-      firstRequestMsAll: runs[key].map((x) => ms(x.first)),
+      firstRequestMs: round(median(runs[key].map((x) => x.first))),
+      secondRequestMs: round(median(runs[key].map((x) => x.second))),
+      firstRequestMsAll: runs[key].map((x) => round(x.first)),
     };
   }
   return out;
