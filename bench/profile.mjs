@@ -38,7 +38,7 @@ const PARTS = [
 const WORKERS = {
   floor: { name: "empty worker (floor)", modules: [["floor.js", "esModule", "bench/empty-worker/index.js"]] },
   js: { name: "reference JS worker", modules: [["js.js", "esModule", "bench/js-worker/index.js"]] },
-  ours: { name: "drift-bridge (Rust/wasm)", modules: [["index.js", "esModule", "build/index.js"], ["index_bg.wasm", "wasm", "build/index_bg.wasm"]] },
+  ours: { name: "drift-bridge (Rust/wasm)", modules: [["index.js", "esModule", "build/index.js"], ["hot_bg.wasm", "wasm", "build/hot_bg.wasm"], ["index_bg.wasm", "wasm", "build/index_bg.wasm"]] },
 };
 
 function config(key, w, v8Flags) {

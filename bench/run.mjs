@@ -118,7 +118,8 @@ results.cli.ratios = { jqOverOurs: round(jq.seconds / ours.seconds, 1), nodeOver
 // ---------------------------------------------------------------- sizes
 const size = (path) => ({ bytes: statSync(join(ROOT, path)).size, gzip: gzipSync(readFileSync(join(ROOT, path)), { level: 9 }).length });
 results.size = {
-  "worker wasm (build/index_bg.wasm)": size("build/index_bg.wasm"),
+  "worker wasm, the hot path's module (build/hot_bg.wasm)": size("build/hot_bg.wasm"),
+  "worker wasm, the workers-rs module (build/index_bg.wasm)": size("build/index_bg.wasm"),
   "worker JS: entry module and glue (build/index.js)": size("build/index.js"),
   "browser wasm (www/pkg/drift_bridge_bg.wasm)": size("www/pkg/drift_bridge_bg.wasm"),
   "browser JS glue (www/pkg/drift_bridge.js)": size("www/pkg/drift_bridge.js"),

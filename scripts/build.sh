@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the two wasm artifacts from the one crate:
-#   build/            the Worker (feature "worker"): index.js, the entry module
-#                     src/worker/entry.mjs bundled with its wasm-bindgen glue,
-#                     and index_bg.wasm
+# Builds the wasm artifacts from the one crate:
+#   build/            the Worker: index.js, the entry module src/worker/entry.mjs
+#                     bundled with the wasm-bindgen glue of its two modules,
+#                     hot_bg.wasm (feature "hot": the hot path, no workers-rs)
+#                     and index_bg.wasm (feature "worker": workers-rs, the rest)
 #   www/pkg/          the playground's module (feature "browser")
 # Both by cargo, wasm-bindgen --target web and wasm-opt (and esbuild for the
 # worker's one JavaScript file).
@@ -22,28 +23,33 @@ flock 9
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=z
 what=${1:-all}
 if [ "$what" = all ] || [ "$what" = worker ]; then
-  cargo build --quiet --lib --release --target wasm32-unknown-unknown --features worker
   out=target/worker-pkg
   rm -rf "$out"
   mkdir -p "$out"
-  # --force-enable-abort-handler: a panic (a trap, with panic = "abort")
-  # marks the instance dead, and the glue starts a fresh one on the next call
-  # (workers-rs registers the abort handler; see entry.mjs).
-  wasm-bindgen --target web --no-typescript --force-enable-abort-handler --out-dir "$out" \
-    target/wasm32-unknown-unknown/release/drift_bridge.wasm
   # The names section (about 100 KB) only makes panics name functions; keep
   # it with DRIFT_BRIDGE_KEEP_NAMES=1.
   strip=(--strip-debug --strip-producers)
   [ "${DRIFT_BRIDGE_KEEP_NAMES:-0}" = 1 ] && strip=(--debuginfo)
-  # The wasm features are those workerd's V8 supports and the module uses.
-  "$WASM_OPT" -Oz "${strip[@]}" --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-multivalue --enable-reference-types --enable-exception-handling \
-    "$out/drift_bridge_bg.wasm" -o "$out/index_bg.wasm"
+  # feature, target dir, output name: the glue is <name>.js, the wasm <name>_bg.wasm.
+  for module in "hot target/hot hot" "worker target drift_bridge"; do
+    read -r feature dir name <<<"$module"
+    cargo build --quiet --lib --release --target wasm32-unknown-unknown --features "$feature" --target-dir "$dir"
+    # --force-enable-abort-handler: a panic (a trap, with panic = "abort")
+    # marks the instance dead, and the glue starts a fresh one on the next
+    # call (each module registers the abort handler; see entry.mjs).
+    wasm-bindgen --target web --no-typescript --force-enable-abort-handler --out-dir "$out" --out-name "$name" \
+      "$dir/wasm32-unknown-unknown/release/drift_bridge.wasm"
+    # The wasm features are those workerd's V8 supports and the modules use.
+    "$WASM_OPT" -Oz "${strip[@]}" --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+      --enable-mutable-globals --enable-multivalue --enable-reference-types --enable-exception-handling \
+      "$out/${name}_bg.wasm" -o "$out/${name}_bg.wasm"
+  done
+  mv "$out/drift_bridge_bg.wasm" "$out/index_bg.wasm"
   # One module, as workerd and wrangler load it: the entry and the glue.
   cp src/worker/entry.mjs "$out/entry.mjs"
   "$ROOT/node_modules/esbuild/bin/esbuild" "$out/entry.mjs" --bundle --format=esm --log-level=warning \
-    --external:./index_bg.wasm '--external:cloudflare:*' --outfile="$out/index.js"
-  rm -r "$out/drift_bridge_bg.wasm" "$out/drift_bridge.js" "$out/entry.mjs" "$out/snippets"
+    --external:./index_bg.wasm --external:./hot_bg.wasm '--external:cloudflare:*' --outfile="$out/index.js"
+  rm -r "$out/drift_bridge.js" "$out/hot.js" "$out/entry.mjs" "$out/snippets"
   # Swap in whole, so that a watching `wrangler dev` never sees half a build.
   rm -rf target/build.old
   if [ -d build ]; then mv build target/build.old; fi

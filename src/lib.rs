@@ -41,7 +41,7 @@ pub mod verify;
 
 #[cfg(feature = "browser")]
 pub mod browser;
-#[cfg(feature = "worker")]
+#[cfg(any(feature = "worker", feature = "hot"))]
 mod worker;
 
 pub use batch::{translate_batch, Batch};

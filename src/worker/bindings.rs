@@ -7,16 +7,11 @@ use worker::{Env, Method, Request, RequestInit, Result};
 
 use crate::delivery::message::{batches, QUEUE_BATCH_BYTES, QUEUE_BATCH_MESSAGES, QUEUE_MESSAGE_OVERHEAD};
 
-/// The delivery queue's producer binding.
-pub const QUEUE: &str = "DELIVERIES";
+pub use super::env::{DESTINATION, OUTBOX, QUEUE};
+
 /// The queue whose messages the delivery consumer gave up on
 /// (wrangler.toml `dead_letter_queue`).
 pub const DEAD_LETTER_QUEUE: &str = "drift-bridge-dead-letters";
-/// Durable Object namespace of the per-scope outboxes (deduplication and
-/// durable acceptance).
-pub const OUTBOX: &str = "OUTBOX";
-/// Durable Object namespace of the per-destination delivery logs.
-pub const DESTINATION: &str = "DESTINATION";
 
 /// Set to "1" only in tests: enables the `/__test/…` routes.
 pub const TEST_ROUTES: &str = "DRIFT_BRIDGE_TEST_ROUTES";

@@ -1,6 +1,6 @@
 // drift-bridge's Worker entry module. scripts/build.sh bundles it with the
-// wasm-bindgen glue (drift_bridge.js, --target web) into build/index.js, next
-// to build/index_bg.wasm.
+// wasm-bindgen glue of the worker's two wasm modules into build/index.js,
+// next to build/hot_bg.wasm and build/index_bg.wasm.
 //
 // Why it exists: through workers-rs, every request pays for converting the
 // Request, its Headers and the Response between JavaScript and Rust, for a
@@ -12,21 +12,39 @@
 //                          → answer, or first hand the deliveries to the outbox
 //   POST /convert          read the body → convert() → answer
 //
-// What stays in workers-rs (src/worker/): everything else that `fetch` gets
-// (/health, /admin/…, wrong methods, unknown paths, test routes), the queue
-// consumer, and the Durable Objects (Outbox, Destination), which this module
-// only wraps.
+// The two wasm modules (one crate, two features; README, "Architecture"):
+//   hot_bg.wasm    those two calls (src/worker/hot.rs), without workers-rs;
+//                  started with the isolate, and warmed up
+//   index_bg.wasm  workers-rs (src/worker/): everything else that `fetch`
+//                  gets (/health, /admin/…, wrong methods, unknown paths,
+//                  test routes), the queue consumer, and the Durable Objects
+//                  (Outbox, Destination), which this module only wraps. It is
+//                  started on its first use: an isolate that only takes
+//                  webhooks never instantiates it.
 //
-// Panics: the wasm is built with panic = "abort", so a panic traps. The glue
-// then marks the instance dead and starts a fresh one on the next call into
-// the wasm (wasm-bindgen --force-enable-abort-handler; workers-rs registers
-// the handler). Only the requests in flight in that isolate fail.
+// Panics: both modules are built with panic = "abort", so a panic traps. The
+// glue then marks that instance dead and starts a fresh one on the next call
+// into it (wasm-bindgen --force-enable-abort-handler; each module registers
+// the handler as it starts). Only the requests in flight in that isolate that
+// were inside that module fail.
 
 import { DurableObject, env as startupEnv } from "cloudflare:workers";
-import module from "./index_bg.wasm";
-import * as rust from "./drift_bridge.js";
+import hotModule from "./hot_bg.wasm";
+import * as hot from "./hot.js";
+import workersModule from "./index_bg.wasm";
+import * as workersGlue from "./drift_bridge.js";
 
-rust.initSync({ module });
+hot.initSync({ module: hotModule });
+
+/** The workers-rs module's exports, instantiated on the first call. */
+let workersStarted = false;
+function workers() {
+  if (!workersStarted) {
+    workersGlue.initSync({ module: workersModule });
+    workersStarted = true;
+  }
+  return workersGlue;
+}
 
 const HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
 const SPACE = 0x20;
@@ -52,20 +70,21 @@ export default {
       const path = query < 0 ? url.slice(start) : url.slice(start, query);
       if (path === "/webhooks/drift") return webhook(request, env);
       if (path === "/convert") return convert(request, env, query < 0 ? "" : url.slice(query + 1));
+      if (path === "/__test/hot-panic" && env.DRIFT_BRIDGE_TEST_ROUTES === "1") hot.testPanic();
     }
-    return rust.fetch(request, env, ctx);
+    return workers().fetch(request, env, ctx);
   },
 
   queue(batch, env, ctx) {
-    return rust.queue(batch, env, ctx);
+    return workers().queue(batch, env, ctx);
   },
 };
 
 async function webhook(request, env) {
-  limit ??= rust.maxBodyBytes(env);
+  limit ??= hot.maxBodyBytes(env);
   const body = await readBody(request, limit);
   const token = request.headers.get("x-verification-token");
-  const out = rust.webhook(env, body ?? EMPTY, token, Date.now(), body === null);
+  const out = hot.webhook(env, body ?? EMPTY, token, Date.now(), body === null);
   if (out[3] === SPACE) return answer(out);
   // "200\n<scope>\n<log>\n<log if refused>\n<body>\n<payload>": 200 only
   // once the outbox has the deliveries.
@@ -92,9 +111,9 @@ async function webhook(request, env) {
 }
 
 async function convert(request, env, query) {
-  limit ??= rust.maxBodyBytes(env);
+  limit ??= hot.maxBodyBytes(env);
   const body = await readBody(request, limit);
-  return answer(rust.convert(env, body ?? EMPTY, query, Date.now(), body === null));
+  return answer(hot.convert(env, body ?? EMPTY, query, Date.now(), body === null));
 }
 
 /** "<status> <log>\n<body>" → the log line, if any, and the Response. */
@@ -157,10 +176,10 @@ function contentLength(value) {
  */
 function warmUp() {
   try {
-    limit = rust.maxBodyBytes(startupEnv);
+    limit = hot.maxBodyBytes(startupEnv);
     // The isolate's start line. Also, the first console.log of an isolate
     // costs milliseconds, which this takes off the first request.
-    console.log(rust.warmUp(startupEnv));
+    console.log(hot.warmUp(startupEnv));
   } catch (error) {
     // The first request does it all again.
     console.error(`warm-up failed: ${error?.message ?? error}`);
@@ -180,7 +199,7 @@ function wrap(Inner) {
     #current() {
       // A call into the wasm first: it starts the fresh instance if a panic
       // killed the old one, and instanceId counts the instances.
-      const id = rust.__worker_init_state().instanceId;
+      const id = workers().__worker_init_state().instanceId;
       if (this.#inner === undefined || this.#instance !== id) {
         this.#inner = new Inner(this.ctx, this.env);
         this.#instance = id;
@@ -199,5 +218,5 @@ function wrap(Inner) {
 }
 
 // One line per Durable Object class in wrangler.toml.
-export class Outbox extends wrap(rust.Outbox) {}
-export class Destination extends wrap(rust.Destination) {}
+export class Outbox extends wrap(workersGlue.Outbox) {}
+export class Destination extends wrap(workersGlue.Destination) {}

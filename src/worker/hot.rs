@@ -1,5 +1,7 @@
 //! The hot path: `POST /webhooks/drift` and `POST /convert`, each one call
 //! from the entry module (src/worker/entry.mjs) into the wasm, over bytes.
+//! Built alone as the worker's small wasm module (feature `hot`, without
+//! workers-rs), which every isolate starts.
 //!
 //! Going through workers-rs costs more CPU than the translation itself: a
 //! `Request`, `Headers` and `Response` converted field by field, a future
@@ -26,10 +28,11 @@
 //! check that starts a fresh instance after a panic, and so hand the fresh
 //! instance pointers into the dead one's memory.
 
+use std::rc::Rc;
+
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
-use worker::Env;
 
 use super::http::{query_pairs, write_error, NOT_CONFIGURED};
 use crate::config::Config;
@@ -38,11 +41,36 @@ use crate::json;
 use crate::rules::{translate_value, Options, Outbound};
 use crate::{translate_batch, Batch, LegacyPolicy};
 
+/// Run by the glue as the module starts. A panic is logged with its message
+/// and place, then traps (panic = "abort"): the glue marks the instance dead,
+/// and the abort handler set here has it start a fresh one on the next call
+/// (wasm-bindgen --force-enable-abort-handler; scripts/build.sh). workers-rs
+/// does the same in the other module.
+#[cfg(not(feature = "worker"))]
+#[wasm_bindgen(start)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| super::env::console_error(&format!("Rust panic: {info}"))));
+    wasm_bindgen::handler::set_on_abort(wasm_bindgen::handler::schedule_reinit);
+}
+
+/// The configuration. This module is started in every isolate, so it names
+/// the configuration's problems on the console, once.
+fn config(env: &JsValue) -> Rc<Config> {
+    super::env::config(env, true)
+}
+
+/// Panics, for the tests of the recovery (`POST /__test/hot-panic`, which
+/// the entry serves only with `DRIFT_BRIDGE_TEST_ROUTES=1`).
+#[wasm_bindgen(js_name = testPanic)]
+pub fn test_panic() {
+    panic!("deliberate panic from /__test/hot-panic");
+}
+
 /// `MAX_BODY_BYTES`: the entry refuses larger bodies while reading them.
 /// Read once per isolate by the entry.
 #[wasm_bindgen(js_name = maxBodyBytes)]
-pub fn max_body_bytes(env: &Env) -> f64 {
-    super::config(env).max_body_bytes as f64
+pub fn max_body_bytes(env: &JsValue) -> f64 {
+    config(env).max_body_bytes as f64
 }
 
 /// Runs the hot path once on Drift's example as the isolate starts, and
@@ -55,9 +83,9 @@ pub fn max_body_bytes(env: &Env) -> f64 {
 /// the results are dropped, and the webhook runs once refused (an empty
 /// token, which no configuration accepts) and once from past the token check.
 #[wasm_bindgen(js_name = warmUp)]
-pub fn warm_up(env: &Env) -> String {
+pub fn warm_up(env: &JsValue) -> String {
     const EXAMPLE: &[u8] = br#"{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}"#;
-    let config = super::config(env);
+    let config = config(env);
     answer_convert(&config, EXAMPLE, "", 0, false);
     answer_webhook(&config, EXAMPLE, Some(String::new()), 0, false);
     if let Ok(value) = json::parse_bytes(EXAMPLE, &config.limits()) {
@@ -70,8 +98,8 @@ pub fn warm_up(env: &Env) -> String {
 /// string, or null); `over_limit` says the entry stopped reading `body` at
 /// `MAX_BODY_BYTES`.
 #[wasm_bindgen]
-pub fn webhook(env: &Env, body: &Uint8Array, token: &JsValue, now_ms: f64, over_limit: bool) -> Vec<u8> {
-    answer_webhook(&super::config(env), &body.to_vec(), token.as_string(), now_ms as i64, over_limit)
+pub fn webhook(env: &JsValue, body: &Uint8Array, token: &JsValue, now_ms: f64, over_limit: bool) -> Vec<u8> {
+    answer_webhook(&config(env), &body.to_vec(), token.as_string(), now_ms as i64, over_limit)
 }
 
 fn answer_webhook(config: &Config, body: &[u8], token: Option<String>, now: i64, over_limit: bool) -> Vec<u8> {
@@ -132,8 +160,8 @@ fn accepted(config: &Config, value: &json::Value, now: i64) -> Vec<u8> {
 
 /// `POST /convert`: `query` is the URL's query string, without `?`.
 #[wasm_bindgen]
-pub fn convert(env: &Env, body: &Uint8Array, query: &JsValue, now_ms: f64, over_limit: bool) -> Vec<u8> {
-    answer_convert(&super::config(env), &body.to_vec(), &query.as_string().unwrap_or_default(), now_ms as i64, over_limit)
+pub fn convert(env: &JsValue, body: &Uint8Array, query: &JsValue, now_ms: f64, over_limit: bool) -> Vec<u8> {
+    answer_convert(&config(env), &body.to_vec(), &query.as_string().unwrap_or_default(), now_ms as i64, over_limit)
 }
 
 fn answer_convert(config: &Config, body: &[u8], query: &str, now: i64, over_limit: bool) -> Vec<u8> {

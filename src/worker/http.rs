@@ -1,18 +1,22 @@
 //! Small HTTP helpers: JSON bodies and responses, JSON errors, query strings.
 //!
-//! The bodies are plain strings so that the hot path ([`super::hot`]), which
-//! never builds a workers-rs `Response`, answers with exactly the same bytes
-//! as the routes served through workers-rs.
+//! The bodies are plain strings so that the hot path's module (`super::hot`),
+//! which has no workers-rs, answers with exactly the same bytes as the routes
+//! served through workers-rs. The helpers that build workers-rs values are in
+//! the workers-rs module only (feature `worker`).
 
+#[cfg(feature = "worker")]
 use worker::{Headers, Request, Response, Result};
 
 use crate::json;
 
 /// Why the webhook accepts nothing: no details here, the public learns
 /// nothing of the configuration.
+#[cfg(feature = "hot")]
 pub(super) const NOT_CONFIGURED: &str =
     "the worker is not fully configured, so it accepts no events; GET /health with the admin token, or `wrangler tail`, names the problems";
 
+#[cfg(feature = "worker")]
 pub(super) fn json_response(status: u16, body: &str) -> Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json; charset=utf-8")?;
@@ -32,6 +36,7 @@ pub(super) fn write_error(out: &mut String, code: &str, message: &str, path: &st
     out.push_str("}}");
 }
 
+#[cfg(feature = "worker")]
 /// `{"error":{"code":…,"message":…,"path":…}}` with `status`.
 pub(super) fn error_response(status: u16, code: &str, message: &str, path: &str) -> Result<Response> {
     let mut body = String::new();
@@ -39,12 +44,14 @@ pub(super) fn error_response(status: u16, code: &str, message: &str, path: &str)
     json_response(status, &body)
 }
 
+#[cfg(feature = "worker")]
 pub(super) fn method_not_allowed(allow: &str) -> Result<Response> {
     let mut response = error_response(405, "method_not_allowed", &format!("this route accepts {allow}"), "")?;
     response.headers_mut().set("allow", allow)?;
     Ok(response)
 }
 
+#[cfg(feature = "worker")]
 /// The query parameters of a request, decoded. Reads the raw URL rather than
 /// parsing it with the `url` crate.
 pub(super) fn query(req: &Request) -> Vec<(String, String)> {

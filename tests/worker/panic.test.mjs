@@ -1,4 +1,5 @@
-// A panic inside the wasm (POST /__test/panic, enabled by
+// A panic inside either wasm module (POST /__test/panic in the workers-rs
+// one, POST /__test/hot-panic in the hot path's, both enabled by
 // DRIFT_BRIDGE_TEST_ROUTES=1) fails that request only: the same worker keeps
 // answering correctly afterwards.
 
@@ -16,12 +17,13 @@ import {
 } from "./support.mjs";
 
 const PANIC_MESSAGE = "deliberate panic from /__test/panic";
+const HOT_PANIC_MESSAGE = "deliberate panic from /__test/hot-panic";
 
-/** POSTs to the panic route; resolves to a description of how it failed. */
-async function panicOnce(mf) {
+/** POSTs to a panic route; resolves to a description of how it failed. */
+async function panicOnce(mf, route = "/__test/panic") {
   let res;
   try {
-    res = await post(mf, "/__test/panic", "{}");
+    res = await post(mf, route, "{}");
   } catch (error) {
     // Miniflare may turn the worker's exception into a thrown error.
     return `threw: ${error?.message ?? error}`;
@@ -85,5 +87,40 @@ describe("panic recovery (DRIFT_BRIDGE_TEST_ROUTES=1)", () => {
     }
     const panics = mf.logs().split(PANIC_MESSAGE).length - 1;
     assert.ok(panics >= 6, `expected 6 panics in the output, found ${panics}`);
+  });
+
+  test("a panic in the hot path's module is logged with its message, and fails that request only", async (t) => {
+    t.diagnostic(await panicOnce(mf, "/__test/hot-panic"));
+    await eventually(() => mf.logs().includes(HOT_PANIC_MESSAGE), `no "${HOT_PANIC_MESSAGE}" in workerd's output:\n${mf.logs()}`);
+    await assertHealthy(mf);
+  });
+
+  test("panics in both modules, one after the other, again and again", async () => {
+    for (let i = 0; i < 3; i++) {
+      await panicOnce(mf, "/__test/hot-panic");
+      await panicOnce(mf);
+      await assertHealthy(mf);
+      await panicOnce(mf);
+      await panicOnce(mf, "/__test/hot-panic");
+      await assertHealthy(mf);
+    }
+    const panics = mf.logs().split(HOT_PANIC_MESSAGE).length - 1;
+    assert.ok(panics >= 7, `expected 7 panics of the hot path's module in the output, found ${panics}`);
+  });
+});
+
+describe("the panic routes are off without DRIFT_BRIDGE_TEST_ROUTES=1", () => {
+  let mf;
+  before(async () => {
+    mf = await startWorker({ DRIFT_VERIFICATION_TOKEN: TOKEN });
+  });
+  after(() => mf?.dispose());
+
+  test("POST /__test/panic and /__test/hot-panic are unknown routes", async () => {
+    for (const route of ["/__test/panic", "/__test/hot-panic"]) {
+      const body = await expectJson(await post(mf, route, "{}"), 404);
+      assert.equal(body.error.code, "not_found");
+    }
+    assert.ok(!mf.logs().includes("deliberate panic"), "no panic");
   });
 });

@@ -1,5 +1,5 @@
 // Shared helpers for the worker's end-to-end tests: start the built worker
-// (build/index.js + build/index_bg.wasm) in real workerd through Miniflare,
+// (build/index.js, build/hot_bg.wasm, build/index_bg.wasm) in real workerd through Miniflare,
 // send it requests, and check its JSON answers.
 //
 // Run with `node --test --test-concurrency=1 tests/worker/` (from any cwd).
@@ -12,7 +12,7 @@ import { Miniflare } from "miniflare";
 /** The repository root, whatever the current directory. */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const SCRIPT = fileURLToPath(new URL("../../build/index.js", import.meta.url));
-const WASM = fileURLToPath(new URL("../../build/index_bg.wasm", import.meta.url));
+const WASM = ["hot_bg.wasm", "index_bg.wasm"].map((name) => fileURLToPath(new URL(`../../build/${name}`, import.meta.url)));
 
 /** Any origin will do: the worker routes on the path only. */
 export const BASE = "http://drift-bridge.test";
@@ -51,8 +51,8 @@ export const DRIFT_EXAMPLE_RECEIVED =
  * output live.
  */
 export async function startWorker(bindings = {}, options = {}) {
-  if (!existsSync(SCRIPT) || !existsSync(WASM)) {
-    throw new Error(`${SCRIPT} or its wasm is missing: build it with \`bash scripts/build.sh worker\``);
+  if (!existsSync(SCRIPT) || !WASM.every(existsSync)) {
+    throw new Error(`${SCRIPT} or its wasm modules are missing: build it with \`bash scripts/build.sh worker\``);
   }
   let output = "";
   const live = process.env.DRIFT_BRIDGE_TEST_LOGS === "1";

@@ -1,0 +1,102 @@
+//! The configuration, read from the runtime's `env` object: shared by both
+//! wasm modules of the worker, the hot path's ([`super::hot`], feature `hot`)
+//! and the workers-rs one (feature `worker`). Over plain `JsValue`s, so that
+//! the hot path needs no workers-rs.
+
+use std::cell::OnceCell;
+use std::rc::Rc;
+
+use js_sys::Reflect;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+
+use crate::config::{Config, Problem};
+use crate::delivery::destination::ParsedUrl;
+
+/// The delivery queue's producer binding (wrangler.toml).
+pub const QUEUE: &str = "DELIVERIES";
+/// Durable Object namespace of the per-scope outboxes (deduplication and
+/// durable acceptance).
+pub const OUTBOX: &str = "OUTBOX";
+/// Durable Object namespace of the per-destination delivery logs.
+pub const DESTINATION: &str = "DESTINATION";
+
+thread_local! {
+    /// The configuration, read once per isolate: vars and secrets do not
+    /// change while an isolate lives (a deploy or `wrangler secret put` starts
+    /// new ones), and reading a dozen bindings and parsing DESTINATIONS on
+    /// every request would cost more than the translation itself.
+    static CONFIG: OnceCell<Rc<Config>> = const { OnceCell::new() };
+}
+
+/// The configuration. `log_problems`: the first read in this wasm module
+/// names each problem on the console (names only, never a value), for
+/// `wrangler tail`. The hot path's module, which every isolate starts, does
+/// that; the workers-rs one keeps quiet so that nothing is said twice.
+pub fn config(env: &JsValue, log_problems: bool) -> Rc<Config> {
+    CONFIG.with(|cell| cell.get_or_init(|| Rc::new(read(env, log_problems))).clone())
+}
+
+fn read(env: &JsValue, log_problems: bool) -> Config {
+    let mut config = Config::from_env_with(|name| var(env, name), parse_url);
+    if !config.destinations.list.is_empty() {
+        for (binding, kind) in [(QUEUE, "queue producer"), (OUTBOX, "Durable Object"), (DESTINATION, "Durable Object")] {
+            if !has(env, binding) {
+                config.problems.push(Problem::blocking(
+                    binding,
+                    format!("DESTINATIONS is set but the {kind} binding {binding} is missing (see wrangler.toml)"),
+                ));
+            }
+        }
+    }
+    if log_problems {
+        for p in &config.problems {
+            console_error(&format!("configuration problem: {p}"));
+        }
+    }
+    config
+}
+
+/// A var or secret: both are strings on `env`.
+pub fn var(env: &JsValue, name: &str) -> Option<String> {
+    Reflect::get(env, &JsValue::from_str(name)).ok()?.as_string()
+}
+
+fn has(env: &JsValue, name: &str) -> bool {
+    Reflect::get(env, &JsValue::from_str(name)).is_ok_and(|v| !v.is_undefined() && !v.is_null())
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `console.error`.
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    pub fn console_error(line: &str);
+
+    /// The runtime's WHATWG `URL`: the parser its `fetch` reads a URL with.
+    #[wasm_bindgen(js_name = URL)]
+    type JsUrl;
+    #[wasm_bindgen(constructor, catch, js_class = "URL")]
+    fn new(text: &str) -> Result<JsUrl, JsValue>;
+    #[wasm_bindgen(method, getter, js_class = "URL")]
+    fn href(this: &JsUrl) -> String;
+    #[wasm_bindgen(method, getter, js_class = "URL")]
+    fn protocol(this: &JsUrl) -> String;
+    #[wasm_bindgen(method, getter, js_class = "URL")]
+    fn username(this: &JsUrl) -> String;
+    #[wasm_bindgen(method, getter, js_class = "URL")]
+    fn password(this: &JsUrl) -> String;
+    #[wasm_bindgen(method, getter, js_class = "URL")]
+    fn hostname(this: &JsUrl) -> String;
+}
+
+/// [`crate::delivery::destination::UrlParser`] over the runtime's own `URL`.
+fn parse_url(text: &str) -> Result<ParsedUrl, String> {
+    let url = JsUrl::new(text).map_err(|e| js_sys::Error::from(e).message().as_string().unwrap_or_else(|| "invalid URL".into()))?;
+    let scheme = url.protocol();
+    Ok(ParsedUrl {
+        scheme: scheme.strip_suffix(':').unwrap_or(&scheme).to_string(),
+        credentials: !url.username().is_empty() || !url.password().is_empty(),
+        hostname: url.hostname(),
+        href: url.href(),
+    })
+}
