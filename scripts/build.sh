@@ -30,17 +30,22 @@ if [ "$what" = all ] || [ "$what" = worker ]; then
   # it with DRIFT_BRIDGE_KEEP_NAMES=1.
   strip=(--strip-debug --strip-producers)
   [ "${DRIFT_BRIDGE_KEEP_NAMES:-0}" = 1 ] && strip=(--debuginfo)
-  # feature, target dir, output name: the glue is <name>.js, the wasm <name>_bg.wasm.
-  for module in "hot target/hot hot" "worker target drift_bridge"; do
-    read -r feature dir name <<<"$module"
-    cargo build --quiet --lib --release --target wasm32-unknown-unknown --features "$feature" --target-dir "$dir"
+  # feature, target dir, output name (the glue is <name>.js, the wasm
+  # <name>_bg.wasm), optimisation: the hot path's module favours speed (it
+  # runs on every webhook and stays small: 144 KB at opt-level 3, 116 KB at
+  # "z", whose calls take about 1.5 times as long; bench/README.md, "Size and
+  # start"), the workers-rs module size.
+  for module in "hot target/hot hot 3" "worker target drift_bridge z"; do
+    read -r feature dir name level <<<"$module"
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=$level \
+      cargo build --quiet --lib --release --target wasm32-unknown-unknown --features "$feature" --target-dir "$dir"
     # --force-enable-abort-handler: a panic (a trap, with panic = "abort")
     # marks the instance dead, and the glue starts a fresh one on the next
     # call (each module registers the abort handler; see entry.mjs).
     wasm-bindgen --target web --no-typescript --force-enable-abort-handler --out-dir "$out" --out-name "$name" \
       "$dir/wasm32-unknown-unknown/release/drift_bridge.wasm"
     # The wasm features are those workerd's V8 supports and the modules use.
-    "$WASM_OPT" -Oz "${strip[@]}" --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    "$WASM_OPT" "-O$level" "${strip[@]}" --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
       --enable-mutable-globals --enable-multivalue --enable-reference-types --enable-exception-handling \
       "$out/${name}_bg.wasm" -o "$out/${name}_bg.wasm"
   done
