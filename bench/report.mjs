@@ -202,6 +202,9 @@ function worker(r, line) {
   line("delivery on the queue. The queue has no consumer here, so nothing is sent to the apps: CPU per webhook covers");
   line("the whole hand-off, in the same workerd process. The reference does the same steps with the same tables");
   line("(bench/js-worker: Outbox and Destination). The hand-off's share is CPU with destinations minus CPU without.");
+  line("Both run with RECOVERY_GRACE_SECONDS at its longest, a day: with no consumer, drift-bridge would otherwise");
+  line("queue every delivery again every 300 s, in the background on the measured workers' core (10–15% of it),");
+  line("which the reference, without recovery, never does. Runs before 2026-11-30 (second run) had that noise.");
   line();
   line("| worker | concurrency | CPU per webhook | hand-off's share | above the floor | requests/s | p50 | p90 | p99 |");
   line("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
