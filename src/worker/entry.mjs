@@ -70,7 +70,11 @@ export default {
       const path = query < 0 ? url.slice(start) : url.slice(start, query);
       if (path === "/webhooks/drift") return webhook(request, env);
       if (path === "/convert") return convert(request, env, query < 0 ? "" : url.slice(query + 1));
-      if (path === "/__test/hot-panic" && env.DRIFT_BRIDGE_TEST_ROUTES === "1") hot.testPanic();
+      if (path.startsWith("/__test/") && env.DRIFT_BRIDGE_TEST_ROUTES === "1") {
+        if (path === "/__test/hot-panic") hot.testPanic();
+        // Which wasm modules this isolate has started.
+        if (path === "/__test/modules") return Response.json({ hot: true, workers: workersStarted });
+      }
     }
     return workers().fetch(request, env, ctx);
   },

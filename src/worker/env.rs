@@ -58,7 +58,7 @@ fn read(env: &JsValue, log_problems: bool) -> Config {
 }
 
 /// A var or secret: both are strings on `env`.
-pub fn var(env: &JsValue, name: &str) -> Option<String> {
+fn var(env: &JsValue, name: &str) -> Option<String> {
     Reflect::get(env, &JsValue::from_str(name)).ok()?.as_string()
 }
 

@@ -178,3 +178,31 @@ describe("warm-up", () => {
     assert.ok(!mf.logs().includes(TOKEN), "no token in the start line");
   });
 });
+
+describe("the workers-rs module starts on its first use", () => {
+  let mf;
+  before(async () => {
+    mf = await startWorker({ DRIFT_VERIFICATION_TOKEN: TOKEN, DRIFT_BRIDGE_TEST_ROUTES: "1" });
+  });
+  after(() => mf?.dispose());
+
+  const modules = async () => (await request(mf, "/__test/modules", { method: "POST" })).json();
+
+  test("webhooks and conversions run on the hot path's module alone", async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await request(mf, "/webhooks/drift", { method: "POST", body: EX, headers: t });
+      assert.equal(res.status, 200, await res.text());
+      const converted = await request(mf, "/convert", { method: "POST", body: EX });
+      assert.equal(converted.status, 200, await converted.text());
+    }
+    assert.deepEqual(await modules(), { hot: true, workers: false });
+  });
+
+  test("any other route starts the workers-rs module, and it stays", async () => {
+    const health = await request(mf, "/health");
+    assert.equal(health.status, 200, await health.text());
+    assert.deepEqual(await modules(), { hot: true, workers: true });
+    const res = await request(mf, "/webhooks/drift", { method: "POST", body: EX, headers: t });
+    assert.equal(res.status, 200, await res.text());
+  });
+});
