@@ -40,7 +40,7 @@ test-delivery:
 test-browser:
 	node --test --test-concurrency=1 tests/browser/
 
-## Benchmarks side by side (bench/README.md, bench/results.json); about 20 minutes.
+## Benchmarks side by side (bench/README.md, bench/results.json); about 30 minutes.
 bench: setup
 	@bash scripts/setup.sh --bench
 	bash scripts/build.sh
