@@ -87,8 +87,7 @@ export function report(r) {
   if (cs.workerWasmCompileMs !== undefined) {
     line();
     const compile = cs.workerWasmCompileMs;
-    if (typeof compile === "number") line(`Worker wasm compilation (V8 in Chromium, as in workerd): ${compile} ms.`);
-    else line(`Worker wasm compilation (V8 in Chromium, as in workerd; median of 11): ${Object.entries(compile).map(([name, ms]) => `${name} ${ms} ms`).join(", ")}.`);
+    line(`Worker wasm compilation (V8 in Chromium, as in workerd; median of 11): ${Object.entries(compile).map(([name, ms]) => `${name} ${ms} ms`).join(", ")}.`);
   }
   if (r.playground) {
     line();
@@ -304,12 +303,11 @@ export function targets(r) {
       list.push({ met: d.p50ms <= js.p50ms && d.p99ms <= js.p99ms, text: `${route}, concurrency ${c}: p50 and p99 at most the JS reference's: ${ratio(d.p50ms, js.p50ms)}× and ${ratio(d.p99ms, js.p99ms)}× (p90 ${ratio(d.p90ms, js.p90ms)}×; see "Latency tails")` });
     }
   }
-  // Since 2026-11-30 the worker is two wasm modules: the hot path's, which
-  // every isolate starts, and the workers-rs one, started on first use.
-  const hot = r.size["worker wasm, the hot path's module (build/hot_bg.wasm)"]?.bytes;
-  const rs = r.size["worker wasm, the workers-rs module (build/index_bg.wasm)"]?.bytes ?? r.size["worker wasm (build/index_bg.wasm)"].bytes;
-  if (hot === undefined) list.push({ met: rs <= 250_000, text: `worker wasm at most 250 KB after wasm-opt: ${kb(rs)}` });
-  else list.push({ met: hot <= 250_000, text: `the wasm that serves webhooks at most 250 KB after wasm-opt: the hot path's module ${kb(hot)} (the workers-rs module, instantiated only where /health, /admin, the consumer or a Durable Object runs, ${kb(rs)}; both ${kb(hot + rs)})` });
+  // The worker is two wasm modules: the hot path's, which every isolate
+  // starts, and the workers-rs one, started on its first use.
+  const hot = r.size["worker wasm, the hot path's module (build/hot_bg.wasm)"].bytes;
+  const rs = r.size["worker wasm, the workers-rs module (build/index_bg.wasm)"].bytes;
+  list.push({ met: hot <= 250_000, text: `the wasm that serves webhooks at most 250 KB after wasm-opt: the hot path's module ${kb(hot)} (the workers-rs module, instantiated only where /health, /admin, the consumer or a Durable Object runs, ${kb(rs)}; both ${kb(hot + rs)})` });
   const cs = r.coldStart;
   // Judged on the bare workerd's figures when the results have them.
   const judged = cs.bare?.workers ?? cs;
