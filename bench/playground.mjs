@@ -6,10 +6,9 @@ import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { extname, join, normalize } from "node:path";
 import { chromium } from "playwright-core";
+import { WORKER_WASM } from "./worker.mjs";
 
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm", ".svg": "image/svg+xml", ".png": "image/png" };
-/** The worker's wasm modules, in build/: the hot path's, and the workers-rs one. */
-const WORKER_WASM = ["hot_bg.wasm", "index_bg.wasm"];
 const EXAMPLE = '{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}';
 
 export async function playground(root, loads = 5, iterations = 2000) {

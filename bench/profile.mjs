@@ -18,7 +18,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import workerd from "workerd";
-import { LOAD_CORE, TOKEN, WORKERD_CORE, load, median, postExample, round } from "./worker.mjs";
+import { LOAD_CORE, TOKEN, WORKERD_CORE, WORKER_WASM, load, median, postExample, round } from "./worker.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WORK = join(ROOT, "bench/work/profile");
@@ -38,7 +38,7 @@ const PARTS = [
 const WORKERS = {
   floor: { name: "empty worker (floor)", modules: [["floor.js", "esModule", "bench/empty-worker/index.js"]] },
   js: { name: "reference JS worker", modules: [["js.js", "esModule", "bench/js-worker/index.js"]] },
-  ours: { name: "drift-bridge (Rust/wasm)", modules: [["index.js", "esModule", "build/index.js"], ["hot_bg.wasm", "wasm", "build/hot_bg.wasm"], ["index_bg.wasm", "wasm", "build/index_bg.wasm"]] },
+  ours: { name: "drift-bridge (Rust/wasm)", modules: [["index.js", "esModule", "build/index.js"], ...WORKER_WASM.map((name) => [name, "wasm", `build/${name}`])] },
 };
 
 function config(key, w, v8Flags) {

@@ -33,6 +33,9 @@ const REPEAT = 21;
 export const WORKERD_CORE = "1";
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
+/** The worker's wasm modules in build/: the hot path's, and the workers-rs one. */
+export const WORKER_WASM = ["hot_bg.wasm", "index_bg.wasm"];
+
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 export const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 

@@ -34,12 +34,17 @@ use js_sys::Uint8Array;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
-use super::http::{query_pairs, write_error, NOT_CONFIGURED};
+use super::http::{query_pairs, write_error};
 use crate::config::Config;
 use crate::delivery::handoff;
 use crate::json;
 use crate::rules::{translate_value, Options, Outbound};
 use crate::{translate_batch, Batch, LegacyPolicy};
+
+/// Why the webhook accepts nothing: no details here, the public learns
+/// nothing of the configuration.
+const NOT_CONFIGURED: &str =
+    "the worker is not fully configured, so it accepts no events; GET /health with the admin token, or `wrangler tail`, names the problems";
 
 /// Run by the glue as the module starts. A panic is logged with its message
 /// and place, then traps (panic = "abort"): the glue marks the instance dead,

@@ -10,12 +10,6 @@ use worker::{Headers, Request, Response, Result};
 
 use crate::json;
 
-/// Why the webhook accepts nothing: no details here, the public learns
-/// nothing of the configuration.
-#[cfg(feature = "hot")]
-pub(super) const NOT_CONFIGURED: &str =
-    "the worker is not fully configured, so it accepts no events; GET /health with the admin token, or `wrangler tail`, names the problems";
-
 #[cfg(feature = "worker")]
 pub(super) fn json_response(status: u16, body: &str) -> Result<Response> {
     let headers = Headers::new();
@@ -36,8 +30,8 @@ pub(super) fn write_error(out: &mut String, code: &str, message: &str, path: &st
     out.push_str("}}");
 }
 
-#[cfg(feature = "worker")]
 /// `{"error":{"code":…,"message":…,"path":…}}` with `status`.
+#[cfg(feature = "worker")]
 pub(super) fn error_response(status: u16, code: &str, message: &str, path: &str) -> Result<Response> {
     let mut body = String::new();
     write_error(&mut body, code, message, path);
@@ -51,9 +45,9 @@ pub(super) fn method_not_allowed(allow: &str) -> Result<Response> {
     Ok(response)
 }
 
-#[cfg(feature = "worker")]
 /// The query parameters of a request, decoded. Reads the raw URL rather than
 /// parsing it with the `url` crate.
+#[cfg(feature = "worker")]
 pub(super) fn query(req: &Request) -> Vec<(String, String)> {
     let url = req.inner().url();
     match url.split_once('?') {

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ADMIN, DRIFT_EXAMPLE as EX, TOKEN, eventually, request, startWorker } from "./support.mjs";
+import { ADMIN, DRIFT_EXAMPLE as EX, TOKEN, eventually, post, request, startWorker } from "./support.mjs";
 
 const t = { "x-verification-token": TOKEN };
 /** Over the limit of 1024 bytes these workers run with. */
@@ -186,13 +186,13 @@ describe("the workers-rs module starts on its first use", () => {
   });
   after(() => mf?.dispose());
 
-  const modules = async () => (await request(mf, "/__test/modules", { method: "POST" })).json();
+  const modules = async () => (await post(mf, "/__test/modules", "")).json();
 
   test("webhooks and conversions run on the hot path's module alone", async () => {
     for (let i = 0; i < 3; i++) {
-      const res = await request(mf, "/webhooks/drift", { method: "POST", body: EX, headers: t });
+      const res = await post(mf, "/webhooks/drift", EX, { token: TOKEN });
       assert.equal(res.status, 200, await res.text());
-      const converted = await request(mf, "/convert", { method: "POST", body: EX });
+      const converted = await post(mf, "/convert", EX);
       assert.equal(converted.status, 200, await converted.text());
     }
     assert.deepEqual(await modules(), { hot: true, workers: false });
@@ -202,7 +202,7 @@ describe("the workers-rs module starts on its first use", () => {
     const health = await request(mf, "/health");
     assert.equal(health.status, 200, await health.text());
     assert.deepEqual(await modules(), { hot: true, workers: true });
-    const res = await request(mf, "/webhooks/drift", { method: "POST", body: EX, headers: t });
+    const res = await post(mf, "/webhooks/drift", EX, { token: TOKEN });
     assert.equal(res.status, 200, await res.text());
   });
 });
