@@ -17,8 +17,6 @@ pub const DEAD_LETTER_QUEUE: &str = "drift-bridge-dead-letters";
 pub const TEST_ROUTES: &str = "DRIFT_BRIDGE_TEST_ROUTES";
 /// Set to "1" only in tests: every send to the delivery queue fails.
 pub const TEST_QUEUE_FAILS: &str = "DRIFT_BRIDGE_TEST_QUEUE_FAILS";
-/// Set to "1" only in tests: the outbox refuses to store hand-offs.
-pub const TEST_OUTBOX_FAILS: &str = "DRIFT_BRIDGE_TEST_OUTBOX_FAILS";
 
 /// A test switch: whether the variable `name` is "1".
 pub fn switch(env: &Env, name: &str) -> bool {

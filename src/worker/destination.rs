@@ -27,7 +27,6 @@ use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorageValue, State};
 
 use super::bindings;
-use super::outbox::at;
 use crate::config::Config;
 use crate::delivery::circuit::{Change, Circuit, Mode};
 use crate::delivery::handoff;
@@ -111,24 +110,7 @@ struct Due {
 impl DurableObject for Destination {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
-        for ddl in [
-            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS deliveries (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, \
-             event_id TEXT NOT NULL, type TEXT NOT NULL, scope TEXT NOT NULL, conversation TEXT, body TEXT NOT NULL, \
-             status TEXT NOT NULL, generation INTEGER NOT NULL DEFAULT 1, attempts INTEGER NOT NULL DEFAULT 0, \
-             probe INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, due_at INTEGER, \
-             expires_at INTEGER, last_error TEXT, reason TEXT, replayed_as TEXT)",
-            "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (due_at) WHERE due_at IS NOT NULL",
-            "CREATE INDEX IF NOT EXISTS deliveries_expiry ON deliveries (expires_at) WHERE expires_at IS NOT NULL",
-            "CREATE INDEX IF NOT EXISTS deliveries_log ON deliveries (created_at, id)",
-            "CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries (status, seq)",
-            "CREATE INDEX IF NOT EXISTS deliveries_conversation ON deliveries (conversation) WHERE conversation IS NOT NULL",
-            "CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries (event_id)",
-            "CREATE TABLE IF NOT EXISTS attempts (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, n INTEGER NOT NULL, \
-             at INTEGER NOT NULL, code INTEGER, error TEXT, latency_ms INTEGER NOT NULL, probe INTEGER NOT NULL DEFAULT 0)",
-            "CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (id)",
-            "CREATE INDEX IF NOT EXISTS attempts_at ON attempts (at)",
-        ] {
+        for ddl in super::schema::DESTINATION_TABLES {
             if let Err(e) = sql.exec(ddl, None) {
                 worker::console_error!("destination: cannot create its tables: {e}");
             }
@@ -144,7 +126,6 @@ impl DurableObject for Destination {
         // needs awaiting, the alarm and the queue, happens once, after it.
         let mut fx = Effects::default();
         let reply = match path.as_str() {
-            "/add" => self.add(&body, now, &mut fx),
             "/attempt" => self.attempt(&body, now, &mut fx),
             "/settle" => self.settle(&body, now, &mut fx),
             "/dead" => self.dead(&body, now, &mut fx),
@@ -236,11 +217,6 @@ fn null_or<T: Into<SqlStorageValue>>(value: Option<T>) -> SqlStorageValue {
     value.map_or(SqlStorageValue::Null, Into::into)
 }
 
-/// The conversation id of a scope `conversation:<orgId>:<conversationId>`.
-fn conversation_of(scope: &str) -> Option<String> {
-    let rest = scope.strip_prefix("conversation:")?;
-    rest.split_once(':').map(|(_, conversation)| conversation.to_owned())
-}
 
 /// One structured log line (Workers Logs indexes JSON lines).
 fn log_json(fields: &[(&str, LogValue<'_>)]) {
@@ -315,51 +291,6 @@ impl Destination {
             ("why", LogValue::Str(why)),
             ("consecutiveFailures", LogValue::Int(i64::from(circuit.consecutive_failures))),
         ]);
-    }
-
-    /// Takes deliveries from an outbox; ones it already has are ignored. New
-    /// ones are queued at once, or held when the app is down or paused or a
-    /// backlog is draining (they wait their turn). Answers `{"added":n}`.
-    fn add(&self, body: &str, now: i64, fx: &mut Effects) -> Result<Reply> {
-        let value = parse(body)?;
-        let name = self.learn_name(&value)?;
-        let config = super::config(&self.env);
-        let circuit = self.circuit(&config)?;
-        let hold = circuit.queues_behind();
-        let sql = self.sql();
-        let (mut added, mut messages) = (0, Vec::new());
-        for d in items(&value, "deliveries")? {
-            let id = text(d, "id")?;
-            let scope = text(d, "scope")?;
-            let cursor = sql.exec(
-                "INSERT OR IGNORE INTO deliveries (id, event_id, type, scope, conversation, body, status, generation, attempts, \
-                 created_at, updated_at, due_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?)",
-                vec![
-                    id.clone().into(),
-                    text(d, "event")?.into(),
-                    text(d, "type")?.into(),
-                    scope.clone().into(),
-                    null_or(conversation_of(&scope)),
-                    text(d, "body")?.into(),
-                    (if hold { "held" } else { "queued" }).into(),
-                    integer(d, "at").unwrap_or(now).into(),
-                    now.into(),
-                    if hold { SqlStorageValue::Null } else { (now + config.recovery_grace_ms()).into() },
-                ],
-            )?;
-            if cursor.rows_written() > 0 {
-                added += 1;
-                if !hold {
-                    messages.push(Ref { destination: name.clone(), id, generation: 1 }.encode());
-                }
-            }
-        }
-        if added > 0 {
-            // Held ones need the alarm too: to drain, to probe, or to expire.
-            fx.wake(if hold { now + 1000 } else { now + config.recovery_grace_ms() });
-        }
-        fx.send.extend(messages);
-        Ok(Reply::Ok(format!("{{\"added\":{added}}}")))
     }
 
     /// The consumer is about to send. For each `{"id","g"}` answers `go`
@@ -1141,4 +1072,9 @@ fn write_listed(out: &mut String, row: &Listed) {
         }
     }
     out.push('}');
+}
+
+/// An absolute alarm time (a bare i64 would be read as an offset).
+fn at(ms: i64) -> worker::ScheduledTime {
+    worker::ScheduledTime::new(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64)))
 }

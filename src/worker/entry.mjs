@@ -218,9 +218,159 @@ function wrap(Inner) {
     alarm() {
       return this.#current().alarm();
     }
+
+    /** Drops the inner object, which the next call makes again from storage (it caches the alarm). */
+    forget() {
+      this.#inner = undefined;
+    }
   };
 }
 
-// One line per Durable Object class in wrangler.toml.
-export class Outbox extends wrap(workersGlue.Outbox) {}
-export class Destination extends wrap(workersGlue.Destination) {}
+/** The path of an absolute, normalised URL (request.url). */
+function pathOf(url) {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  const query = url.indexOf("?", start);
+  return query < 0 ? url.slice(start) : url.slice(start, query);
+}
+
+/**
+ * The outbox of a deduplication scope (src/worker/outbox.rs). On the path of
+ * every webhook with deliveries, so served like the webhook: each step one
+ * synchronous call into the hot path's module over the object's SQL storage;
+ * what must be awaited (the alarm, the calls to the delivery logs) is done
+ * here. A panic fails the call it happened in (a 500, or an alarm the
+ * runtime retries); the next call finds a fresh instance, and this object
+ * keeps no state in it.
+ */
+export class Outbox extends DurableObject {
+  /** The alarm as last set here: undefined unknown, null none, else ms. */
+  #alarm;
+
+  constructor(ctx, env) {
+    super(ctx, env);
+    try {
+      hot.outboxOpen(ctx.storage.sql);
+    } catch (error) {
+      console.error(`outbox: ${error?.message ?? error}`);
+    }
+  }
+
+  async fetch(request) {
+    const path = pathOf(request.url);
+    try {
+      if (path === "/accept") {
+        const body = new Uint8Array(await request.arrayBuffer());
+        const now = Date.now();
+        const reply = hot.outboxAccept(this.env, this.ctx.storage.sql, body, now);
+        // Forward at once.
+        if (!reply.startsWith('{"accepted":0,')) await this.#schedule(now);
+        return new Response(reply);
+      }
+      if (path === "/stats" && this.env.DRIFT_BRIDGE_TEST_ROUTES === "1") {
+        return new Response(hot.outboxStats(this.ctx.storage.sql, await this.ctx.storage.getAlarm()));
+      }
+      return new Response("unknown outbox operation", { status: 404 });
+    } catch (error) {
+      return new Response(`outbox ${path}: ${error?.message ?? error}`, { status: 500 });
+    }
+  }
+
+  /** Forwards what is due to the delivery logs, forgets what left the window, sets the next alarm (or none). */
+  async alarm() {
+    // The alarm that fired is gone.
+    this.#alarm = null;
+    const sql = this.ctx.storage.sql;
+    const now = Date.now();
+    const [more, ...calls] = hot.outboxDue(sql, now);
+    for (const [destination, body, ids, tries] of calls) {
+      let error = null;
+      try {
+        const log = this.env.DESTINATION.get(this.env.DESTINATION.idFromName(`destination:${destination}`));
+        const res = await log.fetch("https://do/add", { method: "POST", body });
+        const text = await res.text();
+        if (res.status !== 200) error = text;
+      } catch (e) {
+        error = String(e?.message ?? e);
+      }
+      hot.outboxForwarded(sql, destination, ids, tries, error, now);
+    }
+    const next = hot.outboxFinish(this.env, sql, now, more);
+    if (next >= 0) await this.#set(next);
+    else if (this.#alarm !== null) await this.#delete();
+  }
+
+  /** Makes sure the alarm fires no later than `when`. */
+  async #schedule(when) {
+    if (this.#alarm === undefined) this.#alarm = await this.ctx.storage.getAlarm();
+    if (this.#alarm === null || this.#alarm > when) await this.#set(when);
+  }
+
+  async #set(when) {
+    await this.ctx.storage.setAlarm(when);
+    this.#alarm = when;
+  }
+
+  async #delete() {
+    await this.ctx.storage.deleteAlarm();
+    this.#alarm = null;
+  }
+}
+
+/**
+ * A destination's delivery log (src/worker/destination.rs). `/add`, the one
+ * operation on the path of every webhook with deliveries, is served like the
+ * webhook: one call into the hot path's module (src/worker/intake.rs), then
+ * the alarm and the queue from here. Every other operation goes to the
+ * workers-rs object, started on its first use.
+ */
+export class Destination extends wrap(workersGlue.Destination) {
+  constructor(ctx, env) {
+    super(ctx, env);
+    try {
+      hot.destinationOpen(ctx.storage.sql);
+    } catch (error) {
+      console.error(`destination: ${error?.message ?? error}`);
+    }
+  }
+
+  async fetch(request) {
+    if (pathOf(request.url) !== "/add") return super.fetch(request);
+    try {
+      const body = new Uint8Array(await request.arrayBuffer());
+      const [reply, wake, name, sends] = hot.destinationAdd(this.env, this.ctx.storage.sql, body, Date.now());
+      // The alarm first, then the queue, as every operation does.
+      if (wake >= 0) {
+        const current = await this.ctx.storage.getAlarm();
+        if (current === null || current > wake) {
+          await this.ctx.storage.setAlarm(wake);
+          // The workers-rs object's idea of the alarm is now wrong.
+          this.forget();
+        }
+      }
+      await enqueue(this.env, name, sends);
+      return new Response(reply);
+    } catch (error) {
+      return new Response(`destination /add: ${error?.message ?? error}`, { status: 500 });
+    }
+  }
+}
+
+/**
+ * Sends the queue messages, send by send (each within the queue's limits).
+ * A refused send leaves its deliveries queued: the delivery log's alarm
+ * sends them again after the grace period. (src/worker/bindings.rs,
+ * `enqueue`, does the same for the workers-rs module.)
+ */
+async function enqueue(env, name, sends) {
+  const total = sends.reduce((n, batch) => n + batch.length, 0);
+  let sent = 0;
+  try {
+    if (env.DRIFT_BRIDGE_TEST_QUEUE_FAILS === "1") throw new Error("the delivery queue refused the send (DRIFT_BRIDGE_TEST_QUEUE_FAILS)");
+    for (const batch of sends) {
+      await env.DELIVERIES.sendBatch(batch.map((body) => ({ body, contentType: "json" })));
+      sent += batch.length;
+    }
+  } catch (error) {
+    console.error(`destination ${name}: ${total - sent} of ${total} deliveries not queued yet: ${error?.message ?? error}`);
+  }
+}

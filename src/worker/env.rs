@@ -57,6 +57,12 @@ fn read(env: &JsValue, log_problems: bool) -> Config {
     config
 }
 
+/// A test switch: whether the variable `name` is "1".
+#[cfg(feature = "hot")]
+pub fn switch(env: &JsValue, name: &str) -> bool {
+    var(env, name).is_some_and(|v| v == "1")
+}
+
 /// A var or secret: both are strings on `env`.
 fn var(env: &JsValue, name: &str) -> Option<String> {
     Reflect::get(env, &JsValue::from_str(name)).ok()?.as_string()

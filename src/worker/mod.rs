@@ -16,13 +16,21 @@
 //! answers ([`http`]). Everything here is plumbing; the decisions live in
 //! the core modules, which know nothing of Workers.
 
-// Both modules: the configuration from `env`, and answers as bytes.
+// Both modules: the configuration from `env`, answers as bytes, and the
+// delivery log's tables.
 mod env;
 mod http;
+mod schema;
 
 // The hot path's module (feature `hot`): no workers-rs.
 #[cfg(feature = "hot")]
 mod hot;
+#[cfg(feature = "hot")]
+mod intake;
+#[cfg(feature = "hot")]
+mod outbox;
+#[cfg(feature = "hot")]
+mod store;
 
 // The workers-rs module (feature `worker`).
 #[cfg(feature = "worker")]
@@ -33,8 +41,6 @@ mod bindings;
 mod consumer;
 #[cfg(feature = "worker")]
 mod destination;
-#[cfg(feature = "worker")]
-mod outbox;
 
 #[cfg(feature = "worker")]
 use worker::{event, Context, Env, MessageBatch, Method, Request, Response, Result};

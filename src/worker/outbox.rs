@@ -14,11 +14,19 @@
 //! ([`super::destination`]), retrying with backoff while one is unreachable,
 //! and forgets each remembered delivery when the window has passed. An
 //! outbox with nothing left holds no rows and no alarm.
+//!
+//! It is on the path of every webhook that has deliveries, so like the
+//! webhook it lives in the hot path's module, without workers-rs: the
+//! entry's `Outbox` class (src/worker/entry.mjs) reads the request, calls
+//! the functions here once per step, each synchronous over the object's SQL
+//! storage ([`super::store`]), and does what must be awaited itself (the
+//! alarm, the calls to the delivery logs).
 
-use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+use js_sys::{Array, JsString, Uint8Array};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsError, JsValue};
 
-use super::bindings::{self, Instance};
+use super::store::{integer, string, Arg, Sql};
 use crate::delivery::handoff::HandOff;
 use crate::json;
 
@@ -28,246 +36,216 @@ const FORWARD_BYTES: usize = 1 << 20;
 /// the next, which follows at once (an alarm must never run out of time).
 const FORWARD_ROWS: i64 = 500;
 
-#[durable_object]
-pub struct Outbox {
-    state: State,
-    env: Env,
-    /// The alarm as last set by this instance (`Some(None)`: none), so
-    /// that most requests need not read it from storage.
-    alarm: std::cell::Cell<Option<Option<i64>>>,
+/// Set to "1" only in tests: the outbox refuses to store hand-offs.
+const TEST_OUTBOX_FAILS: &str = "DRIFT_BRIDGE_TEST_OUTBOX_FAILS";
+
+const TABLES: [&str; 3] = [
+    // Deliveries accepted within the window, by id (`<event>.<destination>`).
+    "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, at INTEGER NOT NULL)",
+    // Bodies waiting to be forwarded, once per event.
+    "CREATE TABLE IF NOT EXISTS pending_events (event_id TEXT PRIMARY KEY, type TEXT NOT NULL, scope TEXT NOT NULL, \
+     at INTEGER NOT NULL, body TEXT NOT NULL)",
+    // Deliveries waiting to be forwarded.
+    "CREATE TABLE IF NOT EXISTS pending (id TEXT PRIMARY KEY, destination TEXT NOT NULL, event_id TEXT NOT NULL, \
+     tries INTEGER NOT NULL DEFAULT 0, retry_at INTEGER NOT NULL DEFAULT 0)",
+];
+
+fn fail(message: impl std::fmt::Display) -> JsError {
+    JsError::new(&message.to_string())
 }
 
-#[derive(Deserialize)]
+fn window_ms(env: &JsValue) -> i64 {
+    super::env::config(env, true).dedup_window_ms()
+}
+
+/// Creates the tables, as the object starts.
+#[wasm_bindgen(js_name = outboxOpen)]
+pub fn open(sql: &Sql) -> Result<(), JsError> {
+    for ddl in TABLES {
+        sql.run(ddl, &[]).map_err(|e| fail(format!("cannot create its tables: {e}")))?;
+    }
+    Ok(())
+}
+
+/// `/accept`: stores a hand-off, answers `{"accepted":n,"duplicates":m}`.
+/// When `n` > 0 the entry makes sure the alarm fires now.
+#[wasm_bindgen(js_name = outboxAccept)]
+pub fn accept(env: &JsValue, sql: &Sql, body: &Uint8Array, now: f64) -> Result<String, JsError> {
+    if super::env::switch(env, TEST_OUTBOX_FAILS) {
+        return Err(fail("storage refused the hand-off (DRIFT_BRIDGE_TEST_OUTBOX_FAILS)"));
+    }
+    let body = body.to_vec();
+    let text = std::str::from_utf8(&body).map_err(|_| fail("the hand-off is not UTF-8"))?;
+    let handoff = HandOff::decode(text).map_err(fail)?;
+    let now = now as i64;
+    let window = window_ms(env);
+    let (mut accepted, mut duplicates) = (0, 0);
+    // Every statement below is synchronous: no other request runs between a
+    // check and its write.
+    for event in &handoff.events {
+        let mut body_stored = false;
+        for destination in &event.to {
+            let id = event.delivery_id(destination);
+            let seen = sql.number("SELECT at FROM seen WHERE id = ?", &[Arg::Str(&id)]).map_err(fail)?;
+            if seen.is_some_and(|at| at as i64 > now - window) {
+                duplicates += 1;
+                continue;
+            }
+            sql.run("INSERT OR REPLACE INTO seen (id, at) VALUES (?, ?)", &[Arg::Str(&id), Arg::Int(now)]).map_err(fail)?;
+            if !body_stored {
+                sql.run(
+                    "INSERT OR IGNORE INTO pending_events (event_id, type, scope, at, body) VALUES (?, ?, ?, ?, ?)",
+                    &[
+                        Arg::Str(&event.id),
+                        Arg::Str(&event.event_type),
+                        Arg::Str(&handoff.scope),
+                        Arg::Int(handoff.at_ms),
+                        Arg::Str(&event.body),
+                    ],
+                )
+                .map_err(fail)?;
+                body_stored = true;
+            }
+            sql.run(
+                "INSERT OR REPLACE INTO pending (id, destination, event_id, tries, retry_at) VALUES (?, ?, ?, 0, 0)",
+                &[Arg::Str(&id), Arg::Str(destination), Arg::Str(&event.id)],
+            )
+            .map_err(fail)?;
+            accepted += 1;
+        }
+    }
+    Ok(format!("{{\"accepted\":{accepted},\"duplicates\":{duplicates}}}"))
+}
+
+/// A pending delivery, as the alarm reads it.
 struct Pending {
     id: String,
     destination: String,
     event_id: String,
-    #[serde(rename = "type")]
     event_type: String,
     scope: String,
-    at: f64,
+    at: i64,
     body: String,
-    tries: f64,
+    tries: i64,
 }
 
-#[derive(Deserialize)]
-struct Count {
-    n: f64,
+/// The alarm's first step: what is due, as calls to make, in order:
+/// `[more, [destination, body, ids, tries], …]`. `body` is the `/add` of
+/// that destination's delivery log, `ids` the deliveries in it, `tries` the
+/// try this is; `more` says that more is due than one alarm forwards. For
+/// each call, the entry calls [`forwarded`]; then [`finish`].
+#[wasm_bindgen(js_name = outboxDue)]
+pub fn due(sql: &Sql, now: f64) -> Result<Array, JsError> {
+    let rows = sql
+        .rows(
+            "SELECT p.id, p.destination, p.event_id, e.type, e.scope, e.at, e.body, p.tries FROM pending p \
+             JOIN pending_events e ON e.event_id = p.event_id WHERE p.retry_at <= ? ORDER BY p.rowid LIMIT ?",
+            &[Arg::Int(now as i64), Arg::Int(FORWARD_ROWS)],
+        )
+        .map_err(fail)?;
+    let due: Vec<Pending> = rows
+        .iter()
+        .map(|r| Pending {
+            id: string(r, 0),
+            destination: string(r, 1),
+            event_id: string(r, 2),
+            event_type: string(r, 3),
+            scope: string(r, 4),
+            at: integer(r, 5),
+            body: string(r, 6),
+            tries: integer(r, 7),
+        })
+        .collect();
+    let calls = Array::new();
+    calls.push(&JsValue::from_bool(due.len() as i64 == FORWARD_ROWS));
+    // Per destination, in order of acceptance.
+    let mut destinations: Vec<&str> = Vec::new();
+    for p in &due {
+        if !destinations.contains(&p.destination.as_str()) {
+            destinations.push(&p.destination);
+        }
+    }
+    for destination in destinations {
+        let rows: Vec<&Pending> = due.iter().filter(|p| p.destination == destination).collect();
+        for chunk in chunks(&rows) {
+            let ids: Array = chunk.iter().map(|p| JsValue::from_str(&p.id)).collect();
+            let tries = chunk.iter().map(|p| p.tries).max().unwrap_or(0) + 1;
+            let call = Array::of4(
+                &JsString::from(destination),
+                &JsString::from(add_body(destination, chunk)),
+                &ids,
+                &JsValue::from_f64(tries as f64),
+            );
+            calls.push(&call);
+        }
+    }
+    Ok(calls)
 }
 
-#[derive(Deserialize)]
-struct Due {
-    due: Option<f64>,
-}
-
-impl DurableObject for Outbox {
-    fn new(state: State, env: Env) -> Self {
-        let sql = state.storage().sql();
-        for ddl in [
-            // Deliveries accepted within the window, by id (`<event>.<destination>`).
-            "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, at INTEGER NOT NULL)",
-            // Bodies waiting to be forwarded, once per event.
-            "CREATE TABLE IF NOT EXISTS pending_events (event_id TEXT PRIMARY KEY, type TEXT NOT NULL, scope TEXT NOT NULL, \
-             at INTEGER NOT NULL, body TEXT NOT NULL)",
-            // Deliveries waiting to be forwarded.
-            "CREATE TABLE IF NOT EXISTS pending (id TEXT PRIMARY KEY, destination TEXT NOT NULL, event_id TEXT NOT NULL, \
-             tries INTEGER NOT NULL DEFAULT 0, retry_at INTEGER NOT NULL DEFAULT 0)",
-        ] {
-            if let Err(e) = sql.exec(ddl, None) {
-                worker::console_error!("outbox: cannot create its tables: {e}");
+/// The alarm, once a call of [`due`] is done: `error` is `None` when the
+/// delivery log has the deliveries, which are then forgotten here; else they
+/// wait for try `tries` + 1, after 2 s, 4 s, 8 s … up to 5 minutes.
+///
+/// The arguments are JavaScript values, copied into the wasm here rather
+/// than by the glue (as in [`super::hot`]).
+#[wasm_bindgen(js_name = outboxForwarded)]
+pub fn forwarded(sql: &Sql, destination: &JsString, ids: &Array, tries: f64, error: &JsValue, now: f64) -> Result<(), JsError> {
+    let ids: Vec<String> = ids.iter().filter_map(|id| id.as_string()).collect();
+    match error.as_string() {
+        None => {
+            for id in &ids {
+                sql.run("DELETE FROM pending WHERE id = ?", &[Arg::Str(id)]).map_err(fail)?;
             }
         }
-        Outbox { state, env, alarm: std::cell::Cell::new(None) }
-    }
-
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let path = req.path();
-        let body = req.text().await?;
-        let now = super::now_ms();
-        let reply = match path.as_str() {
-            "/accept" => self.accept(&body, now).await,
-            "/stats" if bindings::switch(&self.env, bindings::TEST_ROUTES) => self.stats().await,
-            _ => return Response::error("unknown outbox operation", 404),
-        };
-        match reply {
-            Ok(text) => Response::ok(text),
-            Err(e) => Response::error(format!("outbox {path}: {e}"), 500),
+        Some(error) => {
+            let tries = tries as i64;
+            let retry_at = now as i64 + (1000i64 << tries.min(8)).min(300_000);
+            super::env::console_error(&format!(
+                "outbox: forwarding {} deliveries to {} failed (try {tries}): {error}",
+                ids.len(),
+                String::from(destination)
+            ));
+            for id in &ids {
+                sql.run("UPDATE pending SET tries = ?, retry_at = ? WHERE id = ?", &[Arg::Int(tries), Arg::Int(retry_at), Arg::Str(id)])
+                    .map_err(fail)?;
+            }
         }
     }
-
-    async fn alarm(&self) -> Result<Response> {
-        // The alarm that fired is gone; `run` sets the next one.
-        self.alarm.set(Some(None));
-        self.run(super::now_ms()).await?;
-        Response::ok("ok")
-    }
+    Ok(())
 }
 
-fn fail(message: impl std::fmt::Display) -> worker::Error {
-    worker::Error::RustError(message.to_string())
+/// The alarm's last step: forgets what left the window and answers when the
+/// alarm must fire next (ms since the epoch), or -1 for no alarm.
+#[wasm_bindgen(js_name = outboxFinish)]
+pub fn finish(env: &JsValue, sql: &Sql, now: f64, more: bool) -> Result<f64, JsError> {
+    let now = now as i64;
+    let window = window_ms(env);
+    sql.run("DELETE FROM pending_events WHERE event_id NOT IN (SELECT event_id FROM pending)", &[]).map_err(fail)?;
+    sql.run("DELETE FROM seen WHERE at <= ?", &[Arg::Int(now - window)]).map_err(fail)?;
+    let next = sql
+        .number(
+            "SELECT MIN(due) FROM (SELECT MIN(retry_at) AS due FROM pending UNION ALL SELECT MIN(at) + ? AS due FROM seen)",
+            &[Arg::Int(window + 1)],
+        )
+        .map_err(fail)?;
+    Ok(match next {
+        _ if more => now as f64,
+        Some(due) => (due as i64).max(now + 1) as f64,
+        None => -1.0,
+    })
 }
 
-impl Outbox {
-    fn sql(&self) -> worker::SqlStorage {
-        self.state.storage().sql()
-    }
-
-    fn count(&self, query: &str) -> Result<i64> {
-        let rows: Vec<Count> = self.sql().exec(query, None)?.to_array()?;
-        Ok(rows.first().map_or(0, |r| r.n as i64))
-    }
-
-    /// Stores a hand-off. Answers `{"accepted":n,"duplicates":m}`.
-    async fn accept(&self, body: &str, now: i64) -> Result<String> {
-        if bindings::switch(&self.env, bindings::TEST_OUTBOX_FAILS) {
-            return Err(fail("storage refused the hand-off (DRIFT_BRIDGE_TEST_OUTBOX_FAILS)"));
-        }
-        let handoff = HandOff::decode(body).map_err(fail)?;
-        let window = super::config(&self.env).dedup_window_ms();
-        let sql = self.sql();
-        let (mut accepted, mut duplicates) = (0, 0);
-        // Every statement below is synchronous: no other request runs
-        // between a check and its write.
-        for event in &handoff.events {
-            let mut body_stored = false;
-            for destination in &event.to {
-                let id = event.delivery_id(destination);
-                let seen: Vec<Count> =
-                    sql.exec("SELECT at AS n FROM seen WHERE id = ?", vec![id.clone().into()])?.to_array()?;
-                if seen.first().is_some_and(|s| s.n as i64 > now - window) {
-                    duplicates += 1;
-                    continue;
-                }
-                sql.exec("INSERT OR REPLACE INTO seen (id, at) VALUES (?, ?)", vec![id.clone().into(), now.into()])?;
-                if !body_stored {
-                    sql.exec(
-                        "INSERT OR IGNORE INTO pending_events (event_id, type, scope, at, body) VALUES (?, ?, ?, ?, ?)",
-                        vec![
-                            event.id.clone().into(),
-                            event.event_type.clone().into(),
-                            handoff.scope.clone().into(),
-                            handoff.at_ms.into(),
-                            event.body.clone().into(),
-                        ],
-                    )?;
-                    body_stored = true;
-                }
-                sql.exec(
-                    "INSERT OR REPLACE INTO pending (id, destination, event_id, tries, retry_at) VALUES (?, ?, ?, 0, 0)",
-                    vec![id.into(), destination.clone().into(), event.id.clone().into()],
-                )?;
-                accepted += 1;
-            }
-        }
-        if accepted > 0 {
-            // Forward at once.
-            self.schedule(now).await?;
-        }
-        Ok(format!("{{\"accepted\":{accepted},\"duplicates\":{duplicates}}}"))
-    }
-
-    /// The alarm: forwards what is due, forgets what left the window, and
-    /// sets the next alarm (or none).
-    async fn run(&self, now: i64) -> Result<()> {
-        let config = super::config(&self.env);
-        let window = config.dedup_window_ms();
-        let due: Vec<Pending> = self
-            .sql()
-            .exec(
-                "SELECT p.id, p.destination, p.event_id, e.type, e.scope, e.at, e.body, p.tries FROM pending p \
-                 JOIN pending_events e ON e.event_id = p.event_id WHERE p.retry_at <= ? ORDER BY p.rowid LIMIT ?",
-                vec![now.into(), FORWARD_ROWS.into()],
-            )?
-            .to_array()?;
-        let more = due.len() as i64 == FORWARD_ROWS;
-        // Per destination, in order of acceptance.
-        let mut destinations: Vec<&str> = Vec::new();
-        for p in &due {
-            if !destinations.contains(&p.destination.as_str()) {
-                destinations.push(&p.destination);
-            }
-        }
-        for destination in destinations {
-            let rows: Vec<&Pending> = due.iter().filter(|p| p.destination == destination).collect();
-            for chunk in chunks(&rows) {
-                let result = bindings::call(&self.env, Instance::Destination(destination), "/add", add_body(destination, chunk)).await;
-                let ids: Vec<worker::SqlStorageValue> = chunk.iter().map(|p| p.id.clone().into()).collect();
-                match result {
-                    Ok(_) => {
-                        for id in ids {
-                            self.sql().exec("DELETE FROM pending WHERE id = ?", vec![id])?;
-                        }
-                    }
-                    Err(e) => {
-                        let tries = chunk.iter().map(|p| p.tries as i64).max().unwrap_or(0) + 1;
-                        // 2 s, 4 s, 8 s … up to 5 minutes.
-                        let retry_at = now + (1000i64 << tries.min(8)).min(300_000);
-                        worker::console_error!(
-                            "outbox: forwarding {} deliveries to {destination} failed (try {tries}): {e}",
-                            chunk.len()
-                        );
-                        for id in ids {
-                            self.sql().exec(
-                                "UPDATE pending SET tries = ?, retry_at = ? WHERE id = ?",
-                                vec![tries.into(), retry_at.into(), id],
-                            )?;
-                        }
-                    }
-                }
-            }
-        }
-        let sql = self.sql();
-        sql.exec("DELETE FROM pending_events WHERE event_id NOT IN (SELECT event_id FROM pending)", None)?;
-        sql.exec("DELETE FROM seen WHERE at <= ?", vec![(now - window).into()])?;
-        let next: Vec<Due> = sql
-            .exec(
-                "SELECT MIN(due) AS due FROM (SELECT MIN(retry_at) AS due FROM pending UNION ALL SELECT MIN(at) + ? AS due FROM seen)",
-                vec![(window + 1).into()],
-            )?
-            .to_array()?;
-        match next.first().and_then(|d| d.due) {
-            _ if more => self.set_alarm(now).await,
-            Some(due) => self.set_alarm((due as i64).max(now + 1)).await,
-            None => self.delete_alarm().await,
-        }
-    }
-
-    /// Makes sure the alarm fires no later than `when`.
-    async fn schedule(&self, when: i64) -> Result<()> {
-        let storage = self.state.storage();
-        let current = match self.alarm.get() {
-            Some(known) => known,
-            None => storage.get_alarm().await?,
-        };
-        match current {
-            Some(current) if current <= when => Ok(()),
-            _ => self.set_alarm(when).await,
-        }
-    }
-
-    async fn set_alarm(&self, when: i64) -> Result<()> {
-        self.state.storage().set_alarm(at(when)).await?;
-        self.alarm.set(Some(Some(when)));
-        Ok(())
-    }
-
-    async fn delete_alarm(&self) -> Result<()> {
-        self.state.storage().delete_alarm().await?;
-        self.alarm.set(Some(None));
-        Ok(())
-    }
-
-    /// Row counts and the alarm, for tests (`DRIFT_BRIDGE_TEST_ROUTES=1`).
-    async fn stats(&self) -> Result<String> {
-        let alarm = self.state.storage().get_alarm().await?;
-        Ok(format!(
-            "{{\"seen\":{},\"pending\":{},\"pendingEvents\":{},\"alarm\":{}}}",
-            self.count("SELECT COUNT(*) AS n FROM seen")?,
-            self.count("SELECT COUNT(*) AS n FROM pending")?,
-            self.count("SELECT COUNT(*) AS n FROM pending_events")?,
-            alarm.map_or_else(|| "null".to_owned(), |a| a.to_string()),
-        ))
-    }
+/// Row counts and the alarm, for tests (`DRIFT_BRIDGE_TEST_ROUTES=1`).
+#[wasm_bindgen(js_name = outboxStats)]
+pub fn stats(sql: &Sql, alarm: Option<f64>) -> Result<String, JsError> {
+    let count = |query: &'static str| sql.number(query, &[]).map(|n| n.unwrap_or(0.0) as i64).map_err(fail);
+    Ok(format!(
+        "{{\"seen\":{},\"pending\":{},\"pendingEvents\":{},\"alarm\":{}}}",
+        count("SELECT COUNT(*) FROM seen")?,
+        count("SELECT COUNT(*) FROM pending")?,
+        count("SELECT COUNT(*) FROM pending_events")?,
+        alarm.map_or_else(|| "null".to_owned(), |a| (a as i64).to_string()),
+    ))
 }
 
 /// Splits one destination's rows into calls of at most [`FORWARD_BYTES`] of
@@ -307,15 +285,10 @@ fn add_body(destination: &str, rows: &[&Pending]) -> String {
         json::write_str_escaped(&mut out, &p.event_type);
         out.push_str(",\"scope\":");
         json::write_str_escaped(&mut out, &p.scope);
-        out.push_str(&format!(",\"at\":{},\"body\":", p.at as i64));
+        out.push_str(&format!(",\"at\":{},\"body\":", p.at));
         json::write_str_escaped(&mut out, &p.body);
         out.push('}');
     }
     out.push_str("]}");
     out
-}
-
-/// An absolute alarm time (a bare i64 would be read as an offset).
-pub(super) fn at(ms: i64) -> worker::ScheduledTime {
-    worker::ScheduledTime::new(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64)))
 }

@@ -6,17 +6,17 @@
 // works, and delivers.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { receiver, persistDir, removeDir, startWorker, webhook, until, quiet, conversation, INACTIVE } from "./support.mjs";
+import { receiver, persistDir, removeDir, startWorker, stats, webhook, until, quiet, conversation, INACTIVE } from "./support.mjs";
 
 const cleanups = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function bridge(destinations, extra = {}) {
+async function bridge(destinations, extra = {}, consumers = true) {
   const persist = persistDir();
   cleanups.push(() => removeDir(persist));
-  const mf = await startWorker({ destinations, persist, extra });
+  const mf = await startWorker({ destinations, persist, extra, consumers });
   cleanups.push(() => mf.dispose());
   return mf;
 }
@@ -76,4 +76,48 @@ test("a hand-off to an outbox created before a panic works after it", async () =
     app.requests.map((r) => JSON.parse(r.body).data.lastUpdated),
     [first.data.lastUpdated, later.data.lastUpdated],
   );
+});
+
+test("the hand-off runs on the hot path's module alone: the outbox and the delivery log's /add never start workers-rs", async () => {
+  // No queue consumer (it is workers-rs): what runs per webhook ends with the
+  // deliveries on the queue.
+  const destinations = [
+    { name: "legacy-crm", url: "https://crm.example.com/drift", types: ["conversation_status_updated"] },
+    { name: "push-app", url: "https://app.example.com/drift", types: ["conversation_push"] },
+  ];
+  const mf = await bridge(destinations, {}, false);
+  const modules = async () => (await mf.dispatchFetch("http://bridge.test/__test/modules", { method: "POST", body: "" })).json();
+  for (const id of [1, 2, 3]) assert.equal((await webhook(mf, conversation(id))).status, 200);
+  // The outboxes' alarms forward at once; give them the time to.
+  await quiet(1500);
+  assert.deepEqual(await modules(), { hot: true, workers: false }, "the outbox or the delivery log started the workers-rs module");
+  // (The stats routes are workers-rs: read them last.)
+  for (const name of ["legacy-crm", "push-app"]) {
+    const log = await stats(mf, "destination", name);
+    assert.deepEqual({ deliveries: log.deliveries, rows: log.rows }, { deliveries: { queued: 3 }, rows: 3 }, name);
+    assert.ok(log.alarm > Date.now(), `${name}: the recovery alarm is set`);
+  }
+  for (const id of [1, 2, 3]) {
+    const outbox = await stats(mf, "outbox", `conversation:1:${id}`);
+    assert.deepEqual({ ...outbox, alarm: null }, { seen: 2, pending: 0, pendingEvents: 0, alarm: null });
+    assert.ok(outbox.alarm > Date.now() + 3600_000, "only the deduplication window's alarm is left");
+  }
+});
+
+test("after a panic in the hot path's module, outboxes and delivery logs made before it go on", async () => {
+  const app = await receiver(() => 200);
+  cleanups.push(() => app.close());
+  const mf = await bridge([{ name: "push-app", url: app.url, types: ["conversation_push"] }]);
+  const first = conversation(8);
+  assert.equal((await webhook(mf, first)).status, 200);
+  await until(() => app.accepted().length === 1, 10000, "the first delivery");
+
+  const panicked = await mf.dispatchFetch("http://bridge.test/__test/hot-panic", { method: "POST", body: "{}" }).catch((e) => e);
+  assert.ok(panicked instanceof Error || panicked.status === 500, "the panic route fails");
+  await panicked.text?.();
+
+  const later = { ...conversation(8), data: { ...first.data, lastUpdated: first.data.lastUpdated + 60000 } };
+  const res = await webhook(mf, later);
+  assert.equal(res.status, 200, res.body);
+  await until(() => app.accepted().length === 2, 10000, "the delivery after the panic");
 });
