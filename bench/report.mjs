@@ -204,6 +204,11 @@ function worker(r, line) {
   line("Both run with RECOVERY_GRACE_SECONDS at its longest, a day: with no consumer, drift-bridge would otherwise");
   line("queue every delivery again every 300 s, in the background on the measured workers' core (10–15% of it),");
   line("which the reference, without recovery, never does. Runs before 2026-11-30 (second run) had that noise.");
+  line("Since 2026-11-30 (fourth run) drift-bridge's hand-off (the outbox, and the delivery log's `/add`) runs in the");
+  line("hot path's module, without workers-rs (README, \"How a request is served\"); before, it was 1.14× JS's at concurrency 1.");
+  line("Most of a hand-off's CPU is the runtime's, the same for both workers: SQLite commits with an fsync each, alarms,");
+  line("the calls between objects and the queue. So the cost above the floor cannot be half of JS's here, whatever the");
+  line("worker's own code costs.");
   line();
   line("| worker | concurrency | CPU per webhook | hand-off's share | above the floor | requests/s | p50 | p90 | p99 |");
   line("|---|---:|---:|---:|---:|---:|---:|---:|---:|");

@@ -241,6 +241,16 @@ enum LogValue<'a> {
     Int(i64),
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+impl Destination {
+    /// Forgets the alarm this instance last set: the entry's `/add`
+    /// (src/worker/intake.rs) changed it.
+    #[wasm_bindgen(js_name = forgetAlarm)]
+    pub fn forget_alarm(&self) {
+        self.alarm.set(None);
+    }
+}
+
 impl Destination {
     fn sql(&self) -> worker::SqlStorage {
         self.state.storage().sql()

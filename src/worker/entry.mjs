@@ -219,9 +219,12 @@ function wrap(Inner) {
       return this.#current().alarm();
     }
 
-    /** Drops the inner object, which the next call makes again from storage (it caches the alarm). */
-    forget() {
-      this.#inner = undefined;
+    /** Has the inner object, if any, forget the alarm it cached: it was changed from here. */
+    forgetAlarm() {
+      if (this.#inner === undefined) return;
+      // An inner object of a dead instance is made again anyway.
+      if (this.#instance === workers().__worker_init_state().instanceId) this.#inner.forgetAlarm();
+      else this.#inner = undefined;
     }
   };
 }
@@ -344,7 +347,7 @@ export class Destination extends wrap(workersGlue.Destination) {
         if (current === null || current > wake) {
           await this.ctx.storage.setAlarm(wake);
           // The workers-rs object's idea of the alarm is now wrong.
-          this.forget();
+          this.forgetAlarm();
         }
       }
       await enqueue(this.env, name, sends);
