@@ -217,7 +217,6 @@ fn null_or<T: Into<SqlStorageValue>>(value: Option<T>) -> SqlStorageValue {
     value.map_or(SqlStorageValue::Null, Into::into)
 }
 
-
 /// One structured log line (Workers Logs indexes JSON lines).
 fn log_json(fields: &[(&str, LogValue<'_>)]) {
     let mut out = String::from("{");

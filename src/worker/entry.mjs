@@ -12,15 +12,21 @@
 //                          → answer, or first hand the deliveries to the outbox
 //   POST /convert          read the body → convert() → answer
 //
+// The hand-off, the Durable Object work of every webhook with deliveries, is
+// served the same way, one synchronous call per step over the object's SQL
+// storage, with the awaiting done here: the outbox (`Outbox`: /accept and its
+// alarm) and the delivery log's /add (`Destination`).
+//
 // The two wasm modules (one crate, two features; README, "Architecture"):
-//   hot_bg.wasm    those two calls (src/worker/hot.rs), without workers-rs;
-//                  started with the isolate, and warmed up
+//   hot_bg.wasm    those calls (src/worker/hot.rs, outbox.rs, intake.rs),
+//                  without workers-rs; started with the isolate, and warmed up
 //   index_bg.wasm  workers-rs (src/worker/): everything else that `fetch`
 //                  gets (/health, /admin/…, wrong methods, unknown paths,
-//                  test routes), the queue consumer, and the Durable Objects
-//                  (Outbox, Destination), which this module only wraps. It is
-//                  started on its first use: an isolate that only takes
-//                  webhooks never instantiates it.
+//                  test routes), the queue consumer, and the delivery log's
+//                  other operations (destination.rs), which `Destination`
+//                  wraps. It is started on its first use: an isolate that
+//                  only takes webhooks and hands them off never instantiates
+//                  it.
 //
 // Panics: both modules are built with panic = "abort", so a panic traps. The
 // glue then marks that instance dead and starts a fresh one on the next call
@@ -62,14 +68,9 @@ warmUp();
 export default {
   fetch(request, env, ctx) {
     if (request.method === "POST") {
-      // request.url is absolute and normalised: the path starts at the first
-      // "/" after "//", and ends at "?" (a "#" never reaches a worker).
-      const url = request.url;
-      const start = url.indexOf("/", url.indexOf("//") + 2);
-      const query = url.indexOf("?", start);
-      const path = query < 0 ? url.slice(start) : url.slice(start, query);
+      const [path, query] = pathAndQuery(request.url);
       if (path === "/webhooks/drift") return webhook(request, env);
-      if (path === "/convert") return convert(request, env, query < 0 ? "" : url.slice(query + 1));
+      if (path === "/convert") return convert(request, env, query);
       if (path.startsWith("/__test/") && env.DRIFT_BRIDGE_TEST_ROUTES === "1") {
         if (path === "/__test/hot-panic") hot.testPanic();
         // Which wasm modules this isolate has started.
@@ -229,11 +230,15 @@ function wrap(Inner) {
   };
 }
 
-/** The path of an absolute, normalised URL (request.url). */
-function pathOf(url) {
+/**
+ * The path and the query (without "?") of request.url, which is absolute and
+ * normalised: the path starts at the first "/" after "//", and ends at "?"
+ * (a "#" never reaches a worker).
+ */
+function pathAndQuery(url) {
   const start = url.indexOf("/", url.indexOf("//") + 2);
   const query = url.indexOf("?", start);
-  return query < 0 ? url.slice(start) : url.slice(start, query);
+  return query < 0 ? [url.slice(start), ""] : [url.slice(start, query), url.slice(query + 1)];
 }
 
 /**
@@ -259,7 +264,7 @@ export class Outbox extends DurableObject {
   }
 
   async fetch(request) {
-    const path = pathOf(request.url);
+    const [path] = pathAndQuery(request.url);
     try {
       if (path === "/accept") {
         const body = new Uint8Array(await request.arrayBuffer());
@@ -337,7 +342,7 @@ export class Destination extends wrap(workersGlue.Destination) {
   }
 
   async fetch(request) {
-    if (pathOf(request.url) !== "/add") return super.fetch(request);
+    if (pathAndQuery(request.url)[0] !== "/add") return super.fetch(request);
     try {
       const body = new Uint8Array(await request.arrayBuffer());
       const [reply, wake, name, sends] = hot.destinationAdd(this.env, this.ctx.storage.sql, body, Date.now());

@@ -59,29 +59,30 @@ pub fn add(env: &JsValue, sql: &Sql, body: &Uint8Array, now: f64) -> Result<Arra
     let Some(Value::Array(deliveries)) = value.get("deliveries") else {
         return Err(fail("missing deliveries"));
     };
+    // Queued ones show progress within the grace period, or are queued again.
+    let due = if hold { None } else { Some(now + config.recovery_grace_ms()) };
     let (mut added, mut messages) = (0, Vec::new());
     for d in deliveries {
         let id = text(d, "id")?;
         let scope = text(d, "scope")?;
         let created = d.get("at").and_then(Value::as_integer).map_or(now, crate::legacy::integer_ms);
-        let due = if hold { None } else { Some(now + config.recovery_grace_ms()) };
         let written = sql
             .write(
-            "INSERT OR IGNORE INTO deliveries (id, event_id, type, scope, conversation, body, status, generation, attempts, \
-             created_at, updated_at, due_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?)",
-            &[
-                Arg::Str(&id),
-                Arg::Str(&text(d, "event")?),
-                Arg::Str(&text(d, "type")?),
-                Arg::Str(&scope),
-                conversation_of(&scope).map_or(Arg::Null, Arg::Str),
-                Arg::Str(&text(d, "body")?),
-                Arg::Str(if hold { "held" } else { "queued" }),
-                Arg::Int(created),
-                Arg::Int(now),
-                due.map_or(Arg::Null, Arg::Int),
-            ],
-        )
+                "INSERT OR IGNORE INTO deliveries (id, event_id, type, scope, conversation, body, status, generation, attempts, \
+                 created_at, updated_at, due_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?)",
+                &[
+                    Arg::Str(&id),
+                    Arg::Str(&text(d, "event")?),
+                    Arg::Str(&text(d, "type")?),
+                    Arg::Str(&scope),
+                    conversation_of(&scope).map_or(Arg::Null, Arg::Str),
+                    Arg::Str(&text(d, "body")?),
+                    Arg::Str(if hold { "held" } else { "queued" }),
+                    Arg::Int(created),
+                    Arg::Int(now),
+                    due.map_or(Arg::Null, Arg::Int),
+                ],
+            )
             .map_err(fail)?;
         if written > 0 {
             added += 1;

@@ -80,18 +80,24 @@ pub fn accept(env: &JsValue, sql: &Sql, body: &Uint8Array, now: f64) -> Result<S
     let now = now as i64;
     let window = window_ms(env);
     let (mut accepted, mut duplicates) = (0, 0);
-    // Every statement below is synchronous: no other request runs between a
-    // check and its write.
+    // Every statement below is synchronous: no other request runs between
+    // them.
     for event in &handoff.events {
         let mut body_stored = false;
         for destination in &event.to {
             let id = event.delivery_id(destination);
-            let seen = sql.number("SELECT at FROM seen WHERE id = ?", &[Arg::Str(&id)]).map_err(fail)?;
-            if seen.is_some_and(|at| at as i64 > now - window) {
+            // Remembered now, unless it was within the window: the check and
+            // the write in one statement, which writes no row for a duplicate.
+            let written = sql
+                .write(
+                    "INSERT INTO seen (id, at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at WHERE seen.at <= ?",
+                    &[Arg::Str(&id), Arg::Int(now), Arg::Int(now - window)],
+                )
+                .map_err(fail)?;
+            if written == 0 {
                 duplicates += 1;
                 continue;
             }
-            sql.run("INSERT OR REPLACE INTO seen (id, at) VALUES (?, ?)", &[Arg::Str(&id), Arg::Int(now)]).map_err(fail)?;
             if !body_stored {
                 sql.run(
                     "INSERT OR IGNORE INTO pending_events (event_id, type, scope, at, body) VALUES (?, ?, ?, ?, ?)",

@@ -351,3 +351,23 @@ test("the admin API refuses a short ADMIN_TOKEN and takes the Bearer scheme in a
   const wrong = await mf.dispatchFetch("http://bridge.test/admin/deliveries", { headers: { authorization: `Bearer ${ADMIN}x` } });
   assert.equal(wrong.status, 401);
 });
+
+test("a repeat inside the deduplication window is dropped; after it, the event is delivered again", async () => {
+  const r = await app(() => 200);
+  const mf = await bridge([{ name: "push-app", url: r.url, types: ["conversation_push"] }], {
+    extra: { DEDUP_WINDOW_SECONDS: "1", DELIVERY_LOG_SECONDS: "1" },
+  });
+  assert.equal((await webhook(mf, INACTIVE)).status, 200);
+  await until(() => r.accepted().length === 1, 10000, "the first delivery");
+  assert.equal((await webhook(mf, INACTIVE)).status, 200, "a duplicate is answered 200");
+  // Past both windows: the delivery log has forgotten the delivery, and the
+  // outbox remembers it no more, whether or not its alarm has deleted the
+  // marker yet (a marker that outlived its window counts for nothing).
+  await until(async () => (await stats(mf, "destination", "push-app")).rows === 0, 10000, "the log to forget it");
+  for (let i = 0; i < 2; i++) assert.equal((await webhook(mf, INACTIVE)).status, 200);
+  await until(() => r.accepted().length === 2, 10000, "the delivery after the window");
+  await quiet(500);
+  assert.equal(r.accepted().length, 2, "the repeat right after it was dropped again");
+  // The same webhook-id both times: it is the same event.
+  assert.equal(r.accepted()[0].headers["webhook-id"], r.accepted()[1].headers["webhook-id"]);
+});
