@@ -206,6 +206,10 @@ function worker(r, line) {
   line("which the reference, without recovery, never does. Runs before 2026-11-30 (second run) had that noise.");
   line("Since 2026-11-30 (fourth run) drift-bridge's hand-off (the outbox, and the delivery log's `/add`) runs in the");
   line("hot path's module, without workers-rs (README, \"How a request is served\"); before, it was 1.14× JS's at concurrency 1.");
+  line("This part moves most from run to run: two runs of `make bench` on 2026-11-30 gave 0.96× and 1.11× at concurrency 1,");
+  line("1.02× and 0.95× at 16. Compared by hand the same day, in one run (the three workers side by side,");
+  line("9 interleaved rounds of 5 s at concurrency 1, medians): the worker before the change 3,663 µs, after it 2,985 µs,");
+  line("the reference 3,215 µs (0.93×).");
   line("Most of a hand-off's CPU is the runtime's, the same for both workers: SQLite commits with an fsync each, alarms,");
   line("the calls between objects and the queue. So the cost above the floor cannot be half of JS's here, whatever the");
   line("worker's own code costs.");

@@ -22,6 +22,11 @@
 //! This object is on the delivery path, not the webhook path: a webhook
 //! waits only for its conversation's outbox, so a busy or tripped app never
 //! slows Drift's webhooks down.
+//!
+//! Taking deliveries in (`/add`, once per webhook with deliveries) is not
+//! here: the hot path's module does it without workers-rs
+//! (src/worker/intake.rs), over the same tables ([`super::schema`]). Everything
+//! else is.
 
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorageValue, State};

@@ -1,5 +1,5 @@
 //! A destination's delivery log taking deliveries in from an outbox
-//! (`/add`): the one operation of [`super::destination`] on the path of every
+//! (`/add`): the one operation of src/worker/destination.rs on the path of every
 //! webhook with deliveries, so it lives in the hot path's module, without
 //! workers-rs. The entry's `Destination` class (src/worker/entry.mjs) serves
 //! `/add` with one call here, over the object's SQL storage

@@ -11,7 +11,7 @@
 //! Drift 200 whatever happens to the queue afterwards.
 //!
 //! Its alarm forwards what it holds to the destinations' delivery logs
-//! ([`super::destination`]), retrying with backoff while one is unreachable,
+//! (src/worker/destination.rs), retrying with backoff while one is unreachable,
 //! and forgets each remembered delivery when the window has passed. An
 //! outbox with nothing left holds no rows and no alarm.
 //!

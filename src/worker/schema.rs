@@ -1,6 +1,6 @@
-//! The tables of a destination's delivery log ([`super::destination`]),
+//! The tables of a destination's delivery log (src/worker/destination.rs),
 //! shared by both wasm modules: the hot path's takes deliveries in
-//! ([`super::intake`]), the workers-rs one does the rest. Each creates them
+//! (src/worker/intake.rs), the workers-rs one does the rest. Each creates them
 //! (if missing) as it first serves an object.
 
 /// Run in order; each is idempotent.
