@@ -242,6 +242,19 @@ function pathAndQuery(url) {
 }
 
 /**
+ * Creates a Durable Object's tables as it starts (`open`: a hot module
+ * export). A failure is logged; the object's first statement then fails with
+ * the reason, and its caller retries.
+ */
+function createTables(kind, open, sql) {
+  try {
+    open(sql);
+  } catch (error) {
+    console.error(`${kind}: ${error?.message ?? error}`);
+  }
+}
+
+/**
  * The outbox of a deduplication scope (src/worker/outbox.rs). On the path of
  * every webhook with deliveries, so served like the webhook: each step one
  * synchronous call into the hot path's module over the object's SQL storage;
@@ -256,11 +269,7 @@ export class Outbox extends DurableObject {
 
   constructor(ctx, env) {
     super(ctx, env);
-    try {
-      hot.outboxOpen(ctx.storage.sql);
-    } catch (error) {
-      console.error(`outbox: ${error?.message ?? error}`);
-    }
+    createTables("outbox", hot.outboxOpen, ctx.storage.sql);
   }
 
   async fetch(request) {
@@ -334,11 +343,7 @@ export class Outbox extends DurableObject {
 export class Destination extends wrap(workersGlue.Destination) {
   constructor(ctx, env) {
     super(ctx, env);
-    try {
-      hot.destinationOpen(ctx.storage.sql);
-    } catch (error) {
-      console.error(`destination: ${error?.message ?? error}`);
-    }
+    createTables("destination", hot.destinationOpen, ctx.storage.sql);
   }
 
   async fetch(request) {

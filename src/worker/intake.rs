@@ -27,10 +27,7 @@ fn text(value: &Value<'_>, name: &str) -> Result<String, JsError> {
 /// Creates the tables, as the object starts.
 #[wasm_bindgen(js_name = destinationOpen)]
 pub fn open(sql: &Sql) -> Result<(), JsError> {
-    for ddl in DESTINATION_TABLES {
-        sql.run(ddl, &[]).map_err(|e| fail(format!("cannot create its tables: {e}")))?;
-    }
-    Ok(())
+    sql.create(&DESTINATION_TABLES).map_err(fail)
 }
 
 /// `/add`: stores the deliveries of `{"destination","deliveries":[…]}`; ones

@@ -61,10 +61,7 @@ fn window_ms(env: &JsValue) -> i64 {
 /// Creates the tables, as the object starts.
 #[wasm_bindgen(js_name = outboxOpen)]
 pub fn open(sql: &Sql) -> Result<(), JsError> {
-    for ddl in TABLES {
-        sql.run(ddl, &[]).map_err(|e| fail(format!("cannot create its tables: {e}")))?;
-    }
-    Ok(())
+    sql.create(&TABLES).map_err(fail)
 }
 
 /// `/accept`: stores a hand-off, answers `{"accepted":n,"duplicates":m}`.

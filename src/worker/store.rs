@@ -90,6 +90,14 @@ impl Sql {
         self.exec(&text(query), args.iter().map(Arg::to_js).collect()).map(drop).map_err(|e| message(&e))
     }
 
+    /// Creates tables and indexes (`CREATE … IF NOT EXISTS`), in order.
+    pub fn create(&self, ddl: &[&'static str]) -> Result<(), String> {
+        for statement in ddl {
+            self.run(statement, &[]).map_err(|e| format!("cannot create its tables: {e}"))?;
+        }
+        Ok(())
+    }
+
     /// Runs a statement that writes, and answers how many rows it wrote.
     pub fn write(&self, query: &'static str, args: &[Arg<'_>]) -> Result<u64, String> {
         let cursor = self.exec(&text(query), args.iter().map(Arg::to_js).collect()).map_err(|e| message(&e))?;
