@@ -7,7 +7,7 @@ use worker::{Env, Method, Request, RequestInit, Result};
 
 use crate::delivery::message::{batches, QUEUE_BATCH_BYTES, QUEUE_BATCH_MESSAGES, QUEUE_MESSAGE_OVERHEAD};
 
-pub use super::env::{DESTINATION, OUTBOX, QUEUE};
+pub use super::env::{switch, DESTINATION, OUTBOX, QUEUE};
 
 /// The queue whose messages the delivery consumer gave up on
 /// (wrangler.toml `dead_letter_queue`).
@@ -18,10 +18,6 @@ pub const TEST_ROUTES: &str = "DRIFT_BRIDGE_TEST_ROUTES";
 /// Set to "1" only in tests: every send to the delivery queue fails.
 pub const TEST_QUEUE_FAILS: &str = "DRIFT_BRIDGE_TEST_QUEUE_FAILS";
 
-/// A test switch: whether the variable `name` is "1".
-pub fn switch(env: &Env, name: &str) -> bool {
-    env.var(name).map(|v| v.to_string() == "1").unwrap_or(false)
-}
 
 /// Which Durable Object instance a name refers to.
 pub enum Instance<'a> {

@@ -25,7 +25,7 @@
 //!
 //! Taking deliveries in (`/add`, once per webhook with deliveries) is not
 //! here: the hot path's module does it without workers-rs
-//! (src/worker/intake.rs), over the same tables ([`super::schema`]). Everything
+//! (src/worker/intake.rs), over the same tables (src/worker/schema.rs). Everything
 //! else is.
 
 use serde::Deserialize;
@@ -113,13 +113,9 @@ struct Due {
 }
 
 impl DurableObject for Destination {
+    /// The tables exist: the entry's `Destination` creates them as the
+    /// object starts, before it makes this (src/worker/schema.rs).
     fn new(state: State, env: Env) -> Self {
-        let sql = state.storage().sql();
-        for ddl in super::schema::DESTINATION_TABLES {
-            if let Err(e) = sql.exec(ddl, None) {
-                worker::console_error!("destination: cannot create its tables: {e}");
-            }
-        }
         Destination { state, env, alarm: std::cell::Cell::new(None) }
     }
 

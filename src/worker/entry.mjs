@@ -192,45 +192,6 @@ function warmUp() {
 }
 
 /**
- * A Durable Object class around a workers-rs one. After a panic the wasm
- * instance is replaced, and with it every object that lived in it: the inner
- * object is made again, from the same state and env, on the next call.
- */
-function wrap(Inner) {
-  return class extends DurableObject {
-    #inner;
-    #instance;
-
-    #current() {
-      // A call into the wasm first: it starts the fresh instance if a panic
-      // killed the old one, and instanceId counts the instances.
-      const id = workers().__worker_init_state().instanceId;
-      if (this.#inner === undefined || this.#instance !== id) {
-        this.#inner = new Inner(this.ctx, this.env);
-        this.#instance = id;
-      }
-      return this.#inner;
-    }
-
-    fetch(request) {
-      return this.#current().fetch(request);
-    }
-
-    alarm() {
-      return this.#current().alarm();
-    }
-
-    /** Has the inner object, if any, forget the alarm it cached: it was changed from here. */
-    forgetAlarm() {
-      if (this.#inner === undefined) return;
-      // An inner object of a dead instance is made again anyway.
-      if (this.#instance === workers().__worker_init_state().instanceId) this.#inner.forgetAlarm();
-      else this.#inner = undefined;
-    }
-  };
-}
-
-/**
  * The path and the query (without "?") of request.url, which is absolute and
  * normalised: the path starts at the first "/" after "//", and ends at "?"
  * (a "#" never reaches a worker).
@@ -311,9 +272,10 @@ export class Outbox extends DurableObject {
       }
       hot.outboxForwarded(sql, destination, ids, tries, error, now);
     }
+    // -1: nothing left, and the alarm that fired is gone. (A hand-off
+    // accepted while this one awaited left rows, so a time.)
     const next = hot.outboxFinish(this.env, sql, now, more);
     if (next >= 0) await this.#set(next);
-    else if (this.#alarm !== null) await this.#delete();
   }
 
   /** Makes sure the alarm fires no later than `when`. */
@@ -326,28 +288,40 @@ export class Outbox extends DurableObject {
     await this.ctx.storage.setAlarm(when);
     this.#alarm = when;
   }
-
-  async #delete() {
-    await this.ctx.storage.deleteAlarm();
-    this.#alarm = null;
-  }
 }
 
 /**
  * A destination's delivery log (src/worker/destination.rs). `/add`, the one
  * operation on the path of every webhook with deliveries, is served like the
  * webhook: one call into the hot path's module (src/worker/intake.rs), then
- * the alarm and the queue from here. Every other operation goes to the
- * workers-rs object, started on its first use.
+ * the alarm and the queue from here. Every other operation, and the alarm,
+ * go to the workers-rs object, made on the first of them. After a panic
+ * that wasm instance is replaced, and with it the object: it is made again,
+ * from the same state and env, on the next call.
  */
-export class Destination extends wrap(workersGlue.Destination) {
+export class Destination extends DurableObject {
+  #inner;
+  #instance;
+
   constructor(ctx, env) {
     super(ctx, env);
     createTables("destination", hot.destinationOpen, ctx.storage.sql);
   }
 
+  /** The workers-rs object. */
+  #current() {
+    // A call into the wasm first: it starts the fresh instance if a panic
+    // killed the old one, and instanceId counts the instances.
+    const id = workers().__worker_init_state().instanceId;
+    if (this.#inner === undefined || this.#instance !== id) {
+      this.#inner = new workersGlue.Destination(this.ctx, this.env);
+      this.#instance = id;
+    }
+    return this.#inner;
+  }
+
   async fetch(request) {
-    if (pathAndQuery(request.url)[0] !== "/add") return super.fetch(request);
+    if (pathAndQuery(request.url)[0] !== "/add") return this.#current().fetch(request);
     try {
       const body = new Uint8Array(await request.arrayBuffer());
       const [reply, wake, name, sends] = hot.destinationAdd(this.env, this.ctx.storage.sql, body, Date.now());
@@ -356,8 +330,8 @@ export class Destination extends wrap(workersGlue.Destination) {
         const current = await this.ctx.storage.getAlarm();
         if (current === null || current > wake) {
           await this.ctx.storage.setAlarm(wake);
-          // The workers-rs object's idea of the alarm is now wrong.
-          this.forgetAlarm();
+          // The workers-rs object, if any, cached the alarm it last set.
+          if (this.#inner !== undefined) this.#current().forgetAlarm();
         }
       }
       await enqueue(this.env, name, sends);
@@ -365,6 +339,10 @@ export class Destination extends wrap(workersGlue.Destination) {
     } catch (error) {
       return new Response(`destination /add: ${error?.message ?? error}`, { status: 500 });
     }
+  }
+
+  alarm() {
+    return this.#current().alarm();
   }
 }
 

@@ -58,7 +58,6 @@ fn read(env: &JsValue, log_problems: bool) -> Config {
 }
 
 /// A test switch: whether the variable `name` is "1".
-#[cfg(feature = "hot")]
 pub fn switch(env: &JsValue, name: &str) -> bool {
     var(env, name).is_some_and(|v| v == "1")
 }

@@ -58,9 +58,10 @@ fn start() {
     wasm_bindgen::handler::set_on_abort(wasm_bindgen::handler::schedule_reinit);
 }
 
-/// The configuration. This module is started in every isolate, so it names
-/// the configuration's problems on the console, once.
-fn config(env: &JsValue) -> Rc<Config> {
+/// The configuration, for every export of this module. This module is
+/// started in every isolate, so it names the configuration's problems on the
+/// console, once.
+pub(super) fn config(env: &JsValue) -> Rc<Config> {
     super::env::config(env, true)
 }
 

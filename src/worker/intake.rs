@@ -47,7 +47,7 @@ pub fn add(env: &JsValue, sql: &Sql, body: &Uint8Array, now: f64) -> Result<Arra
     let name = text(&value, "destination")?;
     // The first call that names the destination teaches it its name.
     sql.run("INSERT OR IGNORE INTO meta (key, value) VALUES ('name', ?)", &[Arg::Str(&name)]).map_err(fail)?;
-    let config = super::env::config(env, true);
+    let config = super::hot::config(env);
     let circuit = match sql.rows("SELECT value FROM meta WHERE key = 'circuit'", &[]).map_err(fail)?.first() {
         Some(row) => Circuit::decode(&row.get(0).as_string().unwrap_or_default(), &config.circuit),
         None => Circuit::new(&config.circuit),

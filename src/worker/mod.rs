@@ -5,22 +5,22 @@
 //! Two wasm modules from this one crate, built by scripts/build.sh:
 //! - feature `hot`: the hot routes, `POST /webhooks/drift` and
 //!   `POST /convert`, which the entry module (src/worker/entry.mjs) serves
-//!   with one call into [`hot`] per request. No workers-rs: every isolate
-//!   starts this module, so it is kept small.
+//!   with one call into [`hot`] per request, and the hand-off: the outbox
+//!   ([`outbox`]) and the delivery log's `/add` ([`intake`]), one call per
+//!   step over the object's SQL storage ([`store`]). No workers-rs: every
+//!   isolate starts this module, so it is kept small.
 //! - feature `worker`: everything else, through workers-rs: [`fetch`] below
 //!   for `/health`, `/admin/…`, wrong methods and unknown paths, the queue
-//!   consumer, and the Durable Objects. The entry module starts it on its
-//!   first use.
+//!   consumer, and the delivery log's other operations (`destination`). The
+//!   entry module starts it on its first use.
 //!
 //! Both read the configuration the same way ([`env`]) and write the same
 //! answers ([`http`]). Everything here is plumbing; the decisions live in
 //! the core modules, which know nothing of Workers.
 
-// Both modules: the configuration from `env`, answers as bytes, and the
-// delivery log's tables.
+// Both modules: the configuration from `env`, and answers as bytes.
 mod env;
 mod http;
-mod schema;
 
 // The hot path's module (feature `hot`): no workers-rs.
 #[cfg(feature = "hot")]
@@ -29,6 +29,8 @@ mod hot;
 mod intake;
 #[cfg(feature = "hot")]
 mod outbox;
+#[cfg(feature = "hot")]
+mod schema;
 #[cfg(feature = "hot")]
 mod store;
 

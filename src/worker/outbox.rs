@@ -55,7 +55,7 @@ fn fail(message: impl std::fmt::Display) -> JsError {
 }
 
 fn window_ms(env: &JsValue) -> i64 {
-    super::env::config(env, true).dedup_window_ms()
+    super::hot::config(env).dedup_window_ms()
 }
 
 /// Creates the tables, as the object starts.

@@ -1,7 +1,7 @@
-//! The tables of a destination's delivery log (src/worker/destination.rs),
-//! shared by both wasm modules: the hot path's takes deliveries in
-//! (src/worker/intake.rs), the workers-rs one does the rest. Each creates them
-//! (if missing) as it first serves an object.
+//! The tables of a destination's delivery log (src/worker/destination.rs).
+//! The entry's `Destination` class creates them (if missing) as the object
+//! starts, through [`super::intake::open`], before any operation runs:
+//! taking deliveries in there, or the rest in the workers-rs module.
 
 /// Run in order; each is idempotent.
 pub const DESTINATION_TABLES: [&str; 11] = [

@@ -78,16 +78,20 @@ pub fn message(error: &JsValue) -> String {
 }
 
 impl Sql {
+    /// Runs a statement.
+    fn cursor(&self, query: &'static str, args: &[Arg<'_>]) -> Result<Cursor, String> {
+        self.exec(&text(query), args.iter().map(Arg::to_js).collect()).map_err(|e| message(&e))
+    }
+
     /// Runs a statement and answers its rows, each an array of its columns.
     pub fn rows(&self, query: &'static str, args: &[Arg<'_>]) -> Result<Vec<Array>, String> {
-        let cursor = self.exec(&text(query), args.iter().map(Arg::to_js).collect()).map_err(|e| message(&e))?;
-        let rows = cursor.raw().to_array().map_err(|e| message(&e))?;
+        let rows = self.cursor(query, args)?.raw().to_array().map_err(|e| message(&e))?;
         Ok(rows.iter().map(Array::unchecked_from_js).collect())
     }
 
     /// Runs a statement whose rows, if any, are not needed.
     pub fn run(&self, query: &'static str, args: &[Arg<'_>]) -> Result<(), String> {
-        self.exec(&text(query), args.iter().map(Arg::to_js).collect()).map(drop).map_err(|e| message(&e))
+        self.cursor(query, args).map(drop)
     }
 
     /// Creates tables and indexes (`CREATE … IF NOT EXISTS`), in order.
@@ -100,8 +104,7 @@ impl Sql {
 
     /// Runs a statement that writes, and answers how many rows it wrote.
     pub fn write(&self, query: &'static str, args: &[Arg<'_>]) -> Result<u64, String> {
-        let cursor = self.exec(&text(query), args.iter().map(Arg::to_js).collect()).map_err(|e| message(&e))?;
-        Ok(cursor.rows_written() as u64)
+        Ok(self.cursor(query, args)?.rows_written() as u64)
     }
 
     /// The first column of the first row as a number, if there is one and it

@@ -52,31 +52,35 @@ test("handed off: 200 with the received ids; the outbox refusing: 503 unavailabl
   });
 });
 
-test("a hand-off to an outbox created before a panic works after it", async () => {
-  const app = await receiver(() => 200);
-  cleanups.push(() => app.close());
-  const mf = await bridge([{ name: "push-app", url: app.url, types: ["conversation_push"] }]);
+// A panic in either wasm module: the workers-rs one (the delivery log's
+// other operations) or the hot path's (the outbox, the delivery log's /add).
+for (const [module, route, id] of [["the workers-rs module", "/__test/panic", 7], ["the hot path's module", "/__test/hot-panic", 8]]) {
+  test(`a hand-off to an outbox created before a panic in ${module} works after it`, async () => {
+    const app = await receiver(() => 200);
+    cleanups.push(() => app.close());
+    const mf = await bridge([{ name: "push-app", url: app.url, types: ["conversation_push"] }]);
 
-  // The outbox of conversation 7 exists, in the first wasm instance.
-  const first = conversation(7);
-  assert.equal((await webhook(mf, first)).status, 200);
-  await until(() => app.accepted().length === 1, 10000, "the first delivery");
+    // The outbox of the conversation and the delivery log exist, in the first instances.
+    const first = conversation(id);
+    assert.equal((await webhook(mf, first)).status, 200);
+    await until(() => app.accepted().length === 1, 10000, "the first delivery");
 
-  const panicked = await mf.dispatchFetch("http://bridge.test/__test/panic", { method: "POST", body: "{}" }).catch((e) => e);
-  assert.ok(panicked instanceof Error || panicked.status === 500, "the panic route fails");
-  await panicked.text?.();
+    const panicked = await mf.dispatchFetch(`http://bridge.test${route}`, { method: "POST", body: "{}" }).catch((e) => e);
+    assert.ok(panicked instanceof Error || panicked.status === 500, "the panic route fails");
+    await panicked.text?.();
 
-  // A later event of the same conversation: the same outbox, a fresh instance.
-  const later = { ...conversation(7), data: { ...first.data, lastUpdated: first.data.lastUpdated + 60000 } };
-  const res = await webhook(mf, later);
-  assert.equal(res.status, 200, res.body);
-  await until(() => app.accepted().length === 2, 10000, "the delivery after the panic");
-  await quiet(500);
-  assert.deepEqual(
-    app.requests.map((r) => JSON.parse(r.body).data.lastUpdated),
-    [first.data.lastUpdated, later.data.lastUpdated],
-  );
-});
+    // A later event of the same conversation: the same outbox, a fresh instance.
+    const later = { ...conversation(id), data: { ...first.data, lastUpdated: first.data.lastUpdated + 60000 } };
+    const res = await webhook(mf, later);
+    assert.equal(res.status, 200, res.body);
+    await until(() => app.accepted().length === 2, 10000, "the delivery after the panic");
+    await quiet(500);
+    assert.deepEqual(
+      app.requests.map((r) => JSON.parse(r.body).data.lastUpdated),
+      [first.data.lastUpdated, later.data.lastUpdated],
+    );
+  });
+}
 
 test("the hand-off runs on the hot path's module alone: the outbox and the delivery log's /add never start workers-rs", async () => {
   // No queue consumer (it is workers-rs): what runs per webhook ends with the
@@ -102,22 +106,4 @@ test("the hand-off runs on the hot path's module alone: the outbox and the deliv
     assert.deepEqual({ ...outbox, alarm: null }, { seen: 2, pending: 0, pendingEvents: 0, alarm: null });
     assert.ok(outbox.alarm > Date.now() + 3600_000, "only the deduplication window's alarm is left");
   }
-});
-
-test("after a panic in the hot path's module, outboxes and delivery logs made before it go on", async () => {
-  const app = await receiver(() => 200);
-  cleanups.push(() => app.close());
-  const mf = await bridge([{ name: "push-app", url: app.url, types: ["conversation_push"] }]);
-  const first = conversation(8);
-  assert.equal((await webhook(mf, first)).status, 200);
-  await until(() => app.accepted().length === 1, 10000, "the first delivery");
-
-  const panicked = await mf.dispatchFetch("http://bridge.test/__test/hot-panic", { method: "POST", body: "{}" }).catch((e) => e);
-  assert.ok(panicked instanceof Error || panicked.status === 500, "the panic route fails");
-  await panicked.text?.();
-
-  const later = { ...conversation(8), data: { ...first.data, lastUpdated: first.data.lastUpdated + 60000 } };
-  const res = await webhook(mf, later);
-  assert.equal(res.status, 200, res.body);
-  await until(() => app.accepted().length === 2, 10000, "the delivery after the panic");
 });
