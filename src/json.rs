@@ -31,6 +31,13 @@ pub struct Limits {
     pub max_depth: usize,
 }
 
+impl Limits {
+    /// For what the bridge's own parts send each other (hand-offs, Durable
+    /// Object calls and replies): their size is bounded where the events came
+    /// in, and event bodies travel inside as strings, so they nest shallowly.
+    pub const INTERNAL: Limits = Limits { max_bytes: usize::MAX, max_depth: 8 };
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits { max_bytes: DEFAULT_MAX_BYTES, max_depth: DEFAULT_MAX_DEPTH }

@@ -143,7 +143,7 @@ pub fn replay_id(delivery_id: &str) -> String {
 impl HandOff {
     /// Reads a payload written by [`plan`]. Errors name the field at fault.
     pub fn decode(payload: &str) -> Result<HandOff, Error> {
-        let value = json::parse(payload, &Limits { max_bytes: usize::MAX, max_depth: 8 })?;
+        let value = json::parse(payload, &Limits::INTERNAL)?;
         let bad = |path: &str, what: &str| Error::new(ErrorCode::InvalidEvent, path, format!("{what} in a hand-off"));
         if value.get("v").and_then(Value::as_integer) != Some("2") {
             return Err(bad("v", "missing or unknown version"));

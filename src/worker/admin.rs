@@ -300,7 +300,7 @@ async fn list(req: &Request, env: &Env, config: &Config) -> Result<Response> {
     for page in pages {
         texts.push(page?);
     }
-    let limits = Limits { max_bytes: usize::MAX, max_depth: 8 };
+    let limits = Limits::INTERNAL;
     let mut rows: Vec<(i64, String, String)> = Vec::new();
     for text in &texts {
         let Ok(Value::Array(items)) = json::parse(text, &limits) else { continue };
@@ -342,7 +342,7 @@ async fn one(env: &Env, id: &str) -> Result<Response> {
         (404, message) => return error_response(404, "not_found", &message, ""),
         (_, message) => return Err(worker::Error::RustError(message)),
     };
-    let value = json::parse(&reply, &Limits { max_bytes: usize::MAX, max_depth: 8 }).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let value = json::parse(&reply, &Limits::INTERNAL).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let Some(members) = value.as_object() else {
         return Err(worker::Error::RustError("the delivery log answered something unreadable".into()));
     };

@@ -134,7 +134,7 @@ async fn serve(env: &Env, config: &Config, name: &str, list: &[(&Message<String>
     }
     request.push_str("]}");
     let reply = bindings::call(env, Instance::Destination(name), "/attempt", request).await?;
-    let limits = Limits { max_bytes: usize::MAX, max_depth: 8 };
+    let limits = Limits::INTERNAL;
     let reply = json::parse(&reply, &limits).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let go = match reply.get("go") {
         Some(Value::Array(go)) => go.as_slice(),

@@ -189,7 +189,7 @@ fn fail(message: impl std::fmt::Display) -> worker::Error {
 }
 
 fn parse(body: &str) -> Result<Value<'_>> {
-    json::parse(body, &Limits { max_bytes: usize::MAX, max_depth: 8 }).map_err(fail)
+    json::parse(body, &Limits::INTERNAL).map_err(fail)
 }
 
 fn text(value: &Value<'_>, name: &str) -> Result<String> {

@@ -42,7 +42,7 @@ pub fn open(sql: &Sql) -> Result<(), JsError> {
 pub fn add(env: &JsValue, sql: &Sql, body: &Uint8Array, now: f64) -> Result<Array, JsError> {
     let body = body.to_vec();
     let body = std::str::from_utf8(&body).map_err(|_| fail("the body is not UTF-8"))?;
-    let value = json::parse(body, &Limits { max_bytes: usize::MAX, max_depth: 8 }).map_err(fail)?;
+    let value = json::parse(body, &Limits::INTERNAL).map_err(fail)?;
     let now = now as i64;
     let name = text(&value, "destination")?;
     // The first call that names the destination teaches it its name.
