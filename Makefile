@@ -45,6 +45,7 @@ bench: setup
 	@bash scripts/setup.sh --bench
 	bash scripts/build.sh
 	cargo build --release --locked
+	cargo build --release --locked --manifest-path bench/load/Cargo.toml --target-dir target/load
 	node bench/run.mjs
 
 clean:

@@ -1,7 +1,7 @@
 // Where a webhook's CPU goes, part of `make bench` (run alone with
 // `node bench/profile.mjs`): the empty worker, the reference JS worker and
 // drift-bridge each in a bare workerd (the binary Miniflare runs, without
-// Miniflare's entry worker and proxy in front), under wrk at concurrency 1,
+// Miniflare's entry worker and proxy in front), under load at concurrency 1,
 // sampled by `perf record -g` with V8's perf map (--perf-basic-prof), so
 // that JavaScript and wasm frames are named. What is in a frame and below it
 // is divided by the requests served: µs per request for each part.
@@ -140,7 +140,7 @@ export async function profileBench({ rounds = 3, seconds = 4, log = () => {} } =
       runs[key].push(await profile(key, w, seconds));
     }
   }
-  const out = { method: `bare workerd, wrk -c1 on core ${LOAD_CORE}, workerd on core ${WORKERD_CORE}, perf record -F 4999 -g, ${rounds} interleaved rounds of ${seconds} s, medians`, rounds, workers: {} };
+  const out = { method: `bare workerd, bench/load at concurrency 1 on core ${LOAD_CORE}, workerd on core ${WORKERD_CORE}, perf record -F 4999 -g, ${rounds} interleaved rounds of ${seconds} s, medians`, rounds, workers: {} };
   for (const [key, w] of Object.entries(WORKERS)) {
     const all = runs[key];
     out.workers[w.name] = {

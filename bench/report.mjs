@@ -17,7 +17,7 @@ export function report(r) {
   line("are in [results.json](results.json). Medians of the runs given; nothing here is asserted by the test suite.");
   line();
   line(`- Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGiB} GiB, Linux ${r.machine.kernel}`);
-  line(`- Tools: ${r.versions.rustc}; Node ${r.versions.node}; ${r.versions.jq}; ${r.versions.wrk}; wrangler ${r.versions.wrangler}; workerd ${r.versions.workerd}; ${r.versions.chromium}`);
+  line(`- Tools: ${r.versions.rustc}; Node ${r.versions.node}; ${r.versions.jq}; wrangler ${r.versions.wrangler}; workerd ${r.versions.workerd}; ${r.versions.chromium}`);
   line(`- Date: ${r.date}; runs per CLI figure: ${r.settings.runs}; workers: ${r.settings.rounds} interleaved rounds of ${r.settings.secondsPerLoad} s load runs`);
   if (r.input) {
     line(`- Input: ${fmt(r.input.lines)} generated Drift events (bench/gen.mjs: ~45% inactive/manual push, 30% push, 15% status updates, 10% other types), ${fmt(r.input.bytes)} bytes, ${r.input.averageLineBytes} bytes per line on average`);
@@ -116,19 +116,25 @@ function worker(r, line) {
   line("Three workers side by side in local workerd (Miniflare), each in its own workerd process, in the same run:");
   line("drift-bridge (build/: the entry module and one wasm call per request), the reference a user would write");
   line("in JavaScript (bench/js-worker: JSON.parse, spreads, Web Crypto SHA-256 ids, JSON.stringify, and the same JSON log line per webhook) and the floor");
-  line("(bench/empty-worker: reads the body, answers 200). Every load run is `wrk -t1 --latency` for");
+  line("(bench/empty-worker: reads the body, answers 200). Every load run is bench/load for");
   line(`${w.secondsPerRun} s (${w.secondsPerSizeRun} s for the event sizes); the rounds run every case once, worker after worker, so the`);
   line(`workers are interleaved in time; a figure is the median of ${w.rounds} rounds.`);
   line();
   line("- **CPU per request**: user + system CPU time of the worker's workerd process, all threads (`/proc/<pid>/stat`");
-  line(`  fields 14 and 15, ${w.clockTicksPerSecond} ticks a second), read before and after each run, divided by the requests wrk completed.`);
+  line(`  fields 14 and 15, ${w.clockTicksPerSecond} ticks a second), read before and after each run, divided by the requests completed.`);
   line("  It counts everything workerd does for a request: HTTP, Miniflare's entry worker and the hop to the worker (most of");
   line("  the floor), the worker itself, and with destinations the Durable Objects and the local queue. It moves much less");
   line("  with other load on the machine than latency does, but single runs still differ by ±10%: hence the medians, and");
   line("  every run's figure in results.json (`cpuMicrosAll`).");
-  line("- **Pinning**: every workerd runs on core 1 (`taskset -a -p -c 1`), wrk on core 0 (`taskset -c 0`).");
+  line("- **Latency**: bench/load, a small Rust program, keeps each connection busy (its next request leaves when the");
+  line("  last answer is read, over keep-alive), after one untimed request per connection, and times every request from its");
+  line("  first byte sent to its last byte read; p50, p90 and p99 are of those times. (Not wrk's: wrk corrects its histogram");
+  line("  for coordinated omission, adding for each slow answer the samples that requests arriving at the mean rate would have");
+  line("  had, so that at concurrency 1 one answer held 40 ms among 0.3 ms ones counts as about 130. Figures before");
+  line("  2026-11-30's third run are wrk's, and their p90 and p99 are mostly those added samples.)");
+  line("- **Pinning**: every workerd runs on core 1 (`taskset -a -p -c 1`), the load generator on core 0 (`taskset -c 0`).");
   line(`- **Load on the machine** while the rounds ran: ${Math.round(w.machine.busyShare * 100)}% of both cores busy, of which the workerd processes under test`);
-  line(`  ${Math.round(w.machine.workerdShare * 100)}% and wrk plus anything else the rest; load average ${w.machine.loadavgBefore.split(" ").slice(0, 3).join(" ")} before, ${w.machine.loadavgAfter.split(" ").slice(0, 3).join(" ")} after.`);
+  line(`  ${Math.round(w.machine.workerdShare * 100)}% and the load generator plus anything else the rest; load average ${w.machine.loadavgBefore.split(" ").slice(0, 3).join(" ")} before, ${w.machine.loadavgAfter.split(" ").slice(0, 3).join(" ")} after.`);
   line("- Bodies: `/webhooks/drift` gets Drift's example with its time counting up and one of 16 conversations, so that");
   line("  every request is a new event (same size as the example); `/convert` gets Drift's example.");
   for (const route of Object.keys(w.routes)) {
@@ -152,27 +158,31 @@ function worker(r, line) {
     }
   }
   if (w.control) {
-    const floor = w.routes["/webhooks/drift"];
+    const byC = w.routes["/webhooks/drift"];
     line();
     line("### Latency tails");
     line();
-    line("The same wrk, pinned the same way, against a plain Node.js HTTP server on the workers' core that reads the body and");
-    line("answers 200 (the control), next to the empty worker's figures from the table above:");
+    line("The same load, pinned the same way, against a plain Node.js HTTP server on the workers' core that reads the body and");
+    line("answers 200 (the control), next to the workers' figures for `/webhooks/drift` from the table above. A stall is a");
+    line(`stretch of 5 ms or more in which no answer arrived at all while every connection waited for one (bench/load); the`);
+    line(`figures are per ${w.secondsPerRun} s run (medians).`);
     line();
-    line("| server | concurrency | p50 | p90 | p99 |");
-    line("|---|---:|---:|---:|---:|");
+    line("| server | concurrency | p50 | p90 | p99 | p99 of each round | stalls | time stalled |");
+    line("|---|---:|---:|---:|---:|---|---:|---:|");
     for (const c of Object.keys(w.control)) {
-      line(`| Node.js control | ${c} | ${w.control[c].p50ms} ms | ${w.control[c].p90ms} ms | ${w.control[c].p99ms} ms |`);
-      line(`| ${FLOOR} | ${c} | ${floor[c][FLOOR].p50ms} ms | ${floor[c][FLOOR].p90ms} ms | ${floor[c][FLOOR].p99ms} ms |`);
+      const row = (name, m) => line(`| ${name} | ${c} | ${m.p50ms} ms | ${m.p90ms} ms | ${m.p99ms} ms | ${(m.p99msAll ?? []).join(", ")} | ${m.stalls ?? "–"} | ${m.stalledMs ?? "–"} ms |`);
+      row("Node.js control", w.control[c]);
+      for (const name of [OURS, JS, FLOOR]) row(name, byC[c][name]);
     }
     line();
-    const times = (c, q) => (floor[c][FLOOR][q] / w.control[c][q]).toFixed(0);
-    line(`The empty worker's p99 is ${times(1, "p99ms")}× the control's at concurrency 1 and ${times(16, "p99ms")}× at 16, its p90 ${times(1, "p90ms")}× and`);
-    line(`${times(16, "p90ms")}×, for a p50 of ${times(1, "p50ms")}× and ${times(16, "p50ms")}×. The machine and the loopback add little (the control's p99 is`);
-    line(`${w.control[1].p99ms} ms and ${w.control[16].p99ms} ms); it is workerd (with Miniflare's entry worker in front) that holds some requests for milliseconds to tens of`);
-    line("milliseconds, whatever the worker. The tails of the");
-    line("three workers are samples of those holds, so their ratios move from run to run by more than any difference");
-    line("between the workers; p50 and the CPU figures are what compares them.");
+    const ms = (c, key) => Math.round(byC[c][FLOOR][key] ?? 0);
+    line(`workerd stalls, whatever the worker: the empty worker stalled ${byC[1][FLOOR].stalls} times at concurrency 1 and ${byC[16][FLOOR].stalls} times at 16,`);
+    line(`${ms(1, "stalledMs")} ms and ${ms(16, "stalledMs")} ms a run in all, the control ${w.control[1].stalls} and ${w.control[16].stalls} times. At concurrency 1 a stall holds one`);
+    line("request, and p99 is the workers' own; at 16 it holds sixteen, and the p99 of each worker is mostly how many of its");
+    line("requests a few stalls caught, which differs from round to round by more than the workers differ (see each round's");
+    line("p99); p50, and the CPU figures, are what compares the workers there. By hand on 2026-11-30, a bare workerd");
+    line("(without Miniflare) stalled too, the empty worker included: at concurrency 16, 15 to 60 times in 5 s, the longest");
+    line("50 to 140 ms, about once a second; a Node.js server under the same load rarely, and never for 10 ms.");
   }
   if (r.profile) profile(r.profile, line);
   if (w.amplified) {
@@ -190,6 +200,19 @@ function worker(r, line) {
     for (const route of ["/webhooks/drift", "/convert"]) {
       const [d, js, floor] = [a[route][OURS].handlerMicros, a[route][JS].handlerMicros, a[route][FLOOR].handlerMicros];
       line(`| POST ${route} | ${us(d)} | ${us(js)} | ${us(floor)} | ${us(d - floor)} | ${us(js - floor)} | ${ratio(d - floor, js - floor)} |`);
+    }
+    const quiet = (name) => a["/webhooks/drift"][`${name}, without its log line`]?.handlerMicros;
+    if (quiet(OURS) !== undefined) {
+      const [d, js, floor] = [quiet(OURS), quiet(JS), a["/webhooks/drift"][FLOOR].handlerMicros];
+      line(`| POST /webhooks/drift, console.log doing nothing | ${us(d)} | ${us(js)} | ${us(floor)} | ${us(d - floor)} | ${us(js - floor)} | ${ratio(d - floor, js - floor)} |`);
+      const logOurs = a["/webhooks/drift"][OURS].handlerMicros - d;
+      const logJs = a["/webhooks/drift"][JS].handlerMicros - js;
+      line();
+      line("A webhook writes one JSON log line in both workers (`/convert` writes none). The last row runs the webhook with");
+      line(`console.log made a no-op in both: the line cost ${us(logOurs)} in drift-bridge and ${us(logJs)} in the reference, the same call`);
+      line("with a line of the same shape, and more than either worker's own work. That is the console of workerd under Miniflare,");
+      line("which reads it from a pipe: in a bare workerd writing it to /dev/null, console.log took about 5 µs (\"Where a");
+      line("webhook's CPU goes\"). Without it, what is above the floor is what the two workers' own code costs.");
     }
   }
   line();
@@ -298,6 +321,13 @@ export function targets(r) {
       const [d, js, floor] = [a[OURS].handlerMicros, a[JS].handlerMicros, a[FLOOR].handlerMicros];
       const above = (d - floor) / (js - floor);
       list.push({ met: above <= 0.5, text: `${route}, amplified (the handler alone): above the floor at most half of JS's: ${above.toFixed(2)}× (${us(d - floor)} against ${us(js - floor)}); the handler ${ratio(d, js)}× JS's` });
+    }
+    const a = w.amplified["/webhooks/drift"];
+    const quiet = (name) => a[`${name}, without its log line`]?.handlerMicros;
+    if (quiet(OURS) !== undefined) {
+      const [d, js, floor] = [quiet(OURS), quiet(JS), a[FLOOR].handlerMicros];
+      const above = (d - floor) / (js - floor);
+      list.push({ met: above <= 0.5, text: `/webhooks/drift, amplified, console.log a no-op in both (the workers' own work): above the floor at most half of JS's: ${above.toFixed(2)}× (${us(d - floor)} against ${us(js - floor)})` });
     }
   }
   for (const [c, m] of Object.entries(w.destinations)) {

@@ -1,7 +1,8 @@
 // Measures drift-bridge side by side with what a user would pick instead, on
 // this machine, in one run, and writes bench/results.json and bench/README.md.
 //
-//   make bench            (installs wrk, GNU time and jq if missing, builds, runs this)
+//   make bench            (installs GNU time, jq, Chromium and perf if missing, builds
+//                         drift-bridge and the load generator bench/load, runs this)
 //
 // Environment: BENCH_LINES (default 1000000), BENCH_RUNS (3), BENCH_SECONDS (5,
 // per load run of the workers), BENCH_ROUNDS (7, interleaved rounds of the
@@ -38,7 +39,7 @@ const results = {
   date: new Date().toISOString(),
   machine: { cpu: cpus()[0]?.model, cores: cpus().length, memoryGiB: round(totalmem() / 2 ** 30, 1), kernel: release() },
   versions: {
-    rustc: version("rustc"), node: process.version, jq: version("jq"), wrk: version("wrk", ["-v"]).replace(/ Copyright.*/, ""),
+    rustc: version("rustc"), node: process.version, jq: version("jq"),
     wrangler: JSON.parse(readFileSync(join(ROOT, "node_modules/wrangler/package.json"))).version,
     workerd: JSON.parse(readFileSync(join(ROOT, "node_modules/workerd/package.json"))).version,
     chromium: version("chromium"),

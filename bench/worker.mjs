@@ -4,11 +4,13 @@
 // own workerd process, in the same run, in interleaved rounds.
 //
 // - CPU per request: utime + stime of the worker's workerd process (all its
-//   threads, /proc/<pid>/stat) before and after a wrk run, divided by the
-//   requests wrk completed. Robust to other load on the machine, unlike
+//   threads, /proc/<pid>/stat) before and after a load run, divided by the
+//   requests it completed. Robust to other load on the machine, unlike
 //   latency.
-// - Latency: wrk's p50 and p99, at concurrency 1 and 16. workerd is pinned to
-//   one core and wrk to another (taskset), so neither steals the other's.
+// - Latency: p50, p90 and p99 of every request as measured (bench/load, not
+//   wrk: see its source), at concurrency 1 and 16. workerd is pinned to one
+//   core and the load generator to another (taskset), so neither steals the
+//   other's.
 // - With destinations: the same webhook, each request a new event, handed to
 //   the outbox Durable Object (drift-bridge's, and the reference's own one).
 // - Event size: CPU per webhook for events of 200 B to MAX_BODY_BYTES.
@@ -96,20 +98,22 @@ export async function start(options, bindings = {}) {
   return { mf, url, pid };
 }
 
+/** The load generator (bench/load, built by `make bench`). */
+export const LOAD_TOOL = new URL("../target/load/release/load", import.meta.url).pathname;
+
 /**
- * One wrk run against `url` on LOAD_CORE: requests/s, p50/p90/p99 in ms, and the
- * workerd's CPU per completed request in µs. Asynchronous, so that this
- * process keeps reading what workerd prints (drift-bridge logs a line per
- * webhook) and workerd never waits on a full pipe.
+ * One load run against `url` on LOAD_CORE (bench/load: closed-loop keep-alive
+ * connections, every request's latency as measured): requests/s, p50/p90/p99
+ * in ms, and the workerd's CPU per completed request in µs. Asynchronous, so
+ * that this process keeps reading what workerd prints (drift-bridge logs a
+ * line per webhook) and workerd never waits on a full pipe.
  */
 export async function load(worker, path, { connections = 1, seconds = 5, body = DRIFT_EXAMPLE, vary = false, offset = 0 } = {}) {
   const cpuBefore = cpuSeconds(worker.pid);
   const run = await new Promise((resolve, reject) => {
-    const child = spawn(
-      "taskset",
-      ["-c", LOAD_CORE, "wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", new URL("wrk-post.lua", import.meta.url).pathname, worker.url + path],
-      { env: { ...process.env, BENCH_BODY: body, BENCH_TOKEN: TOKEN, BENCH_VARY: vary ? "1" : "0", BENCH_OFFSET: String(offset) } },
-    );
+    const child = spawn("taskset", ["-c", LOAD_CORE, LOAD_TOOL, worker.url + path, String(connections), String(seconds)], {
+      env: { ...process.env, BENCH_BODY: body, BENCH_TOKEN: TOKEN, BENCH_VARY: vary ? "1" : "0", BENCH_OFFSET: String(offset) },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (c) => (stdout += c));
@@ -118,15 +122,10 @@ export async function load(worker, path, { connections = 1, seconds = 5, body = 
     child.on("close", (status) => resolve({ status, stdout, stderr }));
   });
   const cpu = cpuSeconds(worker.pid) - cpuBefore;
-  if (run.status !== 0) throw new Error(`wrk failed: ${run.stderr}`);
-  const ms = (label) => {
-    const m = run.stdout.match(new RegExp(`^\\s+${label}\\s+([\\d.]+)(us|ms|s)`, "m"));
-    return m ? Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]] : NaN;
-  };
-  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(run.stdout);
-  if (errors) throw new Error(`wrk saw ${errors[1]} non-2xx answers from ${worker.url + path}`);
-  const requests = Number(/(\d+) requests in/.exec(run.stdout)?.[1]);
-  return { requests, rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(run.stdout)?.[1]), p50: ms("50%"), p90: ms("90%"), p99: ms("99%"), cpuMicros: (cpu / requests) * 1e6 };
+  if (run.status !== 0) throw new Error(`the load run failed: ${run.stderr.trim()}`);
+  const r = JSON.parse(run.stdout);
+  if (r.non2xx > 0) throw new Error(`${r.non2xx} answers from ${worker.url + path} were not 2xx`);
+  return { requests: r.requests, rps: r.rps, p50: r.p50Ms, p90: r.p90Ms, p99: r.p99Ms, stalls: r.stalls, stalledMs: r.stalledMs, cpuMicros: (cpu / r.requests) * 1e6 };
 }
 
 /** The system's CPU time so far (all cores), and of idle, in seconds: to tell how busy the machine was. */
@@ -161,10 +160,14 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
   // above the run-to-run noise of the plumbing around it.
   const amplified = {};
   mkdirSync(join(root, "bench/work"), { recursive: true });
-  for (const [key, target] of Object.entries({ ours: "../../build/index.js", js: "../js-worker/index.js", floor: "../empty-worker/index.js" })) {
+  // The "quiet" ones also make console.log do nothing, in both workers: a
+  // webhook's log line is the same in both, and in local workerd it costs
+  // more than either worker's own work (bench/README.md).
+  const targets = { ours: "../../build/index.js", js: "../js-worker/index.js", floor: "../empty-worker/index.js" };
+  for (const [key, target, quiet] of [...Object.entries(targets), ["oursQuiet", targets.ours, true], ["jsQuiet", targets.js, true]]) {
     for (const repeat of [1, REPEAT]) {
       const scriptPath = join(root, `bench/work/repeat-${key}-${repeat}.mjs`);
-      writeFileSync(scriptPath, repeater(target, repeat));
+      writeFileSync(scriptPath, repeater(target, repeat, quiet));
       amplified[`${key}${repeat}`] = { scriptPath, modulesRoot: root, modulesRules: [...wasmRules, { type: "ESModule", include: ["**/*.js"] }] };
     }
   }
@@ -180,7 +183,7 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
   };
   for (const [key, options] of Object.entries(amplified)) workers[key] = await start(options);
   // The control for latency: a plain Node.js HTTP server on the same core,
-  // under the same wrk, that reads the body and answers 200. Its tail is the
+  // under the same load, that reads the body and answers 200. Its tail is the
   // machine's and the loopback's; what the workers' tails add is workerd's.
   workers.control = await controlServer();
   // Every case: which worker, which path, what load. Each round runs all of
@@ -199,7 +202,10 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
   }
   for (const connections of [1, 16]) cases.push({ key: `control c=${connections}`, worker: "control", route: "/webhooks/drift", connections });
   for (const route of ["/webhooks/drift", "/convert"]) {
-    for (const w of Object.keys(amplified)) cases.push({ key: `amplified ${route} ${w}`, worker: w, route, connections: 1, short: true });
+    for (const w of Object.keys(amplified)) {
+      // /convert writes no log line: nothing to leave out.
+      if (route === "/webhooks/drift" || !w.includes("Quiet")) cases.push({ key: `amplified ${route} ${w}`, worker: w, route, connections: 1, short: true });
+    }
   }
 
   let offset = 0;
@@ -221,7 +227,7 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
   const after = systemCpu();
   machine.loadavgAfter = readFileSync("/proc/loadavg", "utf8").trim();
   const wall = after.total - machine.before.total;
-  // Everything that was not idle, minus the workerd processes under test: wrk,
+  // Everything that was not idle, minus the workerd processes under test: the load generator,
   // and whatever else ran on the machine meanwhile.
   machine.busyShare = round((wall - (after.idle - machine.before.idle)) / wall, 3);
   machine.workerdShare = round((pinnedCpu() - pinnedBefore) / wall, 3);
@@ -237,6 +243,10 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
       p50ms: round(median(s.map((x) => x.p50)), 3),
       p90ms: round(median(s.map((x) => x.p90)), 3),
       p99ms: round(median(s.map((x) => x.p99)), 3),
+      p99msAll: s.map((x) => round(x.p99, 3)),
+      // Stretches of 5 ms or more without any answer, per load run (bench/load).
+      stalls: median(s.map((x) => x.stalls)),
+      stalledMs: round(median(s.map((x) => x.stalledMs)), 1),
       requests: s.reduce((a, x) => a + x.requests, 0),
     };
   };
@@ -261,12 +271,12 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
   out.amplified = { repeat: REPEAT };
   for (const route of ["/webhooks/drift", "/convert"]) {
     out.amplified[route] = {};
-    for (const w of ["ours", "js", "floor"]) {
+    for (const w of route === "/webhooks/drift" ? ["ours", "js", "floor", "oursQuiet", "jsQuiet"] : ["ours", "js", "floor"]) {
       const one = samples[`amplified ${route} ${w}1`].map((x) => x.cpuMicros);
       const many = samples[`amplified ${route} ${w}${REPEAT}`].map((x) => x.cpuMicros);
       // Per round, then the median: the rounds pair runs made close in time.
       const perHandler = many.map((m, i) => (m - one[i]) / (REPEAT - 1));
-      out.amplified[route][NAMES[w]] = { handlerMicros: round(median(perHandler), 1), handlerMicrosAll: perHandler.map((x) => round(x, 1)) };
+      out.amplified[route][w.endsWith("Quiet") ? `${NAMES[w.slice(0, -5)]}, without its log line` : NAMES[w]] = { handlerMicros: round(median(perHandler), 1), handlerMicrosAll: perHandler.map((x) => round(x, 1)) };
     }
   }
 
@@ -293,11 +303,11 @@ server.listen(0, "127.0.0.1", () => console.log(server.address().port));`;
   return { url: `http://127.0.0.1:${port}`, pid: child.pid, mf: { dispose: async () => child.kill() } };
 }
 
-/** A worker module that runs `target`'s fetch handler `repeat` times per request. */
-function repeater(target, repeat) {
-  return `// Generated by bench/worker.mjs: ${target}'s fetch handler, ${repeat} times per request.
+/** A worker module that runs `target`'s fetch handler `repeat` times per request; `quiet`: with console.log doing nothing. */
+function repeater(target, repeat, quiet = false) {
+  return `// Generated by bench/worker.mjs: ${target}'s fetch handler, ${repeat} times per request${quiet ? ", console.log doing nothing" : ""}.
 import target from ${JSON.stringify(target)};
-export default {
+${quiet ? "console.log = () => {};\n" : ""}export default {
   async fetch(request, env, ctx) {
     const body = await request.arrayBuffer();
     let response;

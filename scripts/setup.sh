@@ -50,7 +50,6 @@ if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
 fi
 if [ "${1:-}" = "--bench" ]; then
   missing=()
-  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
   command -v jq >/dev/null 2>&1 || missing+=(jq)
   [ -x /usr/bin/time ] || missing+=(time)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
