@@ -39,9 +39,14 @@ const FORWARD_ROWS: i64 = 500;
 /// Set to "1" only in tests: the outbox refuses to store hand-offs.
 const TEST_OUTBOX_FAILS: &str = "DRIFT_BRIDGE_TEST_OUTBOX_FAILS";
 
-const TABLES: [&str; 3] = [
+const TABLES: [&str; 4] = [
     // Deliveries accepted within the window, by id (`<event>.<destination>`).
     "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, at INTEGER NOT NULL)",
+    // Every alarm forgets the markers that left the window and finds the
+    // oldest one left: by this index, a few rows read whatever the count.
+    // (Without it both read every marker: half a millisecond an alarm at
+    // 8,000, which a busy conversation reaches within the window.)
+    "CREATE INDEX IF NOT EXISTS seen_at ON seen (at)",
     // Bodies waiting to be forwarded, once per event.
     "CREATE TABLE IF NOT EXISTS pending_events (event_id TEXT PRIMARY KEY, type TEXT NOT NULL, scope TEXT NOT NULL, \
      at INTEGER NOT NULL, body TEXT NOT NULL)",
@@ -227,7 +232,7 @@ pub fn finish(env: &JsValue, sql: &Sql, now: f64, more: bool) -> Result<f64, JsE
     sql.run("DELETE FROM seen WHERE at <= ?", &[Arg::Int(now - window)]).map_err(fail)?;
     let next = sql
         .number(
-            "SELECT MIN(due) FROM (SELECT MIN(retry_at) AS due FROM pending UNION ALL SELECT MIN(at) + ? AS due FROM seen)",
+            "SELECT MIN(due) FROM (SELECT MIN(retry_at) AS due FROM pending UNION ALL SELECT (SELECT MIN(at) FROM seen) + ? AS due)",
             &[Arg::Int(window + 1)],
         )
         .map_err(fail)?;
