@@ -233,9 +233,14 @@ function worker(r, line) {
   line("1.02× and 0.95× at 16. Compared by hand the same day, in one run (the three workers side by side,");
   line("9 interleaved rounds of 5 s at concurrency 1, medians): the worker before the change 3,663 µs, after it 2,985 µs,");
   line("the reference 3,215 µs (0.93×).");
-  line("Most of a hand-off's CPU is the runtime's, the same for both workers: SQLite commits with an fsync each, alarms,");
-  line("the calls between objects and the queue. So the cost above the floor cannot be half of JS's here, whatever the");
-  line("worker's own code costs.");
+  line("Since 2026-11-30 (third run), the outbox's markers have an index by time: every outbox alarm forgets the markers");
+  line("that left the deduplication window and finds the oldest one left, and without the index both read every marker");
+  line("the outbox holds (half a millisecond an alarm at 8,000 markers, and the bench's sixteen conversations reach that).");
+  line(w.durableObjectStorage === "tmpfs"
+    ? "The objects' SQLite files are on tmpfs (/dev/shm), since the same run: on this machine's disk the fsync of each commit took about a third of a hand-off's CPU in both workers and moved by ±30% from round to round, and a Durable Object's storage on Workers is not a local fsync either."
+    : "The objects' SQLite files are on disk, in Miniflare's temporary directory (no tmpfs here): the fsync of each commit is in the figures, the same for both workers.");
+  line("Most of a hand-off's CPU is the runtime's, the same for both workers: SQLite commits, alarms, the calls between");
+  line("objects and the queue. So the cost above the floor cannot be half of JS's here, whatever the worker's own code costs.");
   line();
   line("| worker | concurrency | CPU per webhook | hand-off's share | above the floor | requests/s | p50 | p90 | p99 |");
   line("|---|---:|---:|---:|---:|---:|---:|---:|---:|");

@@ -18,7 +18,7 @@
 //
 // Run alone with `BENCH_ONLY=worker node bench/run.mjs`.
 import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 
@@ -153,6 +153,14 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
   // figures of whatever ran then wrong (the reference has no recovery). The
   // longest grace keeps it out of the run.
   const destinationBindings = { DESTINATIONS, RECOVERY_GRACE_SECONDS: "86400" };
+  // The objects' SQLite files go on tmpfs when the machine has one. On this
+  // machine's disk, the fsync of every commit cost about a third of a
+  // hand-off's CPU (by hand on 2026-11-30: 2,509 µs a webhook on disk,
+  // 1,810 µs on tmpfs, drift-bridge at concurrency 1), the same in both
+  // workers, and it moved by ±30% from round to round; a Durable Object's
+  // storage on Workers is not a local file's fsync either.
+  const storageRoot = existsSync("/dev/shm") ? mkdtempSync("/dev/shm/drift-bridge-bench-") : undefined;
+  const storage = (name) => (storageRoot ? { durableObjectsPersist: join(storageRoot, name) } : {});
   const NAMES = { ours: "drift-bridge (Rust/wasm)", js: "reference JS worker", floor: "empty worker (floor)" };
   // The worker's own work, amplified: a wrapper worker runs the worker's
   // fetch handler REPEAT times per request (on copies of the request), so
@@ -178,8 +186,8 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
     ours: await start(ours),
     js: await start(reference),
     floor: await start(floor),
-    oursDest: await start({ ...ours, ...withOutbox }, destinationBindings),
-    jsDest: await start({ ...reference, ...withOutbox }, destinationBindings),
+    oursDest: await start({ ...ours, ...withOutbox, ...storage("ours") }, destinationBindings),
+    jsDest: await start({ ...reference, ...withOutbox, ...storage("js") }, destinationBindings),
   };
   for (const [key, options] of Object.entries(amplified)) workers[key] = await start(options);
   // The control for latency: a plain Node.js HTTP server on the same core,
@@ -233,6 +241,7 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
   machine.workerdShare = round((pinnedCpu() - pinnedBefore) / wall, 3);
   delete machine.before;
   for (const w of Object.values(workers)) await w.mf.dispose();
+  if (storageRoot) rmSync(storageRoot, { recursive: true, force: true });
 
   const summary = (key) => {
     const s = samples[key];
@@ -250,7 +259,7 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
       requests: s.reduce((a, x) => a + x.requests, 0),
     };
   };
-  const out = { rounds, secondsPerRun: seconds, secondsPerSizeRun: sizeSeconds, clockTicksPerSecond: CLOCK_TICKS, machine, routes: {}, destinations: {}, sizes: {} };
+  const out = { durableObjectStorage: storageRoot ? "tmpfs" : "disk", rounds, secondsPerRun: seconds, secondsPerSizeRun: sizeSeconds, clockTicksPerSecond: CLOCK_TICKS, machine, routes: {}, destinations: {}, sizes: {} };
   for (const route of ["/webhooks/drift", "/convert"]) {
     out.routes[route] = {};
     for (const connections of [1, 16]) {
