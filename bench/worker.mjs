@@ -109,6 +109,9 @@ export const LOAD_TOOL = new URL("../target/load/release/load", import.meta.url)
  * line per webhook) and workerd never waits on a full pipe.
  */
 export async function load(worker, path, { connections = 1, seconds = 5, body = DRIFT_EXAMPLE, vary = false, offset = 0 } = {}) {
+  if (!existsSync(LOAD_TOOL)) {
+    throw new Error(`${LOAD_TOOL} is missing: \`make bench\` builds it (cargo build --release --manifest-path bench/load/Cargo.toml --target-dir target/load)`);
+  }
   const cpuBefore = cpuSeconds(worker.pid);
   const run = await new Promise((resolve, reject) => {
     const child = spawn("taskset", ["-c", LOAD_CORE, LOAD_TOOL, worker.url + path, String(connections), String(seconds)], {
