@@ -181,8 +181,12 @@ function worker(r, line) {
     line("request, and p99 is the workers' own; at 16 it holds sixteen, and the p99 of each worker is mostly how many of its");
     line("requests a few stalls caught, which differs from round to round by more than the workers differ (see each round's");
     line("p99); p50, and the CPU figures, are what compares the workers there. By hand on 2026-11-30, a bare workerd");
-    line("(without Miniflare) stalled too, the empty worker included: at concurrency 16, 15 to 60 times in 5 s, the longest");
-    line("50 to 140 ms, about once a second; a Node.js server under the same load rarely, and never for 10 ms.");
+    line("(without Miniflare) stalled too, the empty worker included: at concurrency 16, 6 to 60 times in 5 s, the longest");
+    line("50 to 140 ms, about once a second, while its thread stayed busy; `perf record` with timestamps put each stall in the");
+    line("isolate's garbage collection, V8's mark-compact and then cppgc (the heap of workerd's own objects: requests,");
+    line("responses, headers), on the one thread that also serves the requests. A Node.js server under the same load never");
+    line("stalled for 10 ms. How often a worker stalls follows the garbage its requests leave: at concurrency 16, see the");
+    line("stalls column.");
   }
   if (r.profile) profile(r.profile, line);
   if (w.amplified) {
@@ -236,6 +240,10 @@ function worker(r, line) {
   line("Since 2026-11-30 (third run), the outbox's markers have an index by time: every outbox alarm forgets the markers");
   line("that left the deduplication window and finds the oldest one left, and without the index both read every marker");
   line("the outbox holds (half a millisecond an alarm at 8,000 markers, and the bench's sixteen conversations reach that).");
+  line("Compared by hand the same day, objects on tmpfs, 5 interleaved rounds of 5 s: at concurrency 1 the worker before");
+  line("the index 1,626 µs, with it 1,451 µs, the reference 1,651 µs (0.88×); a second time 1,372 µs against 1,577 µs (0.87×),");
+  line("and 549 µs against 602 µs at 16 (0.91×). Single rounds of this part spread by ±25% (each round's figure is in");
+  line("results.json, `cpuMicrosAll`), so one run's medians land anywhere from about 0.85× to 1.05×.");
   line(w.durableObjectStorage === "tmpfs"
     ? "The objects' SQLite files are on tmpfs (/dev/shm), since the same run: on this machine's disk the fsync of each commit took about a third of a hand-off's CPU in both workers and moved by ±30% from round to round, and a Durable Object's storage on Workers is not a local fsync either."
     : "The objects' SQLite files are on disk, in Miniflare's temporary directory (no tmpfs here): the fsync of each commit is in the figures, the same for both workers.");
