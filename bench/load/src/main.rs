@@ -19,8 +19,8 @@
 //! load <url> <connections> <seconds>
 //! ```
 //!
-//! The request comes from the environment, as for bench/wrk-post.lua:
-//! `BENCH_BODY`, `BENCH_TOKEN` (the X-Verification-Token header) and, with
+//! The request comes from the environment: `BENCH_BODY`, `BENCH_TOKEN` (the
+//! X-Verification-Token header) and, with
 //! `BENCH_VARY=1`, a different conversation_inactive event per request, the
 //! same size as Drift's example: its time counts up from `BENCH_OFFSET`, its
 //! conversation is one of 16. With `BENCH_TRACE=<file>`, every request's
@@ -159,10 +159,11 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// One closed-loop connection until `deadline`: a request (made by `make`),
-/// its whole answer read, the time between the two recorded.
-/// The first request, untimed, before the clock starts (see `run`); a
-/// failure to connect still passes both barriers, so no thread waits for ever.
+/// One closed-loop connection for `duration` once the clock starts: a
+/// request (made by `make`), its whole answer read, the time between the
+/// two recorded. Its first request goes before the clock starts, untimed
+/// (see `run`); a failure there still passes both barriers, so that no
+/// thread waits for ever, and is reported after them.
 fn connection(target: &Target, clock: &Clock, duration: Duration, mut make: impl FnMut(&mut Vec<u8>)) -> Result<Outcome, String> {
     let mut outcome = Outcome { latencies_ns: Vec::with_capacity(1 << 16), sent_ns: Vec::with_capacity(1 << 16), non_2xx: 0, reconnects: 0 };
     let mut request = Vec::with_capacity(512);
