@@ -49,6 +49,28 @@ async function server(handle) {
 
 const SCOPE = "conversation:1:123456789";
 
+test("after forwarding, an outbox's alarm is set for its oldest marker to leave the window, not its newest", async () => {
+  const ok = await app(() => 200);
+  const mf = await bridge([{ name: "ok-app", url: ok.url, types: ["conversation_push"] }], { extra: { DEDUP_WINDOW_SECONDS: "3600" } });
+  const window = 3600_000;
+  const t0 = Date.now();
+  assert.equal((await webhook(mf, INACTIVE)).status, 200);
+  const t1 = Date.now();
+  await until(() => ok.accepted().length === 1, 10000, "the first delivery");
+  await quiet(300);
+  const t2 = Date.now();
+  const later = { ...INACTIVE, data: { ...INACTIVE.data, lastUpdated: INACTIVE.data.lastUpdated + 60000 } };
+  assert.equal((await webhook(mf, later)).status, 200);
+  await until(() => ok.accepted().length === 2, 10000, "the second delivery");
+  await until(async () => (await stats(mf, "outbox", SCOPE)).pending === 0, 5000, "both forwarded");
+  const outbox = await stats(mf, "outbox", SCOPE);
+  assert.equal(outbox.seen, 2, "one marker per delivery");
+  // The marker's time is the outbox's clock as it accepted the first
+  // webhook: between t0 and t1 here (50 ms of slack for the two clocks).
+  assert.ok(outbox.alarm >= t0 + window + 1 - 50 && outbox.alarm <= t1 + window + 1 + 50, `alarm ${outbox.alarm - t0 - window} ms off the first marker's end`);
+  assert.ok(outbox.alarm < t2 + window, "the alarm follows the oldest marker");
+});
+
 test("rows live for their window: markers for DEDUP_WINDOW_SECONDS, delivered for DELIVERY_LOG_SECONDS, dead letters for DEAD_LETTER_RETENTION_SECONDS, then nothing and no alarm", async () => {
   const ok = await app(() => 200);
   const gone = await app(() => 410);
