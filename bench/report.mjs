@@ -8,6 +8,15 @@ const OURS = "drift-bridge (Rust/wasm)";
 const JS = "reference JS worker";
 const FLOOR = "empty worker (floor)";
 
+/** How results.json names a worker's amplified webhook run with console.log a no-op (bench/worker.mjs writes it). */
+export const withoutLog = (name) => `${name}, without its log line`;
+
+/** One handler's CPU with console.log a no-op, for drift-bridge and JS (amplified `/webhooks/drift`), or undefined in older results. */
+function quietHandlers(a) {
+  const [d, js] = [OURS, JS].map((name) => a["/webhooks/drift"][withoutLog(name)]?.handlerMicros);
+  return d === undefined ? undefined : { d, js, floor: a["/webhooks/drift"][FLOOR].handlerMicros };
+}
+
 export function report(r) {
   const out = [];
   const line = (s = "") => out.push(s);
@@ -201,16 +210,15 @@ function worker(r, line) {
     line();
     line("| route | drift-bridge | reference JS | floor | drift-bridge above the floor | JS above the floor | above the floor vs JS |");
     line("|---|---:|---:|---:|---:|---:|---:|");
+    const row = (label, { d, js, floor }) => line(`| ${label} | ${us(d)} | ${us(js)} | ${us(floor)} | ${us(d - floor)} | ${us(js - floor)} | ${ratio(d - floor, js - floor)} |`);
     for (const route of ["/webhooks/drift", "/convert"]) {
-      const [d, js, floor] = [a[route][OURS].handlerMicros, a[route][JS].handlerMicros, a[route][FLOOR].handlerMicros];
-      line(`| POST ${route} | ${us(d)} | ${us(js)} | ${us(floor)} | ${us(d - floor)} | ${us(js - floor)} | ${ratio(d - floor, js - floor)} |`);
+      row(`POST ${route}`, { d: a[route][OURS].handlerMicros, js: a[route][JS].handlerMicros, floor: a[route][FLOOR].handlerMicros });
     }
-    const quiet = (name) => a["/webhooks/drift"][`${name}, without its log line`]?.handlerMicros;
-    if (quiet(OURS) !== undefined) {
-      const [d, js, floor] = [quiet(OURS), quiet(JS), a["/webhooks/drift"][FLOOR].handlerMicros];
-      line(`| POST /webhooks/drift, console.log doing nothing | ${us(d)} | ${us(js)} | ${us(floor)} | ${us(d - floor)} | ${us(js - floor)} | ${ratio(d - floor, js - floor)} |`);
-      const logOurs = a["/webhooks/drift"][OURS].handlerMicros - d;
-      const logJs = a["/webhooks/drift"][JS].handlerMicros - js;
+    const quiet = quietHandlers(a);
+    if (quiet) {
+      row("POST /webhooks/drift, console.log doing nothing", quiet);
+      const logOurs = a["/webhooks/drift"][OURS].handlerMicros - quiet.d;
+      const logJs = a["/webhooks/drift"][JS].handlerMicros - quiet.js;
       line();
       line("A webhook writes one JSON log line in both workers (`/convert` writes none). The last row runs the webhook with");
       line(`console.log made a no-op in both: the line cost ${us(logOurs)} in drift-bridge and ${us(logJs)} in the reference, the same call`);
@@ -335,10 +343,9 @@ export function targets(r) {
       const above = (d - floor) / (js - floor);
       list.push({ met: above <= 0.5, text: `${route}, amplified (the handler alone): above the floor at most half of JS's: ${above.toFixed(2)}× (${us(d - floor)} against ${us(js - floor)}); the handler ${ratio(d, js)}× JS's` });
     }
-    const a = w.amplified["/webhooks/drift"];
-    const quiet = (name) => a[`${name}, without its log line`]?.handlerMicros;
-    if (quiet(OURS) !== undefined) {
-      const [d, js, floor] = [quiet(OURS), quiet(JS), a[FLOOR].handlerMicros];
+    const quiet = quietHandlers(w.amplified);
+    if (quiet) {
+      const { d, js, floor } = quiet;
       const above = (d - floor) / (js - floor);
       list.push({ met: above <= 0.5, text: `/webhooks/drift, amplified, console.log a no-op in both (the workers' own work): above the floor at most half of JS's: ${above.toFixed(2)}× (${us(d - floor)} against ${us(js - floor)})` });
     }

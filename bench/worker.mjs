@@ -21,6 +21,7 @@ import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
+import { withoutLog } from "./report.mjs";
 
 export const TOKEN = "bench-token";
 export const DRIFT_EXAMPLE = '{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}';
@@ -288,7 +289,7 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
       const many = samples[`amplified ${route} ${w}${REPEAT}`].map((x) => x.cpuMicros);
       // Per round, then the median: the rounds pair runs made close in time.
       const perHandler = many.map((m, i) => (m - one[i]) / (REPEAT - 1));
-      out.amplified[route][w.endsWith("Quiet") ? `${NAMES[w.slice(0, -5)]}, without its log line` : NAMES[w]] = { handlerMicros: round(median(perHandler), 1), handlerMicrosAll: perHandler.map((x) => round(x, 1)) };
+      out.amplified[route][w.endsWith("Quiet") ? withoutLog(NAMES[w.slice(0, -5)]) : NAMES[w]] = { handlerMicros: round(median(perHandler), 1), handlerMicrosAll: perHandler.map((x) => round(x, 1)) };
     }
   }
 

@@ -18,7 +18,6 @@ pub const TEST_ROUTES: &str = "DRIFT_BRIDGE_TEST_ROUTES";
 /// Set to "1" only in tests: every send to the delivery queue fails.
 pub const TEST_QUEUE_FAILS: &str = "DRIFT_BRIDGE_TEST_QUEUE_FAILS";
 
-
 /// Which Durable Object instance a name refers to.
 pub enum Instance<'a> {
     /// The outbox of a deduplication scope.
