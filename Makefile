@@ -26,6 +26,7 @@ test: setup
 
 test-native:
 	cargo test --locked
+	cargo test --release --locked --manifest-path bench/load/Cargo.toml --target-dir target/load
 
 test-wasm:
 	ROOT=$(CURDIR) && source scripts/env.sh && CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \

@@ -129,18 +129,11 @@ fn run() -> Result<(), String> {
         let text: String = trace.iter().map(|(sent, took)| format!("{} {}\n", *sent / 1000, *took / 1000)).collect();
         std::fs::write(&path, text).map_err(|e| format!("writing {path}: {e}"))?;
     }
-    // Stalls: stretches of at least STALL in which no answer arrived at all,
-    // with requests in flight (every connection always has one). They
-    // hold every connection at once, so they are the server's (or the
-    // machine's), not one request's.
-    let mut ends: Vec<u64> = all.sent_ns.iter().zip(&all.latencies_ns).map(|(s, l)| s + l).collect();
-    ends.sort_unstable();
-    let gaps: Vec<u64> = ends.windows(2).map(|w| w[1] - w[0]).filter(|&gap| gap >= STALL.as_nanos() as u64).collect();
+    let stalls = stalls(&all.sent_ns, &all.latencies_ns, STALL.as_nanos() as u64);
     let mut l = all.latencies_ns;
     l.sort_unstable();
     let ms = |ns: u64| ns as f64 / 1e6;
-    // Nearest rank: the smallest sample with at least q of them at or below it.
-    let q = |q: f64| l.get(((q * l.len() as f64).ceil() as usize).max(1) - 1).map_or(f64::NAN, |&ns| ms(ns));
+    let q = |q: f64| nearest_rank(&l, q).map_or(f64::NAN, ms);
     let mean = if l.is_empty() { f64::NAN } else { ms(l.iter().sum::<u64>() / l.len() as u64) };
     println!(
         r#"{{"requests":{},"seconds":{elapsed:.3},"rps":{:.1},"meanMs":{mean:.4},"p50Ms":{:.4},"p90Ms":{:.4},"p99Ms":{:.4},"p999Ms":{:.4},"maxMs":{:.4},"stalls":{},"stalledMs":{:.1},"non2xx":{},"reconnects":{}}}"#,
@@ -151,8 +144,8 @@ fn run() -> Result<(), String> {
         q(0.99),
         q(0.999),
         l.last().map_or(f64::NAN, |&ns| ms(ns)),
-        gaps.len(),
-        ms(gaps.iter().sum()),
+        stalls.len(),
+        ms(stalls.iter().sum()),
         all.non_2xx,
         all.reconnects
     );
@@ -214,8 +207,25 @@ fn connect(target: &Target) -> Result<BufReader<TcpStream>, String> {
     Ok(BufReader::with_capacity(1 << 16, stream))
 }
 
+/// Stalls: the stretches of at least `min` ns in which no answer arrived at
+/// all, given when each request was sent and how long it took. With every
+/// connection closed-loop, each always has a request in flight, so a stall
+/// holds every connection at once: it is the server's (or the machine's),
+/// not one request's. Their lengths, in order of time.
+fn stalls(sent_ns: &[u64], latencies_ns: &[u64], min: u64) -> Vec<u64> {
+    let mut ends: Vec<u64> = sent_ns.iter().zip(latencies_ns).map(|(s, l)| s + l).collect();
+    ends.sort_unstable();
+    ends.windows(2).map(|w| w[1] - w[0]).filter(|&gap| gap >= min).collect()
+}
+
+/// The nearest-rank percentile of `sorted`: its smallest sample with at
+/// least the share `q` of them at or below it (None if there are none).
+fn nearest_rank(sorted: &[u64], q: f64) -> Option<u64> {
+    sorted.get(((q * sorted.len() as f64).ceil() as usize).max(1) - 1).copied()
+}
+
 /// Reads one response: its status and whether the connection stays open.
-fn read_response(stream: &mut BufReader<TcpStream>) -> io::Result<(u16, bool)> {
+fn read_response(stream: &mut impl BufRead) -> io::Result<(u16, bool)> {
     let mut line = String::new();
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
     if stream.read_line(&mut line)? == 0 {
@@ -262,7 +272,7 @@ fn read_response(stream: &mut BufReader<TcpStream>) -> io::Result<(u16, bool)> {
     Ok((status, keep_alive))
 }
 
-fn skip(stream: &mut BufReader<TcpStream>, bytes: u64) -> io::Result<()> {
+fn skip(stream: &mut impl Read, bytes: u64) -> io::Result<()> {
     let copied = io::copy(&mut stream.by_ref().take(bytes), &mut io::sink())?;
     if copied == bytes {
         Ok(())
@@ -276,4 +286,77 @@ fn parse_url(url: &str) -> Result<Target, String> {
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let addr = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
     Ok(Target { host: authority.to_string(), addr, path: if path.is_empty() { "/".into() } else { path.into() } })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(answer: &str) -> io::Result<(u16, bool)> {
+        read_response(&mut answer.as_bytes())
+    }
+
+    #[test]
+    fn reads_answers_with_a_length_chunked_or_closing() {
+        assert_eq!(read("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").unwrap(), (200, true));
+        assert_eq!(read("HTTP/1.1 202 Accepted\r\ntransfer-encoding: chunked\r\n\r\n2;x=y\r\nok\r\n0\r\n\r\n").unwrap(), (202, true));
+        assert_eq!(read("HTTP/1.1 503 Unavailable\r\nConnection: close\r\ncontent-length: 0\r\n\r\n").unwrap(), (503, false));
+        // Two answers on one connection: the first is read to its end, no further.
+        let mut two = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 401 No\r\nContent-Length: 0\r\n\r\n".as_bytes();
+        assert_eq!(read_response(&mut two).unwrap(), (200, true));
+        assert_eq!(read_response(&mut two).unwrap(), (401, true));
+    }
+
+    #[test]
+    fn says_what_is_wrong_with_an_answer() {
+        let kind_and_text = |answer: &str| read(answer).map_err(|e| (e.kind(), e.to_string())).unwrap_err();
+        assert_eq!(kind_and_text("").0, io::ErrorKind::UnexpectedEof);
+        assert_eq!(kind_and_text("HTTP/1.1 200 OK\r\n\r\n").1, "a response without a length");
+        assert_eq!(kind_and_text("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok").1, "the body ends early");
+        assert_eq!(kind_and_text("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n").1, "a bad Content-Length");
+        assert_eq!(kind_and_text("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n").1, "the headers end early");
+        assert_eq!(kind_and_text("garbage\r\n\r\n").1, "no status line");
+    }
+
+    #[test]
+    fn percentiles_are_samples_by_nearest_rank() {
+        let hundred: Vec<u64> = (1..=100).collect();
+        assert_eq!(nearest_rank(&hundred, 0.5), Some(50));
+        assert_eq!(nearest_rank(&hundred, 0.99), Some(99));
+        assert_eq!(nearest_rank(&hundred, 0.999), Some(100));
+        assert_eq!(nearest_rank(&hundred, 0.0), Some(1));
+        assert_eq!(nearest_rank(&[7], 0.99), Some(7));
+        assert_eq!(nearest_rank(&[], 0.5), None);
+    }
+
+    #[test]
+    fn a_stall_is_a_stretch_without_any_answer() {
+        const MS: u64 = 1_000_000;
+        // Two connections: one answers every 1 ms, the other every 2 ms, up
+        // to 10 ms; then both are held until 30 ms.
+        let (mut sent, mut took) = (vec![], vec![]);
+        for (every, count) in [(1, 10), (2, 5)] {
+            for i in 0..count {
+                sent.push(i * every * MS);
+                took.push(every * MS);
+            }
+            sent.push(10 * MS);
+            took.push(20 * MS);
+        }
+        assert_eq!(stalls(&sent, &took, 5 * MS), vec![20 * MS]);
+        assert_eq!(stalls(&sent, &took, 21 * MS), Vec::<u64>::new());
+        // One slow answer while the other connection keeps answering is no stall.
+        let sent = [0, 0, MS, 2 * MS, 3 * MS, 4 * MS, 5 * MS, 6 * MS];
+        let took = [8 * MS, MS, MS, MS, MS, MS, MS, MS];
+        assert_eq!(stalls(&sent, &took, 5 * MS), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn parses_plain_http_urls_only() {
+        let t = parse_url("http://127.0.0.1:8787/webhooks/drift").unwrap();
+        assert_eq!((t.host.as_str(), t.addr.as_str(), t.path.as_str()), ("127.0.0.1:8787", "127.0.0.1:8787", "/webhooks/drift"));
+        let t = parse_url("http://localhost").unwrap();
+        assert_eq!((t.addr.as_str(), t.path.as_str()), ("localhost:80", "/"));
+        assert_eq!(parse_url("https://x/").err().unwrap(), "\"https://x/\": only http:// URLs");
+    }
 }
