@@ -107,3 +107,34 @@ test("the hand-off runs on the hot path's module alone: the outbox and the deliv
     assert.ok(outbox.alarm > Date.now() + 3600_000, "only the deduplication window's alarm is left");
   }
 });
+
+test("an alarm the entry's /add sets earlier is one the delivery log's other operations see: they never move it later", async () => {
+  // The workers-rs object keeps the alarm it last set. The entry's /add sets
+  // the delivery log's alarm without it, and tells it to forget its own.
+  const GRACE = 8_000;
+  const app = await receiver((attempt, { body }) => (body.includes('"conversationId":2') && attempt === 1 ? 500 : 200));
+  cleanups.push(() => app.close());
+  const mf = await bridge([{ name: "app", url: app.url, types: ["conversation_push"] }], {
+    RECOVERY_GRACE_SECONDS: String(GRACE / 1000),
+    DELIVERY_LOG_SECONDS: "3600",
+    DEDUP_WINDOW_SECONDS: "3600",
+  });
+  // One delivery, delivered; when its recovery alarm fires, the workers-rs
+  // object runs it and sets (and keeps) the next: the delivered row's end, an
+  // hour away.
+  assert.equal((await webhook(mf, conversation(1))).status, 200);
+  await until(async () => (await stats(mf, "destination", "app")).alarm > Date.now() + 3000_000, GRACE + 10_000, "the alarm for the delivered row's end");
+  // A second delivery: /add sets the alarm to its recovery, GRACE away. The
+  // app answers 500, and the workers-rs object records a retry due later
+  // than that (10 s or so, plus GRACE): it must keep the earlier alarm.
+  const before = Date.now();
+  assert.equal((await webhook(mf, conversation(2))).status, 200);
+  await until(async () => (await stats(mf, "destination", "app")).deliveries.retrying === 1, GRACE - 2000, "the retry recorded");
+  const { alarm } = await stats(mf, "destination", "app");
+  // /add ran between the webhook and the app's first sight of the delivery.
+  const received = app.requests.find((r) => r.body.includes('"conversationId":2')).at;
+  assert.ok(
+    alarm >= before + GRACE && alarm <= received + GRACE,
+    `the alarm is ${alarm - before} ms after the second webhook, not its recovery's ${GRACE} (the app had it after ${received - before} ms)`,
+  );
+});
