@@ -3,7 +3,8 @@
 // exactly what it was when workers-rs did both. And after a panic, which
 // starts a fresh wasm instance, the Durable Objects that lived in the old one
 // are made again: a hand-off to an outbox created before the panic still
-// works, and delivers.
+// works, and delivers. And the delivery log's alarm, which both the entry's
+// /add and the workers-rs object set, only ever moves earlier from /add.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { receiver, persistDir, removeDir, startWorker, stats, webhook, until, quiet, conversation, INACTIVE } from "./support.mjs";
