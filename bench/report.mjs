@@ -11,10 +11,13 @@ const FLOOR = "empty worker (floor)";
 /** How results.json names a worker's amplified webhook run with console.log a no-op (bench/worker.mjs writes it). */
 export const withoutLog = (name) => `${name}, without its log line`;
 
-/** One handler's CPU with console.log a no-op, for drift-bridge and JS (amplified `/webhooks/drift`), or undefined in older results. */
-function quietHandlers(a) {
-  const [d, js] = [OURS, JS].map((name) => a["/webhooks/drift"][withoutLog(name)]?.handlerMicros);
-  return d === undefined ? undefined : { d, js, floor: a["/webhooks/drift"][FLOOR].handlerMicros };
+/**
+ * One handler's CPU in the amplified runs of `route`, for drift-bridge, JS and the floor; `quiet`: drift-bridge's and
+ * JS's with console.log a no-op (undefined in results from before those runs).
+ */
+function handlers(a, route, quiet = false) {
+  const [d, js] = [OURS, JS].map((name) => a[route][quiet ? withoutLog(name) : name]?.handlerMicros);
+  return d === undefined ? undefined : { d, js, floor: a[route][FLOOR].handlerMicros };
 }
 
 export function report(r) {
@@ -212,9 +215,9 @@ function worker(r, line) {
     line("|---|---:|---:|---:|---:|---:|---:|");
     const row = (label, { d, js, floor }) => line(`| ${label} | ${us(d)} | ${us(js)} | ${us(floor)} | ${us(d - floor)} | ${us(js - floor)} | ${ratio(d - floor, js - floor)} |`);
     for (const route of ["/webhooks/drift", "/convert"]) {
-      row(`POST ${route}`, { d: a[route][OURS].handlerMicros, js: a[route][JS].handlerMicros, floor: a[route][FLOOR].handlerMicros });
+      row(`POST ${route}`, handlers(a, route));
     }
-    const quiet = quietHandlers(a);
+    const quiet = handlers(a, "/webhooks/drift", true);
     if (quiet) {
       row("POST /webhooks/drift, console.log doing nothing", quiet);
       const logOurs = a["/webhooks/drift"][OURS].handlerMicros - quiet.d;
@@ -338,12 +341,11 @@ export function targets(r) {
   }
   if (w.amplified) {
     for (const route of ["/webhooks/drift", "/convert"]) {
-      const a = w.amplified[route];
-      const [d, js, floor] = [a[OURS].handlerMicros, a[JS].handlerMicros, a[FLOOR].handlerMicros];
+      const { d, js, floor } = handlers(w.amplified, route);
       const above = (d - floor) / (js - floor);
       list.push({ met: above <= 0.5, text: `${route}, amplified (the handler alone): above the floor at most half of JS's: ${above.toFixed(2)}× (${us(d - floor)} against ${us(js - floor)}); the handler ${ratio(d, js)}× JS's` });
     }
-    const quiet = quietHandlers(w.amplified);
+    const quiet = handlers(w.amplified, "/webhooks/drift", true);
     if (quiet) {
       const { d, js, floor } = quiet;
       const above = (d - floor) / (js - floor);

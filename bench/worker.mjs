@@ -183,6 +183,8 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
       amplified[`${key}${repeat}`] = { scriptPath, modulesRoot: root, modulesRules: [...wasmRules, { type: "ESModule", include: ["**/*.js"] }] };
     }
   }
+  // The amplified runs of each route: /convert writes no log line, so it has no quiet ones.
+  const amplifiedRuns = (route) => ["ours", "js", "floor", ...(route === "/webhooks/drift" ? ["oursQuiet", "jsQuiet"] : [])];
   const sizes = [200, 1024, 4096, 16384, 65536];
 
   log("worker: starting the workers");
@@ -214,9 +216,8 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
   }
   for (const connections of [1, 16]) cases.push({ key: `control c=${connections}`, worker: "control", route: "/webhooks/drift", connections });
   for (const route of ["/webhooks/drift", "/convert"]) {
-    for (const w of Object.keys(amplified)) {
-      // /convert writes no log line: nothing to leave out.
-      if (route === "/webhooks/drift" || !w.includes("Quiet")) cases.push({ key: `amplified ${route} ${w}`, worker: w, route, connections: 1, short: true });
+    for (const w of amplifiedRuns(route)) {
+      for (const repeat of [1, REPEAT]) cases.push({ key: `amplified ${route} ${w}${repeat}`, worker: `${w}${repeat}`, route, connections: 1, short: true });
     }
   }
 
@@ -284,7 +285,7 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
   out.amplified = { repeat: REPEAT };
   for (const route of ["/webhooks/drift", "/convert"]) {
     out.amplified[route] = {};
-    for (const w of route === "/webhooks/drift" ? ["ours", "js", "floor", "oursQuiet", "jsQuiet"] : ["ours", "js", "floor"]) {
+    for (const w of amplifiedRuns(route)) {
       const one = samples[`amplified ${route} ${w}1`].map((x) => x.cpuMicros);
       const many = samples[`amplified ${route} ${w}${REPEAT}`].map((x) => x.cpuMicros);
       // Per round, then the median: the rounds pair runs made close in time.
