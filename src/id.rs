@@ -6,8 +6,10 @@
 //! `conversation_push` Drift sends itself, and deduplication downstream sees
 //! one event. Conversation events are keyed by `orgId`, `type`,
 //! `data.conversationId` and their time (`lastUpdated`, or `changedAt` for
-//! status events, plus the status itself); every other event by its whole
-//! content. Ids are the first 64 bits of a SHA-256, in hex.
+//! status events, plus the status itself), or for one without a time, its
+//! `data` ([`content_key`]); every other event by its whole content. Ids are
+//! the first 64 bits of a SHA-256, in hex. None depends on when an event was
+//! received.
 
 use std::fmt;
 
@@ -74,6 +76,21 @@ pub fn conversation(org_id: &str, type_name: &str, conversation_id: &str, time: 
         h.update(status.as_bytes());
     }
     EventId::from_digest(&h.finalize())
+}
+
+/// What stands for the time in the id of a conversation event that has
+/// none: `~` and a digest of its `data` as compact JSON (never an integer's
+/// spelling, so never another event's time). A repeat of the event has the
+/// same key whenever it arrives; a `conversation_push` derived from such a
+/// `conversation_inactive` has the id of Drift's own push with the same data.
+pub fn content_key(data_json: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"drift-bridge/id/v1\0data\0");
+    h.update(data_json.as_bytes());
+    let mut out = String::with_capacity(17);
+    out.push('~');
+    EventId::from_digest(&h.finalize()).write_hex(&mut out);
+    out
 }
 
 /// The id of any other event: a hash of its compact JSON.

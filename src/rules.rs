@@ -116,17 +116,22 @@ pub fn translate_value(value: &Value<'_>, options: &Options) -> Result<Vec<Outbo
         return Ok(out);
     };
     let scope: Arc<str> = format!("conversation:{}:{}", event.org_id, conv.conversation_id).into();
+    // The time the derived events carry: the event's own, or when it was
+    // received. Their ids never depend on the clock: an event without a time
+    // is keyed by its content instead, so a repeat has the same ids.
     let received;
-    let time = match conv.time {
-        Some(t) => t,
+    let content;
+    let (time, key) = match conv.time {
+        Some(t) => (t, t),
         None => {
             received = options.received_at_ms.to_string();
-            &received
+            content = id::content_key(&event.value.get("data").map(json::Value::to_json).unwrap_or_default());
+            (received.as_str(), content.as_str())
         }
     };
     let time_ms = conv.time.map_or(options.received_at_ms, integer_ms);
     out.push(Outbound {
-        id: conversation_id(&event, conv, conv.kind, time, conv.status.as_deref()),
+        id: conversation_id(&event, conv, conv.kind, key, conv.status.as_deref()),
         event_type: Cow::Borrowed(conv.kind.name()),
         json: inbound_json,
         scope: Arc::clone(&scope),
@@ -134,19 +139,19 @@ pub fn translate_value(value: &Value<'_>, options: &Options) -> Result<Vec<Outbo
 
     match conv.kind {
         EventType::ConversationInactive | EventType::ConversationManualPush => {
-            out.push(push_copy(&event, conv, time, &scope));
+            out.push(push_copy(&event, conv, key, &scope));
             if options.legacy.allows(time_ms) {
-                out.push(legacy_close(&event, conv, time, &scope));
+                out.push(legacy_close(&event, conv, time, key, &scope));
             }
         }
         EventType::ConversationPush => {
             if options.legacy.allows(time_ms) {
-                out.push(legacy_close(&event, conv, time, &scope));
+                out.push(legacy_close(&event, conv, time, key, &scope));
             }
         }
         EventType::ConversationStatusUpdated if conv.closed => {
-            out.push(push_from_close(&event, conv, EventType::ConversationManualPush, time, &scope));
-            out.push(push_from_close(&event, conv, EventType::ConversationPush, time, &scope));
+            out.push(push_from_close(&event, conv, EventType::ConversationManualPush, time, key, &scope));
+            out.push(push_from_close(&event, conv, EventType::ConversationPush, time, key, &scope));
         }
         EventType::ConversationStatusUpdated => {}
     }
@@ -158,7 +163,8 @@ fn conversation_id(event: &Event<'_, '_>, conv: &Conversation<'_>, kind: EventTy
 }
 
 /// The inbound event with only its `type` changed to `conversation_push`.
-fn push_copy(event: &Event<'_, '_>, conv: &Conversation<'_>, time: &str, scope: &Arc<str>) -> Outbound {
+/// `key` is what the ids are keyed by: the event's time, or its content.
+fn push_copy(event: &Event<'_, '_>, conv: &Conversation<'_>, key: &str, scope: &Arc<str>) -> Outbound {
     let kind = EventType::ConversationPush;
     let mut json = String::with_capacity(256);
     json.push('{');
@@ -178,13 +184,13 @@ fn push_copy(event: &Event<'_, '_>, conv: &Conversation<'_>, time: &str, scope: 
         }
     }
     json.push('}');
-    Outbound { id: conversation_id(event, conv, kind, time, None), event_type: Cow::Borrowed(kind.name()), json, scope: Arc::clone(scope) }
+    Outbound { id: conversation_id(event, conv, kind, key, None), event_type: Cow::Borrowed(kind.name()), json, scope: Arc::clone(scope) }
 }
 
 /// Drift's published legacy close: `orgId`, `type`, `data` with
 /// `conversationId`, `status` and `changedAt`, then `token` if the inbound had
 /// one, and nothing else.
-fn legacy_close(event: &Event<'_, '_>, conv: &Conversation<'_>, time: &str, scope: &Arc<str>) -> Outbound {
+fn legacy_close(event: &Event<'_, '_>, conv: &Conversation<'_>, time: &str, key: &str, scope: &Arc<str>) -> Outbound {
     let kind = EventType::ConversationStatusUpdated;
     let mut json = envelope_start(event, kind);
     json.push_str("{\"conversationId\":");
@@ -192,18 +198,18 @@ fn legacy_close(event: &Event<'_, '_>, conv: &Conversation<'_>, time: &str, scop
     json.push_str(",\"status\":\"closed\",\"changedAt\":");
     json.push_str(time);
     envelope_end(event, &mut json);
-    Outbound { id: conversation_id(event, conv, kind, time, Some("closed")), event_type: Cow::Borrowed(kind.name()), json, scope: Arc::clone(scope) }
+    Outbound { id: conversation_id(event, conv, kind, key, Some("closed")), event_type: Cow::Borrowed(kind.name()), json, scope: Arc::clone(scope) }
 }
 
 /// A `conversation_manual_push` or `conversation_push` for a real close.
-fn push_from_close(event: &Event<'_, '_>, conv: &Conversation<'_>, kind: EventType, time: &str, scope: &Arc<str>) -> Outbound {
+fn push_from_close(event: &Event<'_, '_>, conv: &Conversation<'_>, kind: EventType, time: &str, key: &str, scope: &Arc<str>) -> Outbound {
     let mut json = envelope_start(event, kind);
     json.push_str("{\"conversationId\":");
     json.push_str(conv.conversation_id);
     json.push_str(",\"lastUpdated\":");
     json.push_str(time);
     envelope_end(event, &mut json);
-    Outbound { id: conversation_id(event, conv, kind, time, None), event_type: Cow::Borrowed(kind.name()), json, scope: Arc::clone(scope) }
+    Outbound { id: conversation_id(event, conv, kind, key, None), event_type: Cow::Borrowed(kind.name()), json, scope: Arc::clone(scope) }
 }
 
 fn envelope_start(event: &Event<'_, '_>, kind: EventType) -> String {

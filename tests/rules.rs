@@ -89,6 +89,34 @@ fn without_a_time_the_receive_clock_decides() {
 }
 
 #[test]
+fn without_a_time_ids_come_from_the_content_so_a_repeat_is_harmless() {
+    let ids = |input: &str, now: i64| -> Vec<String> {
+        translate(input, &Options::new(now)).unwrap().iter().map(|e| e.id.to_hex()).collect()
+    };
+    let cases = [
+        ("inactive", r#"{"orgId":1,"type":"conversation_inactive","data":{"conversationId":9}}"#),
+        ("manual push", r#"{"orgId":1,"type":"conversation_manual_push","data":{"conversationId":9,"x":[1]}}"#),
+        ("push", r#"{"orgId":1,"type":"conversation_push","data":{"conversationId":9}}"#),
+        ("close", r#"{"orgId":1,"type":"conversation_status_updated","data":{"conversationId":9,"status":"closed"}}"#),
+    ];
+    for (name, input) in cases {
+        // Received a day apart: the same ids, while the derived events carry
+        // each time they were received.
+        assert_eq!(ids(input, NOW), ids(input, NOW + 86_400_000), "{name}");
+        let later = translate(input, &Options::new(NOW + 1)).unwrap();
+        assert!(later.iter().skip(1).all(|e| !e.json.contains(&NOW.to_string())), "{name}: the derived events carry the receive time");
+    }
+    // Other data, another event.
+    assert_ne!(ids(cases[0].1, NOW), ids(r#"{"orgId":1,"type":"conversation_inactive","data":{"conversationId":9,"n":1}}"#, NOW));
+    // The push derived from a timeless inactive is Drift's own timeless push
+    // with the same data.
+    assert_eq!(ids(cases[0].1, NOW)[1], ids(cases[2].1, NOW + 5)[0]);
+    // And no timeless event takes the id of one with a time.
+    let timed = r#"{"orgId":1,"type":"conversation_inactive","data":{"conversationId":9,"lastUpdated":1}}"#;
+    assert!(ids(timed, NOW).iter().all(|id| !ids(cases[0].1, NOW).contains(id)));
+}
+
+#[test]
 fn legacy_close_has_orgid_and_token_and_nothing_else() {
     let input = r#"{"token":"s3cr\"et","extra":{"x":1},"orgId":7,"type":"conversation_push","data":{"conversationId":3,"lastUpdated":99,"more":[1,2]}}"#;
     let out = run(input, LegacyPolicy::Always);
