@@ -66,7 +66,11 @@ mf = new Miniflare({
     "drift-bridge-deliveries": { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 11, deadLetterQueue: "drift-bridge-dead-letters" },
     "drift-bridge-dead-letters": { maxBatchSize: 10, maxBatchTimeout: 1 },
   },
-  durableObjects: { OUTBOX: { className: "Outbox", useSQLite: true }, DESTINATION: { className: "Destination", useSQLite: true } },
+  durableObjects: {
+      OUTBOX: { className: "Outbox", useSQLite: true },
+      DELIVERY_LOG: { className: "DeliveryLog", useSQLite: true },
+      REGISTRY: { className: "Registry", useSQLite: true },
+    },
   durableObjectsPersist: process.env.BENCH_PERSIST ? persist : undefined,
   // Drain its output (one JSON log line per webhook and attempt): a full pipe would stall workerd.
   handleRuntimeStdio(stdout, stderr) {

@@ -37,7 +37,7 @@ export const WORKERD_CORE = "1";
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
 /** The worker's wasm modules in build/: the hot path's, and the workers-rs one. */
-export const WORKER_WASM = ["hot_bg.wasm", "index_bg.wasm"];
+export const WORKER_WASM = ["bridge_bg.wasm", "operator_bg.wasm"];
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 export const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
@@ -148,7 +148,11 @@ export async function workerBench({ root, rounds = 7, seconds = 5, sizeSeconds =
   // deliveries' references on the queue.
   const withOutbox = {
     queueProducers: { DELIVERIES: { queueName: "drift-bridge-deliveries" } },
-    durableObjects: { OUTBOX: { className: "Outbox", useSQLite: true }, DESTINATION: { className: "Destination", useSQLite: true } },
+    durableObjects: {
+      OUTBOX: { className: "Outbox", useSQLite: true },
+      DELIVERY_LOG: { className: "DeliveryLog", useSQLite: true },
+      REGISTRY: { className: "Registry", useSQLite: true },
+    },
   };
   // As the queue has no consumer, drift-bridge's destination logs would
   // queue every delivery again once RECOVERY_GRACE_SECONDS (300 s) passed

@@ -2,8 +2,10 @@
 # Builds the wasm artifacts from the one crate:
 #   build/            the Worker: index.js, the entry module src/worker/entry.mjs
 #                     bundled with the wasm-bindgen glue of its two modules,
-#                     hot_bg.wasm (feature "hot": the hot path, no workers-rs)
-#                     and index_bg.wasm (feature "worker": workers-rs, the rest)
+#                     bridge_bg.wasm (feature "bridge": webhooks, the Durable
+#                     Objects, the consumer; no workers-rs) and
+#                     operator_bg.wasm (feature "operator": workers-rs, /health
+#                     and the admin API)
 #   www/pkg/          the playground's module (feature "browser")
 # Both by cargo, wasm-bindgen --target web and wasm-opt (and esbuild for the
 # worker's one JavaScript file).
@@ -31,11 +33,10 @@ if [ "$what" = all ] || [ "$what" = worker ]; then
   strip=(--strip-debug --strip-producers)
   [ "${DRIFT_BRIDGE_KEEP_NAMES:-0}" = 1 ] && strip=(--debuginfo)
   # feature, target dir, output name (the glue is <name>.js, the wasm
-  # <name>_bg.wasm), optimisation: the hot path's module favours speed (it
-  # runs on every webhook and stays small: 144 KB at opt-level 3, 116 KB at
-  # "z", whose calls take about 1.5 times as long; bench/README.md, "Size and
-  # start"), the workers-rs module size.
-  for module in "hot target/hot hot 3" "worker target drift_bridge z"; do
+  # <name>_bg.wasm), optimisation: the bridge's module favours speed (it
+  # runs on every webhook and every step of the delivery system; bench/README.md,
+  # "Size and start"), the operator's size.
+  for module in "bridge target/bridge bridge z" "operator target/operator operator z"; do
     read -r feature dir name level <<<"$module"
     CARGO_PROFILE_RELEASE_OPT_LEVEL=$level \
       cargo build --quiet --lib --release --target wasm32-unknown-unknown --features "$feature" --target-dir "$dir"
@@ -49,12 +50,11 @@ if [ "$what" = all ] || [ "$what" = worker ]; then
       --enable-mutable-globals --enable-multivalue --enable-reference-types --enable-exception-handling \
       "$out/${name}_bg.wasm" -o "$out/${name}_bg.wasm"
   done
-  mv "$out/drift_bridge_bg.wasm" "$out/index_bg.wasm"
   # One module, as workerd and wrangler load it: the entry and the glue.
   cp src/worker/entry.mjs "$out/entry.mjs"
   "$ROOT/node_modules/esbuild/bin/esbuild" "$out/entry.mjs" --bundle --format=esm --log-level=warning \
-    --external:./index_bg.wasm --external:./hot_bg.wasm '--external:cloudflare:*' --outfile="$out/index.js"
-  rm -r "$out/drift_bridge.js" "$out/hot.js" "$out/entry.mjs" "$out/snippets"
+    --external:./bridge_bg.wasm --external:./operator_bg.wasm '--external:cloudflare:*' --outfile="$out/index.js"
+  rm -rf "$out/bridge.js" "$out/operator.js" "$out/entry.mjs" "$out/snippets"
   # Swap in whole, so that a watching `wrangler dev` never sees half a build.
   rm -rf target/build.old
   if [ -d build ]; then mv build target/build.old; fi

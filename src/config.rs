@@ -24,6 +24,9 @@ pub const CIRCUIT_FAILURES: &str = "CIRCUIT_FAILURES";
 pub const CIRCUIT_PROBE_SECONDS: &str = "CIRCUIT_PROBE_SECONDS";
 pub const DRAIN_PER_SECOND: &str = "DRAIN_PER_SECOND";
 pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
+pub const MAX_LOG_BYTES: &str = "MAX_LOG_BYTES";
+
+pub use crate::delivery::settings::DEFAULT_MAX_LOG_BYTES;
 
 /// The largest `MAX_BODY_BYTES`: every accepted event is stored in Durable
 /// Object rows, whose values may not exceed 2 MB.
@@ -42,28 +45,9 @@ pub struct Config {
     pub legacy: LegacyPolicy,
     /// Largest accepted request body, and so largest event.
     pub max_body_bytes: usize,
-    /// Where outbound events go (none: the bridge only answers Drift).
-    pub destinations: Destinations,
-    /// First retry wait; see [`schedule`].
-    pub retry_base_seconds: u32,
-    /// How long one delivery attempt may take.
-    pub delivery_timeout_ms: u32,
-    /// How long a handed-off delivery may show no progress before it is put
-    /// on the queue again (guards against a lost queue message).
-    pub recovery_grace_seconds: u32,
-    /// How long an accepted (event, destination) keeps the same pair from
-    /// being delivered again; also how long delivered rows are kept.
-    pub dedup_window_seconds: u32,
-    /// How long failed, gone and replayed deliveries are kept for the admin.
-    pub dead_letter_retention_seconds: u32,
-    /// How long delivered deliveries stay in the delivery log (at least the
-    /// deduplication window).
-    pub delivery_log_seconds: u32,
-    /// How long a delivery may be held (its app down, or paused) before it
-    /// fails.
-    pub hold_retention_seconds: u32,
-    /// The circuit breaker and the catch-up after it.
-    pub circuit: crate::delivery::circuit::Settings,
+    /// The destinations, and how deliveries to them are retried, kept and
+    /// held.
+    pub delivery: crate::delivery::settings::Settings,
     /// Bearer token(s) of the admin routes; `None` turns them off.
     pub admin: Option<Tokens>,
     /// Everything that is wrong, in a stable order.
@@ -103,7 +87,7 @@ impl Config {
                 _ => {
                     problems.push(Problem::blocking(
                         MAX_BODY_BYTES,
-                        format!("expected a number of bytes from 256 to {MAX_BODY_BYTES_LIMIT}, found {text:?}"),
+                        format!("expected a number of bytes from 256 to {MAX_BODY_BYTES_LIMIT}, found {}", crate::escape::quoted(text)),
                     ));
                     DEFAULT_MAX_BYTES
                 }
@@ -114,7 +98,7 @@ impl Config {
             Some(text) => match text.parse::<u32>() {
                 Ok(n) if (min..=max).contains(&n) => n,
                 _ => {
-                    problems.push(Problem::blocking(name, format!("expected a whole number from {min} to {max}, found {text:?}")));
+                    problems.push(Problem::blocking(name, format!("expected a whole number from {min} to {max}, found {}", crate::escape::quoted(text))));
                     default
                 }
             },
@@ -127,11 +111,24 @@ impl Config {
         let dead_letter_retention_seconds = number(DEAD_LETTER_RETENTION_SECONDS, 14 * DAY, 1, 365 * DAY);
         let delivery_log_seconds = number(DELIVERY_LOG_SECONDS, 7 * DAY, 1, 365 * DAY);
         let hold_retention_seconds = number(HOLD_RETENTION_SECONDS, 30 * DAY, 60, 365 * DAY);
-        let circuit = crate::delivery::circuit::Settings {
+        let circuit = crate::delivery::breaker::Settings {
             failures: number(CIRCUIT_FAILURES, 5, 2, 1000),
             probe_ms: i64::from(number(CIRCUIT_PROBE_SECONDS, 60, 1, 900)) * 1000,
-            probe_max_ms: crate::delivery::circuit::PROBE_MAX_MS,
+            probe_max_ms: crate::delivery::breaker::PROBE_MAX_MS,
             drain_per_second: number(DRAIN_PER_SECOND, 10, 1, 1000),
+        };
+        let max_log_bytes = match get(MAX_LOG_BYTES).as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_MAX_LOG_BYTES,
+            Some(text) => match text.parse::<i64>() {
+                Ok(n) if (1_000_000..=10_000_000_000).contains(&n) => n,
+                _ => {
+                    problems.push(Problem::blocking(
+                        MAX_LOG_BYTES,
+                        format!("expected a number of bytes from 1000000 to 10000000000, found {}", crate::escape::quoted(text)),
+                    ));
+                    DEFAULT_MAX_LOG_BYTES
+                }
+            },
         };
         if delivery_log_seconds < dedup_window_seconds {
             problems.push(Problem::blocking(
@@ -159,10 +156,7 @@ impl Config {
             }
             Some(text) => Tokens::parse(text),
         };
-        Config {
-            tokens,
-            legacy,
-            max_body_bytes,
+        let delivery = crate::delivery::settings::Settings {
             destinations,
             retry_base_seconds,
             delivery_timeout_ms,
@@ -172,9 +166,9 @@ impl Config {
             delivery_log_seconds,
             hold_retention_seconds,
             circuit,
-            admin,
-            problems,
-        }
+            max_log_bytes,
+        };
+        Config { tokens, legacy, max_body_bytes, delivery, admin, problems }
     }
 
     /// Whether the worker may accept webhooks: no blocking problem.
@@ -206,31 +200,6 @@ impl Config {
     /// Limits for one event or body.
     pub fn limits(&self) -> Limits {
         Limits { max_bytes: self.max_body_bytes, ..Limits::default() }
-    }
-
-    /// The deduplication window in milliseconds.
-    pub fn dedup_window_ms(&self) -> i64 {
-        i64::from(self.dedup_window_seconds) * 1000
-    }
-
-    /// Dead-letter retention in milliseconds.
-    pub fn dead_letter_retention_ms(&self) -> i64 {
-        i64::from(self.dead_letter_retention_seconds) * 1000
-    }
-
-    /// Delivery log retention in milliseconds.
-    pub fn delivery_log_ms(&self) -> i64 {
-        i64::from(self.delivery_log_seconds) * 1000
-    }
-
-    /// Hold retention in milliseconds.
-    pub fn hold_retention_ms(&self) -> i64 {
-        i64::from(self.hold_retention_seconds) * 1000
-    }
-
-    /// Recovery grace in milliseconds.
-    pub fn recovery_grace_ms(&self) -> i64 {
-        i64::from(self.recovery_grace_seconds) * 1000
     }
 }
 
@@ -282,13 +251,13 @@ mod tests {
     #[test]
     fn retention_and_circuit_defaults() {
         let c = config(&[("DRIFT_VERIFICATION_TOKEN", "a")]);
-        assert_eq!(c.dedup_window_seconds, 86_400);
-        assert_eq!(c.dead_letter_retention_seconds, 1_209_600);
-        assert_eq!(c.delivery_log_seconds, 604_800);
-        assert_eq!(c.hold_retention_seconds, 2_592_000);
-        assert_eq!(c.circuit, crate::delivery::circuit::Settings::default());
+        assert_eq!(c.delivery.dedup_window_seconds, 86_400);
+        assert_eq!(c.delivery.dead_letter_retention_seconds, 1_209_600);
+        assert_eq!(c.delivery.delivery_log_seconds, 604_800);
+        assert_eq!(c.delivery.hold_retention_seconds, 2_592_000);
+        assert_eq!(c.delivery.circuit, crate::delivery::breaker::Settings::default());
         let c = config(&[("DRIFT_VERIFICATION_TOKEN", "a"), ("CIRCUIT_PROBE_SECONDS", "2"), ("DRAIN_PER_SECOND", "50"), ("CIRCUIT_FAILURES", "3")]);
-        assert_eq!((c.circuit.probe_ms, c.circuit.drain_per_second, c.circuit.failures), (2000, 50, 3));
+        assert_eq!((c.delivery.circuit.probe_ms, c.delivery.circuit.drain_per_second, c.delivery.circuit.failures), (2000, 50, 3));
     }
 
     #[test]

@@ -9,6 +9,25 @@ pub fn write_str_escaped(out: &mut String, text: &str) {
     out.push('"');
 }
 
+/// `text` quoted for a message, as JSON writes a string (`"a\"b"`): the
+/// same as Rust's `{:?}` for ordinary text, without its formatting code in
+/// the wasm.
+pub fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    write_str_escaped(&mut out, text);
+    out
+}
+
+/// A character quoted for a message: `'x'`, or its code point when it does
+/// not print (`'\u{7}'`).
+pub fn quoted_char(c: char) -> String {
+    if c.is_control() || c.is_whitespace() && c != ' ' {
+        format!("'\\u{{{:x}}}'", c as u32)
+    } else {
+        format!("'{c}'")
+    }
+}
+
 pub(crate) fn escape_into(out: &mut String, text: &str) {
     let mut start = 0;
     for (i, b) in text.bytes().enumerate() {

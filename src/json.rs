@@ -248,6 +248,101 @@ pub fn string_array(items: &[String]) -> String {
     out
 }
 
+/// Writes a JSON object member by member, for the bridge's own messages:
+/// `Writer::object().str("id", "a").int("g", 3).finish()` is
+/// `{"id":"a","g":3}`. Keys are written as given (they are this crate's
+/// own names, never input).
+#[derive(Clone, Debug)]
+pub struct Writer {
+    out: String,
+    empty: bool,
+}
+
+impl Writer {
+    /// Starts an object.
+    pub fn object() -> Writer {
+        Writer::with_capacity(64)
+    }
+
+    pub fn with_capacity(capacity: usize) -> Writer {
+        let mut out = String::with_capacity(capacity);
+        out.push('{');
+        Writer { out, empty: true }
+    }
+
+    fn key(&mut self, key: &str) -> &mut String {
+        if !self.empty {
+            self.out.push(',');
+        }
+        self.empty = false;
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":");
+        &mut self.out
+    }
+
+    pub fn str(&mut self, key: &str, value: &str) -> &mut Writer {
+        write_str_escaped(self.key(key), value);
+        self
+    }
+
+    /// A string member, or nothing when `value` is `None`.
+    pub fn opt_str(&mut self, key: &str, value: Option<&str>) -> &mut Writer {
+        if let Some(value) = value {
+            self.str(key, value);
+        }
+        self
+    }
+
+    pub fn int(&mut self, key: &str, value: i64) -> &mut Writer {
+        let out = self.key(key);
+        out.push_str(&value.to_string());
+        self
+    }
+
+    /// An integer member, or nothing when `value` is `None`.
+    pub fn opt_int(&mut self, key: &str, value: Option<i64>) -> &mut Writer {
+        if let Some(value) = value {
+            self.int(key, value);
+        }
+        self
+    }
+
+    /// An integer member, or `null`.
+    pub fn int_or_null(&mut self, key: &str, value: Option<i64>) -> &mut Writer {
+        match value {
+            Some(value) => self.int(key, value),
+            None => self.raw(key, "null"),
+        }
+    }
+
+    /// A string member, or `null`.
+    pub fn str_or_null(&mut self, key: &str, value: Option<&str>) -> &mut Writer {
+        match value {
+            Some(value) => self.str(key, value),
+            None => self.raw(key, "null"),
+        }
+    }
+
+    pub fn bool(&mut self, key: &str, value: bool) -> &mut Writer {
+        self.raw(key, if value { "true" } else { "false" })
+    }
+
+    /// A member whose value is already JSON.
+    pub fn raw(&mut self, key: &str, json: &str) -> &mut Writer {
+        self.key(key).push_str(json);
+        self
+    }
+
+    /// The object's JSON text.
+    pub fn finish(&mut self) -> String {
+        let mut out = std::mem::take(&mut self.out);
+        out.push('}');
+        self.empty = true;
+        out
+    }
+}
+
 /// Whether a JSON number's text is an integer.
 pub fn is_integer(number: &str) -> bool {
     !number.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
@@ -429,7 +524,7 @@ impl<'a> Parser<'a> {
             None => self.fail(Failure::Incomplete, ErrorCode::InvalidJson, format!("unexpected end of input; expected {expected}")),
             Some(_) => {
                 let found = self.src[self.pos..].chars().next().unwrap_or('?');
-                self.fail(Failure::Other, ErrorCode::InvalidJson, format!("expected {expected}, found {found:?}"))
+                self.fail(Failure::Other, ErrorCode::InvalidJson, format!("expected {expected}, found {}", crate::escape::quoted_char(found)))
             }
         }
     }

@@ -60,7 +60,7 @@ pub struct UnknownPolicy(pub String);
 
 impl fmt::Display for UnknownPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown legacy policy {:?}; expected always, timeline or never", self.0)
+        write!(f, "unknown legacy policy {}; expected always, timeline or never", crate::escape::quoted(&self.0))
     }
 }
 

@@ -7,7 +7,7 @@
 //! This crate's core is plain Rust: no wasm, JS or Worker types, no I/O, no
 //! clock. It is the same code behind three thin adapters:
 //!
-//! - the Cloudflare Worker (`src/worker/`, feature `worker`),
+//! - the Cloudflare Worker (`src/worker/`, features `bridge` and `operator`),
 //! - the browser playground's exports (`src/browser.rs`, feature `browser`),
 //! - the `drift-bridge convert` command line (`src/bin/drift-bridge.rs`).
 //!
@@ -41,7 +41,7 @@ pub mod verify;
 
 #[cfg(feature = "browser")]
 pub mod browser;
-#[cfg(any(feature = "worker", feature = "hot"))]
+#[cfg(any(feature = "bridge", feature = "operator"))]
 mod worker;
 
 pub use batch::{translate_batch, Batch};

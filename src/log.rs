@@ -13,7 +13,7 @@ pub fn start(config: &Config) -> String {
     let mut out = String::with_capacity(160);
     out.push_str("{\"kind\":\"start\",");
     config.write_summary(&mut out);
-    out.push_str(&format!(",\"destinations\":{}}}", config.destinations.list.len()));
+    out.push_str(&format!(",\"destinations\":{}}}", config.delivery.destinations.list.len()));
     out
 }
 

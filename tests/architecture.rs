@@ -99,6 +99,77 @@ fn the_core_has_no_wasm_js_or_worker_types() {
 }
 
 #[test]
+fn the_delivery_state_machine_names_no_runtime_type_never_awaits_and_reads_no_clock() {
+    let mut files = Vec::new();
+    rust_files(&src().join("delivery"), &mut files);
+    assert!(files.len() >= 15, "found the delivery modules: {files:?}");
+    for file in files {
+        let code = code(&file);
+        for forbidden in [
+            // The runtime's types: workers-rs, wasm-bindgen, js-sys.
+            "worker::",
+            "wasm_bindgen",
+            "js_sys",
+            "JsValue",
+            // Awaiting is the adapter's.
+            "async ",
+            ".await",
+            // Time and randomness come in as arguments.
+            "SystemTime",
+            "Instant::",
+            "Date::now",
+            "rand::",
+        ] {
+            assert!(!code.contains(forbidden), "{} names {forbidden}", file.display());
+        }
+    }
+}
+
+#[test]
+fn delivery_modules_import_no_loop() {
+    let dir = src().join("delivery");
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    // A module's name: its path under src/delivery/ (`log/run`), a mod.rs
+    // its directory's (`log`).
+    let name = |f: &Path| {
+        let relative = f.strip_prefix(&dir).unwrap().with_extension("");
+        let text = relative.to_string_lossy().into_owned();
+        text.strip_suffix("/mod").map(str::to_owned).unwrap_or(text)
+    };
+    let names: BTreeSet<String> = files.iter().map(|f| name(f)).filter(|n| n != "mod").collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let own = name(file);
+        if own == "mod" {
+            continue;
+        }
+        let code = code(file);
+        let parent = own.rsplit_once('/').map_or("", |(p, _)| p).to_owned();
+        let edges = graph.entry(own.clone()).or_default();
+        for used in names_after(&code, "crate::delivery::") {
+            if names.contains(used) && used != own {
+                edges.insert(used.to_owned());
+            }
+        }
+        // `super::x` from log/run is log/x; `super::super::x` is x.
+        for used in names_after(&code, "super::super::") {
+            if names.contains(used) {
+                edges.insert(used.to_owned());
+            }
+        }
+        for used in names_after(&code, "super::") {
+            let sibling = if parent.is_empty() { used.to_owned() } else { format!("{parent}/{used}") };
+            if names.contains(&sibling) && sibling != own {
+                edges.insert(sibling);
+            }
+        }
+    }
+    assert!(graph.len() >= 15, "found the delivery modules: {:?}", graph.keys());
+    assert_eq!(cycle(&graph), None, "an import loop among the delivery modules: {graph:?}");
+}
+
+#[test]
 fn core_modules_import_no_loop() {
     let modules = core_modules();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

@@ -1,24 +1,29 @@
-//! The circuit breaker of one destination: when its app is down, stop
-//! sending, hold its deliveries, probe now and then, and catch up in order
-//! once it is back.
+//! The circuit breaker of one destination: it judges the app, not one
+//! event. When the app is down its deliveries are held, one is probed now
+//! and then, and once the app answers the backlog drains.
 //!
-//! - **Trip.** The last `failures` attempts all failed, and not all of them
-//!   were attempts of the same delivery. (A single event its app keeps
-//!   refusing while every other event goes through is that event's problem,
-//!   not the app's: it follows the retry schedule to a dead letter.)
+//! - **What counts against the app.** No answer (a network error or the
+//!   deadline), a redirect, `408`, `429` and `5xx`. Any other answer, a
+//!   `4xx` included, says the app is up: a refused event is that event's
+//!   problem, and follows its own retry schedule to a dead letter without
+//!   holding the app's other deliveries.
+//! - **Trip.** The last `failures` attempts all counted against the app, and
+//!   not all of them were attempts of the same delivery.
 //! - **Hold.** While tripped or paused, deliveries are held: not sent, no
-//!   attempt used, never dead-lettered for the app being down.
+//!   attempt used, never dead-lettered for the app being down (only the hold
+//!   retention ends a hold).
 //! - **Probe.** While tripped, one held delivery is tried every
-//!   `probe_ms`, doubling after each failed probe up to `probe_max_ms`.
-//! - **Catch up.** The first successful probe (or a resume by hand) makes
-//!   the destination active again and drains its held deliveries in their
-//!   original order, at most `drain_per_second` a second; new deliveries wait
-//!   behind the backlog until it is empty.
+//!   `probe_ms`, doubling after each failed probe up to `probe_max_ms`. Each
+//!   probe takes the next held delivery after the last one probed, so a
+//!   delivery the app keeps refusing never pins the probes.
+//! - **Back.** Any answer (a probe's, or a late one of an attempt made before
+//!   the trip) makes the destination active again; the delivery log then
+//!   drains what was held ([`super::log`]).
 //!
-//! Pure state and transitions: the destination's Durable Object stores it
-//! ([`Circuit::encode`]) and does what the transitions say.
+//! Pure state and transitions; the delivery log stores it with its state.
 
-use crate::json::{self, Limits, Value};
+use super::message::{Fields, MessageError};
+use crate::json::{Value, Writer};
 
 /// How the breaker behaves (the `CIRCUIT_*` and `DRAIN_PER_SECOND` settings).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +34,7 @@ pub struct Settings {
     pub probe_ms: i64,
     /// Longest wait between probes.
     pub probe_max_ms: i64,
-    /// Held deliveries sent per second while catching up.
+    /// Held deliveries released per second while a backlog drains.
     pub drain_per_second: u32,
 }
 
@@ -66,7 +71,27 @@ impl Mode {
     }
 }
 
-/// What changed, for the log and for the Durable Object to act on.
+/// What an attempt's ending says of the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// The app answered: it is up (whatever it thought of the event).
+    Up,
+    /// No answer, a redirect, 408, 429 or 5xx: it counts against the app.
+    Down,
+}
+
+impl Signal {
+    /// The signal of an HTTP status, or of no answer at all (`None`).
+    pub fn of(code: Option<u16>) -> Signal {
+        match code {
+            None => Signal::Down,
+            Some(300..=399 | 408 | 429 | 500..=599) => Signal::Down,
+            Some(_) => Signal::Up,
+        }
+    }
+}
+
+/// What changed, for the log and for the delivery log to act on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
     None,
@@ -74,16 +99,17 @@ pub enum Change {
     Tripped,
     /// Back to active: drain the backlog.
     Resumed,
-    /// A probe failed: the next one waits longer.
+    /// A probe failed: the next one waits longer, and tries another delivery.
     ProbeFailed,
 }
 
 /// One destination's breaker.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Circuit {
+pub struct Breaker {
     pub mode: Mode,
     /// When the mode last changed (ms), `None` if never.
     pub since_ms: Option<i64>,
+    /// Consecutive attempts that counted against the app.
     pub consecutive_failures: u32,
     /// The delivery of the first failure of the current run.
     first_failed: Option<String>,
@@ -95,17 +121,18 @@ pub struct Circuit {
     pub next_probe_ms: Option<i64>,
     /// The delivery being probed, if a probe is on its way.
     pub probing: Option<String>,
-    /// Catching up: held deliveries are being sent in order.
-    pub draining: bool,
+    /// The log position of the last delivery probed: the next probe takes
+    /// the first held delivery after it (and starts over at the oldest).
+    pub probed_seq: i64,
     pub last_error: Option<String>,
     pub last_error_ms: Option<i64>,
     pub last_success_ms: Option<i64>,
 }
 
-impl Circuit {
+impl Breaker {
     /// A new, active breaker.
-    pub fn new(settings: &Settings) -> Circuit {
-        Circuit {
+    pub fn new(settings: &Settings) -> Breaker {
+        Breaker {
             mode: Mode::Active,
             since_ms: None,
             consecutive_failures: 0,
@@ -114,16 +141,15 @@ impl Circuit {
             probe_interval_ms: settings.probe_ms,
             next_probe_ms: None,
             probing: None,
-            draining: false,
+            probed_seq: 0,
             last_error: None,
             last_error_ms: None,
             last_success_ms: None,
         }
     }
 
-    /// Whether a delivery must be held instead of sent: while paused or
-    /// tripped (but for the probe), and while catching up (new deliveries
-    /// queue behind the backlog).
+    /// Whether a delivery must be held instead of sent: while paused, and
+    /// while tripped but for the probe.
     pub fn holds(&self, delivery: &str) -> bool {
         match self.mode {
             Mode::Active => false,
@@ -132,19 +158,20 @@ impl Circuit {
         }
     }
 
-    /// Whether a new delivery goes behind the backlog rather than out at once.
-    pub fn queues_behind(&self) -> bool {
-        self.mode != Mode::Active || self.draining
+    /// Whether new deliveries go out at once (rather than being held).
+    pub fn sends(&self) -> bool {
+        self.mode == Mode::Active
     }
 
-    /// An attempt of `delivery` succeeded (or the app answered, as 410 does).
-    pub fn succeeded(&mut self, delivery: &str, now: i64, settings: &Settings) -> Change {
+    /// The app answered an attempt of `delivery` (`delivered`: with a 2xx).
+    pub fn answered(&mut self, delivery: &str, delivered: bool, now: i64, settings: &Settings) -> Change {
         self.consecutive_failures = 0;
         self.first_failed = None;
         self.spans_deliveries = false;
-        self.last_success_ms = Some(now);
-        let probe = self.probing.as_deref() == Some(delivery);
-        if probe {
+        if delivered {
+            self.last_success_ms = Some(now);
+        }
+        if self.probing.as_deref() == Some(delivery) {
             self.probing = None;
         }
         if self.mode == Mode::Tripped {
@@ -153,13 +180,12 @@ impl Circuit {
             self.probe_interval_ms = settings.probe_ms;
             self.next_probe_ms = None;
             self.probing = None;
-            self.draining = true;
             return Change::Resumed;
         }
         Change::None
     }
 
-    /// An attempt of `delivery` failed with `error`.
+    /// An attempt of `delivery` counted against the app, with `error`.
     pub fn failed(&mut self, delivery: &str, error: &str, now: i64, settings: &Settings) -> Change {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
         match &self.first_failed {
@@ -178,7 +204,6 @@ impl Circuit {
         if self.mode == Mode::Active && self.consecutive_failures >= settings.failures && self.spans_deliveries {
             self.mode = Mode::Tripped;
             self.since_ms = Some(now);
-            self.draining = false;
             self.probe_interval_ms = settings.probe_ms;
             self.next_probe_ms = Some(now + settings.probe_ms);
             self.probing = None;
@@ -192,14 +217,15 @@ impl Circuit {
         self.mode == Mode::Tripped && self.probing.is_none() && self.next_probe_ms.is_some_and(|t| t <= now)
     }
 
-    /// A probe of `delivery` starts; if it never reports back, another one
-    /// is due after the current interval.
-    pub fn start_probe(&mut self, delivery: &str, now: i64) {
+    /// A probe of `delivery` (at log position `seq`) starts; if it never
+    /// reports back, another one is due after the current interval.
+    pub fn start_probe(&mut self, delivery: &str, seq: i64, now: i64) {
         self.probing = Some(delivery.to_owned());
+        self.probed_seq = seq;
         self.next_probe_ms = Some(now + self.probe_interval_ms);
     }
 
-    /// A probe went missing (its attempt never settled): allow the next one.
+    /// A probe went missing (its attempt never settled): allow the next.
     pub fn probe_lost(&mut self, now: i64, settings: &Settings) {
         if self.mode == Mode::Tripped && self.probing.is_some() && self.next_probe_ms.is_some_and(|t| t <= now) {
             self.probing = None;
@@ -213,12 +239,11 @@ impl Circuit {
             self.mode = Mode::Paused;
             self.since_ms = Some(now);
         }
-        self.draining = false;
         self.next_probe_ms = None;
         self.probing = None;
     }
 
-    /// Resumed by hand: active, catching up on what was held.
+    /// Resumed by hand: active again.
     pub fn resume(&mut self, now: i64, settings: &Settings) {
         if self.mode != Mode::Active {
             self.mode = Mode::Active;
@@ -230,133 +255,141 @@ impl Circuit {
         self.probe_interval_ms = settings.probe_ms;
         self.next_probe_ms = None;
         self.probing = None;
-        self.draining = true;
     }
 
-    /// The backlog is empty: new deliveries go out at once again.
-    pub fn drained(&mut self) {
-        self.draining = false;
-    }
-
-    /// The breaker as JSON, for storage.
+    /// The breaker as JSON, for the delivery log's state.
     pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(256);
-        out.push_str("{\"mode\":\"");
-        out.push_str(self.mode.as_str());
-        out.push('"');
-        let opt_i64 = |out: &mut String, name: &str, v: Option<i64>| {
-            if let Some(v) = v {
-                out.push_str(&format!(",\"{name}\":{v}"));
-            }
-        };
-        let opt_str = |out: &mut String, name: &str, v: &Option<String>| {
-            if let Some(v) = v {
-                out.push_str(&format!(",\"{name}\":"));
-                json::write_str_escaped(out, v);
-            }
-        };
-        opt_i64(&mut out, "since", self.since_ms);
-        out.push_str(&format!(
-            ",\"failures\":{},\"spans\":{},\"probeInterval\":{},\"draining\":{}",
-            self.consecutive_failures, self.spans_deliveries, self.probe_interval_ms, self.draining
-        ));
-        opt_str(&mut out, "firstFailed", &self.first_failed);
-        opt_i64(&mut out, "nextProbe", self.next_probe_ms);
-        opt_str(&mut out, "probing", &self.probing);
-        opt_str(&mut out, "lastError", &self.last_error);
-        opt_i64(&mut out, "lastErrorAt", self.last_error_ms);
-        opt_i64(&mut out, "lastSuccessAt", self.last_success_ms);
-        out.push('}');
-        out
+        Writer::with_capacity(256)
+            .str("mode", self.mode.as_str())
+            .opt_int("since", self.since_ms)
+            .int("failures", i64::from(self.consecutive_failures))
+            .bool("spans", self.spans_deliveries)
+            .opt_str("firstFailed", self.first_failed.as_deref())
+            .int("probeInterval", self.probe_interval_ms)
+            .opt_int("nextProbe", self.next_probe_ms)
+            .opt_str("probing", self.probing.as_deref())
+            .int("probedSeq", self.probed_seq)
+            .opt_str("lastError", self.last_error.as_deref())
+            .opt_int("lastErrorAt", self.last_error_ms)
+            .opt_int("lastSuccessAt", self.last_success_ms)
+            .finish()
     }
 
-    /// Reads what [`Circuit::encode`] wrote; anything unreadable is a new breaker.
-    pub fn decode(text: &str, settings: &Settings) -> Circuit {
-        let mut c = Circuit::new(settings);
-        let Ok(value) = json::parse(text, &Limits { max_bytes: usize::MAX, max_depth: 4 }) else { return c };
-        let int = |name: &str| value.get(name).and_then(Value::as_integer).map(crate::legacy::integer_ms);
-        let string = |name: &str| value.get(name).and_then(Value::as_str).map(|s| s.text().into_owned());
-        c.mode = string("mode").as_deref().and_then(Mode::from_str).unwrap_or(Mode::Active);
-        c.since_ms = int("since");
-        c.consecutive_failures = int("failures").unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32;
-        c.spans_deliveries = value.get("spans") == Some(&Value::Bool(true));
-        c.probe_interval_ms = int("probeInterval").unwrap_or(settings.probe_ms).clamp(1, settings.probe_max_ms.max(1));
-        c.draining = value.get("draining") == Some(&Value::Bool(true));
-        c.first_failed = string("firstFailed");
-        c.next_probe_ms = int("nextProbe");
-        c.probing = string("probing");
-        c.last_error = string("lastError");
-        c.last_error_ms = int("lastErrorAt");
-        c.last_success_ms = int("lastSuccessAt");
-        c
+    /// Reads what [`Breaker::encode`] wrote (also the circuit of
+    /// drift-bridge before the state machine, whose fields it shares).
+    pub fn decode(value: &Value<'_>, settings: &Settings) -> Result<Breaker, MessageError> {
+        let f = Fields::parse("breaker", value)?;
+        let mode = f.opt_str("mode")?;
+        Ok(Breaker {
+            mode: mode.as_deref().and_then(Mode::from_str).unwrap_or(Mode::Active),
+            since_ms: f.opt_int("since")?,
+            consecutive_failures: f.opt_int("failures")?.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32,
+            first_failed: f.opt_str("firstFailed")?,
+            spans_deliveries: f.bool("spans")?,
+            probe_interval_ms: f.opt_int("probeInterval")?.unwrap_or(settings.probe_ms).clamp(1, settings.probe_max_ms.max(1)),
+            next_probe_ms: f.opt_int("nextProbe")?,
+            probing: f.opt_str("probing")?,
+            probed_seq: f.opt_int("probedSeq")?.unwrap_or(0),
+            last_error: f.opt_str("lastError")?,
+            last_error_ms: f.opt_int("lastErrorAt")?,
+            last_success_ms: f.opt_int("lastSuccessAt")?,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::{self, Limits};
 
     const S: Settings = Settings { failures: 5, probe_ms: 60_000, probe_max_ms: PROBE_MAX_MS, drain_per_second: 10 };
 
     #[test]
+    fn what_counts_against_the_app() {
+        let cases = [
+            (None, Signal::Down),
+            (Some(200), Signal::Up),
+            (Some(204), Signal::Up),
+            (Some(301), Signal::Down),
+            (Some(307), Signal::Down),
+            (Some(400), Signal::Up),
+            (Some(404), Signal::Up),
+            (Some(408), Signal::Down),
+            (Some(410), Signal::Up),
+            (Some(422), Signal::Up),
+            (Some(429), Signal::Down),
+            (Some(500), Signal::Down),
+            (Some(503), Signal::Down),
+        ];
+        for (code, signal) in cases {
+            assert_eq!(Signal::of(code), signal, "{code:?}");
+        }
+    }
+
+    #[test]
     fn trips_on_the_fifth_failure_across_deliveries() {
-        let mut c = Circuit::new(&S);
+        let mut c = Breaker::new(&S);
         for (i, id) in ["a", "b", "a", "c"].iter().enumerate() {
             assert_eq!(c.failed(id, "the app answered 503", i as i64, &S), Change::None);
         }
         assert_eq!(c.failed("d", "the app answered 503", 10, &S), Change::Tripped);
         assert_eq!((c.mode, c.next_probe_ms, c.since_ms), (Mode::Tripped, Some(60_010), Some(10)));
-        assert!(c.holds("a") && c.holds("z"));
-        assert!(c.queues_behind());
+        assert!(c.holds("a") && c.holds("z") && !c.sends());
+    }
+
+    #[test]
+    fn an_answer_of_any_kind_breaks_the_run() {
+        let mut c = Breaker::new(&S);
+        for i in 0..20 {
+            c.failed(&format!("d{i}"), "down", i, &S);
+            if i % 4 == 3 {
+                // A 404: the app is up, the event is refused.
+                c.answered("refused", false, i, &S);
+            }
+        }
+        assert_eq!(c.mode, Mode::Active, "never 5 in a row");
+        assert_eq!(c.last_success_ms, None, "a refusal is not a success");
     }
 
     #[test]
     fn one_delivery_failing_alone_never_trips() {
-        let mut c = Circuit::new(&S);
+        let mut c = Breaker::new(&S);
         for i in 0..100 {
-            assert_eq!(c.failed("stubborn", "the app answered 400", i, &S), Change::None);
+            assert_eq!(c.failed("stubborn", "the app answered 500", i, &S), Change::None);
         }
         assert_eq!(c.mode, Mode::Active);
-        // Another delivery's success in between resets the run.
-        let mut c = Circuit::new(&S);
-        for i in 0..20 {
-            c.failed(&format!("d{i}"), "x", i, &S);
-            if i % 4 == 3 {
-                c.succeeded("ok", i, &S);
-            }
-        }
-        assert_eq!(c.mode, Mode::Active, "never 5 in a row");
     }
 
     #[test]
-    fn probes_double_up_to_fifteen_minutes_and_a_success_resumes_with_a_drain() {
-        let mut c = Circuit::new(&S);
+    fn probes_double_up_to_fifteen_minutes_and_any_answer_resumes() {
+        let mut c = Breaker::new(&S);
         for i in 0..5 {
             c.failed(&format!("d{i}"), "down", 0, &S);
         }
         let mut waits = Vec::new();
-        for _ in 0..7 {
+        for seq in 1..8 {
             let now = c.next_probe_ms.unwrap();
             assert!(c.probe_due(now));
-            c.start_probe("d0", now);
-            assert!(!c.holds("d0") && c.holds("d1"), "only the probe goes");
+            let id = format!("d{seq}");
+            c.start_probe(&id, seq, now);
+            assert_eq!(c.probed_seq, seq, "the next probe starts after this one");
+            assert!(!c.holds(&id) && c.holds("other"), "only the probe goes");
             assert!(!c.probe_due(now), "one probe at a time");
-            assert_eq!(c.failed("d0", "down", now, &S), Change::ProbeFailed);
+            assert_eq!(c.failed(&id, "down", now, &S), Change::ProbeFailed);
             waits.push(c.next_probe_ms.unwrap() - now);
         }
         assert_eq!(waits, [120_000, 240_000, 480_000, 900_000, 900_000, 900_000, 900_000]);
         let now = c.next_probe_ms.unwrap();
-        c.start_probe("d0", now);
-        assert_eq!(c.succeeded("d0", now, &S), Change::Resumed);
-        assert_eq!((c.mode, c.draining, c.probe_interval_ms, c.consecutive_failures), (Mode::Active, true, 60_000, 0));
-        assert!(!c.holds("d5") && c.queues_behind(), "new deliveries wait behind the backlog");
-        c.drained();
-        assert!(!c.queues_behind());
+        c.start_probe("d9", 9, now);
+        // The probed delivery is refused (404), but the app answered.
+        assert_eq!(c.answered("d9", false, now, &S), Change::Resumed);
+        assert_eq!((c.mode, c.probe_interval_ms, c.consecutive_failures), (Mode::Active, 60_000, 0));
+        assert!(c.sends());
     }
 
     #[test]
     fn pause_and_resume_by_hand() {
-        let mut c = Circuit::new(&S);
+        let mut c = Breaker::new(&S);
         c.pause(5);
         assert_eq!((c.mode, c.since_ms), (Mode::Paused, Some(5)));
         assert!(c.holds("x"));
@@ -366,16 +399,16 @@ mod tests {
         assert_eq!(c.mode, Mode::Paused, "a paused destination does not trip");
         assert!(!c.probe_due(i64::MAX), "nor probe");
         c.resume(9, &S);
-        assert_eq!((c.mode, c.draining, c.consecutive_failures), (Mode::Active, true, 0));
+        assert_eq!((c.mode, c.consecutive_failures), (Mode::Active, 0));
     }
 
     #[test]
     fn a_lost_probe_allows_the_next() {
-        let mut c = Circuit::new(&S);
+        let mut c = Breaker::new(&S);
         for i in 0..5 {
             c.failed(&format!("d{i}"), "down", 0, &S);
         }
-        c.start_probe("d0", 60_000);
+        c.start_probe("d0", 1, 60_000);
         c.probe_lost(100_000, &S);
         assert_eq!(c.probing.as_deref(), Some("d0"), "not lost before its interval");
         c.probe_lost(120_000, &S);
@@ -385,17 +418,18 @@ mod tests {
 
     #[test]
     fn roundtrips_through_storage() {
-        let mut c = Circuit::new(&S);
+        let mut c = Breaker::new(&S);
         for i in 0..5 {
             c.failed(&format!("d\"{i}"), "the app answered 500: \"nope\"", 7, &S);
         }
-        c.start_probe("d\"0", 60_007);
-        c.succeeded("other", 8, &S);
-        let mut d = Circuit::new(&S);
+        c.start_probe("d\"0", 3, 60_007);
+        let mut d = Breaker::new(&S);
         d.failed("x", "y", 1, &S);
-        for circuit in [Circuit::new(&S), c, d] {
-            assert_eq!(Circuit::decode(&circuit.encode(), &S), circuit);
+        d.answered("z", true, 2, &S);
+        for breaker in [Breaker::new(&S), c, d] {
+            let text = breaker.encode();
+            let value = json::parse(&text, &Limits::INTERNAL).unwrap();
+            assert_eq!(Breaker::decode(&value, &S).unwrap(), breaker);
         }
-        assert_eq!(Circuit::decode("garbage", &S), Circuit::new(&S));
     }
 }

@@ -98,7 +98,7 @@ impl Destinations {
             match read_one(item, &secret, parse_url) {
                 Ok(d) => {
                     if list.iter().any(|o: &Destination| o.name == d.name) {
-                        problems.push(problem(at("name"), format!("{:?} is used by an earlier destination; names must be unique", d.name)));
+                        problems.push(problem(at("name"), format!("{} is used by an earlier destination; names must be unique", crate::escape::quoted(&d.name))));
                     }
                     list.push(d);
                 }
@@ -144,7 +144,7 @@ fn read_one(
     match &name {
         None if item.get("name").is_none() => errors.push(("name".into(), "missing".into())),
         Some(n) if n.is_empty() || n.len() > 64 || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
-            errors.push(("name".into(), format!("{n:?} must be 1 to 64 letters, digits, '-' or '_'")))
+            errors.push(("name".into(), format!("{} must be 1 to 64 letters, digits, '-' or '_'", crate::escape::quoted(n))))
         }
         _ => {}
     }
@@ -192,7 +192,7 @@ fn read_one(
             },
         },
         Some(other) => {
-            errors.push(("token".into(), format!("{other:?} is not one of keep, strip, replace")));
+            errors.push(("token".into(), format!("{} is not one of keep, strip, replace", crate::escape::quoted(other))));
             TokenMode::Keep
         }
     };
@@ -272,18 +272,18 @@ fn check_url(text: &str, parse_url: UrlParser) -> Result<String, String> {
     if !text.is_ascii() {
         return Err("contains a character outside ASCII; write the host in punycode (xn--…) and percent-encode the rest".into());
     }
-    let url = parse_url(text).map_err(|e| format!("{text:?} is not an absolute URL ({e})"))?;
+    let url = parse_url(text).map_err(|e| format!("{} is not an absolute URL ({e})", crate::escape::quoted(text)))?;
     if url.credentials {
         return Err("must not carry a user name or password; use signingSecret or tokenSecret instead".into());
     }
     if url.hostname.is_empty() {
-        return Err(format!("{text:?} has no host"));
+        return Err(format!("{} has no host", crate::escape::quoted(text)));
     }
     match url.scheme.as_str() {
         "https" => Ok(url.href),
         "http" if is_loopback(&url.hostname) => Ok(url.href),
         "http" => Err("must be https (plain http only for loopback: localhost, 127.0.0.0/8, [::1])".into()),
-        other => Err(format!("scheme {other:?} is not supported; must be https")),
+        other => Err(format!("scheme {} is not supported; must be https", crate::escape::quoted(other))),
     }
 }
 

@@ -1,23 +1,35 @@
-//! Delivery to the apps behind the bridge, as pure decisions: which
+//! The delivery system, as pure decisions and one state machine: which
 //! destination gets which outbound event ([`destination`], [`handoff`]),
-//! what body and headers it receives ([`payload`], [`sign`]), what an
-//! attempt's ending means ([`outcome`]), when a failed attempt is tried again
-//! ([`schedule`]), what travels on the queue ([`message`]), and how an event
-//! is shown without Drift's token ([`redact`]).
+//! the outbox that takes a webhook's deliveries ([`outbox`]), each
+//! destination's delivery log with its breaker ([`log`], [`breaker`]), the
+//! queue consumer's decisions ([`consumer`]), and what crosses between them
+//! ([`message`]).
 //!
-//! The worker does the I/O: Durable Objects store the deliveries, a Queue
-//! carries references to them, a consumer POSTs them. Nothing here knows
-//! about Workers.
+//! Nothing here knows about Workers: the outbox, the delivery log and the
+//! registry are operations over a small synchronous SQL interface
+//! ([`sql::Sql`]) that return one typed [`effects::Effects`] (the reply, the
+//! alarm, queue sends, calls to other objects, log lines), which the Workers
+//! adapter applies and the native tests check on real SQLite. Every await
+//! lives in the adapter; time and randomness come in as arguments.
 
-pub mod circuit;
+pub mod breaker;
+pub mod consumer;
 pub mod destination;
+pub mod effects;
 pub mod handoff;
+pub mod log;
 pub mod message;
+pub mod metrics;
+pub mod outbox;
 pub mod outcome;
 pub mod payload;
 pub mod redact;
+pub mod registry;
 pub mod schedule;
+pub mod settings;
 pub mod sign;
+pub mod sql;
+pub mod status;
 
 pub use destination::{Destination, Destinations, TokenMode};
 

@@ -1,7 +1,8 @@
-//! What one delivery attempt's ending means: delivered, gone, try again, or
-//! give up. The status decides; the answer's body is only a clue for the
-//! log, read by the consumer up to [`EXCERPT_BYTES`] within the attempt's
-//! deadline.
+//! How one delivery attempt ended, in words for the log: the status
+//! decides what happens next (the delivery log's [`crate::delivery::log`]
+//! and the breaker's [`crate::delivery::breaker::Signal`]); the answer's body
+//! is only a clue, read by the consumer up to [`EXCERPT_BYTES`] within the
+//! attempt's deadline.
 
 /// How much of an app's answer is read, at most, for the log.
 pub const EXCERPT_BYTES: usize = 4096;
@@ -18,29 +19,7 @@ pub enum Answer {
     Nothing(String),
 }
 
-/// What the delivery becomes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Delivered,
-    /// `410 Gone`: the app asks not to be sent this again.
-    Gone,
-    /// Worth another attempt.
-    Retry,
-    /// That was the last attempt allowed.
-    GiveUp,
-}
-
 impl Answer {
-    /// The verdict on attempt `attempt` (1-based) of at most `max_attempts`.
-    pub fn verdict(&self, attempt: u32, max_attempts: u32) -> Verdict {
-        match self {
-            Answer::Status { code: 200..=299, .. } => Verdict::Delivered,
-            Answer::Status { code: 410, .. } => Verdict::Gone,
-            _ if attempt >= max_attempts => Verdict::GiveUp,
-            _ => Verdict::Retry,
-        }
-    }
-
     /// The HTTP status, when there was one.
     pub fn code(&self) -> Option<u16> {
         match self {
@@ -95,24 +74,6 @@ mod tests {
 
     fn status(code: u16) -> Answer {
         Answer::Status { code, location: None, excerpt: String::new() }
-    }
-
-    #[test]
-    fn the_status_decides() {
-        let cases = [
-            (status(200), 1, Verdict::Delivered),
-            (status(204), 12, Verdict::Delivered),
-            (status(410), 1, Verdict::Gone),
-            (status(500), 1, Verdict::Retry),
-            (status(500), 11, Verdict::Retry),
-            (status(500), 12, Verdict::GiveUp),
-            (status(307), 1, Verdict::Retry),
-            (status(404), 1, Verdict::Retry),
-            (Answer::Nothing("no answer within 400 ms".into()), 3, Verdict::Retry),
-        ];
-        for (answer, attempt, verdict) in cases {
-            assert_eq!(answer.verdict(attempt, 12), verdict, "{answer:?} on attempt {attempt}");
-        }
     }
 
     #[test]

@@ -3,35 +3,31 @@
 //! `Authorization: Bearer <ADMIN_TOKEN>`.
 //!
 //! - `GET /admin/deliveries?destination=…&status=…&conversation=…&event=…&since=…&until=…&limit=…&cursor=…`:
-//!   the delivery log, newest first, a page at a time.
+//!   the delivery logs, merged, newest first, a page at a time.
 //! - `GET /admin/deliveries/{id}`: one delivery, its body (Drift's token
 //!   redacted) and its attempts.
 //! - `POST /admin/deliveries/{id}/replay`: a failed or gone delivery, once more.
-//! - `GET /admin/destinations`: each destination's state and health.
+//! - `GET /admin/destinations`: each destination's state and health, those
+//!   removed from the configuration whose deliveries are still kept too.
 //! - `POST /admin/destinations/{name}/pause`, `…/resume`, `…/recover`.
 //!
-//! Nothing here ever shows a secret: Drift's token is redacted from every
-//! body, and configuration problems name secrets, never their values.
+//! Every call to a delivery log is one of the typed messages of
+//! [`crate::delivery::message`], read by the log's state machine. Nothing
+//! here ever shows a secret: Drift's token is redacted from every body, and
+//! configuration problems name secrets, never their values.
 
-use worker::{Env, Method, Request, Response, Result};
+use worker::{Env, Method, Request, RequestInit, Response, Result};
 
-use super::bindings::{self, Instance};
 use super::http::{error_response, json_response, method_not_allowed};
 use crate::config::Config;
+use crate::delivery::effects::Object;
+use crate::delivery::message::{ById, ListQuery, Logs, Named, Recover};
+use crate::delivery::status::ApiStatus;
 use crate::delivery::{handoff, redact, TokenMode};
 use crate::json::{self, Limits, Value};
 
-/// The statuses the admin API knows, and what each stands for in storage.
-const STATUSES: [(&str, &[&str]); 6] = [
-    ("pending", &["queued", "sending", "retrying"]),
-    ("held", &["held"]),
-    ("delivered", &["delivered"]),
-    ("failed", &["failed"]),
-    ("gone", &["gone"]),
-    ("replayed", &["replayed"]),
-];
-const DEFAULT_LIMIT: usize = 50;
-const MAX_LIMIT: usize = 200;
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 200;
 
 /// The admin token from `Authorization: Bearer …` (any letter case of the
 /// scheme), checked in constant time.
@@ -43,6 +39,58 @@ fn authorized(req: &Request, config: &Config) -> bool {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => tokens.accepts(token.trim()),
         _ => false,
     }
+}
+
+/// POSTs `body` to operation `op` of an object; answers the status and the
+/// reply's text.
+async fn call(env: &Env, to: Object, op: &str, body: String) -> Result<(u16, String)> {
+    let namespace = match &to {
+        Object::DeliveryLog(_) => super::env::DELIVERY_LOG,
+        Object::Registry => super::env::REGISTRY,
+    };
+    let stub = env.durable_object(namespace)?.id_from_name(&to.instance_name())?.get_stub()?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let mut response = stub.fetch_with_request(Request::new_with_init(&format!("https://do{op}"), &init)?).await?;
+    let text = response.text().await?;
+    Ok((response.status_code(), text))
+}
+
+/// Like [`call`], but anything but 200 is an error with the reply's text.
+async fn call_ok(env: &Env, to: Object, op: &str, body: String) -> Result<String> {
+    match call(env, to, op, body).await? {
+        (200, text) => Ok(text),
+        (status, text) => Err(worker::Error::RustError(format!("{op} answered {status}: {text}"))),
+    }
+}
+
+fn log(name: &str) -> Object {
+    Object::DeliveryLog(name.to_owned())
+}
+
+/// The destinations whose deliveries the admin API shows: the configured
+/// ones, then those removed from the configuration whose logs still hold
+/// deliveries (the registry knows them).
+async fn known(env: &Env, config: &Config) -> Result<Vec<(String, bool)>> {
+    let mut names: Vec<(String, bool)> = config.delivery.destinations.list.iter().map(|d| (d.name.clone(), true)).collect();
+    if env.durable_object(super::env::REGISTRY).is_err() {
+        // A bridge that never delivers may leave the Durable Objects out.
+        return Ok(names);
+    }
+    let logs = match call_ok(env, Object::Registry, "/logs", String::new()).await.map(|l| Logs::decode(&l)) {
+        Ok(Ok(logs)) => logs,
+        Ok(Err(e)) => return Err(worker::Error::RustError(e.to_string())),
+        Err(e) => {
+            worker::console_error!("admin: the registry could not be asked for removed destinations: {e}");
+            return Ok(names);
+        }
+    };
+    for name in logs.destinations {
+        if config.delivery.destinations.get(&name).is_none() {
+            names.push((name, false));
+        }
+    }
+    Ok(names)
 }
 
 /// `GET /health`: whether the bridge is configured and how many problems it
@@ -61,28 +109,35 @@ pub fn health(req: &Request, config: &Config) -> Result<Response> {
         let problems: Vec<String> = config.problems.iter().map(ToString::to_string).collect();
         out.push_str(&json::string_array(&problems));
         out.push_str(",\"destinations\":[");
-        for (i, d) in config.destinations.list.iter().enumerate() {
+        for (i, d) in config.delivery.destinations.list.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str("{\"name\":");
-            json::write_str_escaped(&mut out, &d.name);
-            out.push_str(",\"url\":");
-            json::write_str_escaped(&mut out, &d.url);
-            out.push_str(",\"types\":");
-            out.push_str(&json::string_array(&d.types));
-            out.push_str(",\"token\":");
-            out.push_str(match d.token {
-                TokenMode::Keep => "\"keep\"",
-                TokenMode::Strip => "\"strip\"",
-                TokenMode::Replace(_) => "\"replace\"",
-            });
-            out.push_str(&format!(",\"signed\":{}}}", d.signing_secret.is_some()));
+            write_destination(&mut out, d);
+            out.push('}');
         }
         out.push_str("]}");
     }
     out.push('}');
     json_response(200, &out)
+}
+
+/// `{"name","url","types","token","signed"` of a configured destination
+/// (without the closing brace).
+fn write_destination(out: &mut String, d: &crate::delivery::Destination) {
+    out.push_str("{\"name\":");
+    json::write_str_escaped(out, &d.name);
+    out.push_str(",\"url\":");
+    json::write_str_escaped(out, &d.url);
+    out.push_str(",\"types\":");
+    out.push_str(&json::string_array(&d.types));
+    out.push_str(",\"token\":");
+    out.push_str(match d.token {
+        TokenMode::Keep => "\"keep\"",
+        TokenMode::Strip => "\"strip\"",
+        TokenMode::Replace(_) => "\"replace\"",
+    });
+    out.push_str(&format!(",\"signed\":{}", d.signing_secret.is_some()));
 }
 
 /// `/admin/…`.
@@ -125,12 +180,6 @@ pub async fn route(req: &Request, env: &Env, config: &Config, path: &str) -> Res
     }
 }
 
-/// A delivery log filter's value.
-enum Filter {
-    Text(String),
-    Ms(i64),
-}
-
 /// `/admin/destinations[/{name}/pause|resume|recover]`.
 async fn destinations(req: &Request, env: &Env, config: &Config, rest: &str) -> Result<Response> {
     let method = req.method();
@@ -138,22 +187,27 @@ async fn destinations(req: &Request, env: &Env, config: &Config, rest: &str) -> 
         if method != Method::Get {
             return method_not_allowed("GET");
         }
+        let names = known(env, config).await?;
         let healths = futures_util::future::join_all(
-            config.destinations.list.iter().map(|d| bindings::call(env, Instance::Destination(&d.name), "/health", String::new())),
+            names.iter().map(|(name, _)| call_ok(env, log(name), "/health", Named { destination: name.clone() }.encode())),
         )
         .await;
         let mut out = String::from("{\"destinations\":[");
-        for (i, (d, health)) in config.destinations.list.iter().zip(healths).enumerate() {
+        for (i, ((name, configured), health)) in names.iter().zip(healths).enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str("{\"name\":");
-            json::write_str_escaped(&mut out, &d.name);
-            out.push_str(",\"url\":");
-            json::write_str_escaped(&mut out, &d.url);
-            out.push_str(",\"types\":");
-            out.push_str(&json::string_array(&d.types));
-            out.push_str(&format!(",\"signed\":{},", d.signing_secret.is_some()));
+            match config.delivery.destinations.get(name).filter(|_| *configured) {
+                Some(d) => {
+                    write_destination(&mut out, d);
+                    out.push(',');
+                }
+                None => {
+                    out.push_str("{\"name\":");
+                    json::write_str_escaped(&mut out, name);
+                    out.push(',');
+                }
+            }
             // The log's own fields, without their braces.
             let health = health?;
             let health = health.trim();
@@ -163,167 +217,232 @@ async fn destinations(req: &Request, env: &Env, config: &Config, rest: &str) -> 
         out.push_str("]}");
         return json_response(200, &out);
     }
+    let usage = "admin destination routes: POST /admin/destinations/{name}/pause, /resume or /recover";
     let rest = rest.trim_start_matches('/');
     let Some((name, action)) = rest.split_once('/') else {
-        return error_response(404, "not_found", "admin destination routes: POST /admin/destinations/{name}/pause, /resume or /recover", "");
+        return error_response(404, "not_found", usage, "");
     };
-    let Some(destination) = config.destinations.get(name) else {
+    let Some(destination) = config.delivery.destinations.get(name) else {
         return error_response(404, "not_found", &format!("no destination {name:?} is configured"), "");
     };
     if !matches!(action, "pause" | "resume" | "recover") {
-        return error_response(404, "not_found", "admin destination routes: POST /admin/destinations/{name}/pause, /resume or /recover", "");
+        return error_response(404, "not_found", usage, "");
     }
     if method != Method::Post {
         return method_not_allowed("POST");
     }
-    let mut request = String::from("{\"destination\":");
-    json::write_str_escaped(&mut request, &destination.name);
-    if action == "recover" {
-        let body = req.clone()?.text().await?;
-        let text = body.trim();
-        let value = if text.is_empty() { Ok(Value::Object(Vec::new())) } else { json::parse(text, &Limits { max_bytes: 4096, max_depth: 4 }) };
-        let value = match value {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(_) => return error_response(400, "invalid_body", "expected a JSON object {\"since\": <ms>, \"status\": [\"failed\"]}", ""),
-            Err(e) => return error_response(400, "invalid_body", &e.to_string(), e.path()),
-        };
-        let since = match value.get("since") {
-            None => 0,
-            Some(v) => match v.as_integer().and_then(|n| n.parse::<i64>().ok()) {
-                Some(ms) => ms,
-                None => return error_response(400, "invalid_body", "expected milliseconds since the epoch", "since"),
-            },
-        };
-        let mut statuses = Vec::new();
-        match value.get("status") {
-            None => statuses.push("failed".to_owned()),
-            Some(Value::Array(list)) if !list.is_empty() => {
-                for (i, v) in list.iter().enumerate() {
-                    match v.as_str().map(|s| s.text().into_owned()) {
-                        Some(s) if s == "failed" || s == "gone" => statuses.push(s),
-                        _ => return error_response(400, "invalid_body", "each status must be \"failed\" or \"gone\"", &format!("status[{i}]")),
-                    }
-                }
+    let name = destination.name.clone();
+    let request = match action {
+        "recover" => {
+            let body = req.clone()?.text().await?;
+            match recover_request(&name, &body) {
+                Ok(r) => r.encode(),
+                Err(response) => return response,
             }
-            Some(_) => return error_response(400, "invalid_body", "expected a non-empty array of \"failed\" and \"gone\"", "status"),
         }
-        request.push_str(&format!(",\"since\":{since},\"status\":{}", json::string_array(&statuses)));
-    }
-    request.push('}');
-    let reply = bindings::call(env, Instance::Destination(&destination.name), &format!("/{action}"), request).await?;
+        _ => Named { destination: name.clone() }.encode(),
+    };
+    let reply = call_ok(env, log(&name), &format!("/{action}"), request).await?;
     let mut out = String::from("{\"destination\":");
-    json::write_str_escaped(&mut out, &destination.name);
+    json::write_str_escaped(&mut out, &name);
     out.push(',');
     out.push_str(reply.trim().trim_start_matches('{'));
     json_response(if action == "recover" { 202 } else { 200 }, &out)
 }
 
-/// `GET /admin/deliveries`: every configured destination's log, merged,
-/// newest first. `cursor` is the `next` of the previous page.
+/// Reads `{"since": <ms>, "status": ["failed", "gone"]}` (both optional).
+fn recover_request(name: &str, body: &str) -> std::result::Result<Recover, Result<Response>> {
+    let text = body.trim();
+    let value = if text.is_empty() { Ok(Value::Object(Vec::new())) } else { json::parse(text, &Limits { max_bytes: 4096, max_depth: 4 }) };
+    let value = match value {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => return Err(error_response(400, "invalid_body", "expected a JSON object {\"since\": <ms>, \"status\": [\"failed\"]}", "")),
+        Err(e) => return Err(error_response(400, "invalid_body", &e.to_string(), e.path())),
+    };
+    let since = match value.get("since") {
+        None => 0,
+        Some(v) => match v.as_integer().and_then(|n| n.parse::<i64>().ok()) {
+            Some(ms) => ms,
+            None => return Err(error_response(400, "invalid_body", "expected milliseconds since the epoch", "since")),
+        },
+    };
+    let mut statuses = Vec::new();
+    match value.get("status") {
+        None => statuses.push("failed".to_owned()),
+        Some(Value::Array(list)) if !list.is_empty() => {
+            for (i, v) in list.iter().enumerate() {
+                match v.as_str().map(|s| s.text().into_owned()) {
+                    Some(s) if s == "failed" || s == "gone" => statuses.push(s),
+                    _ => return Err(error_response(400, "invalid_body", "each status must be \"failed\" or \"gone\"", &format!("status[{i}]"))),
+                }
+            }
+        }
+        Some(_) => return Err(error_response(400, "invalid_body", "expected a non-empty array of \"failed\" and \"gone\"", "status")),
+    }
+    Ok(Recover { destination: name.to_owned(), since, statuses })
+}
+
+/// Where a page of the merged listing ends in each delivery log: below a
+/// position, or done. Written `name:position` (or `name:-`) joined by `.`.
+fn read_cursor(text: &str) -> Option<Vec<(String, Option<i64>)>> {
+    text.split('.')
+        .map(|part| {
+            let (name, at) = part.rsplit_once(':')?;
+            let at = if at == "-" { None } else { Some(at.parse().ok()?) };
+            (!name.is_empty()).then(|| (name.to_owned(), at))
+        })
+        .collect()
+}
+
+/// `GET /admin/deliveries`: the delivery logs' pages, merged, newest first.
+/// `cursor` is the `next` of the previous page.
 async fn list(req: &Request, env: &Env, config: &Config) -> Result<Response> {
-    let mut statuses: Vec<&str> = Vec::new();
+    let mut q = ListQuery { limit: DEFAULT_LIMIT, ..ListQuery::default() };
     let mut destination = None;
-    let mut limit = DEFAULT_LIMIT;
-    let mut before: Option<(i64, String)> = None;
-    let mut filters: Vec<(&str, Filter)> = Vec::new();
+    let mut cursor: Option<Vec<(String, Option<i64>)>> = None;
     for (key, value) in super::http::query(req) {
         match key.as_str() {
             "status" => {
-                for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                    match STATUSES.iter().find(|(s, _)| *s == name) {
-                        Some((_, stored)) => statuses.extend_from_slice(stored),
+                for word in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    match ApiStatus::parse(word) {
+                        Some(s) => q.statuses.extend(s.stored().iter().map(|s| s.sql().to_owned())),
                         None => {
-                            let known: Vec<&str> = STATUSES.iter().map(|(s, _)| *s).collect();
+                            let known: Vec<&str> = ApiStatus::ALL.iter().map(|s| s.as_str()).collect();
                             return error_response(
                                 400,
                                 "invalid_parameter",
-                                &format!("unknown status {name:?}; the statuses are {}", known.join(", ")),
+                                &format!("unknown status {word:?}; the statuses are {}", known.join(", ")),
                                 "status",
                             );
                         }
                     }
                 }
             }
-            "destination" => match config.destinations.get(&value) {
-                Some(d) => destination = Some(d.name.clone()),
-                None => return error_response(400, "invalid_parameter", &format!("no destination {value:?} is configured"), "destination"),
-            },
-            "limit" => match value.parse::<usize>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,
+            "destination" => destination = Some(value),
+            "limit" => match value.parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => q.limit = n,
                 _ => return error_response(400, "invalid_parameter", &format!("expected a number from 1 to {MAX_LIMIT}"), "limit"),
             },
-            "cursor" => match value.split_once(':').and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned()))) {
-                Some(c) => before = Some(c),
+            "cursor" => match read_cursor(&value) {
+                Some(c) => cursor = Some(c),
                 None => return error_response(400, "invalid_parameter", "not a cursor from a previous page's next", "cursor"),
             },
-            "conversation" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit() || b == b'-') => {
-                filters.push(("conversation", Filter::Text(value)))
-            }
+            "conversation" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit() || b == b'-') => q.conversation = Some(value),
             "conversation" => return error_response(400, "invalid_parameter", "expected a conversation id (an integer)", "conversation"),
-            "event" if value.len() == 16 && value.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                filters.push(("event", Filter::Text(value.to_ascii_lowercase())))
-            }
+            "event" if value.len() == 16 && value.bytes().all(|b| b.is_ascii_hexdigit()) => q.event = Some(value.to_ascii_lowercase()),
             "event" => return error_response(400, "invalid_parameter", "expected an event id (16 hex digits)", "event"),
             "since" | "until" => match value.parse::<i64>() {
-                Ok(ms) => filters.push((if key == "since" { "since" } else { "until" }, Filter::Ms(ms))),
+                Ok(ms) if key == "since" => q.since = Some(ms),
+                Ok(ms) => q.until = Some(ms),
                 Err(_) => return error_response(400, "invalid_parameter", "expected milliseconds since the epoch", &key),
             },
             _ => {}
         }
     }
-    let mut request = String::from("{\"status\":");
-    let statuses: Vec<String> = statuses.iter().map(|s| (*s).to_owned()).collect();
-    request.push_str(&json::string_array(&statuses));
-    request.push_str(&format!(",\"limit\":{limit}"));
-    for (name, filter) in &filters {
-        request.push_str(&format!(",\"{name}\":"));
-        match filter {
-            Filter::Text(text) => json::write_str_escaped(&mut request, text),
-            Filter::Ms(ms) => request.push_str(&ms.to_string()),
+    let known = known(env, config).await?;
+    let mut names: Vec<String> = known.into_iter().map(|(n, _)| n).collect();
+    if let Some(d) = &destination {
+        if !names.contains(d) {
+            return error_response(400, "invalid_parameter", &format!("no destination {d:?} is configured or holds deliveries"), "destination");
         }
+        names = vec![d.clone()];
     }
-    if let Some((at, id)) = &before {
-        request.push_str(&format!(",\"before\":{{\"at\":{at},\"id\":"));
-        json::write_str_escaped(&mut request, id);
-        request.push('}');
-    }
-    request.push('}');
-    let names: Vec<&str> = match &destination {
-        Some(name) => vec![name.as_str()],
-        None => config.destinations.list.iter().map(|d| d.name.as_str()).collect(),
-    };
-    let pages = futures_util::future::join_all(
-        names.iter().map(|name| bindings::call(env, Instance::Destination(name), "/list", request.clone())),
-    )
+    // Where each log's page starts: below its position in the cursor; a log
+    // the cursor calls done is not asked again.
+    let start: Vec<(String, Option<Option<i64>>)> = names
+        .into_iter()
+        .map(|n| {
+            let at = match &cursor {
+                None => Some(None),
+                Some(c) => match c.iter().find(|(name, _)| *name == n) {
+                    Some((_, Some(at))) => Some(Some(*at)),
+                    Some((_, None)) => None,
+                    None => Some(None),
+                },
+            };
+            (n, at)
+        })
+        .collect();
+    let asked: Vec<&(String, Option<Option<i64>>)> = start.iter().filter(|(_, at)| at.is_some()).collect();
+    let pages = futures_util::future::join_all(asked.iter().map(|(name, at)| {
+        let query = ListQuery { before: at.flatten(), ..q.clone() }.encode();
+        call_ok(env, log(name), "/list", query)
+    }))
     .await;
+    struct Page<'t> {
+        name: String,
+        items: Vec<(i64, i64, String, Value<'t>)>,
+        next: Option<i64>,
+        taken: usize,
+    }
     let mut texts = Vec::with_capacity(pages.len());
     for page in pages {
         texts.push(page?);
     }
-    let limits = Limits::INTERNAL;
-    let mut rows: Vec<(i64, String, String)> = Vec::new();
-    for text in &texts {
-        let Ok(Value::Array(items)) = json::parse(text, &limits) else { continue };
-        for item in &items {
-            let at = item.get("at").and_then(Value::as_integer).map_or(0, |a| a.parse().unwrap_or(0));
-            let id = item.get("id").and_then(Value::as_str).map(|s| s.text().into_owned()).unwrap_or_default();
-            rows.push((at, id, item.to_json()));
-        }
+    let mut logs: Vec<Page<'_>> = Vec::new();
+    for ((name, _), text) in asked.iter().zip(&texts) {
+        let value = json::parse(text, &Limits::INTERNAL).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let positions: Vec<i64> = match value.get("positions") {
+            Some(Value::Array(p)) => p.iter().filter_map(|v| v.as_integer()?.parse().ok()).collect(),
+            _ => Vec::new(),
+        };
+        let next = value.get("next").and_then(Value::as_integer).and_then(|n| n.parse().ok());
+        let Some(Value::Array(items)) = value.get("deliveries") else { continue };
+        let items = items
+            .iter()
+            .zip(positions)
+            .map(|(item, seq)| {
+                let accepted = item.get("acceptedAt").and_then(Value::as_integer).and_then(|n| n.parse().ok()).unwrap_or(0);
+                let id = item.get("id").and_then(Value::as_str).map(|s| s.text().into_owned()).unwrap_or_default();
+                (accepted, seq, id, item.clone())
+            })
+            .collect();
+        logs.push(Page { name: name.clone(), items, next, taken: 0 });
     }
-    rows.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
-    let more = rows.len() > limit;
-    rows.truncate(limit);
+    // Newest first across the logs: by acceptance time, which only grows in
+    // each log.
     let mut out = String::from("{\"deliveries\":[");
-    for (i, (_, _, row)) in rows.iter().enumerate() {
-        if i > 0 {
+    let mut count = 0;
+    while count < q.limit as usize {
+        let best = logs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.taken < p.items.len())
+            .max_by(|(_, a), (_, b)| {
+                let (x, y) = (&a.items[a.taken], &b.items[b.taken]);
+                (x.0, &x.2).cmp(&(y.0, &y.2))
+            })
+            .map(|(i, _)| i);
+        let Some(i) = best else { break };
+        let page = &mut logs[i];
+        if count > 0 {
             out.push(',');
         }
-        out.push_str(row);
+        page.items[page.taken].3.write(&mut out);
+        page.taken += 1;
+        count += 1;
     }
     out.push_str("],\"next\":");
-    match rows.last().filter(|_| more || rows.len() == limit) {
-        Some((at, id, _)) => json::write_str_escaped(&mut out, &format!("{at}:{id}")),
-        None => out.push_str("null"),
+    // The next page starts, in each log, after what this page took from it.
+    let mut parts = Vec::new();
+    let mut more = false;
+    for (name, at) in &start {
+        let position = match at {
+            None => None,
+            Some(before) => match logs.iter().find(|p| p.name == *name) {
+                None => *before,
+                Some(p) if p.taken == p.items.len() => p.next,
+                Some(p) if p.taken == 0 => *before,
+                Some(p) => Some(p.items[p.taken - 1].1),
+            },
+        };
+        more |= position.is_some();
+        parts.push(format!("{name}:{}", position.map_or_else(|| "-".to_owned(), |p| p.to_string())));
+    }
+    if more {
+        json::write_str_escaped(&mut out, &parts.join("."));
+    } else {
+        out.push_str("null");
     }
     out.push('}');
     json_response(200, &out)
@@ -334,10 +453,7 @@ async fn one(env: &Env, id: &str) -> Result<Response> {
     let Some(destination) = handoff::destination_of(id) else {
         return error_response(404, "not_found", &format!("{id:?} is not a delivery id (<event id>.<destination>)"), "");
     };
-    let mut request = String::from("{\"id\":");
-    json::write_str_escaped(&mut request, id);
-    request.push('}');
-    let reply = match bindings::call_status(env, Instance::Destination(destination), "/get", request).await? {
+    let reply = match call(env, log(destination), "/get", ById { id: id.to_owned() }.encode()).await? {
         (200, reply) => reply,
         (404, message) => return error_response(404, "not_found", &message, ""),
         (_, message) => return Err(worker::Error::RustError(message)),
@@ -356,6 +472,7 @@ async fn one(env: &Env, id: &str) -> Result<Response> {
         json::write_str_escaped(&mut out, &key.text());
         out.push(':');
         match value.as_str() {
+            Some(body) if key.eq_text("body") && body.text().is_empty() => out.push_str("null"),
             Some(body) if key.eq_text("body") => out.push_str(&redact::token(&body.text())),
             _ => value.write(&mut out),
         }
@@ -369,10 +486,7 @@ async fn replay(env: &Env, id: &str) -> Result<Response> {
     let Some(destination) = handoff::destination_of(id) else {
         return error_response(404, "not_found", &format!("{id:?} is not a delivery id (<event id>.<destination>)"), "");
     };
-    let mut request = String::from("{\"id\":");
-    json::write_str_escaped(&mut request, id);
-    request.push('}');
-    match bindings::call_status(env, Instance::Destination(destination), "/replay", request).await? {
+    match call(env, log(destination), "/replay", ById { id: id.to_owned() }.encode()).await? {
         (200, reply) => json_response(202, &reply),
         (404, message) => error_response(404, "not_found", &message, ""),
         (409, message) => error_response(409, "conflict", &message, ""),
@@ -381,16 +495,57 @@ async fn replay(env: &Env, id: &str) -> Result<Response> {
 }
 
 /// `/__test/…` (only with `DRIFT_BRIDGE_TEST_ROUTES=1`): a deliberate panic,
-/// and the row counts of an outbox or a destination.
+/// and the row counts of an outbox or a delivery log.
 pub async fn test_route(req: &Request, env: &Env, path: &str) -> Result<Response> {
     let query = super::http::query(req);
     let arg = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     match path {
         "/__test/panic" => panic!("deliberate panic from /__test/panic"),
-        "/__test/outbox" => json_response(200, &bindings::call(env, Instance::Outbox(&arg("scope")), "/stats", String::new()).await?),
+        "/__test/outbox" => {
+            let stub = env.durable_object(super::env::OUTBOX)?.id_from_name(&arg("scope"))?.get_stub()?;
+            let mut init = RequestInit::new();
+            init.with_method(Method::Post);
+            let mut response = stub.fetch_with_request(Request::new_with_init("https://do/stats", &init)?).await?;
+            json_response(response.status_code(), &response.text().await?)
+        }
         "/__test/destination" => {
-            json_response(200, &bindings::call(env, Instance::Destination(&arg("name")), "/stats", String::new()).await?)
+            let (status, text) = call(env, log(&arg("name")), "/stats", String::new()).await?;
+            json_response(status, &text)
         }
         _ => error_response(404, "not_found", "no such test route", ""),
     }
+}
+
+/// The delivery log's side of the admin API: its operations by path
+/// (`/list`, `/get`, `/replay`, `/recover`, `/pause`, `/resume`, `/health`,
+/// `/stats`), run by the entry's `DeliveryLog` like every other step, in
+/// this module (started only where the admin API is used) so that the
+/// bridge's, on every webhook's path, stays small.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = logAdmin)]
+pub fn log_admin(
+    env: &wasm_bindgen::JsValue,
+    sql: &super::storage::SqlStorage,
+    op: &wasm_bindgen::JsValue,
+    input: &wasm_bindgen::JsValue,
+    now: f64,
+    seed: u32,
+) -> std::result::Result<wasm_bindgen::JsValue, wasm_bindgen::JsError> {
+    use crate::delivery::log::{self, Context};
+    let config = super::env::config(env, false);
+    let ctx = Context { settings: &config.delivery, now: now as i64, seed };
+    let input = super::effects::text(input);
+    super::effects::answer(match super::effects::text(op).as_str() {
+        "/list" => log::list(sql, &ctx, &input),
+        "/get" => log::get(sql, &ctx, &input),
+        "/replay" => log::replay(sql, &ctx, &input),
+        "/recover" => log::recover(sql, &ctx, &input),
+        "/pause" => log::pause(sql, &ctx, &input),
+        "/resume" => log::resume(sql, &ctx, &input),
+        "/health" => log::health(sql, &ctx, &input),
+        "/stats" => log::stats(sql, &ctx),
+        other => Ok(crate::delivery::effects::Effects::reply(crate::delivery::effects::Reply::status(
+            404,
+            format!("unknown delivery log operation {other}"),
+        ))),
+    })
 }

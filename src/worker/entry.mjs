@@ -1,64 +1,60 @@
 // drift-bridge's Worker entry module. scripts/build.sh bundles it with the
 // wasm-bindgen glue of the worker's two wasm modules into build/index.js,
-// next to build/hot_bg.wasm and build/index_bg.wasm.
+// next to build/bridge_bg.wasm and build/operator_bg.wasm.
 //
-// Why it exists: through workers-rs, every request pays for converting the
-// Request, its Headers and the Response between JavaScript and Rust, for a
-// future turned into a promise, and for glue on each call, and all that costs
-// more CPU than parsing, translating and hashing the event. So the two hot
-// routes are served here, with ONE call into the wasm per request, over bytes:
+// The entry owns every await; the wasm only decides. Two modules (one crate,
+// two features; docs/architecture.md):
+//   bridge_bg.wasm    (src/worker/webhook.rs, delivery.rs) started with the
+//                     isolate: Drift's webhook and /convert, one call per
+//                     request; every step of the Durable Objects (Outbox,
+//                     DeliveryLog, Registry), one synchronous call each over
+//                     the object's SQL storage.
+//   operator_bg.wasm  what runs off the webhook's path (src/worker/mod.rs,
+//                     admin.rs, consumer.rs): /health, /admin/…, wrong methods
+//                     and unknown paths through workers-rs, the delivery log's
+//                     admin operations, the queue consumer's decisions.
+//                     Started on its first use; it keeps no state, so nothing
+//                     of it outlives a call.
 //
-//   POST /webhooks/drift   read the body (413 over MAX_BODY_BYTES) → webhook()
-//                          → answer, or first hand the deliveries to the outbox
-//   POST /convert          read the body → convert() → answer
-//
-// The hand-off, the Durable Object work of every webhook with deliveries, is
-// served the same way, one synchronous call per step over the object's SQL
-// storage, with the awaiting done here: the outbox (`Outbox`: /accept and its
-// alarm) and the delivery log's /add (`Destination`).
-//
-// The two wasm modules (one crate, two features; README, "Architecture"):
-//   hot_bg.wasm    those calls (src/worker/hot.rs, outbox.rs, intake.rs),
-//                  without workers-rs; started with the isolate, and warmed up
-//   index_bg.wasm  workers-rs (src/worker/): everything else that `fetch`
-//                  gets (/health, /admin/…, wrong methods, unknown paths,
-//                  test routes), the queue consumer, and the delivery log's
-//                  other operations (destination.rs), which `Destination`
-//                  wraps. It is started on its first use: an isolate that
-//                  only takes webhooks and hands them off never instantiates
-//                  it.
+// Every Durable Object runs the same way (`step`): call the state machine
+// once, inside transactionSync with the alarm it asks for, so that writes
+// and their alarm commit together; then send the queue messages, make the
+// calls and run the continuation it names. A step that throws writes
+// nothing.
 //
 // Panics: both modules are built with panic = "abort", so a panic traps. The
 // glue then marks that instance dead and starts a fresh one on the next call
 // into it (wasm-bindgen --force-enable-abort-handler; each module registers
 // the handler as it starts). Only the requests in flight in that isolate that
-// were inside that module fail.
+// were inside that module fail; nothing is kept in either module between
+// calls but the configuration, read again by a fresh instance.
 
 import { DurableObject, env as startupEnv } from "cloudflare:workers";
-import hotModule from "./hot_bg.wasm";
-import * as hot from "./hot.js";
-import workersModule from "./index_bg.wasm";
-import * as workersGlue from "./drift_bridge.js";
+import bridgeModule from "./bridge_bg.wasm";
+import * as bridge from "./bridge.js";
+import operatorModule from "./operator_bg.wasm";
+import * as operatorGlue from "./operator.js";
 
-hot.initSync({ module: hotModule });
+bridge.initSync({ module: bridgeModule });
 
-/** The workers-rs module's exports, instantiated on the first call. */
-let workersStarted = false;
-function workers() {
-  if (!workersStarted) {
-    workersGlue.initSync({ module: workersModule });
-    workersStarted = true;
+/** The operator's module (workers-rs), instantiated on the first call. */
+let operatorStarted = false;
+function operator() {
+  if (!operatorStarted) {
+    operatorGlue.initSync({ module: operatorModule });
+    operatorStarted = true;
   }
-  return workersGlue;
+  return operatorGlue;
 }
 
 const HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
-const SPACE = 0x20;
-const NEWLINE = 0x0a;
-const decoder = new TextDecoder();
 /** The answer when the outbox did not store the hand-off: Drift retries (tests/delivery/entry.test.mjs). */
 const UNAVAILABLE =
   '{"error":{"code":"unavailable","message":"the events could not be stored for delivery; try again","path":""}}';
+/** The queue whose messages the delivery consumer gave up on (wrangler.toml `dead_letter_queue`). */
+const DEAD_LETTER_QUEUE = "drift-bridge-dead-letters";
+/** At most this much of a failing app's answer is read, for the log. */
+const EXCERPT_BYTES = 4096;
 
 /** MAX_BODY_BYTES, asked of the wasm once per isolate (the configuration cannot change while it lives). */
 let limit;
@@ -72,61 +68,52 @@ export default {
       if (path === "/webhooks/drift") return webhook(request, env);
       if (path === "/convert") return convert(request, env, query);
       if (path.startsWith("/__test/") && env.DRIFT_BRIDGE_TEST_ROUTES === "1") {
-        if (path === "/__test/hot-panic") hot.testPanic();
+        if (path === "/__test/bridge-panic") bridge.testPanic();
         // Which wasm modules this isolate has started.
-        if (path === "/__test/modules") return Response.json({ hot: true, workers: workersStarted });
+        if (path === "/__test/modules") return Response.json({ bridge: true, operator: operatorStarted });
       }
     }
-    return workers().fetch(request, env, ctx);
+    return operator().fetch(request, env, ctx);
   },
 
-  queue(batch, env, ctx) {
-    return workers().queue(batch, env, ctx);
+  queue(batch, env) {
+    return consume(batch, env);
   },
 };
 
+// ---------------------------------------------------------------- webhooks
+
 async function webhook(request, env) {
-  limit ??= hot.maxBodyBytes(env);
+  limit ??= bridge.maxBodyBytes(env);
   const body = await readBody(request, limit);
   const token = request.headers.get("x-verification-token");
-  const out = hot.webhook(env, body ?? EMPTY, token, Date.now(), body === null);
-  if (out[3] === SPACE) return answer(out);
-  // "200\n<scope>\n<log>\n<log if refused>\n<body>\n<payload>": 200 only
-  // once the outbox has the deliveries.
-  const scopeEnd = out.indexOf(NEWLINE, 4);
-  const logEnd = out.indexOf(NEWLINE, scopeEnd + 1);
-  const refusedEnd = out.indexOf(NEWLINE, logEnd + 1);
-  const bodyEnd = out.indexOf(NEWLINE, refusedEnd + 1);
-  const scope = decoder.decode(out.subarray(4, scopeEnd));
+  const answer = bridge.webhook(env, body ?? EMPTY, token, Date.now(), body === null);
+  if (answer.scope === undefined) return respond(answer);
+  // 200 only once the conversation's outbox has the deliveries.
   let failure;
   try {
-    const outbox = env.OUTBOX.get(env.OUTBOX.idFromName(scope));
-    const res = await outbox.fetch("https://outbox/accept", { method: "POST", body: out.subarray(bodyEnd + 1) });
-    if (res.status === 200) {
-      console.log(decoder.decode(out.subarray(scopeEnd + 1, logEnd)));
-      return new Response(out.subarray(refusedEnd + 1, bodyEnd), { status: 200, headers: HEADERS });
-    }
+    const outbox = env.OUTBOX.get(env.OUTBOX.idFromName(answer.scope));
+    const res = await outbox.fetch("https://do/accept", { method: "POST", body: answer.payload });
+    if (res.status === 200) return respond(answer);
     failure = `the outbox answered ${res.status}: ${(await res.text()).slice(0, 200)}`;
   } catch (error) {
     failure = String(error?.message ?? error);
   }
-  console.error(`hand-off to the outbox ${scope} failed: ${failure}`);
-  console.log(decoder.decode(out.subarray(logEnd + 1, refusedEnd)));
+  console.error(`hand-off to the outbox ${answer.scope} failed: ${failure}`);
+  console.log(answer.refusedLog);
   return new Response(UNAVAILABLE, { status: 503, headers: HEADERS });
 }
 
 async function convert(request, env, query) {
-  limit ??= hot.maxBodyBytes(env);
+  limit ??= bridge.maxBodyBytes(env);
   const body = await readBody(request, limit);
-  return answer(hot.convert(env, body ?? EMPTY, query, Date.now(), body === null));
+  return respond(bridge.convert(env, body ?? EMPTY, query, Date.now(), body === null));
 }
 
-/** "<status> <log>\n<body>" → the log line, if any, and the Response. */
-function answer(out) {
-  const status = out[0] * 100 + out[1] * 10 + out[2] - 48 * 111;
-  const logEnd = out.indexOf(NEWLINE, 4);
-  if (logEnd > 4) console.log(decoder.decode(out.subarray(4, logEnd)));
-  return new Response(out.subarray(logEnd + 1), { status, headers: HEADERS });
+/** An answer of the bridge's module: its log line, then the Response. */
+function respond(answer) {
+  if (answer.log !== undefined) console.log(answer.log);
+  return new Response(answer.body, { status: answer.status, headers: HEADERS });
 }
 
 const EMPTY = new Uint8Array(0);
@@ -154,6 +141,10 @@ async function readBody(request, limit) {
     }
     chunks.push(value);
   }
+  return concat(chunks, total);
+}
+
+function concat(chunks, total) {
   if (chunks.length === 1) return chunks[0];
   const body = new Uint8Array(total);
   let offset = 0;
@@ -172,7 +163,7 @@ function contentLength(value) {
 }
 
 /**
- * Runs the hot path once while the isolate starts (on Workers, that overlaps
+ * Runs the webhook once while the isolate starts (on Workers, that overlaps
  * the TLS handshake of the first request), so that the first request finds
  * the configuration read and the code it runs compiled, and writes the
  * isolate's start line. Nothing is handed off or stored. (Running it more
@@ -181,10 +172,10 @@ function contentLength(value) {
  */
 function warmUp() {
   try {
-    limit = hot.maxBodyBytes(startupEnv);
+    limit = bridge.maxBodyBytes(startupEnv);
     // The isolate's start line. Also, the first console.log of an isolate
     // costs milliseconds, which this takes off the first request.
-    console.log(hot.warmUp(startupEnv));
+    console.log(bridge.warmUp(startupEnv));
   } catch (error) {
     // The first request does it all again.
     console.error(`warm-up failed: ${error?.message ?? error}`);
@@ -202,166 +193,265 @@ function pathAndQuery(url) {
   return query < 0 ? [url.slice(start), ""] : [url.slice(start, query), url.slice(query + 1)];
 }
 
+// ---------------------------------------------------------- Durable Objects
+
 /**
- * Creates a Durable Object's tables as it starts (`open`: a hot module
- * export). A failure is logged; the object's first statement then fails with
- * the reason, and its caller retries.
+ * Runs one step of an object's state machine and everything it asks for:
+ * `call(sql)` is one synchronous call into the bridge's module, run inside
+ * transactionSync together with the alarm it asks for; then the log lines,
+ * the queue sends and the calls to other objects, whose results go to the
+ * continuation `next(then, sql, results)` as one more step. Answers the
+ * first step's reply ({status, body}), if any.
  */
-function createTables(kind, open, sql) {
-  try {
-    open(sql);
-  } catch (error) {
-    console.error(`${kind}: ${error?.message ?? error}`);
+async function step(object, call, next) {
+  const storage = object.ctx.storage;
+  const fx = storage.transactionSync(() => {
+    const fx = call(storage.sql);
+    if (fx.alarm === null) storage.deleteAlarm();
+    else if (fx.alarm !== undefined) storage.setAlarm(fx.alarm);
+    return fx;
+  });
+  if (fx.logs !== undefined) for (const line of fx.logs) (line.error ? console.error : console.log)(line.text);
+  if (fx.sends !== undefined) await send(object.env, fx.sends);
+  if (fx.calls !== undefined) {
+    const results = await Promise.all(fx.calls.map((c) => callObject(object.env, c)));
+    if (fx.then !== undefined) await step(object, (sql) => next(fx.then, sql, JSON.stringify(results)), next);
   }
+  return fx.status === undefined ? undefined : new Response(fx.body, { status: fx.status });
 }
 
 /**
- * The outbox of a deduplication scope (src/worker/outbox.rs). On the path of
- * every webhook with deliveries, so served like the webhook: each step one
- * synchronous call into the hot path's module over the object's SQL storage;
- * what must be awaited (the alarm, the calls to the delivery logs) is done
- * here. A panic fails the call it happened in (a 500, or an alarm the
- * runtime retries); the next call finds a fresh instance, and this object
- * keeps no state in it.
+ * Sends queue messages, batch by batch (each within the queue's limits). A
+ * refused send leaves its deliveries where they are: the delivery log's
+ * alarm queues them again once the recovery grace period is over.
  */
-export class Outbox extends DurableObject {
-  /** The alarm as last set here: undefined unknown, null none, else ms. */
-  #alarm;
-
-  constructor(ctx, env) {
-    super(ctx, env);
-    createTables("outbox", hot.outboxOpen, ctx.storage.sql);
-  }
-
-  async fetch(request) {
-    const [path] = pathAndQuery(request.url);
-    try {
-      if (path === "/accept") {
-        const body = new Uint8Array(await request.arrayBuffer());
-        const now = Date.now();
-        const reply = hot.outboxAccept(this.env, this.ctx.storage.sql, body, now);
-        // Forward at once.
-        if (!reply.startsWith('{"accepted":0,')) await this.#schedule(now);
-        return new Response(reply);
-      }
-      if (path === "/stats" && this.env.DRIFT_BRIDGE_TEST_ROUTES === "1") {
-        return new Response(hot.outboxStats(this.ctx.storage.sql, await this.ctx.storage.getAlarm()));
-      }
-      return new Response("unknown outbox operation", { status: 404 });
-    } catch (error) {
-      return new Response(`outbox ${path}: ${error?.message ?? error}`, { status: 500 });
-    }
-  }
-
-  /** Forwards what is due to the delivery logs, forgets what left the window, sets the next alarm (or none). */
-  async alarm() {
-    // The alarm that fired is gone.
-    this.#alarm = null;
-    const sql = this.ctx.storage.sql;
-    const now = Date.now();
-    const [more, ...calls] = hot.outboxDue(sql, now);
-    for (const [destination, body, ids, tries] of calls) {
-      let error = null;
-      try {
-        const log = this.env.DESTINATION.get(this.env.DESTINATION.idFromName(`destination:${destination}`));
-        const res = await log.fetch("https://do/add", { method: "POST", body });
-        const text = await res.text();
-        if (res.status !== 200) error = text;
-      } catch (e) {
-        error = String(e?.message ?? e);
-      }
-      hot.outboxForwarded(sql, destination, ids, tries, error, now);
-    }
-    // -1: nothing left, and the alarm that fired is gone. (A hand-off
-    // accepted while this one awaited left rows, so a time.)
-    const next = hot.outboxFinish(this.env, sql, now, more);
-    if (next >= 0) await this.#set(next);
-  }
-
-  /** Makes sure the alarm fires no later than `when`. */
-  async #schedule(when) {
-    if (this.#alarm === undefined) this.#alarm = await this.ctx.storage.getAlarm();
-    if (this.#alarm === null || this.#alarm > when) await this.#set(when);
-  }
-
-  async #set(when) {
-    await this.ctx.storage.setAlarm(when);
-    this.#alarm = when;
-  }
-}
-
-/**
- * A destination's delivery log (src/worker/destination.rs). `/add`, the one
- * operation on the path of every webhook with deliveries, is served like the
- * webhook: one call into the hot path's module (src/worker/intake.rs), then
- * the alarm and the queue from here. Every other operation, and the alarm,
- * go to the workers-rs object, made on the first of them. After a panic
- * that wasm instance is replaced, and with it the object: it is made again,
- * from the same state and env, on the next call.
- */
-export class Destination extends DurableObject {
-  #inner;
-  #instance;
-
-  constructor(ctx, env) {
-    super(ctx, env);
-    createTables("destination", hot.destinationOpen, ctx.storage.sql);
-  }
-
-  /** The workers-rs object. */
-  #current() {
-    // A call into the wasm first: it starts the fresh instance if a panic
-    // killed the old one, and instanceId counts the instances.
-    const id = workers().__worker_init_state().instanceId;
-    if (this.#inner === undefined || this.#instance !== id) {
-      this.#inner = new workersGlue.Destination(this.ctx, this.env);
-      this.#instance = id;
-    }
-    return this.#inner;
-  }
-
-  async fetch(request) {
-    if (pathAndQuery(request.url)[0] !== "/add") return this.#current().fetch(request);
-    try {
-      const body = new Uint8Array(await request.arrayBuffer());
-      const [reply, wake, name, sends] = hot.destinationAdd(this.env, this.ctx.storage.sql, body, Date.now());
-      // The alarm first, then the queue, as every operation does.
-      if (wake >= 0) {
-        const current = await this.ctx.storage.getAlarm();
-        if (current === null || current > wake) {
-          await this.ctx.storage.setAlarm(wake);
-          // The workers-rs object, if any, cached the alarm it last set.
-          if (this.#inner !== undefined) this.#current().forgetAlarm();
-        }
-      }
-      await enqueue(this.env, name, sends);
-      return new Response(reply);
-    } catch (error) {
-      return new Response(`destination /add: ${error?.message ?? error}`, { status: 500 });
-    }
-  }
-
-  alarm() {
-    return this.#current().alarm();
-  }
-}
-
-/**
- * Sends the queue messages, send by send (each within the queue's limits).
- * A refused send leaves its deliveries queued: the delivery log's alarm
- * sends them again after the grace period. (src/worker/bindings.rs,
- * `enqueue`, does the same for the workers-rs module.)
- */
-async function enqueue(env, name, sends) {
-  const total = sends.reduce((n, batch) => n + batch.length, 0);
+async function send(env, batches) {
+  const total = batches.reduce((n, batch) => n + batch.length, 0);
   let sent = 0;
   try {
     if (env.DRIFT_BRIDGE_TEST_QUEUE_FAILS === "1") throw new Error("the delivery queue refused the send (DRIFT_BRIDGE_TEST_QUEUE_FAILS)");
-    for (const batch of sends) {
-      await env.DELIVERIES.sendBatch(batch.map((body) => ({ body, contentType: "json" })));
+    for (const batch of batches) {
+      await env.DELIVERIES.sendBatch(batch);
       sent += batch.length;
     }
   } catch (error) {
-    console.error(`destination ${name}: ${total - sent} of ${total} deliveries not queued yet: ${error?.message ?? error}`);
+    console.error(`${total - sent} of ${total} deliveries not queued yet (the delivery log queues them again): ${error?.message ?? error}`);
   }
+}
+
+/** One call to another object: {ticket, status, body}; status null when the call itself failed. */
+async function callObject(env, call) {
+  try {
+    const namespace = env[call.namespace];
+    const res = await namespace.get(namespace.idFromName(call.name)).fetch(`https://do${call.op}`, { method: "POST", body: call.body });
+    return { ticket: call.ticket, status: res.status, body: await res.text() };
+  } catch (error) {
+    return { ticket: call.ticket, status: null, body: String(error?.message ?? error) };
+  }
+}
+
+/** Runs a request's step; a failure (a storage error, a panic) answers 500 and wrote nothing. */
+async function serve(kind, request, run) {
+  const [path] = pathAndQuery(request.url);
+  try {
+    return (await run(path, await request.text())) ?? new Response("", { status: 204 });
+  } catch (error) {
+    return new Response(`${kind} ${path}: ${error?.message ?? error}`, { status: 500 });
+  }
+}
+
+/** Creates (or upgrades) an object's tables as it starts, in one transaction. */
+function open(kind, ctx, create) {
+  try {
+    ctx.storage.transactionSync(() => create(ctx.storage.sql));
+  } catch (error) {
+    // The object's first step then fails with the reason, and its caller retries.
+    console.error(`${kind}: cannot create its tables: ${error?.message ?? error}`);
+  }
+}
+
+/** A random number for the state machine (the jitter of retries). */
+const seed = () => (Math.random() * 0x1_0000_0000) >>> 0;
+
+/**
+ * The outbox of a deduplication scope (src/delivery/outbox.rs): `/accept`
+ * takes a webhook's deliveries; its alarm forwards them to the delivery
+ * logs, and the continuation `forwarded` forgets what they took.
+ */
+export class Outbox extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    open("outbox", ctx, (sql) => bridge.outboxOpen(sql));
+  }
+
+  fetch(request) {
+    return serve("outbox", request, (path, body) => {
+      const env = this.env;
+      if (path === "/accept") {
+        if (env.DRIFT_BRIDGE_TEST_OUTBOX_FAILS === "1") throw new Error("storage refused the hand-off (DRIFT_BRIDGE_TEST_OUTBOX_FAILS)");
+        return step(this, (sql) => bridge.outboxStep(env, sql, "accept", body, Date.now()), this.#next);
+      }
+      if (path === "/stats" && env.DRIFT_BRIDGE_TEST_ROUTES === "1") return this.#stats();
+      return new Response("unknown outbox operation", { status: 404 });
+    });
+  }
+
+  alarm() {
+    return step(this, (sql) => bridge.outboxStep(this.env, sql, "alarm", "", Date.now()), this.#next);
+  }
+
+  #next = (then, sql, results) => bridge.outboxStep(this.env, sql, then, results, Date.now());
+
+  async #stats() {
+    const fx = bridge.outboxStep(this.env, this.ctx.storage.sql, "stats", "", Date.now());
+    const stats = JSON.parse(fx.body);
+    stats.alarm = await this.ctx.storage.getAlarm();
+    return Response.json(stats);
+  }
+}
+
+/** The delivery log's operations on the delivery path, served by the bridge's module. */
+const DELIVERY_PATH = new Set(["/add", "/attempt", "/settle", "/dead"]);
+
+/**
+ * A destination's delivery log (src/delivery/log/): every operation is a
+ * path (`/add`, `/attempt`, `/settle`, `/dead`, and the admin API's, which
+ * run in the operator's module), the alarm one more, and `registered` the
+ * continuation of a call to the registry.
+ */
+export class DeliveryLog extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    open("delivery log", ctx, (sql) => bridge.logOpen(env, sql, Date.now()));
+  }
+
+  fetch(request) {
+    return serve("delivery log", request, async (path, body) => {
+      const env = this.env;
+      if (DELIVERY_PATH.has(path)) return step(this, (sql) => bridge.logStep(env, sql, path, body, Date.now(), seed()), this.#next);
+      if (path === "/stats" && env.DRIFT_BRIDGE_TEST_ROUTES !== "1") return new Response("unknown delivery log operation", { status: 404 });
+      // The admin API's operations, in the operator's module.
+      const response = await step(this, (sql) => operator().logAdmin(env, sql, path, body, Date.now(), seed()));
+      if (path !== "/stats") return response;
+      const stats = JSON.parse(await response.text());
+      stats.alarm = await this.ctx.storage.getAlarm();
+      return Response.json(stats);
+    });
+  }
+
+  alarm() {
+    return step(this, (sql) => bridge.logStep(this.env, sql, "alarm", "", Date.now(), seed()), this.#next);
+  }
+
+  #next = (then, sql, results) => bridge.logStep(this.env, sql, then, results, Date.now(), seed());
+}
+
+/** The registry of delivery logs that hold deliveries (src/delivery/registry.rs). */
+export class Registry extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    open("registry", ctx, (sql) => bridge.registryOpen(sql));
+  }
+
+  fetch(request) {
+    return serve("registry", request, (path, body) => step(this, (sql) => bridge.registryStep(sql, path, body, Date.now())));
+  }
+}
+
+// -------------------------------------------------------------- the consumer
+
+/**
+ * A batch of the delivery queue (or of its dead-letter queue): the core
+ * groups it per destination (src/delivery/consumer.rs); each destination's
+ * share is served on its own, side by side. Every message is acked: the
+ * delivery logs own retries and recover what is lost, so the queue's own
+ * retries are spent only when this invocation fails as a whole.
+ */
+async function consume(batch, env) {
+  const bodies = batch.messages.map((m) => (typeof m.body === "string" ? m.body : JSON.stringify(m.body)));
+  const plan = operator().consumerPlan(env, batch.queue === DEAD_LETTER_QUEUE, bodies);
+  for (const line of plan.logs) console.error(line);
+  await Promise.all(plan.calls.map((group) => deliver(env, group)));
+  batch.ackAll();
+}
+
+/** One destination's share: ask which may go, POST them in order, report how each ended. */
+async function deliver(env, group) {
+  const reply = await callObject(env, group);
+  if (reply.status !== 200) {
+    console.error(`delivery: ${group.destination} ${group.op} answered ${reply.status ?? "nothing"}: ${reply.body.slice(0, 200)}; its log recovers them`);
+    return;
+  }
+  if (group.op !== "/attempt") return;
+  const requests = operator().consumerRequests(env, group.destination, reply.body, Date.now());
+  if (requests.length === 0) return;
+  const seen = [];
+  let stopped = false;
+  for (const r of requests) {
+    if (r.impossible !== undefined) continue;
+    // The app is in trouble: the rest go back unattempted (one deadline per batch, not one per message).
+    if (stopped) {
+      seen.push({ id: r.id, unattempted: true });
+      continue;
+    }
+    const answer = await post(r);
+    seen.push(answer);
+    stopped = operator().stopsBatch(answer.status);
+  }
+  const body = operator().consumerSettle(env, group.destination, reply.body, JSON.stringify(seen));
+  const settle = { ...group, op: "/settle", body };
+  for (let tries = 0; tries < 3; tries++) {
+    const res = await callObject(env, settle);
+    if (res.status === 200) return;
+    console.error(`delivery: ${group.destination} /settle answered ${res.status ?? "nothing"}: ${res.body.slice(0, 200)}`);
+  }
+}
+
+/**
+ * One attempt: a signed POST that never follows redirects, with one deadline
+ * for the status and, on a failure, for reading at most 4 KiB of the
+ * answer, for the log. What is left of the exchange is dropped.
+ */
+async function post(r) {
+  const started = Date.now();
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, r.timeoutMs);
+  const seen = { id: r.id, status: null };
+  try {
+    const res = await fetch(r.url, { method: "POST", headers: r.headers, body: r.body, redirect: "manual", signal: controller.signal });
+    seen.status = res.status;
+    seen.location = res.headers.get("location") ?? undefined;
+    if (res.status < 200 || res.status > 299) seen.excerpt = await excerpt(res);
+  } catch (error) {
+    seen.error = timedOut ? `no answer within ${r.timeoutMs} ms` : `network error: ${error?.message ?? error}`;
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+    seen.latencyMs = Date.now() - started;
+  }
+  return seen;
+}
+
+/** Up to EXCERPT_BYTES of an answer's body, as text (the attempt's deadline still runs). */
+async function excerpt(res) {
+  if (res.body === null) return "";
+  const reader = res.body.getReader();
+  const chunks = [];
+  let total = 0;
+  try {
+    while (total < EXCERPT_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      total += value.byteLength;
+    }
+  } catch {
+    // The deadline aborted the read: keep what came.
+  }
+  reader.cancel().catch(() => {});
+  return new TextDecoder().decode(concat(chunks, total).subarray(0, EXCERPT_BYTES));
 }

@@ -1,7 +1,7 @@
 //! The configuration, read from the runtime's `env` object: shared by both
-//! wasm modules of the worker, the hot path's ([`super::hot`], feature `hot`)
-//! and the workers-rs one (feature `worker`). Over plain `JsValue`s, so that
-//! the hot path needs no workers-rs.
+//! wasm modules of the worker, the bridge's (feature `bridge`) and the
+//! operator's (feature `operator`, workers-rs). Over plain `JsValue`s, so
+//! that the bridge's module needs no workers-rs.
 
 use std::cell::OnceCell;
 use std::rc::Rc;
@@ -19,7 +19,9 @@ pub const QUEUE: &str = "DELIVERIES";
 /// durable acceptance).
 pub const OUTBOX: &str = "OUTBOX";
 /// Durable Object namespace of the per-destination delivery logs.
-pub const DESTINATION: &str = "DESTINATION";
+pub const DELIVERY_LOG: &str = "DELIVERY_LOG";
+/// Durable Object namespace of the registry of delivery logs (one instance).
+pub const REGISTRY: &str = "REGISTRY";
 
 thread_local! {
     /// The configuration, read once per isolate: vars and secrets do not
@@ -31,16 +33,18 @@ thread_local! {
 
 /// The configuration. `log_problems`: the first read in this wasm module
 /// names each problem on the console (names only, never a value), for
-/// `wrangler tail`. The hot path's module, which every isolate starts, does
-/// that; the workers-rs one keeps quiet so that nothing is said twice.
+/// `wrangler tail`. The bridge's module, which every isolate starts, does
+/// that; the operator's keeps quiet so that nothing is said twice.
 pub fn config(env: &JsValue, log_problems: bool) -> Rc<Config> {
     CONFIG.with(|cell| cell.get_or_init(|| Rc::new(read(env, log_problems))).clone())
 }
 
 fn read(env: &JsValue, log_problems: bool) -> Config {
     let mut config = Config::from_env_with(|name| var(env, name), parse_url);
-    if !config.destinations.list.is_empty() {
-        for (binding, kind) in [(QUEUE, "queue producer"), (OUTBOX, "Durable Object"), (DESTINATION, "Durable Object")] {
+    if !config.delivery.destinations.list.is_empty() {
+        for (binding, kind) in
+            [(QUEUE, "queue producer"), (OUTBOX, "Durable Object"), (DELIVERY_LOG, "Durable Object"), (REGISTRY, "Durable Object")]
+        {
             if !has(env, binding) {
                 config.problems.push(Problem::blocking(
                     binding,
@@ -58,6 +62,7 @@ fn read(env: &JsValue, log_problems: bool) -> Config {
 }
 
 /// A test switch: whether the variable `name` is "1".
+#[cfg(feature = "operator")]
 pub fn switch(env: &JsValue, name: &str) -> bool {
     var(env, name).is_some_and(|v| v == "1")
 }

@@ -1,16 +1,16 @@
 //! Small HTTP helpers: JSON bodies and responses, JSON errors, query strings.
 //!
-//! The bodies are plain strings so that the hot path's module (`super::hot`),
-//! which has no workers-rs, answers with exactly the same bytes as the routes
-//! served through workers-rs. The helpers that build workers-rs values are in
-//! the workers-rs module only (feature `worker`).
+//! The bodies are plain strings so that the bridge's module, which has no
+//! workers-rs, answers with exactly the same bytes as the routes served
+//! through workers-rs. The helpers that build workers-rs values are in the
+//! operator's module only (feature `operator`).
 
-#[cfg(feature = "worker")]
+#[cfg(feature = "operator")]
 use worker::{Headers, Request, Response, Result};
 
 use crate::json;
 
-#[cfg(feature = "worker")]
+#[cfg(feature = "operator")]
 pub(super) fn json_response(status: u16, body: &str) -> Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json; charset=utf-8")?;
@@ -31,14 +31,14 @@ pub(super) fn write_error(out: &mut String, code: &str, message: &str, path: &st
 }
 
 /// `{"error":{"code":…,"message":…,"path":…}}` with `status`.
-#[cfg(feature = "worker")]
+#[cfg(feature = "operator")]
 pub(super) fn error_response(status: u16, code: &str, message: &str, path: &str) -> Result<Response> {
     let mut body = String::new();
     write_error(&mut body, code, message, path);
     json_response(status, &body)
 }
 
-#[cfg(feature = "worker")]
+#[cfg(feature = "operator")]
 pub(super) fn method_not_allowed(allow: &str) -> Result<Response> {
     let mut response = error_response(405, "method_not_allowed", &format!("this route accepts {allow}"), "")?;
     response.headers_mut().set("allow", allow)?;
@@ -47,7 +47,7 @@ pub(super) fn method_not_allowed(allow: &str) -> Result<Response> {
 
 /// The query parameters of a request, decoded. Reads the raw URL rather than
 /// parsing it with the `url` crate.
-#[cfg(feature = "worker")]
+#[cfg(feature = "operator")]
 pub(super) fn query(req: &Request) -> Vec<(String, String)> {
     let url = req.inner().url();
     match url.split_once('?') {

@@ -1,63 +1,63 @@
 //! The Cloudflare Worker: Drift's webhook endpoint, the stateless converter,
-//! a health check, the admin routes, the Durable Objects and the queue
-//! consumer, as thin adapters over the core.
+//! the Durable Objects and the queue consumer, a health check and the admin
+//! routes, as thin adapters over the core.
 //!
-//! Two wasm modules from this one crate, built by scripts/build.sh:
-//! - feature `hot`: the hot routes, `POST /webhooks/drift` and
-//!   `POST /convert`, which the entry module (src/worker/entry.mjs) serves
-//!   with one call into [`hot`] per request, and the hand-off: the outbox
-//!   ([`outbox`]) and the delivery log's `/add` ([`intake`]), one call per
-//!   step over the object's SQL storage ([`store`]). No workers-rs: every
-//!   isolate starts this module, so it is kept small.
-//! - feature `worker`: everything else, through workers-rs: [`fetch`] below
-//!   for `/health`, `/admin/…`, wrong methods and unknown paths, the queue
-//!   consumer, and the delivery log's other operations (`destination`). The
-//!   entry module starts it on its first use.
+//! Two wasm modules from this one crate, built by scripts/build.sh, behind
+//! one entry module (src/worker/entry.mjs) that owns every await:
+//! - feature `bridge`, started by every isolate and kept small: Drift's
+//!   webhook and `/convert` ([`webhook`], one call per request), and the
+//!   Durable Objects ([`delivery`]): every step of the outbox, the delivery
+//!   log and the registry, one synchronous call over the object's SQL
+//!   storage ([`storage`]). No workers-rs.
+//! - feature `operator`: what runs off the webhook's path. The operator's
+//!   surface through workers-rs: [`fetch`] below for `/health`, `/admin/…`
+//!   ([`admin`]), wrong methods and unknown paths, and the delivery log's
+//!   side of the admin API (its steps run in the log's object like every
+//!   other); and the queue consumer's decisions ([`consumer`]). The entry
+//!   starts it on its first use; it keeps no state.
 //!
 //! Both read the configuration the same way ([`env`]) and write the same
-//! answers ([`http`]). Everything here is plumbing; the decisions live in
-//! the core modules, which know nothing of Workers.
+//! answers ([`http`]). The decisions live in the core, which knows nothing
+//! of Workers.
 
 // Both modules: the configuration from `env`, and answers as bytes.
 mod env;
 mod http;
 
-// The hot path's module (feature `hot`): no workers-rs.
-#[cfg(feature = "hot")]
-mod hot;
-#[cfg(feature = "hot")]
-mod intake;
-#[cfg(feature = "hot")]
-mod outbox;
-#[cfg(feature = "hot")]
-mod schema;
-#[cfg(feature = "hot")]
-mod store;
+// Both run steps of the Durable Objects: their SQL storage, and a step's
+// effects for the entry.
+mod effects;
+mod storage;
 
-// The workers-rs module (feature `worker`).
-#[cfg(feature = "worker")]
+// The bridge's module (feature `bridge`): no workers-rs.
+#[cfg(feature = "bridge")]
+mod delivery;
+#[cfg(feature = "bridge")]
+mod webhook;
+
+// The operator's module (feature `operator`).
+#[cfg(feature = "operator")]
 mod admin;
-#[cfg(feature = "worker")]
-mod bindings;
-#[cfg(feature = "worker")]
+#[cfg(feature = "operator")]
 mod consumer;
-#[cfg(feature = "worker")]
-mod destination;
 
-#[cfg(feature = "worker")]
-use worker::{event, Context, Env, MessageBatch, Method, Request, Response, Result};
+#[cfg(feature = "operator")]
+use worker::{event, Context, Env, Method, Request, Response, Result};
 
-#[cfg(feature = "worker")]
-use crate::config::Config;
-#[cfg(feature = "worker")]
+#[cfg(feature = "operator")]
 use http::{error_response, method_not_allowed};
 
+/// Set to "1" only in tests: enables the `/__test/…` routes.
+#[cfg(feature = "operator")]
+const TEST_ROUTES: &str = "DRIFT_BRIDGE_TEST_ROUTES";
+
 /// Every request the entry module does not serve itself.
-#[cfg(feature = "worker")]
+#[cfg(feature = "operator")]
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
     let method = req.method();
+    let config = env::config(&env, false);
     match path.as_str() {
         // The entry serves POST on both; any other method lands here.
         "/webhooks/drift" | "/convert" => match method {
@@ -65,11 +65,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             _ => method_not_allowed("POST"),
         },
         "/health" => match method {
-            Method::Get | Method::Head => admin::health(&req, &config(&env)),
+            Method::Get | Method::Head => admin::health(&req, &config),
             _ => method_not_allowed("GET, HEAD"),
         },
-        p if p.starts_with("/__test/") && bindings::switch(&env, bindings::TEST_ROUTES) => admin::test_route(&req, &env, p).await,
-        p if p == "/admin" || p.starts_with("/admin/") => admin::route(&req, &env, &config(&env), p).await,
+        p if p.starts_with("/__test/") && env::switch(&env, TEST_ROUTES) => admin::test_route(&req, &env, p).await,
+        p if p == "/admin" || p.starts_with("/admin/") => admin::route(&req, &env, &config, p).await,
         _ => error_response(
             404,
             "not_found",
@@ -77,22 +77,4 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             "",
         ),
     }
-}
-
-/// The configuration (see [`env::config`]); problems are logged by the hot
-/// path's module.
-#[cfg(feature = "worker")]
-fn config(env: &Env) -> std::rc::Rc<Config> {
-    env::config(env, false)
-}
-
-#[cfg(feature = "worker")]
-#[event(queue)]
-async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
-    consumer::consume(batch, env).await
-}
-
-#[cfg(feature = "worker")]
-fn now_ms() -> i64 {
-    js_sys::Date::now() as i64
 }

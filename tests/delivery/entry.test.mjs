@@ -1,10 +1,10 @@
 // The entry module's hand-off (src/worker/entry.mjs): the webhook's one wasm
 // call plans it, the entry posts it to the outbox, and Drift's answer is
-// exactly what it was when workers-rs did both. And after a panic, which
-// starts a fresh wasm instance, the Durable Objects that lived in the old one
-// are made again: a hand-off to an outbox created before the panic still
-// works, and delivers. And the delivery log's alarm, which both the entry's
-// /add and the workers-rs object set, only ever moves earlier from /add.
+// exactly what it was when workers-rs did both. After a panic, which starts a
+// fresh wasm instance, the Durable Objects go on: they keep nothing in the
+// wasm between steps. The webhook and the objects never start the operator's
+// module. And a delivery log's alarm, which its state machine alone sets, is
+// never later than the first thing due.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { receiver, persistDir, removeDir, startWorker, stats, webhook, until, quiet, conversation, INACTIVE } from "./support.mjs";
@@ -53,9 +53,9 @@ test("handed off: 200 with the received ids; the outbox refusing: 503 unavailabl
   });
 });
 
-// A panic in either wasm module: the workers-rs one (the delivery log's
-// other operations) or the hot path's (the outbox, the delivery log's /add).
-for (const [module, route, id] of [["the workers-rs module", "/__test/panic", 7], ["the hot path's module", "/__test/hot-panic", 8]]) {
+// A panic in either wasm module: the operator's (workers-rs; it also runs the
+// consumer's decisions) or the bridge's (the webhook, every object's step).
+for (const [module, route, id] of [["the operator's module", "/__test/panic", 7], ["the bridge's module", "/__test/bridge-panic", 8]]) {
   test(`a hand-off to an outbox created before a panic in ${module} works after it`, async () => {
     const app = await receiver(() => 200);
     cleanups.push(() => app.close());
@@ -83,9 +83,9 @@ for (const [module, route, id] of [["the workers-rs module", "/__test/panic", 7]
   });
 }
 
-test("the hand-off runs on the hot path's module alone: the outbox and the delivery log's /add never start workers-rs", async () => {
-  // No queue consumer (it is workers-rs): what runs per webhook ends with the
-  // deliveries on the queue.
+test("the webhook and the Durable Objects run on the bridge's module alone: they never start the operator's", async () => {
+  // No queue consumer (its decisions are in the operator's module): what runs
+  // per webhook ends with the deliveries on the queue.
   const destinations = [
     { name: "legacy-crm", url: "https://crm.example.com/drift", types: ["conversation_status_updated"] },
     { name: "push-app", url: "https://app.example.com/drift", types: ["conversation_push"] },
@@ -95,23 +95,23 @@ test("the hand-off runs on the hot path's module alone: the outbox and the deliv
   for (const id of [1, 2, 3]) assert.equal((await webhook(mf, conversation(id))).status, 200);
   // The outboxes' alarms forward at once; give them the time to.
   await quiet(1500);
-  assert.deepEqual(await modules(), { hot: true, workers: false }, "the outbox or the delivery log started the workers-rs module");
-  // (The stats routes are workers-rs: read them last.)
+  assert.deepEqual(await modules(), { bridge: true, operator: false }, "the outbox or the delivery log started the operator's module");
+  // (The stats routes are the operator's: read them last.)
   for (const name of ["legacy-crm", "push-app"]) {
     const log = await stats(mf, "destination", name);
     assert.deepEqual({ deliveries: log.deliveries, rows: log.rows }, { deliveries: { queued: 3 }, rows: 3 }, name);
     assert.ok(log.alarm > Date.now(), `${name}: the recovery alarm is set`);
+    assert.equal(log.alarm, log.recordedAlarm, `${name}: the alarm is the one its state machine recorded`);
   }
   for (const id of [1, 2, 3]) {
-    const outbox = await stats(mf, "outbox", `conversation:1:${id}`);
-    assert.deepEqual({ ...outbox, alarm: null }, { seen: 2, pending: 0, pendingEvents: 0, alarm: null });
-    assert.ok(outbox.alarm > Date.now() + 3600_000, "only the deduplication window's alarm is left");
+    assert.deepEqual(await stats(mf, "outbox", `conversation:1:${id}`), { outgoing: 0, deliveries: 0, forwarding: 0, alarm: null });
   }
 });
 
-test("an alarm the entry's /add sets earlier is one the delivery log's other operations see: they never move it later", async () => {
-  // The workers-rs object keeps the alarm it last set. The entry's /add sets
-  // the delivery log's alarm without it, and tells it to forget its own.
+test("a delivery log's alarm is never later than the first thing due: a later retry keeps the earlier recovery alarm", async () => {
+  // The state machine records the alarm it sets, in the same transaction as
+  // the rows that need it, and moves it only earlier (or, in its own alarm,
+  // to exactly the next thing due).
   const GRACE = 8_000;
   const second = (body) => body.includes('"conversationId":2');
   const app = await receiver((attempt, { body }) => (second(body) && attempt === 1 ? 500 : 200));
@@ -123,14 +123,13 @@ test("an alarm the entry's /add sets earlier is one the delivery log's other ope
     // The first retry 5 to 10 s after the 500 (the tests' default is at once).
     RETRY_BASE_SECONDS: "10",
   });
-  // One delivery, delivered; when its recovery alarm fires, the workers-rs
-  // object runs it and sets (and keeps) the next: the delivered row's end, an
-  // hour away.
+  // One delivery, delivered; when its recovery alarm fires, the alarm sets
+  // the next: the delivered row's end, an hour away.
   assert.equal((await webhook(mf, conversation(1))).status, 200);
   await until(async () => (await stats(mf, "destination", "app")).alarm > Date.now() + 3000_000, GRACE + 10_000, "the alarm for the delivered row's end");
   // A second delivery: /add sets the alarm to its recovery, GRACE away. The
-  // app answers 500, and the workers-rs object records a retry due later
-  // than that (5 to 10 s, plus GRACE): it must keep the earlier alarm.
+  // app answers 500, and /settle records a retry due later than that (5 to
+  // 10 s, plus GRACE): it must keep the earlier alarm.
   const before = Date.now();
   assert.equal((await webhook(mf, conversation(2))).status, 200);
   await until(async () => (await stats(mf, "destination", "app")).deliveries.retrying === 1, GRACE - 2000, "the retry recorded");

@@ -143,8 +143,10 @@ test("an app that goes down trips its breaker; the others are not slowed; it get
   await quiet(1500);
   const accepted = flaky.accepted().map(conversationOf);
   assert.equal(accepted.length, ids.length, `each event exactly once: ${accepted}`);
-  // The probe goes first (the oldest held), then the backlog in its original order.
-  assert.deepEqual(accepted, [...accepted].sort((a, b) => a - b), `in order: ${accepted}`);
+  // The probe that got through goes first (each failed probe tried another
+  // held delivery), then the rest of the backlog in its original order.
+  const [, ...backlog] = accepted;
+  assert.deepEqual(backlog, [...backlog].sort((a, b) => a - b), `in order: ${accepted}`);
   const back = await health(mf, "flaky");
   assert.equal(back.state, "active");
   assert.equal(back.held, 0);
@@ -162,8 +164,8 @@ test("one event its app keeps refusing while the app is otherwise healthy follow
     const list = (await admin(mf, "/admin/deliveries?status=failed")).body.deliveries;
     return list.length === 1 && list[0];
   }, 15000, "the dead letter");
-  assert.equal(failed.attempts, 4, "every attempt of the test schedule");
-  assert.match(failed.reason, /gave up after 4 attempts; last: the app answered 422/);
+  assert.equal(failed.attempts, 12, "every attempt of the schedule");
+  assert.match(failed.reason, /gave up after 12 attempts; last: the app answered 422/);
   assert.equal((await health(mf, "picky")).state, "active", "never tripped by one event");
   await until(() => r.accepted().length === 3, 10000, "the other events");
 });
@@ -208,10 +210,10 @@ test("bulk recovery queues every failed delivery since a time once more, with it
   assert.equal(bad.status, 400);
   assert.equal(bad.body.error.path, "since");
   const none = await post(mf, "/admin/destinations/app/recover", { since: Date.now() + 60000, status: ["failed"] });
-  assert.deepEqual(none.body, { destination: "app", recovered: 0 });
+  assert.deepEqual(none.body, { destination: "app", recovered: 0, more: false });
   const recovered = await post(mf, "/admin/destinations/app/recover", { since, status: ["failed"] });
   assert.equal(recovered.status, 202);
-  assert.deepEqual(recovered.body, { destination: "app", recovered: 3 });
+  assert.deepEqual(recovered.body, { destination: "app", recovered: 3, more: false });
   await until(() => r.accepted().length === 3, 10000, "the recovered deliveries");
   assert.deepEqual(
     r.accepted().map((q) => q.headers["webhook-id"]).sort(),
@@ -261,8 +263,10 @@ test("an object with all its rows gone holds no alarm, also after a pause and re
   await until(async () => (await health(mf, "app")).held === 1, 5000, "held");
   await post(mf, "/admin/destinations/app/resume");
   await until(() => r.accepted().length === 1, 5000, "delivered");
+  // Then only its metrics are left (kept 48 hours by the minute, 30 days by
+  // the hour), and the one alarm that forgets them.
   await until(async () => {
     const s = await stats(mf, "destination", "app");
-    return s.rows === 0 && s.alarm === null;
-  }, 10000, "an empty object without an alarm");
+    return s.rows === 0 && (s.alarm === null || s.alarm > Date.now() + 40 * 3600_000);
+  }, 10000, "an object without deliveries and no alarm but its metrics'");
 });

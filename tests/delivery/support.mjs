@@ -98,7 +98,11 @@ export async function startWorker({ destinations, persist, consumers = true, ext
           "drift-bridge-dead-letters": { maxBatchSize: 10, maxBatchTimeout: 0.05 },
         }
       : {},
-    durableObjects: { OUTBOX: { className: "Outbox", useSQLite: true }, DESTINATION: { className: "Destination", useSQLite: true } },
+    durableObjects: {
+      OUTBOX: { className: "Outbox", useSQLite: true },
+      DELIVERY_LOG: { className: "DeliveryLog", useSQLite: true },
+      REGISTRY: { className: "Registry", useSQLite: true },
+    },
     durableObjectsPersist: persist,
     handleRuntimeStdio(stdout, stderr) {
       for (const stream of [stdout, stderr]) {

@@ -195,13 +195,13 @@ describe("the workers-rs module starts on its first use", () => {
       const converted = await post(mf, "/convert", EX);
       assert.equal(converted.status, 200, await converted.text());
     }
-    assert.deepEqual(await modules(), { hot: true, workers: false });
+    assert.deepEqual(await modules(), { bridge: true, operator: false });
   });
 
   test("any other route starts the workers-rs module, and it stays", async () => {
     const health = await request(mf, "/health");
     assert.equal(health.status, 200, await health.text());
-    assert.deepEqual(await modules(), { hot: true, workers: true });
+    assert.deepEqual(await modules(), { bridge: true, operator: true });
     const res = await post(mf, "/webhooks/drift", EX, { token: TOKEN });
     assert.equal(res.status, 200, await res.text());
   });

@@ -1,5 +1,5 @@
 // A panic inside either wasm module (POST /__test/panic in the workers-rs
-// one, POST /__test/hot-panic in the hot path's, both enabled by
+// one, POST /__test/bridge-panic in the hot path's, both enabled by
 // DRIFT_BRIDGE_TEST_ROUTES=1) fails that request only: the same worker keeps
 // answering correctly afterwards.
 
@@ -17,7 +17,7 @@ import {
 } from "./support.mjs";
 
 const PANIC_MESSAGE = "deliberate panic from /__test/panic";
-const HOT_PANIC_MESSAGE = "deliberate panic from /__test/hot-panic";
+const HOT_PANIC_MESSAGE = "deliberate panic from /__test/bridge-panic";
 
 /** POSTs to a panic route; resolves to a description of how it failed. */
 async function panicOnce(mf, route = "/__test/panic") {
@@ -90,18 +90,18 @@ describe("panic recovery (DRIFT_BRIDGE_TEST_ROUTES=1)", () => {
   });
 
   test("a panic in the hot path's module is logged with its message, and fails that request only", async (t) => {
-    t.diagnostic(await panicOnce(mf, "/__test/hot-panic"));
+    t.diagnostic(await panicOnce(mf, "/__test/bridge-panic"));
     await eventually(() => mf.logs().includes(HOT_PANIC_MESSAGE), `no "${HOT_PANIC_MESSAGE}" in workerd's output:\n${mf.logs()}`);
     await assertHealthy(mf);
   });
 
   test("panics in both modules, one after the other, again and again", async () => {
     for (let i = 0; i < 3; i++) {
-      await panicOnce(mf, "/__test/hot-panic");
+      await panicOnce(mf, "/__test/bridge-panic");
       await panicOnce(mf);
       await assertHealthy(mf);
       await panicOnce(mf);
-      await panicOnce(mf, "/__test/hot-panic");
+      await panicOnce(mf, "/__test/bridge-panic");
       await assertHealthy(mf);
     }
     const panics = mf.logs().split(HOT_PANIC_MESSAGE).length - 1;
@@ -116,8 +116,8 @@ describe("the panic routes are off without DRIFT_BRIDGE_TEST_ROUTES=1", () => {
   });
   after(() => mf?.dispose());
 
-  test("POST /__test/panic and /__test/hot-panic are unknown routes", async () => {
-    for (const route of ["/__test/panic", "/__test/hot-panic"]) {
+  test("POST /__test/panic and /__test/bridge-panic are unknown routes", async () => {
+    for (const route of ["/__test/panic", "/__test/bridge-panic"]) {
       const body = await expectJson(await post(mf, route, "{}"), 404);
       assert.equal(body.error.code, "not_found");
     }

@@ -12,7 +12,7 @@ import { Miniflare } from "miniflare";
 /** The repository root, whatever the current directory. */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const SCRIPT = fileURLToPath(new URL("../../build/index.js", import.meta.url));
-const WASM = ["hot_bg.wasm", "index_bg.wasm"].map((name) => fileURLToPath(new URL(`../../build/${name}`, import.meta.url)));
+const WASM = ["bridge_bg.wasm", "operator_bg.wasm"].map((name) => fileURLToPath(new URL(`../../build/${name}`, import.meta.url)));
 
 /** Any origin will do: the worker routes on the path only. */
 export const BASE = "http://drift-bridge.test";

@@ -1,0 +1,382 @@
+//! What a delivery log knows of itself, kept in one row (`meta`, key
+//! `state`) that each operation reads once and writes at most once: its
+//! destination's name, the alarm it last set, the breaker, the drain, its
+//! counts by status and its size (kept as they change, never recounted), a
+//! recovery in progress, the current minute's metrics and whether the
+//! registry knows it.
+
+use super::super::breaker::{Breaker, Settings};
+use super::super::effects::Alarm;
+use super::super::message::{self, Fields, MessageError};
+use super::super::metrics::Minute;
+use super::super::sql::{Arg, Sql, StorageError};
+use super::super::status::{ApiStatus, Status};
+use crate::json::{Limits, Writer};
+
+/// Deliveries by status, in the admin API's words.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pending: i64,
+    pub held: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    pub gone: i64,
+    pub replayed: i64,
+}
+
+impl Counts {
+    pub fn get(&self, status: ApiStatus) -> i64 {
+        match status {
+            ApiStatus::Pending => self.pending,
+            ApiStatus::Held => self.held,
+            ApiStatus::Delivered => self.delivered,
+            ApiStatus::Failed => self.failed,
+            ApiStatus::Gone => self.gone,
+            ApiStatus::Replayed => self.replayed,
+        }
+    }
+
+    fn slot(&mut self, status: ApiStatus) -> &mut i64 {
+        match status {
+            ApiStatus::Pending => &mut self.pending,
+            ApiStatus::Held => &mut self.held,
+            ApiStatus::Delivered => &mut self.delivered,
+            ApiStatus::Failed => &mut self.failed,
+            ApiStatus::Gone => &mut self.gone,
+            ApiStatus::Replayed => &mut self.replayed,
+        }
+    }
+
+    pub fn total(&self) -> i64 {
+        ApiStatus::ALL.iter().map(|s| self.get(*s)).sum()
+    }
+
+    pub fn encode(&self) -> String {
+        let mut w = Writer::object();
+        for s in ApiStatus::ALL {
+            w.int(s.as_str(), self.get(s));
+        }
+        w.finish()
+    }
+}
+
+/// A backlog being released in its original order: the held deliveries up
+/// to `up_to` (their log position), `DRAIN_PER_SECOND` at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Drain {
+    pub up_to: i64,
+    /// When the next release is due.
+    pub next: i64,
+}
+
+/// A recovery in progress: dead letters with one of `statuses` received
+/// since `since`, replayed page by page, from log position `after` up to
+/// `until` (the end of the log when it started, so that nothing it replays
+/// is replayed again).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    pub since: i64,
+    pub statuses: Vec<String>,
+    pub after: i64,
+    pub until: i64,
+    pub recovered: i64,
+    pub started: i64,
+}
+
+/// The state row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogState {
+    pub version: i64,
+    pub name: Option<String>,
+    /// The alarm as this log last set it (`None`: none).
+    pub alarm: Option<i64>,
+    pub breaker: Breaker,
+    pub drain: Option<Drain>,
+    pub counts: Counts,
+    /// What the kept deliveries count for against `MAX_LOG_BYTES`.
+    pub bytes: i64,
+    /// Deliveries failed at once because the log was full, since it last
+    /// had room.
+    pub refused: i64,
+    /// The last acceptance time given out: acceptance times only grow, so
+    /// the log's order is their order.
+    pub last_accepted: i64,
+    pub recovery: Option<Recovery>,
+    /// How many deliveries the last finished recovery replayed, and when.
+    pub last_recovery: Option<(i64, i64)>,
+    pub minute: Minute,
+    /// The registry epoch of this log's latest registration (0: never), and
+    /// whether the registry confirmed it; negative while unregistering.
+    pub epoch: i64,
+    pub confirmed: bool,
+    /// Whether anything changed since it was read.
+    dirty: bool,
+}
+
+const KEY: &str = "state";
+
+impl LogState {
+    pub fn new(settings: &Settings) -> LogState {
+        LogState {
+            version: super::schema::VERSION,
+            name: None,
+            alarm: None,
+            breaker: Breaker::new(settings),
+            drain: None,
+            counts: Counts::default(),
+            bytes: 0,
+            refused: 0,
+            last_accepted: 0,
+            recovery: None,
+            last_recovery: None,
+            minute: Minute::default(),
+            epoch: 0,
+            confirmed: false,
+            dirty: true,
+        }
+    }
+
+    /// Reads the state row; a log without one is new (or of drift-bridge
+    /// 0.2, whose name and circuit are taken over, and whose counts are
+    /// counted once).
+    pub fn load(sql: &impl Sql, settings: &Settings) -> Result<LogState, StorageError> {
+        let row = sql.first("SELECT value FROM meta WHERE key = ?", &[Arg::Text(KEY)])?;
+        if let Some(text) = row.as_ref().and_then(|r| r.text(0)) {
+            match LogState::decode(text, settings) {
+                Ok(state) => return Ok(state),
+                Err(e) => return Err(StorageError(format!("the delivery log's state cannot be read ({e}); it was written by a newer version?"))),
+            }
+        }
+        let mut state = LogState::new(settings);
+        state.name = sql.first("SELECT value FROM meta WHERE key = 'name'", &[])?.and_then(|r| r.text(0).map(str::to_owned));
+        if let Some(old) = sql.first("SELECT value FROM meta WHERE key = 'circuit'", &[])? {
+            if let Ok(value) = crate::json::parse(old.text(0).unwrap_or(""), &Limits::INTERNAL) {
+                if let Ok(breaker) = Breaker::decode(&value, settings) {
+                    state.breaker = breaker;
+                }
+                if value.get("draining") == Some(&crate::json::Value::Bool(true)) {
+                    state.drain = Some(Drain { up_to: i64::MAX, next: 0 });
+                }
+            }
+        }
+        for row in sql.query("SELECT status, COUNT(*), SUM(size), MAX(accepted_at) FROM deliveries GROUP BY status", &[])? {
+            if let Some(status) = row.text(0).and_then(Status::from_sql) {
+                state.add(status, row.int0(1));
+                state.bytes += row.int0(2);
+                state.last_accepted = state.last_accepted.max(row.int0(3));
+            }
+        }
+        Ok(state)
+    }
+
+    /// Writes the state row if anything changed.
+    pub fn save(&mut self, sql: &impl Sql) -> Result<(), StorageError> {
+        if self.dirty {
+            sql.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[Arg::Text(KEY), Arg::Text(&self.encode())],
+            )?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Marks the state as changed (every `&mut` helper here does).
+    pub fn touch(&mut self) -> &mut LogState {
+        self.dirty = true;
+        self
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// A delivery came in with `status`.
+    pub fn add(&mut self, status: Status, n: i64) {
+        self.dirty = true;
+        *self.counts.slot(status.api()) += n;
+    }
+
+    /// A delivery went from `from` to `to`.
+    pub fn moved(&mut self, from: Status, to: Status) {
+        if from.api() != to.api() {
+            self.dirty = true;
+            *self.counts.slot(from.api()) -= 1;
+            *self.counts.slot(to.api()) += 1;
+        }
+    }
+
+    /// The next acceptance time: `now`, or just after the last one.
+    pub fn accept_time(&mut self, now: i64) -> i64 {
+        self.dirty = true;
+        self.last_accepted = now.max(self.last_accepted + 1);
+        self.last_accepted
+    }
+
+    /// The alarm must fire no later than `at` (ms). Answers what to do with
+    /// it, and remembers the result. An alarm recorded in the past has fired,
+    /// or is about to, or was lost: it is set again (no later than now).
+    pub fn alarm_by(&mut self, at: i64, now: i64) -> Alarm {
+        match self.alarm {
+            Some(current) if current <= at && current >= now => Alarm::Keep,
+            Some(current) if current < now => {
+                let at = at.min(now);
+                self.alarm = Some(at);
+                self.dirty = true;
+                Alarm::At(at)
+            }
+            _ => {
+                self.alarm = Some(at);
+                self.dirty = true;
+                Alarm::At(at)
+            }
+        }
+    }
+
+    /// The alarm must be exactly this (the alarm's own step decides).
+    pub fn alarm_exactly(&mut self, at: Option<i64>) -> Alarm {
+        self.dirty = true;
+        self.alarm = at;
+        at.map_or(Alarm::Clear, Alarm::At)
+    }
+
+    fn encode(&self) -> String {
+        let mut w = Writer::with_capacity(768);
+        w.int("version", self.version)
+            .opt_str("name", self.name.as_deref())
+            .opt_int("alarm", self.alarm)
+            .raw("breaker", &self.breaker.encode());
+        if let Some(d) = &self.drain {
+            w.raw("drain", &Writer::object().int("upTo", d.up_to).int("next", d.next).finish());
+        }
+        w.raw("counts", &self.counts.encode()).int("bytes", self.bytes).int("refused", self.refused).int("lastAccepted", self.last_accepted);
+        if let Some(r) = &self.recovery {
+            w.raw(
+                "recovery",
+                &Writer::object()
+                    .int("since", r.since)
+                    .raw("status", &crate::json::string_array(&r.statuses))
+                    .int("after", r.after)
+                    .int("until", r.until)
+                    .int("recovered", r.recovered)
+                    .int("started", r.started)
+                    .finish(),
+            );
+        }
+        if let Some((n, at)) = self.last_recovery {
+            w.raw("lastRecovery", &Writer::object().int("recovered", n).int("at", at).finish());
+        }
+        w.raw("minute", &self.minute.encode()).int("epoch", self.epoch).bool("confirmed", self.confirmed);
+        w.finish()
+    }
+
+    fn decode(text: &str, settings: &Settings) -> Result<LogState, MessageError> {
+        let value = message::parse("delivery log state", text, &Limits::INTERNAL)?;
+        let f = Fields::parse("delivery log state", &value)?;
+        let version = f.opt_int("version")?.unwrap_or(0);
+        if version > super::schema::VERSION {
+            return Err(f.error("version", format!("{version} is newer than this version's {}", super::schema::VERSION)));
+        }
+        let breaker = match f.get("breaker") {
+            Some(b) => Breaker::decode(b, settings)?,
+            None => Breaker::new(settings),
+        };
+        let drain = match f.get("drain") {
+            Some(d) => {
+                let d = Fields::parse("drain", d)?;
+                Some(Drain { up_to: d.int("upTo")?, next: d.int("next")? })
+            }
+            None => None,
+        };
+        let mut counts = Counts::default();
+        if let Some(c) = f.get("counts") {
+            let c = Fields::parse("counts", c)?;
+            for s in ApiStatus::ALL {
+                *counts.slot(s) = c.opt_int(s.as_str())?.unwrap_or(0);
+            }
+        }
+        let recovery = match f.get("recovery") {
+            Some(r) => {
+                let r = Fields::parse("recovery", r)?;
+                Some(Recovery {
+                    since: r.int("since")?,
+                    statuses: r.strings("status")?,
+                    after: r.int("after")?,
+                    until: r.int("until")?,
+                    recovered: r.int("recovered")?,
+                    started: r.opt_int("started")?.unwrap_or(0),
+                })
+            }
+            None => None,
+        };
+        let last_recovery = match f.get("lastRecovery") {
+            Some(r) => {
+                let r = Fields::parse("lastRecovery", r)?;
+                Some((r.int("recovered")?, r.int("at")?))
+            }
+            None => None,
+        };
+        let minute = match f.get("minute") {
+            Some(m) => Minute::decode(m)?,
+            None => Minute::default(),
+        };
+        Ok(LogState {
+            version: super::schema::VERSION,
+            name: f.opt_str("name")?,
+            alarm: f.opt_int("alarm")?,
+            breaker,
+            drain,
+            counts,
+            bytes: f.opt_int("bytes")?.unwrap_or(0),
+            refused: f.opt_int("refused")?.unwrap_or(0),
+            last_accepted: f.opt_int("lastAccepted")?.unwrap_or(0),
+            recovery,
+            last_recovery,
+            minute,
+            epoch: f.opt_int("epoch")?.unwrap_or(0),
+            confirmed: f.bool("confirmed")?,
+            dirty: version != super::schema::VERSION,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_roundtrips() {
+        let s = Settings::default();
+        let mut state = LogState::new(&s);
+        state.name = Some("push-app".into());
+        state.alarm = Some(5);
+        state.drain = Some(Drain { up_to: 9, next: 10 });
+        state.add(Status::Held, 3);
+        state.moved(Status::Held, Status::Queued);
+        state.bytes = 1234;
+        state.recovery = Some(Recovery { since: 1, statuses: vec!["failed".into()], after: 7, until: 9, recovered: 2, started: 3 });
+        state.last_recovery = Some((4, 5));
+        state.minute.start = 60_000;
+        state.minute.at("conversation_push").attempts = 2;
+        state.epoch = 3;
+        state.confirmed = true;
+        state.breaker.failed("a", "x", 1, &s);
+        let mut read = LogState::decode(&state.encode(), &s).unwrap();
+        read.dirty = true;
+        assert_eq!(read, state);
+        assert_eq!((state.counts.held, state.counts.pending), (2, 1));
+    }
+
+    #[test]
+    fn the_alarm_is_set_only_when_it_must_move_earlier_or_was_lost() {
+        let s = Settings::default();
+        let mut state = LogState::new(&s);
+        assert_eq!(state.alarm_by(100, 10), Alarm::At(100));
+        assert_eq!(state.alarm_by(200, 10), Alarm::Keep);
+        assert_eq!(state.alarm_by(50, 10), Alarm::At(50));
+        // Recorded at 50, now 60: it fired (or is firing, or was lost).
+        assert_eq!(state.alarm_by(500, 60), Alarm::At(60));
+        assert_eq!(state.alarm_exactly(None), Alarm::Clear);
+        assert_eq!(state.alarm_by(70, 60), Alarm::At(70));
+    }
+}

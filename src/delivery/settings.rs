@@ -1,0 +1,85 @@
+//! What the delivery system runs with: the destinations, and the retry,
+//! retention and breaker settings, as [`crate::config`] reads them from the
+//! worker's variables. Its own type so that the delivery system depends on
+//! nothing but these values.
+
+use super::breaker;
+use super::Destinations;
+
+/// The delivery settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Where outbound events go (none: the bridge only answers Drift).
+    pub destinations: Destinations,
+    /// First retry wait; see [`super::schedule`].
+    pub retry_base_seconds: u32,
+    /// How long one delivery attempt may take.
+    pub delivery_timeout_ms: u32,
+    /// How long a delivery may show no progress before it is put on the
+    /// queue again (a lost queue message, a consumer that stopped).
+    pub recovery_grace_seconds: u32,
+    /// How long an accepted (event, destination) keeps the same pair from
+    /// being delivered again.
+    pub dedup_window_seconds: u32,
+    /// How long failed, gone and replayed deliveries are kept for the admin.
+    pub dead_letter_retention_seconds: u32,
+    /// How long delivered deliveries stay in the delivery log (at least the
+    /// deduplication window).
+    pub delivery_log_seconds: u32,
+    /// How long a delivery may be held (its app down, or paused) before it
+    /// fails.
+    pub hold_retention_seconds: u32,
+    /// The circuit breaker and the catch-up after it.
+    pub circuit: breaker::Settings,
+    /// What one destination's delivery log may hold (bodies and a row's
+    /// overhead); past it, new deliveries for that app fail at once.
+    pub max_log_bytes: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            destinations: Destinations::default(),
+            retry_base_seconds: super::schedule::DEFAULT_BASE_SECONDS,
+            delivery_timeout_ms: 10_000,
+            recovery_grace_seconds: 300,
+            dedup_window_seconds: 86_400,
+            dead_letter_retention_seconds: 14 * 86_400,
+            delivery_log_seconds: 7 * 86_400,
+            hold_retention_seconds: 30 * 86_400,
+            circuit: breaker::Settings::default(),
+            max_log_bytes: DEFAULT_MAX_LOG_BYTES,
+        }
+    }
+}
+
+/// The default cap on what one destination's delivery log holds: 1 GB (a
+/// Durable Object holds up to 10 GB).
+pub const DEFAULT_MAX_LOG_BYTES: i64 = 1_000_000_000;
+
+impl Settings {
+    /// The deduplication window in milliseconds.
+    pub fn dedup_window_ms(&self) -> i64 {
+        i64::from(self.dedup_window_seconds) * 1000
+    }
+
+    /// Dead-letter retention in milliseconds.
+    pub fn dead_letter_retention_ms(&self) -> i64 {
+        i64::from(self.dead_letter_retention_seconds) * 1000
+    }
+
+    /// Delivery log retention in milliseconds.
+    pub fn delivery_log_ms(&self) -> i64 {
+        i64::from(self.delivery_log_seconds) * 1000
+    }
+
+    /// Hold retention in milliseconds.
+    pub fn hold_retention_ms(&self) -> i64 {
+        i64::from(self.hold_retention_seconds) * 1000
+    }
+
+    /// Recovery grace in milliseconds.
+    pub fn recovery_grace_ms(&self) -> i64 {
+        i64::from(self.recovery_grace_seconds) * 1000
+    }
+}
