@@ -393,18 +393,23 @@ function destinationCard(d) {
     ? h("dd", {}, h("span", { class: "error-text" }, d.lastError), d.lastErrorAt ? h("span", { class: "muted" }, " · ", when(d.lastErrorAt)) : null)
     : h("dd", { class: "muted" }, "none");
   const actions = [];
-  if (d.state !== "paused") actions.push(h("button", { type: "button", class: "button button-small", onclick: () => confirmPause(d) }, "Pause…"));
-  if (d.state !== "active") actions.push(h("button", { type: "button", class: "button button-small", onclick: () => confirmResume(d) }, "Resume…"));
-  actions.push(h("button", { type: "button", class: "button button-small", onclick: () => confirmRecover(d) }, "Recover…"));
+  const configured = d.configured !== false;
+  if (configured && d.state !== "paused") actions.push(h("button", { type: "button", class: "button button-small", onclick: () => confirmPause(d) }, "Pause…"));
+  if (configured && d.state !== "active") actions.push(h("button", { type: "button", class: "button button-small", onclick: () => confirmResume(d) }, "Resume…"));
+  if (configured) actions.push(h("button", { type: "button", class: "button button-small", onclick: () => confirmRecover(d) }, "Recover…"));
   actions.push(h("button", { type: "button", class: "button button-small button-quiet", onclick: () => showLogOf(d.name), "aria-label": `Show the deliveries of ${d.name}` }, "Deliveries"));
 
   return h("li", { class: "destination", dataset: { name: d.name, state: d.state }, "aria-labelledby": title },
     h("div", { class: "destination-head" },
       h("h3", { id: title }, d.name),
-      badge(d.state),
+      configured ? badge(d.state) : badge("not configured", "warn"),
       d.draining ? badge("draining", "info") : null,
+      d.full ? badge("full", "error") : null,
     ),
-    h("p", { class: "destination-url mono" }, d.url),
+    configured
+      ? h("p", { class: "destination-url mono" }, d.url)
+      : h("p", { class: "destination-url muted" }, "No longer in the configuration: its deliveries are kept until their retention ends."),
+    d.refused ? h("p", { class: "error-text" }, `${plural(d.refused, "delivery", "deliveries")} failed at once: the delivery log is over MAX_LOG_BYTES.`) : null,
     h("p", { class: "destination-meta" },
       (d.types ?? []).map((t) => h("code", { class: "type" }, t)),
       d.signed ? h("span", { class: "tag" }, "signed") : h("span", { class: "tag" }, "unsigned"),
@@ -538,7 +543,7 @@ function row(d) {
   const cells = [
     h("td", { class: "cell-time", "data-label": "Time" },
       h("button", { type: "button", class: "open", "aria-label": `${time.textContent}: open delivery ${d.id}`, onclick: (e) => { e.stopPropagation(); open(); } }, time)),
-    h("td", { class: "cell-destination", "data-label": "Destination" }, d.destination),
+    h("td", { class: "cell-destination", "data-label": "Destination" }, d.destination, d.configured === false ? h("span", { class: "muted" }, " (not configured)") : null),
     h("td", { class: "cell-type", "data-label": "Type" }, h("span", {}, h("code", {}, d.type), h("span", { class: "row-id mono" }, d.id))),
     h("td", { class: "cell-status", "data-label": "Status" }, statusBadge(d)),
     h("td", { class: "cell-attempts num", "data-label": "Attempts" }, String(d.attempts ?? 0)),
@@ -821,7 +826,9 @@ function confirmRecover(d) {
       if (!status.length) throw new FieldError("Choose failed, gone or both.");
       const { value } = await api("POST", `${path(d.name)}/recover`, { since: sinceMs, status });
       afterAction();
-      return `${plural(value.recovered ?? 0, "delivery", "deliveries")} of ${value.destination} queued again.`;
+      return value.more
+        ? `${plural(value.recovered ?? 0, "delivery", "deliveries")} of ${value.destination} queued again so far; the rest follow, page by page.`
+        : `${plural(value.recovered ?? 0, "delivery", "deliveries")} of ${value.destination} queued again.`;
     },
   });
 }
