@@ -340,6 +340,31 @@ fn the_backlog_drains_in_order_at_its_rate_while_new_deliveries_go_out_at_once()
 }
 
 #[test]
+fn a_batch_goes_side_by_side_but_one_conversation_in_order_and_after_a_failure_a_scout_first() {
+    // A breaker that does not trip on these five failures.
+    let mut w = world(&[("CIRCUIT_FAILURES", "20")]);
+    // Conversations 7, 8, 7, 9, 7.
+    let batch = |w: &mut World, from: usize| {
+        let deliveries = [7, 8, 7, 9, 7].iter().enumerate().map(|(e, c)| delivery(from + e, *c)).collect();
+        w.log_op(APP, "/add", &Add { destination: APP.into(), deliveries }.encode()).unwrap();
+        let items = refs(w);
+        attempt(w, &items)
+    };
+    let go = batch(&mut w, 0);
+    let waves: Vec<u32> = go.go.iter().map(|g| g.wave).collect();
+    assert_eq!(waves, [0, 0, 1, 0, 2], "7's events one after another, the others beside them");
+    // The app fails them: the next batch sends a scout first.
+    answered(&mut w, &go, Some(503));
+    refs(&mut w); // their retries, for later
+    let go = batch(&mut w, 10);
+    let waves: Vec<u32> = go.go.iter().map(|g| g.wave).collect();
+    assert_eq!(waves, [0, 1, 1, 1, 2], "the first alone, then the same order as before");
+    answered(&mut w, &go, Some(200));
+    let go = batch(&mut w, 20);
+    assert_eq!(go.go.iter().map(|g| g.wave).collect::<Vec<_>>(), [0, 0, 1, 0, 2], "healthy again: no scout");
+}
+
+#[test]
 fn rows_live_for_their_retention_and_then_nothing_is_left_not_even_the_alarm() {
     let mut w = world(&[("DELIVERY_LOG_SECONDS", "86400"), ("DEAD_LETTER_RETENTION_SECONDS", "172800")]);
     add(&mut w, 0..2);
@@ -395,13 +420,13 @@ fn a_removed_destination_is_not_probed_and_its_deliveries_stay_listed_until_thei
     // The registry still lists it until its rows are gone.
     let (_, logs) = {
         let now = w.now;
-        let fx = w.registry.run(|sql| drift_bridge::delivery::registry::logs(sql)).unwrap();
+        let fx = w.registry.run(drift_bridge::delivery::registry::logs).unwrap();
         let _ = now;
         (200, fx.reply.unwrap().body)
     };
     assert_eq!(logs, r#"{"logs":["app"]}"#);
     w.run_for(15 * 86_400_000, 3_600_000);
-    let fx = w.registry.run(|sql| drift_bridge::delivery::registry::logs(sql)).unwrap();
+    let fx = w.registry.run(drift_bridge::delivery::registry::logs).unwrap();
     assert_eq!(fx.reply.unwrap().body, r#"{"logs":[]}"#);
 }
 

@@ -219,7 +219,7 @@ fn dead_letter(w: &World, event: &str, destination: &str) -> Option<String> {
             let v = drift_bridge::json::parse(l, &drift_bridge::Limits::default()).ok()?;
             v.get("reason").and_then(|r| r.as_str()).map(|r| r.text().into_owned())
         })
-        .last()
+        .next_back()
 }
 
 fn check_nothing_left(w: &World) -> Result<(), String> {

@@ -9,10 +9,12 @@
 //! 2. For each `/attempt` answer, [`requests`] builds the POSTs: body with the
 //!    destination's token handling, `webhook-id`, `webhook-timestamp` and
 //!    the Standard Webhooks signature, the deadline.
-//! 3. The adapter sends them one after the other; after each, [`stops_batch`]
-//!    says whether the app is in trouble (no answer, redirect, 408, 429, 5xx),
-//!    in which case the rest go back unattempted: a down app costs one
-//!    deadline per batch, not one per message.
+//! 3. The adapter sends them in the log's waves: side by side, but one
+//!    conversation's events one after another, and after a failure the
+//!    first alone, as a scout. After each wave, [`stops_batch`] says whether
+//!    an answer shows the app in trouble (no answer, redirect, 408, 429,
+//!    5xx), in which case the later waves go back unattempted: a down app
+//!    costs one deadline per batch and, once it has failed, one request.
 //! 4. [`settle`] turns the answers into the `/settle` call (errors in words,
 //!    an excerpt of the app's answer, any token the app echoed redacted).
 //!
@@ -99,6 +101,8 @@ pub struct Request {
     pub body: String,
     /// One deadline for the status and, on a failure, the excerpt.
     pub timeout_ms: u32,
+    /// The requests of a wave go side by side, after the earlier waves'.
+    pub wave: u32,
     /// Why it cannot be sent at all (its destination is gone from the
     /// configuration, its stored event cannot be read): reported as its
     /// outcome without a request.
@@ -122,6 +126,7 @@ fn request(d: Option<&Destination>, name: &str, go: super::message::Go, now: i64
         headers: Vec::new(),
         body: String::new(),
         timeout_ms,
+        wave: go.wave,
         impossible: None,
     };
     let Some(d) = d else {
@@ -157,7 +162,7 @@ fn request(d: Option<&Destination>, name: &str, go: super::message::Go, now: i64
 }
 
 /// Whether an answer (an HTTP status, or `None` for no answer) says the app
-/// is in trouble, so that the rest of the batch goes back unattempted.
+/// is in trouble, so that the later waves of the batch go back unattempted.
 pub fn stops_batch(code: Option<u16>) -> bool {
     Signal::of(code) == Signal::Down
 }
@@ -300,6 +305,7 @@ mod tests {
                 probe: false,
                 event_id: "0123456789abcdef".into(),
                 body: r#"{"orgId":1,"token":"drift"}"#.into(),
+                wave: 0,
             }],
             skip: vec![],
         };
@@ -333,6 +339,7 @@ mod tests {
             headers: vec![],
             body: body.into(),
             timeout_ms: 1000,
+            wave: 0,
             impossible: None,
         };
         let requests = [mk("x", r#"{"token":"app-secret-token"}"#), mk("y", "{}"), mk("z", "{}")];

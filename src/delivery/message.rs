@@ -458,6 +458,9 @@ pub struct Go {
     pub event_id: String,
     /// The outbound event's JSON (before the destination's token handling).
     pub body: String,
+    /// When it goes: the deliveries of one wave side by side, after every
+    /// earlier wave's have answered (see the log's `waves`).
+    pub wave: u32,
 }
 
 /// `/attempt`'s answer: which may go, in order; the rest are skipped (the
@@ -478,6 +481,7 @@ impl AttemptReply {
                 .bool("probe", g.probe)
                 .str("eventId", &g.event_id)
                 .str("body", &g.body)
+                .int("wave", i64::from(g.wave))
                 .finish()
         });
         Writer::with_capacity(go.len() + 32).raw("go", &go).raw("skip", &json::string_array(&self.skip)).finish()
@@ -490,6 +494,7 @@ impl AttemptReply {
         let go = f.each("go", |g| {
                 let generation = g.int("g")?;
                 let attempt = g.int("attempt")?;
+                let wave = g.int("wave")?;
                 Ok(Go {
                     id: g.str("id")?,
                     generation: u32::try_from(generation).map_err(|_| g.error("g", "expected a generation number"))?,
@@ -497,6 +502,7 @@ impl AttemptReply {
                     probe: g.bool("probe")?,
                     event_id: g.str("eventId")?,
                     body: g.str("body")?,
+                    wave: u32::try_from(wave).map_err(|_| g.error("wave", "expected a wave number"))?,
                 })
             })?;
         Ok(AttemptReply { go, skip: f.strings("skip")? })
@@ -893,7 +899,7 @@ mod tests {
         let attempt = Attempt { lease_ms: 4000, items: vec![Item { id: "a".into(), generation: 2 }] };
         assert_eq!(Attempt::decode(&attempt.encode()).unwrap(), attempt);
         let reply = AttemptReply {
-            go: vec![Go { id: "a".into(), generation: 2, attempt: 3, probe: true, event_id: "e".into(), body }],
+            go: vec![Go { id: "a".into(), generation: 2, attempt: 3, probe: true, event_id: "e".into(), body, wave: 0 }],
             skip: vec!["b".into()],
         };
         assert_eq!(AttemptReply::decode(&reply.encode()).unwrap(), reply);

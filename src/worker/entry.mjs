@@ -375,7 +375,7 @@ async function consume(batch, env) {
   batch.ackAll();
 }
 
-/** One destination's share: ask which may go, POST them in order, report how each ended. */
+/** One destination's share: ask which may go, POST them, report how each ended. */
 async function deliver(env, group) {
   const reply = await callObject(env, group);
   if (reply.status !== 200) {
@@ -385,18 +385,21 @@ async function deliver(env, group) {
   if (group.op !== "/attempt") return;
   const requests = operator().consumerRequests(env, group.destination, reply.body, Date.now());
   if (requests.length === 0) return;
+  // Wave by wave, as the log said (side by side, but one conversation's
+  // events one after another, and after a failure a scout first); an answer
+  // that shows the app in trouble sends the later waves back unattempted.
   const seen = [];
   let stopped = false;
-  for (const r of requests) {
-    if (r.impossible !== undefined) continue;
-    // The app is in trouble: the rest go back unattempted (one deadline per batch, not one per message).
+  const waves = [...new Set(requests.filter((r) => r.impossible === undefined).map((r) => r.wave))].sort((a, b) => a - b);
+  for (const wave of waves) {
+    const these = requests.filter((r) => r.impossible === undefined && r.wave === wave);
     if (stopped) {
-      seen.push({ id: r.id, unattempted: true });
+      for (const r of these) seen.push({ id: r.id, unattempted: true });
       continue;
     }
-    const answer = await post(r);
-    seen.push(answer);
-    stopped = operator().stopsBatch(answer.status);
+    const answers = await Promise.all(these.map(post));
+    seen.push(...answers);
+    stopped = answers.some((a) => operator().stopsBatch(a.status));
   }
   const body = operator().consumerSettle(env, group.destination, reply.body, JSON.stringify(seen));
   const settle = { ...group, op: "/settle", body };

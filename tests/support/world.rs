@@ -173,7 +173,7 @@ impl World {
             if self.crashed() {
                 return false;
             }
-            let lost = self.lossy_queue && self.random() % 10 == 0;
+            let lost = self.lossy_queue && self.random().is_multiple_of(10);
             if !lost {
                 self.queue.push(Message {
                     body: s.body.clone(),
@@ -199,7 +199,7 @@ impl World {
                 let fx = match call.op {
                     "/register" => self.registry.run(|sql| registry::register(sql, &body, true, now)),
                     "/unregister" => self.registry.run(|sql| registry::register(sql, &body, false, now)),
-                    _ => self.registry.run(|sql| registry::logs(sql)),
+                    _ => self.registry.run(registry::logs),
                 };
                 fx.map(|fx| fx.reply.map(|r| (r.status, r.body)).unwrap_or((200, String::new()))).map_err(|e| e.to_string())
             }
@@ -409,10 +409,20 @@ impl World {
             }
             let requests = consumer::requests(&self.config.delivery, &group.destination, &reply, self.now).unwrap();
             let mut seen = Vec::new();
+            // As the adapter does, wave by wave: an answer that shows the app
+            // in trouble stops the later waves, not the rest of its own.
             let mut stopped = false;
-            for r in &requests {
+            let mut stops = false;
+            let mut in_order: Vec<&consumer::Request> = requests.iter().collect();
+            in_order.sort_by_key(|r| r.wave);
+            let mut wave = 0;
+            for r in in_order {
                 if r.impossible.is_some() {
                     continue;
+                }
+                if r.wave != wave {
+                    wave = r.wave;
+                    stopped |= stops;
                 }
                 if stopped {
                     seen.push(Seen { id: r.id.clone(), unattempted: true, status: None, location: None, excerpt: String::new(), error: None, latency_ms: 0 });
@@ -431,7 +441,7 @@ impl World {
                     // After the POST, before /settle.
                     return false;
                 }
-                stopped = consumer::stops_batch(status);
+                stops |= consumer::stops_batch(status);
                 seen.push(Seen {
                     id: r.id.clone(),
                     unattempted: false,

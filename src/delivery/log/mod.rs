@@ -55,7 +55,7 @@ use super::settings::Settings;
 pub use intake::add;
 pub use operator::{get, health, list, pause, recover, replay, resume, stats};
 pub use run::{alarm, registered};
-pub use sending::{attempt, dead, settle};
+pub use sending::{attempt, dead, settle, waves};
 
 /// At most this many due rows are handled by one alarm; more wait for the
 /// next, which follows at once (an alarm must never run out of time).

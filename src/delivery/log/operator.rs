@@ -273,11 +273,10 @@ pub fn recover(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
     st.touch().recovery = Some(Recovery { since: q.since, statuses, after: 0, until, recovered: 0, started: ctx.now });
     let more = recover_page(sql, &mut st, ctx)?;
     let recovered = st.recovery.as_ref().map_or_else(|| st.last_recovery.map_or(0, |(n, _)| n), |r| r.recovered);
-    let mut fx = Effects::default();
-    fx.alarm = st.alarm_by(ctx.now, ctx.now);
+    let alarm = st.alarm_by(ctx.now, ctx.now);
     st.save(sql)?;
-    fx.reply = Some(Reply::ok(Writer::object().int("recovered", recovered).bool("more", more).finish()));
-    Ok(fx)
+    let reply = Some(Reply::ok(Writer::object().int("recovered", recovered).bool("more", more).finish()));
+    Ok(Effects { alarm, reply, ..Effects::default() })
 }
 
 /// One page of the recovery in progress; answers whether pages remain.

@@ -26,12 +26,17 @@ pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
     let mut reply = AttemptReply::default();
     let mut fx = Effects::default();
     let mut wake = i64::MAX;
+    let mut order = Vec::new();
     for item in &request.items {
-        let row = sql.first(concat!("SELECT ", delivery_columns!(), ", body, history FROM deliveries WHERE id = ?"), &[Arg::Text(&item.id)])?;
+        let row = sql.first(
+            concat!("SELECT ", delivery_columns!(), ", body, history, conversation FROM deliveries WHERE id = ?"),
+            &[Arg::Text(&item.id)],
+        )?;
         let Some(mut row) = row else {
             reply.skip.push(item.id.clone());
             continue;
         };
+        let conversation = row.take_opt(16);
         let history = row.take_opt(15);
         let body = row.take(14);
         let d = Delivery::from_row(row);
@@ -101,7 +106,12 @@ pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
             probe,
             event_id: d.event_id.clone(),
             body,
+            wave: 0,
         });
+        order.push(conversation);
+    }
+    for (go, wave) in reply.go.iter_mut().zip(waves(&order, st.breaker.consecutive_failures > 0)) {
+        go.wave = wave;
     }
     if wake < i64::MAX {
         fx.alarm = st.alarm_by(wake, ctx.now);
@@ -110,6 +120,25 @@ pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
     st.save(sql)?;
     fx.reply = Some(Reply::ok(reply.encode()));
     Ok(fx)
+}
+
+/// When each of a batch's deliveries goes, given its conversation: side by
+/// side, each after every earlier one of its conversation, so that one
+/// conversation's events keep their order. With `scout` (the app's last
+/// counted answer was a failure) the first goes alone before the others: an
+/// app that is down is sent one request per batch, not ten. A healthy app
+/// takes a batch in about one round trip.
+pub fn waves(conversations: &[Option<String>], scout: bool) -> Vec<u32> {
+    let first = u32::from(scout);
+    let mut waves: Vec<u32> = Vec::with_capacity(conversations.len());
+    for (i, conversation) in conversations.iter().enumerate() {
+        let after = match conversation {
+            Some(_) => conversations[..i].iter().zip(&waves).filter(|(c, _)| *c == conversation).map(|(_, w)| w + 1).max(),
+            None => None,
+        };
+        waves.push(if i == 0 { 0 } else { after.unwrap_or(first).max(first) });
+    }
+    waves
 }
 
 /// `/settle`: records each attempt in its delivery's history; the breaker
@@ -333,4 +362,31 @@ fn attempt_line(name: &str, d: &Delivery, attempt: u32, status: Status, code: Op
         .int("latencyMs", latency)
         .opt_str("error", error)
         .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::waves;
+
+    #[test]
+    fn side_by_side_but_one_conversation_in_order_and_a_scout_first_after_a_failure() {
+        let cases: &[(&[Option<&str>], bool, &[u32])] = &[
+            (&[], false, &[]),
+            (&[Some("1")], true, &[0]),
+            // Different conversations: all at once; after a failure, a scout first.
+            (&[Some("1"), Some("2"), Some("3"), None], false, &[0, 0, 0, 0]),
+            (&[Some("1"), Some("2"), Some("3"), None], true, &[0, 1, 1, 1]),
+            // One conversation's events one after another, the others beside them.
+            (&[Some("1"), Some("2"), Some("1"), Some("2"), Some("1")], false, &[0, 0, 1, 1, 2]),
+            (&[Some("1"), Some("2"), Some("1"), Some("2"), Some("1")], true, &[0, 1, 1, 2, 2]),
+            (&[Some("1"), Some("1"), Some("1")], false, &[0, 1, 2]),
+            // Events without a conversation keep no order among themselves.
+            (&[None, None, None], false, &[0, 0, 0]),
+            (&[None, None, None], true, &[0, 1, 1]),
+        ];
+        for (conversations, scout, want) in cases {
+            let conversations: Vec<Option<String>> = conversations.iter().map(|c| c.map(str::to_owned)).collect();
+            assert_eq!(waves(&conversations, *scout), *want, "{conversations:?} scout {scout}");
+        }
+    }
 }
