@@ -118,9 +118,10 @@ results.cli.ratios = { jqOverOurs: round(jq.seconds / ours.seconds, 1), nodeOver
 
 // ---------------------------------------------------------------- sizes
 const size = (path) => ({ bytes: statSync(join(ROOT, path)).size, gzip: gzipSync(readFileSync(join(ROOT, path)), { level: 9 }).length });
+const { BRIDGE, OPERATOR } = await import("./report.mjs");
 results.size = {
-  "worker wasm, the hot path's module (build/hot_bg.wasm)": size("build/hot_bg.wasm"),
-  "worker wasm, the workers-rs module (build/index_bg.wasm)": size("build/index_bg.wasm"),
+  [BRIDGE]: size("build/bridge_bg.wasm"),
+  [OPERATOR]: size("build/operator_bg.wasm"),
   "worker JS: entry module and glue (build/index.js)": size("build/index.js"),
   "browser wasm (www/pkg/drift_bridge_bg.wasm)": size("www/pkg/drift_bridge_bg.wasm"),
   "browser JS glue (www/pkg/drift_bridge.js)": size("www/pkg/drift_bridge.js"),
@@ -136,6 +137,12 @@ const { coldStartBare, profileBench } = await import("./profile.mjs");
 results.profile = await profileBench({ log });
 // ---------------------------------------------------------------- cold start without Miniflare
 results.coldStart.bare = await coldStartBare({ log });
+
+// ---------------------------------------------------------------- what a webhook costs
+if (!ONLY_WORKER) {
+  const { unitsBench } = await import("./units.mjs");
+  results.units = await unitsBench({ log });
+}
 
 // ---------------------------------------------------------------- playground in Chromium
 if (!ONLY_WORKER) try {

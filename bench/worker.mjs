@@ -36,7 +36,7 @@ const REPEAT = 21;
 export const WORKERD_CORE = "1";
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
-/** The worker's wasm modules in build/: the hot path's, and the workers-rs one. */
+/** The worker's wasm modules in build/: the bridge's, and the operator's (workers-rs). */
 export const WORKER_WASM = ["bridge_bg.wasm", "operator_bg.wasm"];
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -33,9 +33,9 @@ if [ "$what" = all ] || [ "$what" = worker ]; then
   strip=(--strip-debug --strip-producers)
   [ "${DRIFT_BRIDGE_KEEP_NAMES:-0}" = 1 ] && strip=(--debuginfo)
   # feature, target dir, output name (the glue is <name>.js, the wasm
-  # <name>_bg.wasm), optimisation: the bridge's module favours speed (it
-  # runs on every webhook and every step of the delivery system; bench/README.md,
-  # "Size and start"), the operator's size.
+  # <name>_bg.wasm), optimisation: both favour size (the bridge's module,
+  # which every isolate starts, must stay under 250 KB with the delivery state
+  # machine in it; bench/README.md, "Size and start", has what that costs).
   for module in "bridge target/bridge bridge z" "operator target/operator operator z"; do
     read -r feature dir name level <<<"$module"
     CARGO_PROFILE_RELEASE_OPT_LEVEL=$level \

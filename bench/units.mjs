@@ -1,0 +1,336 @@
+// What a webhook costs on Workers, counted rather than timed: the billable
+// units it causes from Drift's POST to the app's 200 and to the end of every
+// row's lifetime, for the worker as it is and as it was (BENCH_BEFORE, a git
+// revision, built in bench/work/before), with one and with two destinations.
+//
+// Each worker runs in local workerd (Miniflare) behind a counting wrapper
+// (bench/work/<variant>/units.mjs, written here) that imports the built
+// worker and counts, in the one isolate that serves it and its objects:
+//   - Durable Object requests: every fetch and every alarm, per class;
+//   - SQL rows read and written, as the runtime's cursors count them
+//     (cursor.rowsRead, cursor.rowsWritten: index entries included);
+//   - queue operations: messages written, read by a consumer, retried, and
+//     deleted (acked), each one operation per 64 KB;
+//   - Worker invocations: the webhooks and the consumer's batches;
+//   - CPU: user + system time of the workerd process (/proc), all of it.
+// Loopback apps answer 200 and note when each delivery arrived, so the same
+// run gives the latency from the webhook's 200 to the app. The time-based
+// settings are shortened (RECOVERY_GRACE_SECONDS 10, the windows and
+// retentions 20 s) so that every row's life ends inside the run; all else is
+// wrangler.toml's, the queue consumer's settings included.
+//
+// Then the deliveries a second one app takes (bench/destination.mjs), for
+// both workers. Prices are Workers Paid list prices, without the included
+// allowances.
+//
+//   node bench/units.mjs            writes bench/work/units.json
+import { execFileSync, execSync } from "node:child_process";
+import { createServer } from "node:http";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+import { destinationBench } from "./destination.mjs";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const WORK = join(ROOT, "bench/work");
+const TOKEN = "bench-token";
+const ADMIN = "bench-admin-token-0123456789abcdef0123";
+
+/** Workers Paid list prices, in dollars per unit (developers.cloudflare.com, 2026). */
+export const PRICES = {
+  workerRequest: 0.3e-6,
+  cpuMs: 0.02e-6,
+  doRequest: 0.15e-6,
+  rowRead: 0.001e-6,
+  rowWritten: 1.0e-6,
+  queueOperation: 0.4e-6,
+};
+
+/** The counting wrapper around a built worker (its index.js next to it), exporting its Durable Object `classes`. */
+const wrapper = (classes) => `// Written by bench/units.mjs: counts the billable units of the worker beside it.
+import * as inner from "./index.js";
+const units = { webhooks: 0, consumerInvocations: 0, requests: {}, alarms: {}, rowsRead: 0, rowsWritten: 0,
+  queue: { written: 0, read: 0, retried: 0 } };
+const cursors = new Set();
+let patched = false;
+function patch(sql) {
+  if (patched) return;
+  patched = true;
+  const proto = Object.getPrototypeOf(sql);
+  const exec = proto.exec;
+  proto.exec = function (...args) { const c = exec.apply(this, args); cursors.add(c); return c; };
+}
+// Every cursor is read to its end before the code that made it awaits: count
+// them as each handler ends.
+function settle() {
+  for (const c of cursors) { units.rowsRead += c.rowsRead; units.rowsWritten += c.rowsWritten; }
+  cursors.clear();
+}
+async function counted(fn) { try { return await fn(); } finally { settle(); } }
+function producer(q) {
+  return {
+    send: (body, o) => { units.queue.written += 1; return q.send(body, o); },
+    sendBatch: (messages, o) => { units.queue.written += messages.length; return q.sendBatch(messages, o); },
+  };
+}
+const wrapped = new WeakMap();
+function wrapEnv(env) {
+  if (!wrapped.has(env)) wrapped.set(env, new Proxy(env, { get: (t, k) => (k === "DELIVERIES" ? producer(t.DELIVERIES) : Reflect.get(t, k)) }));
+  return wrapped.get(env);
+}
+function bind(target, value) { return typeof value === "function" ? value.bind(target) : value; }
+function wrapMessage(m) {
+  return new Proxy(m, { get: (t, k) => (k === "retry" ? (...a) => { units.queue.retried += 1; return t.retry(...a); } : bind(t, Reflect.get(t, k))) });
+}
+function wrapBatch(batch) {
+  const messages = batch.messages.map(wrapMessage);
+  return new Proxy(batch, { get: (t, k) => {
+    if (k === "messages") return messages;
+    if (k === "retryAll") return (...a) => { units.queue.retried += messages.length; return t.retryAll(...a); };
+    return bind(t, Reflect.get(t, k));
+  } });
+}
+function object(Base, name) {
+  if (!Base) return undefined;
+  return class extends Base {
+    constructor(ctx, env) { patch(ctx.storage.sql); super(ctx, wrapEnv(env)); }
+    fetch(request) { units.requests[name] = (units.requests[name] ?? 0) + 1; return counted(() => super.fetch(request)); }
+    alarm(...a) { units.alarms[name] = (units.alarms[name] ?? 0) + 1; return counted(() => super.alarm(...a)); }
+  };
+}
+${classes.map((c) => `export const ${c} = object(inner.${c}, "${c}");`).join("\n")}
+export default {
+  fetch(request, env, ctx) {
+    if (new URL(request.url).pathname === "/__units") { settle(); return Response.json(units); }
+    units.webhooks += 1;
+    return inner.default.fetch(request, wrapEnv(env), ctx);
+  },
+  queue(batch, env, ctx) {
+    units.consumerInvocations += 1;
+    units.queue.read += batch.messages.length;
+    return counted(() => inner.default.queue(wrapBatch(batch), wrapEnv(env), ctx));
+  },
+};
+`;
+
+/** The two workers: `before` built from a revision in a worktree, `after` the checkout's build/. */
+export function variants({ log, before = process.env.BENCH_BEFORE ?? "287fb35" }) {
+  const dir = join(WORK, "before");
+  const rev = execFileSync("git", ["rev-parse", "--short", before], { cwd: ROOT, encoding: "utf8" }).trim();
+  if (!existsSync(join(dir, "build/index.js")) || readFileSync(join(dir, ".bench-rev"), "utf8").trim() !== rev) {
+    log(`building the worker at ${rev} in ${dir} (a few minutes, once)`);
+    rmSync(dir, { recursive: true, force: true });
+    execFileSync("git", ["worktree", "prune"], { cwd: ROOT });
+    execFileSync("git", ["worktree", "add", "--force", "--detach", dir, rev], { cwd: ROOT, stdio: "ignore" });
+    execSync(`ln -s ${join(ROOT, "node_modules")} ${join(dir, "node_modules")}`);
+    execFileSync("bash", ["scripts/build.sh", "worker"], { cwd: dir, stdio: "inherit" });
+    writeFileSync(join(dir, ".bench-rev"), rev + "\n");
+  }
+  const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+  return [
+    {
+      name: "before",
+      label: `drift-bridge at ${rev} (before the state machine)`,
+      build: join(dir, "build"),
+      objects: { OUTBOX: "Outbox", DESTINATION: "Destination" },
+    },
+    {
+      name: "after",
+      label: `drift-bridge at ${commit}${dirty() ? " (with changes not committed)" : ""}`,
+      build: join(ROOT, "build"),
+      objects: { OUTBOX: "Outbox", DELIVERY_LOG: "DeliveryLog", REGISTRY: "Registry" },
+    },
+  ];
+}
+
+function dirty() {
+  return execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd: ROOT, encoding: "utf8" }).trim() !== "";
+}
+
+/** user + system CPU time of a process, in ms. */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function workerdPid(known) {
+  const out = execSync(`ps -o pid=,comm= --ppid ${process.pid}`).toString();
+  return out.split("\n").map((l) => l.trim().split(/\s+/)).filter(([pid, comm]) => comm === "workerd" && !known.has(Number(pid))).map(([pid]) => Number(pid))[0];
+}
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** One run: `webhooks` at `rate` a second to a worker with `destinations` apps. */
+async function run(variant, { destinations, webhooks, rate, log }) {
+  const arrivals = new Map();
+  const apps = [];
+  for (let i = 0; i < destinations; i++) {
+    const got = new Map();
+    arrivals.set(i, got);
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        const id = req.headers["webhook-id"];
+        if (!got.has(id)) got.set(id, performance.now());
+        res.writeHead(200);
+        res.end();
+      });
+    });
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    apps.push(server);
+  }
+  const types = ["conversation_push", "conversation_status_updated"];
+  const config = apps.map((s, i) => ({ name: `app-${i}`, url: `http://127.0.0.1:${s.address().port}/hook`, types: [types[i]] }));
+  writeFileSync(join(variant.build, "units.mjs"), wrapper(Object.values(variant.objects)));
+  const persist = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "drift-bridge-units-"));
+  const known = new Set(execSync(`ps -o pid= --ppid ${process.pid}`).toString().split("\n").map(Number).filter(Boolean));
+  const mf = new Miniflare({
+    rootPath: variant.build,
+    scriptPath: join(variant.build, "units.mjs"),
+    modules: true,
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true },
+    ],
+    compatibilityDate: "2026-04-26",
+    bindings: {
+      DRIFT_VERIFICATION_TOKEN: TOKEN,
+      ADMIN_TOKEN: ADMIN,
+      DESTINATIONS: JSON.stringify(config),
+      RECOVERY_GRACE_SECONDS: "10",
+      DEDUP_WINDOW_SECONDS: "20",
+      DELIVERY_LOG_SECONDS: "20",
+      DEAD_LETTER_RETENTION_SECONDS: "20",
+    },
+    queueProducers: { DELIVERIES: { queueName: "drift-bridge-deliveries" } },
+    queueConsumers: {
+      "drift-bridge-deliveries": { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 11, deadLetterQueue: "drift-bridge-dead-letters" },
+      "drift-bridge-dead-letters": { maxBatchSize: 10, maxBatchTimeout: 1 },
+    },
+    durableObjects: Object.fromEntries(Object.entries(variant.objects).map(([binding, className]) => [binding, { className, useSQLite: true }])),
+    durableObjectsPersist: persist,
+    handleRuntimeStdio(stdout, stderr) {
+      stdout.resume();
+      stderr.setEncoding("utf8");
+      stderr.on("data", (chunk) => {
+        if (/error|fail/i.test(chunk)) process.stderr.write(chunk);
+      });
+    },
+  });
+  await mf.ready;
+  const pid = workerdPid(known);
+  // Warm up outside the count: one request that starts the isolate.
+  await (await mf.dispatchFetch("http://bridge.test/health")).arrayBuffer();
+  const start = await (await mf.dispatchFetch("http://bridge.test/__units")).json();
+  const cpuStart = cpuMs(pid);
+  const answered = new Map();
+  const started = performance.now();
+  for (let n = 0; n < webhooks; n++) {
+    const due = started + (n * 1000) / rate;
+    await sleep(Math.max(0, due - performance.now()));
+    const body = JSON.stringify({ orgId: 1, type: "conversation_inactive", data: { lastUpdated: 1591813767000 + n, conversationId: 5000 + (n % 16) } });
+    const res = await mf.dispatchFetch("http://bridge.test/webhooks/drift", { method: "POST", headers: { "x-verification-token": TOKEN }, body });
+    const answer = await res.json();
+    if (res.status !== 200) throw new Error(`webhook ${n}: ${res.status} ${JSON.stringify(answer)}`);
+    const at = performance.now();
+    for (const e of answer.events) answered.set(e.id, { type: e.type, at });
+  }
+  // Every delivery, then every row's end (the windows and retentions, the grace, and then some).
+  const expected = config.map((c) => [...answered].filter(([, e]) => c.types.includes(e.type)).map(([id]) => id));
+  const deadline = Date.now() + 120_000;
+  while (expected.some((ids, i) => ids.some((id) => !arrivals.get(i).has(id))) && Date.now() < deadline) await sleep(100);
+  const delivered = expected.reduce((n, ids, i) => n + ids.filter((id) => arrivals.get(i).has(id)).length, 0);
+  log(`${variant.name}, ${destinations} destination(s): ${delivered} deliveries; waiting for every row's end`);
+  await sleep(45_000);
+  const end = await (await mf.dispatchFetch("http://bridge.test/__units")).json();
+  const cpu = cpuMs(pid) - cpuStart;
+  const latencies = expected.flatMap((ids, i) => ids.map((id) => arrivals.get(i).get(id) - answered.get(id).at)).filter((x) => x >= 0);
+  await mf.dispose();
+  for (const s of apps) s.close();
+  rmSync(persist, { recursive: true, force: true });
+  const diff = (a, b) => Object.fromEntries(Object.keys(a).map((k) => [k, typeof a[k] === "object" ? diff(a[k], b[k] ?? {}) : a[k] - (b[k] ?? 0)]));
+  const units = diff(end, start);
+  return { destinations, webhooks, rate, deliveries: delivered, expected: expected.flat().length, units, cpuMs: cpu, latency: { p50: pct(latencies, 50), p99: pct(latencies, 99) } };
+}
+
+/** Per webhook, and priced per million webhooks. */
+export function perWebhook(r) {
+  const n = r.webhooks;
+  const u = r.units;
+  const sum = (o) => Object.values(o ?? {}).reduce((a, b) => a + b, 0);
+  const doRequests = sum(u.requests) + sum(u.alarms);
+  const queueOps = u.queue.written + u.queue.read + (u.queue.read - u.queue.retried);
+  const per = {
+    workerInvocations: (u.webhooks + u.consumerInvocations) / n,
+    doRequests: doRequests / n,
+    doCalls: sum(u.requests) / n,
+    doAlarms: sum(u.alarms) / n,
+    rowsRead: u.rowsRead / n,
+    rowsWritten: u.rowsWritten / n,
+    rowsWrittenPerDelivery: u.rowsWritten / r.deliveries,
+    queueOperations: queueOps / n,
+    cpuMs: r.cpuMs / n,
+  };
+  const dollars = {
+    workerInvocations: per.workerInvocations * PRICES.workerRequest * 1e6,
+    cpu: per.cpuMs * PRICES.cpuMs * 1e6,
+    doRequests: per.doRequests * PRICES.doRequest * 1e6,
+    rowsRead: per.rowsRead * PRICES.rowRead * 1e6,
+    rowsWritten: per.rowsWritten * PRICES.rowWritten * 1e6,
+    queueOperations: per.queueOperations * PRICES.queueOperation * 1e6,
+  };
+  dollars.total = Object.values(dollars).reduce((a, b) => a + b, 0);
+  return { per, dollarsPerMillionWebhooks: dollars };
+}
+
+const DESTINATION_ROUNDS = 5;
+const SLOW_APP = { delayMs: 50, deliveries: 300 };
+
+export async function unitsBench({ log = (...a) => console.error("units:", ...a), webhooks = 300, rate = 10 } = {}) {
+  const out = { method: "see bench/units.mjs", settings: { webhooks, rate, conversations: 16, windows: "RECOVERY_GRACE_SECONDS 10, DEDUP_WINDOW_SECONDS, DELIVERY_LOG_SECONDS and DEAD_LETTER_RETENTION_SECONDS 20" }, prices: PRICES, variants: {} };
+  const all = variants({ log });
+  for (const variant of all) {
+    out.variants[variant.name] = { label: variant.label, runs: [] };
+    for (const destinations of [1, 2]) {
+      const r = await run(variant, { destinations, webhooks, rate, log });
+      r.perWebhook = perWebhook(r);
+      out.variants[variant.name].runs.push(r);
+      log(`${variant.name}, ${destinations}: ${JSON.stringify(r.perWebhook)}`);
+    }
+  }
+  // One app's deliveries a second swing by a fifth from run to run on these
+  // machines: the variants take turns, and each keeps its median.
+  const runs = Object.fromEntries(all.map((v) => [v.name, []]));
+  for (let round = 0; round < DESTINATION_ROUNDS; round++) {
+    for (const variant of all) {
+      const r = await destinationBench({ build: variant.build, objects: variant.objects, log });
+      runs[variant.name].push(r);
+      log(`${variant.name}, one app: ${r.deliveriesPerSecond} deliveries/s`);
+    }
+  }
+  for (const variant of all) {
+    const sorted = [...runs[variant.name]].sort((a, b) => a.deliveriesPerSecond - b.deliveriesPerSecond);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    out.variants[variant.name].destination = { ...median, runs: runs[variant.name].map((r) => r.deliveriesPerSecond), of: `the median of ${DESTINATION_ROUNDS} runs, taking turns with the other variant` };
+  }
+  // An app that takes as long to answer as one across the internet.
+  for (const variant of all) {
+    const r = await destinationBench({ build: variant.build, objects: variant.objects, total: SLOW_APP.deliveries, appDelayMs: SLOW_APP.delayMs, log });
+    out.variants[variant.name].slowApp = r;
+    log(`${variant.name}, one app answering in ${SLOW_APP.delayMs} ms: ${r.deliveriesPerSecond} deliveries/s`);
+  }
+  return out;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  mkdirSync(WORK, { recursive: true });
+  const result = await unitsBench();
+  writeFileSync(join(WORK, "units.json"), JSON.stringify(result, null, 2) + "\n");
+  console.log(JSON.stringify(result, null, 2));
+}
