@@ -25,6 +25,10 @@ pub const CIRCUIT_PROBE_SECONDS: &str = "CIRCUIT_PROBE_SECONDS";
 pub const DRAIN_PER_SECOND: &str = "DRAIN_PER_SECOND";
 pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
 pub const MAX_LOG_BYTES: &str = "MAX_LOG_BYTES";
+pub const APPS_CACHE_MS: &str = "APPS_CACHE_MS";
+pub const ALERT_BACKLOG: &str = "ALERT_BACKLOG";
+pub const ALERT_COALESCE_SECONDS: &str = "ALERT_COALESCE_SECONDS";
+pub const PUBLIC_URL: &str = "PUBLIC_URL";
 
 pub use crate::delivery::settings::DEFAULT_MAX_LOG_BYTES;
 
@@ -50,6 +54,10 @@ pub struct Config {
     pub delivery: crate::delivery::settings::Settings,
     /// Bearer token(s) of the admin routes; `None` turns them off.
     pub admin: Option<Tokens>,
+    /// How long an isolate may route by its copy of the apps managed at
+    /// runtime, and so how long a change to them waits before it is
+    /// answered ([`crate::delivery::apps`]).
+    pub apps_lease_ms: u32,
     /// Everything that is wrong, in a stable order.
     pub problems: Vec<Problem>,
 }
@@ -117,6 +125,9 @@ impl Config {
             probe_max_ms: crate::delivery::breaker::PROBE_MAX_MS,
             drain_per_second: number(DRAIN_PER_SECOND, 10, 1, 1000),
         };
+        let apps_lease_ms = number(APPS_CACHE_MS, crate::delivery::apps::DEFAULT_LEASE_MS, 100, 60_000);
+        let alert_backlog = number(ALERT_BACKLOG, 1000, 1, 100_000_000);
+        let alert_coalesce_seconds = number(ALERT_COALESCE_SECONDS, 300, 1, 86_400);
         let max_log_bytes = match get(MAX_LOG_BYTES).as_deref().map(str::trim) {
             None | Some("") => DEFAULT_MAX_LOG_BYTES,
             Some(text) => match text.parse::<i64>() {
@@ -156,6 +167,32 @@ impl Config {
             }
             Some(text) => Tokens::parse(text),
         };
+        let alerts = match crate::delivery::alerts::parse(get(crate::delivery::alerts::ALERTS).as_deref(), &get, parse_url) {
+            Ok(targets) => targets,
+            Err(found) => {
+                problems.extend(found);
+                Vec::new()
+            }
+        };
+        let public_url = match get(PUBLIC_URL).as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => match parse_url(text) {
+                Ok(url) if url.scheme == "https" || url.scheme == "http" => Some(url.href),
+                _ => {
+                    problems.push(Problem::notice(PUBLIC_URL, format!("expected the bridge's URL, e.g. https://drift-bridge.example.workers.dev, found {}", crate::escape::quoted(text))));
+                    None
+                }
+            },
+        };
+        if !alerts.is_empty() && public_url.is_none() {
+            problems.push(Problem::notice(PUBLIC_URL, "not set: alerts link to the admin page by its path alone; set it to the bridge's URL"));
+        }
+        let alerts = crate::delivery::alerts::Alerting {
+            targets: alerts,
+            backlog: i64::from(alert_backlog),
+            coalesce_ms: i64::from(alert_coalesce_seconds) * 1000,
+            public_url,
+        };
         let delivery = crate::delivery::settings::Settings {
             destinations,
             retry_base_seconds,
@@ -167,8 +204,27 @@ impl Config {
             hold_retention_seconds,
             circuit,
             max_log_bytes,
+            alerts,
         };
-        Config { tokens, legacy, max_body_bytes, delivery, admin, problems }
+        Config { tokens, legacy, max_body_bytes, delivery, admin, apps_lease_ms, problems }
+    }
+
+    /// This configuration with the registry's apps (`routes`) after the
+    /// declared ones; an app that cannot join is named as a problem.
+    pub fn with_apps(&self, routes: &crate::delivery::apps::Routes, secret: &impl Fn(&str) -> Option<String>) -> Config {
+        let (destinations, problems) = crate::delivery::apps::merge(&self.delivery.destinations, routes, secret);
+        let mut config = self.clone();
+        config.delivery.destinations = destinations;
+        config.problems.extend(problems);
+        config
+    }
+
+    /// This configuration with the registry's apps as routing sees them
+    /// (the module that serves webhooks keeps no more of them).
+    pub fn with_routing(&self, routing: &[crate::delivery::apps::Routing]) -> Config {
+        let mut config = self.clone();
+        config.delivery.destinations = crate::delivery::apps::merge_routing(&self.delivery.destinations, routing);
+        config
     }
 
     /// Whether the worker may accept webhooks: no blocking problem.

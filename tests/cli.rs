@@ -169,7 +169,10 @@ fn help_and_version_go_to_stdout_and_exit_0() {
     let cases: &[(&[&str], &str)] = &[
         (&["--help"], "Usage: drift-bridge <COMMAND>"),
         (&["help"], "Commands:\n  convert"),
-        (&["--help"], "Exit status: 0 when every event went through; 1 when some event was rejected"),
+        (&["--help"], "Exit status: 0 when every event went through (apps: when the bridge did it);"),
+        (&["apps", "--help"], "Usage: drift-bridge apps [OPTIONS] <COMMAND>"),
+        (&["apps", "add", "--help"], "--org-id <ORGID>"),
+        (&["apps", "--help"], "DRIFT_BRIDGE_ADMIN_TOKEN"),
         (&["convert", "--help"], "Usage: drift-bridge convert [OPTIONS] [FILE]"),
         (&["help", "convert"], "--legacy <POLICY>"),
         (&["send", "--help"], "Usage: drift-bridge send [OPTIONS] --to <URL> --token <TOKEN> <FILE>"),

@@ -229,7 +229,7 @@ fn check_nothing_left(w: &World) -> Result<(), String> {
         // hour), and the one alarm that forgets them.
         let metrics: Option<i64> = db
             .conn
-            .query_row("SELECT MIN(start + CASE span WHEN 60000 THEN 172800000 ELSE 2592000000 END) FROM metrics", [], |r| r.get(0))
+            .query_row("SELECT MIN(start + CASE span WHEN 60000 THEN 172800000 ELSE 2592000000 END) FROM metrics WHERE span > 0", [], |r| r.get(0))
             .unwrap();
         if rows > 0 || db.alarm.get() != metrics {
             return Err(format!("log {name}: {rows} rows left, alarm {:?} (metrics end {metrics:?})", db.alarm.get()));

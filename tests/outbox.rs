@@ -24,7 +24,7 @@ fn two_apps() -> drift_bridge::config::Config {
 fn handoff(config: &drift_bridge::config::Config, conversation: u64, at: i64) -> String {
     let event = format!(r#"{{"orgId":1,"type":"conversation_inactive","data":{{"lastUpdated":{at},"conversationId":{conversation}}}}}"#);
     let events = translate(&event, &Options::new(at)).unwrap();
-    handoff::plan(&events, &config.delivery.destinations, at).unwrap().payload
+    handoff::plan(&events, &config.delivery.destinations, Some("1"), at).unwrap().payload
 }
 
 fn opened() -> Db {
@@ -172,7 +172,7 @@ fn big_hand_offs_go_in_calls_of_at_most_a_mebibyte() {
     for i in 0..5 {
         let event = format!(r#"{{"orgId":1,"type":"new_message","data":{{"n":{i},"pad":"{pad}"}}}}"#);
         let events = translate(&event, &Options::new(NOW).limits(drift_bridge::Limits { max_bytes: 1 << 20, max_depth: 64 })).unwrap();
-        let plan = handoff::plan(&events, &c.delivery.destinations, NOW).unwrap();
+        let plan = handoff::plan(&events, &c.delivery.destinations, Some("1"), NOW).unwrap();
         db.run(|sql| outbox::accept(sql, &plan.payload, NOW)).unwrap();
     }
     let mut sizes = Vec::new();

@@ -103,6 +103,8 @@ pub struct Request {
     pub timeout_ms: u32,
     /// The requests of a wave go side by side, after the earlier waves'.
     pub wave: u32,
+    /// Not before this long after the log's answer (an app with a rate).
+    pub delay_ms: u32,
     /// Why it cannot be sent at all (its destination is gone from the
     /// configuration, its stored event cannot be read): reported as its
     /// outcome without a request.
@@ -113,11 +115,23 @@ pub struct Request {
 /// at `now` (ms).
 pub fn requests(settings: &Settings, destination: &str, reply: &str, now: i64) -> Result<Vec<Request>, MessageError> {
     let reply = AttemptReply::decode(reply)?;
-    let d = settings.destinations.get(destination);
-    Ok(reply.go.into_iter().map(|go| request(d, destination, go, now, settings.delivery_timeout_ms)).collect())
+    let d = settings.destination(destination);
+    let slack = settings.alerts.target(destination).is_some_and(|t| t.format == super::alerts::Format::Slack);
+    Ok(reply
+        .go
+        .into_iter()
+        .map(|mut go| {
+            // An alert target that takes Slack's form gets it made now.
+            if slack {
+                go.body = super::alerts::slack(&go.body);
+            }
+            request(d, destination, go, now, settings.delivery_timeout_ms)
+        })
+        .collect())
 }
 
-fn request(d: Option<&Destination>, name: &str, go: super::message::Go, now: i64, timeout_ms: u32) -> Request {
+/// One POST for `go` to `d` (named `name`), signed at `now`.
+pub fn request(d: Option<&Destination>, name: &str, go: super::message::Go, now: i64, timeout_ms: u32) -> Request {
     let mut r = Request {
         id: go.id,
         generation: go.generation,
@@ -127,6 +141,7 @@ fn request(d: Option<&Destination>, name: &str, go: super::message::Go, now: i64
         body: String::new(),
         timeout_ms,
         wave: go.wave,
+        delay_ms: go.delay_ms,
         impossible: None,
     };
     let Some(d) = d else {
@@ -147,14 +162,20 @@ fn request(d: Option<&Destination>, name: &str, go: super::message::Go, now: i64
         ("webhook-id", go.event_id.clone()),
         ("webhook-timestamp", timestamp.to_string()),
     ];
-    if let Some(secret) = &d.signing_secret {
-        match sign::key_from_secret(secret) {
-            Ok(key) => r.headers.push(("webhook-signature", sign::signature(&key, &go.event_id, timestamp, &body))),
-            Err(_) => {
-                r.impossible = Some("the signing secret cannot be read".into());
-                return r;
+    if d.signed() {
+        // While a secret is rotated, one signature for each secret still
+        // valid, space-separated, as Standard Webhooks allows.
+        let mut signatures = Vec::with_capacity(2);
+        for secret in d.signing_secrets(now) {
+            match sign::key_from_secret(secret) {
+                Ok(key) => signatures.push(sign::signature(&key, &go.event_id, timestamp, &body)),
+                Err(_) => {
+                    r.impossible = Some("the signing secret cannot be read".into());
+                    return r;
+                }
             }
         }
+        r.headers.push(("webhook-signature", signatures.join(" ")));
     }
     r.url = d.url.clone();
     r.body = body;
@@ -213,7 +234,7 @@ impl Seen {
 
 /// The `/settle` call for what was seen of `requests`.
 pub fn settle(settings: &Settings, destination: &str, requests: &[Request], seen: &[Seen]) -> Settle {
-    let d = settings.destinations.get(destination);
+    let d = settings.destination(destination);
     let outcomes = requests
         .iter()
         .map(|r| {
@@ -242,7 +263,7 @@ pub fn settle(settings: &Settings, destination: &str, requests: &[Request], seen
 
 /// An app may echo what it was sent in its error: never let a token it got
 /// reach the log.
-fn redact_echo(error: String, body: &str, destination: Option<&Destination>) -> String {
+pub fn redact_echo(error: String, body: &str, destination: Option<&Destination>) -> String {
     let mut secrets: Vec<String> = Vec::new();
     if let Ok(value) = json::parse(body, &Limits { max_bytes: usize::MAX, ..Limits::default() }) {
         if let Some(token) = value.get("token").and_then(Value::as_str) {
@@ -306,6 +327,7 @@ mod tests {
                 event_id: "0123456789abcdef".into(),
                 body: r#"{"orgId":1,"token":"drift"}"#.into(),
                 wave: 0,
+                delay_ms: 0,
             }],
             skip: vec![],
         };
@@ -340,6 +362,7 @@ mod tests {
             body: body.into(),
             timeout_ms: 1000,
             wave: 0,
+            delay_ms: 0,
             impossible: None,
         };
         let requests = [mk("x", r#"{"token":"app-secret-token"}"#), mk("y", "{}"), mk("z", "{}")];

@@ -1,13 +1,20 @@
-//! The apps events are delivered to, from the `DESTINATIONS` variable: a JSON
-//! array of objects such as
+//! The apps events are delivered to. An app is declared in the
+//! `DESTINATIONS` variable, a JSON array of objects such as
 //!
 //! ```json
 //! [{"name": "legacy-crm", "url": "https://crm.example.com/drift",
 //!   "types": ["conversation_status_updated"]},
 //!  {"name": "push-app", "url": "https://push.example.com/hooks/drift",
 //!   "types": ["conversation_push"], "token": "strip",
-//!   "signingSecret": "PUSH_APP_SIGNING_SECRET"}]
+//!   "signingSecret": "PUSH_APP_SIGNING_SECRET", "orgIds": [1],
+//!   "ratePerSecond": 20}]
 //! ```
+//!
+//! or managed at runtime through the admin API ([`super::apps`]), whose
+//! bodies have the same fields but for the signing secret: the bridge makes
+//! it (`"signed": true`). Both are read by the same field readers here, so
+//! that a field means the same and is refused with the same message either
+//! way.
 //!
 //! Secrets never sit in the array: `signingSecret` and `tokenSecret` name a
 //! secret binding (`wrangler secret put NAME`), read through the lookup the
@@ -20,17 +27,61 @@ use crate::json::{self, Limits, Value};
 /// Environment name of the destinations array.
 pub const DESTINATIONS: &str = "DESTINATIONS";
 
+/// The most organisations one app may name in `orgIds`.
+pub const MAX_ORG_IDS: usize = 100;
+/// The highest `ratePerSecond`.
+pub const MAX_RATE_PER_SECOND: u32 = 1000;
+/// The most signing secrets one declared app may name (two while rotating).
+pub const MAX_SIGNING_SECRETS: usize = 2;
+
 /// What happens to Drift's `token` field on the way to an app.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenMode {
     /// Passed on as Drift sent it, for apps that check it: the default for
-    /// a destination without a `signingSecret`.
+    /// a destination without a signing secret.
     Keep,
-    /// Removed: the default for a destination with a `signingSecret`, which
-    /// authenticates deliveries by their signature instead.
+    /// Removed: the default for a signed destination, which authenticates
+    /// deliveries by their signature instead.
     Strip,
     /// Replaced by this destination's own secret value.
     Replace(String),
+}
+
+impl TokenMode {
+    /// The API's and `DESTINATIONS`' word for it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TokenMode::Keep => "keep",
+            TokenMode::Strip => "strip",
+            TokenMode::Replace(_) => "replace",
+        }
+    }
+}
+
+/// Where an app's configuration lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// `DESTINATIONS` in wrangler.toml: changed by a deploy.
+    Declared,
+    /// The registry, through the admin API.
+    Runtime,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Declared => "declared",
+            Source::Runtime => "runtime",
+        }
+    }
+}
+
+/// One Standard Webhooks secret (`whsec_…`) an app's deliveries are signed
+/// with, until `until` (ms; `None`: for as long as it is configured).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningSecret {
+    pub secret: String,
+    pub until: Option<i64>,
 }
 
 /// One app.
@@ -42,14 +93,34 @@ pub struct Destination {
     /// Drift type names, or `*` for every type.
     pub types: Vec<String>,
     pub token: TokenMode,
-    /// Standard Webhooks secret (`whsec_…`), when deliveries are signed.
-    pub signing_secret: Option<String>,
+    /// The secrets deliveries are signed with, newest first (none: not
+    /// signed). While a secret is rotated, deliveries carry a signature for
+    /// each one still valid.
+    pub signing: Vec<SigningSecret>,
+    /// Only events of these Drift organisations (their `orgId`, as written);
+    /// empty: every organisation's.
+    pub org_ids: Vec<String>,
+    /// At most this many deliveries a second to this app.
+    pub rate_per_second: Option<u32>,
+    pub source: Source,
 }
 
 impl Destination {
-    /// Whether this app subscribes to `event_type`.
-    pub fn wants(&self, event_type: &str) -> bool {
+    /// Whether this app subscribes to `event_type` of organisation `org`
+    /// (the event's `orgId` as written, if it has one).
+    pub fn wants(&self, event_type: &str, org: Option<&str>) -> bool {
         self.types.iter().any(|t| t == "*" || t == event_type)
+            && (self.org_ids.is_empty() || org.is_some_and(|o| self.org_ids.iter().any(|id| id == o)))
+    }
+
+    /// Whether deliveries are signed.
+    pub fn signed(&self) -> bool {
+        !self.signing.is_empty()
+    }
+
+    /// The secrets a delivery made at `now` is signed with, newest first.
+    pub fn signing_secrets(&self, now: i64) -> impl Iterator<Item = &str> {
+        self.signing.iter().filter(move |s| s.until.is_none_or(|until| now < until)).map(|s| s.secret.as_str())
     }
 }
 
@@ -94,8 +165,8 @@ impl Destinations {
         let mut problems = Vec::new();
         let mut list = Vec::new();
         for (i, item) in items.iter().enumerate() {
-            let at = |field: &str| format!("{DESTINATIONS}[{i}]{}{field}", if field.is_empty() { "" } else { "." });
-            match read_one(item, &secret, parse_url) {
+            let at = |field: &str| format!("{DESTINATIONS}[{i}]{}{field}", if field.is_empty() || field.starts_with('[') { "" } else { "." });
+            match read_spec(item, Kind::Declared, parse_url).and_then(|spec| spec.declared(&secret)) {
                 Ok(d) => {
                     if list.iter().any(|o: &Destination| o.name == d.name) {
                         problems.push(problem(at("name"), format!("{} is used by an earlier destination; names must be unique", crate::escape::quoted(&d.name))));
@@ -113,22 +184,134 @@ impl Destinations {
     }
 }
 
-const FIELDS: [&str; 6] = ["name", "url", "types", "token", "tokenSecret", "signingSecret"];
+/// Which set of fields an app's object may have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An item of `DESTINATIONS`: signed with the secrets `signingSecret` names.
+    Declared,
+    /// A body of the admin API: `signed` asks the bridge to make a secret.
+    Runtime,
+}
 
-fn read_one(
-    item: &Value<'_>,
-    secret: &impl Fn(&str) -> Option<String>,
-    parse_url: UrlParser,
-) -> Result<Destination, Vec<(String, String)>> {
+const DECLARED_FIELDS: [&str; 8] = ["name", "url", "types", "token", "tokenSecret", "signingSecret", "orgIds", "ratePerSecond"];
+const RUNTIME_FIELDS: [&str; 8] = ["name", "url", "types", "token", "tokenSecret", "signed", "orgIds", "ratePerSecond"];
+
+/// How Drift's token is handled, as configured (the replacement still a
+/// secret's name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSetting {
+    Keep,
+    Strip,
+    Replace { secret: String },
+}
+
+impl TokenSetting {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TokenSetting::Keep => "keep",
+            TokenSetting::Strip => "strip",
+            TokenSetting::Replace { .. } => "replace",
+        }
+    }
+
+    /// The secret's name, with `replace`.
+    pub fn secret(&self) -> Option<&str> {
+        match self {
+            TokenSetting::Replace { secret } => Some(secret),
+            _ => None,
+        }
+    }
+
+    /// Resolves the replacement's secret through `secret`.
+    pub fn resolve(&self, secret: &impl Fn(&str) -> Option<String>) -> Result<TokenMode, (String, String)> {
+        Ok(match self {
+            TokenSetting::Keep => TokenMode::Keep,
+            TokenSetting::Strip => TokenMode::Strip,
+            TokenSetting::Replace { secret: name } => match secret(name) {
+                Some(value) if !value.is_empty() => TokenMode::Replace(value),
+                _ => return Err(("tokenSecret".into(), format!("secret {name} is not set; `wrangler secret put {name}`"))),
+            },
+        })
+    }
+}
+
+/// An app's object read and checked field by field, its secrets not yet
+/// looked up: what `DESTINATIONS` and the admin API have in common.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    pub name: String,
+    /// Normalised, as `fetch` reads it.
+    pub url: String,
+    pub types: Vec<String>,
+    pub token: TokenSetting,
+    /// Declared: the names of the signing secrets; runtime: empty.
+    pub signing_secrets: Vec<String>,
+    /// Runtime: whether the bridge signs with a secret of its own making.
+    pub signed: bool,
+    pub org_ids: Vec<String>,
+    pub rate_per_second: Option<u32>,
+}
+
+impl Spec {
+    /// A declared app, its secrets looked up through `secret`.
+    pub fn declared(self, secret: &impl Fn(&str) -> Option<String>) -> Result<Destination, Vec<(String, String)>> {
+        let mut errors = Vec::new();
+        let token = self.token.resolve(secret).unwrap_or_else(|e| {
+            errors.push(e);
+            TokenMode::Keep
+        });
+        let many = self.signing_secrets.len() > 1;
+        let mut signing = Vec::new();
+        for (i, name) in self.signing_secrets.iter().enumerate() {
+            let field = if many { format!("signingSecret[{i}]") } else { "signingSecret".to_owned() };
+            match secret(name) {
+                None => errors.push((field, format!("secret {name} is not set; `wrangler secret put {name}`"))),
+                Some(value) => match crate::delivery::sign::key_from_secret(&value) {
+                    Ok(_) => signing.push(SigningSecret { secret: value, until: None }),
+                    Err(message) => errors.push((field, format!("secret {name}: {message}"))),
+                },
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Destination {
+            name: self.name,
+            url: self.url,
+            types: self.types,
+            token,
+            signing,
+            org_ids: self.org_ids,
+            rate_per_second: self.rate_per_second,
+            source: Source::Declared,
+        })
+    }
+}
+
+/// Reads one app's object of `kind`: every problem, each with the field it
+/// is about (`url`, `types[1]`), not just the first.
+pub fn read_spec(item: &Value<'_>, kind: Kind, parse_url: UrlParser) -> Result<Spec, Vec<(String, String)>> {
     let Some(members) = item.as_object() else {
         return Err(vec![(String::new(), format!("expected an object, found {}", item.describe()))]);
+    };
+    let fields: &[&str] = match kind {
+        Kind::Declared => &DECLARED_FIELDS,
+        Kind::Runtime => &RUNTIME_FIELDS,
     };
     let mut errors: Vec<(String, String)> = Vec::new();
     for (key, _) in members {
         let key = key.text();
-        if !FIELDS.contains(&key.as_ref()) {
-            errors.push((key.to_string(), format!("unknown field; the fields are {}", FIELDS.join(", "))));
+        if fields.contains(&key.as_ref()) {
+            continue;
         }
+        let message = match (kind, key.as_ref()) {
+            (Kind::Runtime, "signingSecret") => {
+                "apps managed at runtime are signed with a secret the bridge makes: use \"signed\": true, and rotate it with …/rotate-secret".to_owned()
+            }
+            (Kind::Declared, "signed") => "declared apps name their secret: \"signingSecret\": \"<secret name>\"".to_owned(),
+            _ => format!("unknown field; the fields are {}", fields.join(", ")),
+        };
+        errors.push((key.to_string(), message));
     }
     let string = |field: &str, errors: &mut Vec<(String, String)>| -> Option<String> {
         match item.get(field) {
@@ -140,14 +323,7 @@ fn read_one(
             }
         }
     };
-    let name = string("name", &mut errors);
-    match &name {
-        None if item.get("name").is_none() => errors.push(("name".into(), "missing".into())),
-        Some(n) if n.is_empty() || n.len() > 64 || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
-            errors.push(("name".into(), format!("{} must be 1 to 64 letters, digits, '-' or '_'", crate::escape::quoted(n))))
-        }
-        _ => {}
-    }
+    let name = read_name(item, &mut errors);
     let url = match string("url", &mut errors) {
         None if item.get("url").is_none() => {
             errors.push(("url".into(), "missing".into()));
@@ -163,63 +339,148 @@ fn read_one(
         Some(Value::Array(list)) => {
             for (j, t) in list.iter().enumerate() {
                 match t {
-                    Value::String(s) if !s.text().trim().is_empty() => types.push(s.text().into_owned()),
+                    Value::String(s) if !s.text().trim().is_empty() && s.text().len() <= 128 => types.push(s.text().into_owned()),
+                    Value::String(_) if list.len() <= 100 => errors.push((format!("types[{j}]"), "expected an event type name of 1 to 128 characters".into())),
                     other => errors.push((format!("types[{j}]"), format!("expected an event type name, found {}", other.describe()))),
                 }
+            }
+            if list.len() > 100 {
+                errors.push(("types".into(), format!("{} types; list at most 100, or \"*\"", list.len())));
             }
         }
         Some(v) => errors.push(("types".into(), format!("expected an array of event type names, found {}", v.describe()))),
     }
-    let token_secret_name = string("tokenSecret", &mut errors);
+    let token_secret = string("tokenSecret", &mut errors);
+    let signing_secrets = match (kind, item.get("signingSecret")) {
+        (Kind::Declared, Some(Value::String(s))) => vec![s.text().into_owned()],
+        (Kind::Declared, Some(Value::Array(list))) if list.is_empty() || list.len() > MAX_SIGNING_SECRETS => {
+            errors.push(("signingSecret".into(), "name one secret, or two while rotating (the new one first)".into()));
+            Vec::new()
+        }
+        (Kind::Declared, Some(Value::Array(list))) => {
+            let mut names = Vec::new();
+            for (j, v) in list.iter().enumerate() {
+                match v {
+                    Value::String(s) if !s.text().is_empty() => names.push(s.text().into_owned()),
+                    other => errors.push((format!("signingSecret[{j}]"), format!("expected a secret's name, found {}", other.describe()))),
+                }
+            }
+            names
+        }
+        (Kind::Declared, Some(v)) => {
+            errors.push(("signingSecret".into(), format!("expected a secret's name (or two, to rotate), found {}", v.describe())));
+            Vec::new()
+        }
+        _ => Vec::new(),
+    };
+    let signed = match (kind, item.get("signed")) {
+        (Kind::Runtime, None) => true,
+        (Kind::Runtime, Some(Value::Bool(b))) => *b,
+        (Kind::Runtime, Some(v)) => {
+            errors.push(("signed".into(), format!("expected true or false, found {}", v.describe())));
+            true
+        }
+        _ => false,
+    };
     // An app that verifies signatures does not need Drift's token, so it
     // only gets it when it asks for it.
-    let signed = item.get("signingSecret").is_some();
+    let is_signed = match kind {
+        Kind::Declared => item.get("signingSecret").is_some(),
+        Kind::Runtime => signed,
+    };
     let token = match string("token", &mut errors).as_deref() {
-        None if signed => TokenMode::Strip,
-        None | Some("keep") => TokenMode::Keep,
-        Some("strip") => TokenMode::Strip,
-        Some("replace") => match &token_secret_name {
+        None if is_signed => TokenSetting::Strip,
+        None | Some("keep") => TokenSetting::Keep,
+        Some("strip") => TokenSetting::Strip,
+        Some("replace") => match &token_secret {
             None => {
                 errors.push(("tokenSecret".into(), "missing; \"token\": \"replace\" needs the name of a secret holding the replacement".into()));
-                TokenMode::Keep
+                TokenSetting::Keep
             }
-            Some(name) => match secret(name) {
-                Some(value) if !value.is_empty() => TokenMode::Replace(value),
-                _ => {
-                    errors.push(("tokenSecret".into(), format!("secret {name} is not set; `wrangler secret put {name}`")));
-                    TokenMode::Keep
-                }
-            },
+            Some(name) => TokenSetting::Replace { secret: name.clone() },
         },
         Some(other) => {
             errors.push(("token".into(), format!("{} is not one of keep, strip, replace", crate::escape::quoted(other))));
-            TokenMode::Keep
+            TokenSetting::Keep
         }
     };
-    if token_secret_name.is_some() && !matches!(token, TokenMode::Replace(_)) && !errors.iter().any(|(f, _)| f == "token" || f == "tokenSecret") {
+    if token_secret.is_some() && token.secret().is_none() && !errors.iter().any(|(f, _)| f == "token" || f == "tokenSecret") {
         errors.push(("tokenSecret".into(), "only used with \"token\": \"replace\"".into()));
     }
-    let signing_secret = match string("signingSecret", &mut errors) {
-        None => None,
-        Some(name) => match secret(&name) {
-            None => {
-                errors.push(("signingSecret".into(), format!("secret {name} is not set; `wrangler secret put {name}`")));
+    let mut org_ids: Vec<String> = Vec::new();
+    match item.get("orgIds") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) if list.is_empty() => {
+            errors.push(("orgIds".into(), "empty; list the Drift organisations (orgId) this app gets, or leave it out for all".into()))
+        }
+        Some(Value::Array(list)) if list.len() > MAX_ORG_IDS => {
+            errors.push(("orgIds".into(), format!("{} organisations; list at most {MAX_ORG_IDS}", list.len())))
+        }
+        Some(Value::Array(list)) => {
+            for (j, v) in list.iter().enumerate() {
+                match v.as_integer().filter(|n| !n.starts_with('-') && n.len() <= 20) {
+                    Some(n) if !org_ids.iter().any(|o| o == n) => org_ids.push(n.to_owned()),
+                    Some(_) => {}
+                    None => errors.push((format!("orgIds[{j}]"), format!("expected a Drift orgId (an integer), found {}", v.describe()))),
+                }
+            }
+        }
+        Some(v) => errors.push(("orgIds".into(), format!("expected an array of Drift orgIds, found {}", v.describe()))),
+    }
+    let rate_per_second = match item.get("ratePerSecond") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_integer().and_then(|n| n.parse::<u32>().ok()) {
+            Some(n) if (1..=MAX_RATE_PER_SECOND).contains(&n) => Some(n),
+            _ => {
+                errors.push(("ratePerSecond".into(), format!("expected a whole number of deliveries a second from 1 to {MAX_RATE_PER_SECOND}")));
                 None
             }
-            Some(value) => match crate::delivery::sign::key_from_secret(&value) {
-                Ok(_) => Some(value),
-                Err(message) => {
-                    errors.push(("signingSecret".into(), format!("secret {name}: {message}")));
-                    None
-                }
-            },
         },
     };
     if errors.is_empty() {
-        Ok(Destination { name: name.unwrap_or_default(), url: url.unwrap_or_default(), types, token, signing_secret })
+        Ok(Spec {
+            name: name.unwrap_or_default(),
+            url: url.unwrap_or_default(),
+            types,
+            token,
+            signing_secrets,
+            signed,
+            org_ids,
+            rate_per_second,
+        })
     } else {
         Err(errors)
     }
+}
+
+/// The `name` field, checked ([`check_name`]); a problem goes to `errors`.
+pub(crate) fn read_name(item: &Value<'_>, errors: &mut Vec<(String, String)>) -> Option<String> {
+    match item.get("name") {
+        None => {
+            errors.push(("name".into(), "missing".into()));
+            None
+        }
+        Some(Value::String(s)) => {
+            let n = s.text().into_owned();
+            if let Err(message) = check_name(&n) {
+                errors.push(("name".into(), message));
+            }
+            Some(n)
+        }
+        Some(v) => {
+            errors.push(("name".into(), format!("expected a string, found {}", v.describe())));
+            None
+        }
+    }
+}
+
+/// An app's name: 1 to 64 letters, digits, `-` or `_` (it is part of
+/// delivery ids, where `.` separates).
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(format!("{} must be 1 to 64 letters, digits, '-' or '_'", crate::escape::quoted(name)));
+    }
+    Ok(())
 }
 
 /// A URL as a WHATWG URL parser reads it: what [`check_url`] needs of it.
@@ -262,7 +523,7 @@ pub fn parse_url(text: &str) -> Result<ParsedUrl, String> {
 /// localhost), control characters, and characters outside ASCII (write the
 /// host in punycode and percent-encode the rest), so that every parser reads
 /// the same URL.
-fn check_url(text: &str, parse_url: UrlParser) -> Result<String, String> {
+pub(crate) fn check_url(text: &str, parse_url: UrlParser) -> Result<String, String> {
     if text.chars().any(char::is_control) {
         return Err("contains a control character".into());
     }
@@ -322,11 +583,12 @@ mod tests {
         let d = Destinations::parse(Some(text), secrets).unwrap();
         assert_eq!(d.list.len(), 2);
         assert_eq!(d.list[0].token, TokenMode::Keep);
-        assert!(d.list[0].wants("conversation_status_updated"));
-        assert!(!d.list[0].wants("conversation_push"));
+        assert!(d.list[0].wants("conversation_status_updated", Some("1")));
+        assert!(!d.list[0].wants("conversation_push", Some("1")));
         assert_eq!(d.list[1].token, TokenMode::Replace("app-token".into()));
-        assert!(d.list[1].wants("new_message"), "* matches every type");
-        assert!(d.list[1].signing_secret.is_some());
+        assert!(d.list[1].wants("new_message", None), "* matches every type");
+        assert!(d.list[1].signed());
+        assert_eq!((d.list[0].source, d.list[0].org_ids.len(), d.list[0].rate_per_second), (Source::Declared, 0, None));
         assert_eq!(Destinations::parse(None, secrets).unwrap().list.len(), 0);
         assert_eq!(Destinations::parse(Some("  "), secrets).unwrap().list.len(), 0);
     }
@@ -352,6 +614,16 @@ mod tests {
             (r#"[{"name":"a","url":"https://a","types":["*"],"signingSecret":"BAD_SIGN"}]"#, "DESTINATIONS[0].signingSecret: secret BAD_SIGN: must start with whsec_"),
             (r#"[{"name":"a","url":"https://a","types":["*"],"tpyes":1}]"#, "DESTINATIONS[0].tpyes: unknown field"),
             (r#"[{"name":"a","url":"https://a","types":["*"]},{"name":"a","url":"https://b","types":["*"]}]"#, "DESTINATIONS[1].name: \"a\" is used by an earlier destination"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"orgIds":[]}]"#, "DESTINATIONS[0].orgIds: empty"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"orgIds":[1,"2"]}]"#, "DESTINATIONS[0].orgIds[1]: expected a Drift orgId (an integer), found a string"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"orgIds":[-1]}]"#, "DESTINATIONS[0].orgIds[0]: expected a Drift orgId"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"orgIds":7}]"#, "DESTINATIONS[0].orgIds: expected an array of Drift orgIds"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"ratePerSecond":0}]"#, "DESTINATIONS[0].ratePerSecond: expected a whole number of deliveries a second from 1 to 1000"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"ratePerSecond":2.5}]"#, "DESTINATIONS[0].ratePerSecond: expected a whole number"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"signingSecret":["SIGN","NOPE"]}]"#, "DESTINATIONS[0].signingSecret[1]: secret NOPE is not set"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"signingSecret":["SIGN","SIGN","SIGN"]}]"#, "DESTINATIONS[0].signingSecret: name one secret, or two while rotating"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"signingSecret":[3]}]"#, "DESTINATIONS[0].signingSecret[0]: expected a secret's name, found an integer"),
+            (r#"[{"name":"a","url":"https://a","types":["*"],"signed":true}]"#, "DESTINATIONS[0].signed: declared apps name their secret"),
         ];
         for (text, expected) in cases {
             let problems = Destinations::parse(Some(text), secrets).expect_err(text);
@@ -397,6 +669,46 @@ mod tests {
                 (got, _) => panic!("{input}: expected {expected:?}, got {got:?}"),
             }
         }
+    }
+
+    #[test]
+    fn org_ids_and_a_rate_narrow_what_an_app_gets() {
+        let text = r#"[{"name":"a","url":"https://a.example","types":["conversation_push"],"orgIds":[1,20,1],"ratePerSecond":5}]"#;
+        let d = Destinations::parse(Some(text), secrets).unwrap().list.remove(0);
+        assert_eq!(d.org_ids, ["1", "20"], "as written, each once");
+        assert_eq!(d.rate_per_second, Some(5));
+        let cases: &[(&str, Option<&str>, bool)] = &[
+            ("conversation_push", Some("1"), true),
+            ("conversation_push", Some("20"), true),
+            ("conversation_push", Some("2"), false),
+            ("conversation_push", None, false),
+            ("conversation_inactive", Some("1"), false),
+        ];
+        for (event_type, org, wanted) in cases {
+            assert_eq!(d.wants(event_type, *org), *wanted, "{event_type} {org:?}");
+        }
+    }
+
+    #[test]
+    fn a_declared_app_rotates_by_naming_two_secrets_and_signs_with_both() {
+        let two = |name: &str| match name {
+            "NEW" => Some("whsec_bmV3LXNlY3JldC1rZXktMDEyMzQ1Njc4OQ==".to_owned()),
+            other => secrets(other),
+        };
+        let text = r#"[{"name":"a","url":"https://a.example","types":["*"],"signingSecret":["NEW","SIGN"]}]"#;
+        let d = Destinations::parse(Some(text), two).unwrap().list.remove(0);
+        let now = 1_700_000_000_000;
+        assert_eq!(d.signing_secrets(now).count(), 2);
+        assert_eq!(d.token, TokenMode::Strip);
+        let rotating = Destination {
+            signing: vec![
+                SigningSecret { secret: "new".into(), until: None },
+                SigningSecret { secret: "old".into(), until: Some(now + 1) },
+            ],
+            ..d
+        };
+        assert_eq!(rotating.signing_secrets(now).collect::<Vec<_>>(), ["new", "old"]);
+        assert_eq!(rotating.signing_secrets(now + 1).collect::<Vec<_>>(), ["new"], "the old one ends at its time");
     }
 
     #[test]

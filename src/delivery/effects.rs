@@ -34,6 +34,23 @@ pub struct Effects {
     pub then: Option<&'static str>,
     /// Log lines, in order.
     pub logs: Vec<Line>,
+    /// Requests to apps (the admin API's test delivery); their results go
+    /// to the continuation [`Effects::then`], like the calls'.
+    pub posts: Vec<Post>,
+    /// The reply waits until this time (ms): a change to the apps is
+    /// answered only once every copy of them taken before it has expired.
+    pub hold_until: Option<i64>,
+}
+
+/// One request to an app, sent as the consumer sends a delivery: a POST
+/// with one deadline, its answer's excerpt read within it, no redirects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Post {
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+    pub timeout_ms: u32,
+    pub ticket: String,
 }
 
 /// The answer to a request.
@@ -89,6 +106,8 @@ pub enum Object {
     DeliveryLog(String),
     /// The registry of destinations and their delivery logs (one instance).
     Registry,
+    /// The outbox of this scope (alerts are handed off through one).
+    Outbox(String),
 }
 
 impl Object {
@@ -97,6 +116,7 @@ impl Object {
         match self {
             Object::DeliveryLog(name) => format!("destination:{name}"),
             Object::Registry => "registry".to_owned(),
+            Object::Outbox(scope) => scope.clone(),
         }
     }
 }

@@ -35,13 +35,14 @@ pub struct Plan {
 }
 
 /// Plans the hand-off of one inbound event's outbound `events` received at
-/// `now_ms`: `None` when no destination wants any of them.
-pub fn plan(events: &[Outbound], destinations: &Destinations, now_ms: i64) -> Option<Plan> {
+/// `now_ms`, of Drift organisation `org` (its `orgId` as written, if any):
+/// `None` when no destination wants any of them.
+pub fn plan(events: &[Outbound], destinations: &Destinations, org: Option<&str>, now_ms: i64) -> Option<Plan> {
     let scope = events.first()?.scope.to_string();
     let mut payload = String::new();
     let mut deliveries = 0;
     for event in events {
-        let mut wanted = destinations.list.iter().filter(|d| d.wants(&event.event_type)).peekable();
+        let mut wanted = destinations.list.iter().filter(|d| d.wants(&event.event_type, org)).peekable();
         if wanted.peek().is_none() {
             continue;
         }
@@ -211,7 +212,7 @@ mod tests {
             &Options::new(0),
         )
         .unwrap();
-        let plan = plan(&events, &destinations(), 1_700_000_000_000).unwrap();
+        let plan = plan(&events, &destinations(), Some("1"), 1_700_000_000_000).unwrap();
         assert_eq!((plan.scope.as_str(), plan.deliveries), ("conversation:1:123456789", 5));
         let handoff = HandOff::decode(&plan.payload).unwrap();
         assert_eq!(handoff.at_ms, 1_700_000_000_000);
@@ -240,16 +241,16 @@ mod tests {
         )
         .unwrap();
         let events = translate(r#"{"orgId":1,"type":"new_message","data":{}}"#, &Options::new(0)).unwrap();
-        assert_eq!(plan(&events, &only_legacy, 0), None);
-        assert_eq!(plan(&[], &destinations(), 0), None);
-        assert_eq!(plan(&events, &Destinations::default(), 0), None);
+        assert_eq!(plan(&events, &only_legacy, Some("1"), 0), None);
+        assert_eq!(plan(&[], &destinations(), Some("1"), 0), None);
+        assert_eq!(plan(&events, &Destinations::default(), Some("1"), 0), None);
     }
 
     #[test]
     fn deep_events_add_no_depth() {
         let deep = format!("{{\"orgId\":1,\"type\":\"x\",\"data\":{}1{}}}", "[".repeat(61), "]".repeat(61));
         let events = translate(&deep, &Options::new(0)).unwrap();
-        let plan = plan(&events, &destinations(), 0).unwrap();
+        let plan = plan(&events, &destinations(), Some("1"), 0).unwrap();
         assert_eq!(HandOff::decode(&plan.payload).unwrap().events[0].body, deep);
     }
 

@@ -51,6 +51,10 @@ impl fmt::Display for MessageError {
 impl std::error::Error for MessageError {}
 
 /// Reads the fields of one JSON object, naming the path of any that is wrong.
+///
+/// Its readers are never inlined: every decoder calls them dozens of times,
+/// and inlined they would repeat the error path at each call (tens of KB of
+/// the wasm that serves webhooks).
 pub(crate) struct Fields<'v, 'a> {
     message: &'static str,
     path: String,
@@ -70,6 +74,7 @@ impl<'v, 'a> Fields<'v, 'a> {
         Ok(fields)
     }
 
+    #[inline(never)]
     pub(crate) fn error(&self, name: &str, what: impl Into<String>) -> MessageError {
         let path = match (self.path.is_empty(), name.is_empty()) {
             (_, true) => self.path.clone(),
@@ -83,10 +88,12 @@ impl<'v, 'a> Fields<'v, 'a> {
         self.value.get(name).filter(|v| **v != Value::Null)
     }
 
+    #[inline(never)]
     pub(crate) fn str(&self, name: &str) -> Result<String, MessageError> {
         self.opt_str(name)?.ok_or_else(|| self.error(name, "missing"))
     }
 
+    #[inline(never)]
     pub(crate) fn opt_str(&self, name: &str) -> Result<Option<String>, MessageError> {
         match self.get(name) {
             None => Ok(None),
@@ -95,10 +102,12 @@ impl<'v, 'a> Fields<'v, 'a> {
         }
     }
 
+    #[inline(never)]
     pub(crate) fn int(&self, name: &str) -> Result<i64, MessageError> {
         self.opt_int(name)?.ok_or_else(|| self.error(name, "missing"))
     }
 
+    #[inline(never)]
     pub(crate) fn opt_int(&self, name: &str) -> Result<Option<i64>, MessageError> {
         match self.get(name) {
             None => Ok(None),
@@ -109,6 +118,7 @@ impl<'v, 'a> Fields<'v, 'a> {
         }
     }
 
+    #[inline(never)]
     pub(crate) fn bool(&self, name: &str) -> Result<bool, MessageError> {
         match self.get(name) {
             None => Ok(false),
@@ -117,6 +127,7 @@ impl<'v, 'a> Fields<'v, 'a> {
         }
     }
 
+    #[inline(never)]
     fn array(&self, name: &str) -> Result<&'v [Value<'a>], MessageError> {
         match self.get(name) {
             Some(Value::Array(items)) => Ok(items),
@@ -125,6 +136,7 @@ impl<'v, 'a> Fields<'v, 'a> {
         }
     }
 
+    #[inline(never)]
     fn opt_array(&self, name: &str) -> Result<&'v [Value<'a>], MessageError> {
         match self.get(name) {
             None => Ok(&[]),
@@ -132,12 +144,31 @@ impl<'v, 'a> Fields<'v, 'a> {
         }
     }
 
+    #[inline(never)]
     pub(crate) fn strings(&self, name: &str) -> Result<Vec<String>, MessageError> {
         self.opt_array(name)?
             .iter()
             .enumerate()
             .map(|(i, v)| v.as_str().map(|s| s.text().into_owned()).ok_or_else(|| self.error(&format!("{name}[{i}]"), "expected a string")))
             .collect()
+    }
+
+    /// The integers of the array `name` (absent: none), each as written.
+    #[inline(never)]
+    pub(crate) fn integers(&self, name: &str) -> Result<Vec<String>, MessageError> {
+        self.opt_array(name)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.as_integer().map(str::to_owned).ok_or_else(|| self.error(&format!("{name}[{i}]"), "expected an integer")))
+            .collect()
+    }
+
+    /// [`Fields::each`] over an array that may be absent.
+    pub(crate) fn each_opt<T>(&self, name: &str, read: impl FnMut(&Fields<'v, 'a>) -> Result<T, MessageError>) -> Result<Vec<T>, MessageError> {
+        match self.get(name) {
+            None => Ok(Vec::new()),
+            Some(_) => self.each(name, read),
+        }
     }
 
     /// Each object of the array `name`, read by `read`.
@@ -461,6 +492,8 @@ pub struct Go {
     /// When it goes: the deliveries of one wave side by side, after every
     /// earlier wave's have answered (see the log's `waves`).
     pub wave: u32,
+    /// And not before this long after the answer (an app with a rate).
+    pub delay_ms: u32,
 }
 
 /// `/attempt`'s answer: which may go, in order; the rest are skipped (the
@@ -482,6 +515,7 @@ impl AttemptReply {
                 .str("eventId", &g.event_id)
                 .str("body", &g.body)
                 .int("wave", i64::from(g.wave))
+                .opt_int("delay", (g.delay_ms > 0).then_some(i64::from(g.delay_ms)))
                 .finish()
         });
         Writer::with_capacity(go.len() + 32).raw("go", &go).raw("skip", &json::string_array(&self.skip)).finish()
@@ -503,6 +537,7 @@ impl AttemptReply {
                     event_id: g.str("eventId")?,
                     body: g.str("body")?,
                     wave: u32::try_from(wave).map_err(|_| g.error("wave", "expected a wave number"))?,
+                    delay_ms: u32::try_from(g.opt_int("delay")?.unwrap_or(0)).map_err(|_| g.error("delay", "expected a delay in ms"))?,
                 })
             })?;
         Ok(AttemptReply { go, skip: f.strings("skip")? })
@@ -899,7 +934,7 @@ mod tests {
         let attempt = Attempt { lease_ms: 4000, items: vec![Item { id: "a".into(), generation: 2 }] };
         assert_eq!(Attempt::decode(&attempt.encode()).unwrap(), attempt);
         let reply = AttemptReply {
-            go: vec![Go { id: "a".into(), generation: 2, attempt: 3, probe: true, event_id: "e".into(), body, wave: 0 }],
+            go: vec![Go { id: "a".into(), generation: 2, attempt: 3, probe: true, event_id: "e".into(), body, wave: 0, delay_ms: 250 }],
             skip: vec!["b".into()],
         };
         assert_eq!(AttemptReply::decode(&reply.encode()).unwrap(), reply);

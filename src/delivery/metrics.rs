@@ -30,7 +30,17 @@ const BUCKETS: usize = LATENCY_BOUNDS_MS.len() + 1;
 pub const TABLES: [&str; 1] = ["CREATE TABLE IF NOT EXISTS metrics (span INTEGER NOT NULL, start INTEGER NOT NULL, type TEXT NOT NULL, \
      accepted INTEGER NOT NULL, delivered INTEGER NOT NULL, failed INTEGER NOT NULL, retried INTEGER NOT NULL, \
      held INTEGER NOT NULL, attempts INTEGER NOT NULL, succeeded INTEGER NOT NULL, latency TEXT NOT NULL, \
-     latency_sum INTEGER NOT NULL, PRIMARY KEY (span, start, type)) WITHOUT ROWID"];
+     latency_sum INTEGER NOT NULL, backlog INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (span, start, type)) WITHOUT ROWID"];
+
+/// The column the metrics of drift-bridge before the backlog lack.
+pub const ADD_BACKLOG: &str = "ALTER TABLE metrics ADD COLUMN backlog INTEGER NOT NULL DEFAULT 0";
+
+/// The span of the counts since the log began (start 0), for counters that
+/// only grow (Prometheus'); kept for as long as the log.
+pub const TOTAL: i64 = 0;
+/// The type of the rows that hold the log's backlog (its most deliveries
+/// waiting, pending and held, in the span).
+pub const BACKLOG_TYPE: &str = "*";
 
 /// What happened to one event type's deliveries in a span of time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -100,7 +110,7 @@ impl Counters {
         LATENCY_BOUNDS_MS.last().copied()
     }
 
-    fn latency_text(&self) -> String {
+    pub(crate) fn latency_text(&self) -> String {
         let parts: Vec<String> = self.latency.iter().map(u64::to_string).collect();
         parts.join(",")
     }
@@ -148,6 +158,8 @@ pub struct Minute {
     /// The minute's start (ms); 0 before anything was counted.
     pub start: i64,
     pub by_type: Vec<(String, Counters)>,
+    /// The most deliveries waiting (pending and held) seen in the minute.
+    pub backlog: i64,
 }
 
 impl Minute {
@@ -175,19 +187,34 @@ impl Minute {
         if !self.due(now) {
             return Ok(());
         }
+        let hour = self.start - self.start.rem_euclid(HOUR_MS);
         for (event_type, counters) in &self.by_type {
             if counters.is_empty() {
                 continue;
             }
-            write(sql, MINUTE_MS, self.start, event_type, counters)?;
-            let hour = self.start - self.start.rem_euclid(HOUR_MS);
-            let mut total = read(sql, HOUR_MS, hour, event_type)?.unwrap_or_default();
-            total.add(counters);
-            write(sql, HOUR_MS, hour, event_type, &total)?;
+            write(sql, MINUTE_MS, self.start, event_type, counters, 0)?;
+            for (span, start) in [(HOUR_MS, hour), (TOTAL, 0)] {
+                let mut total = read(sql, span, start, event_type)?.unwrap_or_default();
+                total.add(counters);
+                write(sql, span, start, event_type, &total, 0)?;
+            }
+        }
+        if self.backlog > 0 && self.start > 0 {
+            write(sql, MINUTE_MS, self.start, BACKLOG_TYPE, &Counters::default(), self.backlog)?;
+            let most = sql
+                .number("SELECT backlog FROM metrics WHERE span = ? AND start = ? AND type = ?", &[Arg::Int(HOUR_MS), Arg::Int(hour), Arg::Text(BACKLOG_TYPE)])?
+                .unwrap_or(0);
+            write(sql, HOUR_MS, hour, BACKLOG_TYPE, &Counters::default(), most.max(self.backlog))?;
         }
         self.start = minute_of(now);
         self.by_type.clear();
+        self.backlog = 0;
         Ok(())
+    }
+
+    /// `waiting` deliveries (pending and held) were seen now.
+    pub fn observe_backlog(&mut self, waiting: i64) {
+        self.backlog = self.backlog.max(waiting);
     }
 
     pub fn encode(&self) -> String {
@@ -202,13 +229,144 @@ impl Minute {
             types.push_str(&w.finish());
         }
         types.push(']');
-        Writer::object().int("start", self.start).raw("types", &types).finish()
+        let mut w = Writer::object();
+        w.int("start", self.start).raw("types", &types);
+        if self.backlog > 0 {
+            w.int("backlog", self.backlog);
+        }
+        w.finish()
     }
 
     pub fn decode(value: &Value<'_>) -> Result<Minute, MessageError> {
         let f = Fields::parse("minute", value)?;
         let by_type = f.each("types", |t| Ok((t.str("type")?, Counters::decode(t)?)))?;
-        Ok(Minute { start: f.opt_int("start")?.unwrap_or(0), by_type })
+        Ok(Minute { start: f.opt_int("start")?.unwrap_or(0), by_type, backlog: f.opt_int("backlog")?.unwrap_or(0) })
+    }
+}
+
+/// One span's counts as the admin API shows them: `{"start","type",
+/// "accepted","delivered","failed","retried","held","attempts","succeeded",
+/// "latencyBuckets":[…],"latencySumMs"}` (the buckets' upper bounds are
+/// [`LATENCY_BOUNDS_MS`], and one more for the rest).
+pub fn span_json(start: i64, event_type: &str, c: &Counters) -> String {
+    Writer::object()
+        .int("start", start)
+        .str("type", event_type)
+        .int("accepted", c.accepted as i64)
+        .int("delivered", c.delivered as i64)
+        .int("failed", c.failed as i64)
+        .int("retried", c.retried as i64)
+        .int("held", c.held as i64)
+        .int("attempts", c.attempts as i64)
+        .int("succeeded", c.succeeded as i64)
+        .raw("latencyBuckets", &format!("[{}]", c.latency_text()))
+        .int("latencySumMs", c.latency_sum_ms as i64)
+        .finish()
+}
+
+/// Reads a span as [`span_json`] writes it.
+pub fn read_span(value: &Value<'_>) -> Option<(i64, String, Counters)> {
+    let int = |name: &str| value.get(name).and_then(Value::as_integer).and_then(|n| n.parse::<i64>().ok());
+    let n = |name: &str| int(name).unwrap_or(0).max(0) as u64;
+    let mut c = Counters {
+        accepted: n("accepted"),
+        delivered: n("delivered"),
+        failed: n("failed"),
+        retried: n("retried"),
+        held: n("held"),
+        attempts: n("attempts"),
+        succeeded: n("succeeded"),
+        latency: [0; BUCKETS],
+        latency_sum_ms: n("latencySumMs"),
+    };
+    if let Some(Value::Array(buckets)) = value.get("latencyBuckets") {
+        for (slot, b) in c.latency.iter_mut().zip(buckets) {
+            *slot = b.as_integer().and_then(|t| t.parse().ok()).unwrap_or(0);
+        }
+    }
+    Some((int("start")?, value.get("type")?.as_str()?.text().into_owned(), c))
+}
+
+/// One delivery log's figures for a scrape: its destination, its state, its
+/// deliveries by status, its size, and its totals per type.
+pub struct Scrape {
+    pub destination: String,
+    pub state: String,
+    pub counts: Vec<(String, i64)>,
+    pub bytes: i64,
+    pub types: Vec<(String, Counters)>,
+}
+
+/// The Prometheus text exposition (version 0.0.4) of the delivery logs'
+/// figures: counters with `_total`, the latency as a histogram in seconds
+/// (`_bucket` with `le`, `_sum`, `_count`), gauges for what is held now.
+pub fn prometheus(logs: &[Scrape]) -> String {
+    let mut out = String::with_capacity(4096);
+    let label = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    let counters: [(&str, &str, fn(&Counters) -> u64); 7] = [
+        ("drift_bridge_deliveries_accepted_total", "Deliveries taken in by the destination's delivery log.", |c| c.accepted),
+        ("drift_bridge_deliveries_delivered_total", "Deliveries the app accepted (2xx).", |c| c.delivered),
+        ("drift_bridge_deliveries_failed_total", "Deliveries that became dead letters (failed or gone).", |c| c.failed),
+        ("drift_bridge_deliveries_retried_total", "Attempts that failed and are tried again.", |c| c.retried),
+        ("drift_bridge_deliveries_held_total", "Deliveries put on hold (the app down or paused).", |c| c.held),
+        ("drift_bridge_attempts_total", "Delivery attempts made.", |c| c.attempts),
+        ("drift_bridge_attempts_succeeded_total", "Delivery attempts answered 2xx.", |c| c.succeeded),
+    ];
+    for (name, help, get) in counters {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+        for log in logs {
+            for (t, c) in &log.types {
+                out.push_str(&format!("{name}{{destination=\"{}\",type=\"{}\"}} {}\n", label(&log.destination), label(t), get(c)));
+            }
+        }
+    }
+    let name = "drift_bridge_delivery_latency_seconds";
+    out.push_str(&format!("# HELP {name} How long an attempt took, to the app's answer.\n# TYPE {name} histogram\n"));
+    for log in logs {
+        for (t, c) in &log.types {
+            let labels = format!("destination=\"{}\",type=\"{}\"", label(&log.destination), label(t));
+            let mut cumulative = 0u64;
+            for (i, n) in c.latency.iter().enumerate() {
+                cumulative += n;
+                let le = match LATENCY_BOUNDS_MS.get(i) {
+                    Some(ms) => seconds(*ms),
+                    None => "+Inf".to_owned(),
+                };
+                out.push_str(&format!("{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}\n"));
+            }
+            out.push_str(&format!("{name}_sum{{{labels}}} {}\n", seconds(c.latency_sum_ms as i64)));
+            out.push_str(&format!("{name}_count{{{labels}}} {cumulative}\n"));
+        }
+    }
+    let name = "drift_bridge_deliveries";
+    out.push_str(&format!("# HELP {name} Deliveries the destination's delivery log keeps now, by status.\n# TYPE {name} gauge\n"));
+    for log in logs {
+        for (status, n) in &log.counts {
+            out.push_str(&format!("{name}{{destination=\"{}\",status=\"{}\"}} {n}\n", label(&log.destination), label(status)));
+        }
+    }
+    let name = "drift_bridge_destination_state";
+    out.push_str(&format!("# HELP {name} The destination's state: 1 for the one it is in.\n# TYPE {name} gauge\n"));
+    for log in logs {
+        for state in ["active", "paused", "tripped"] {
+            out.push_str(&format!("{name}{{destination=\"{}\",state=\"{state}\"}} {}\n", label(&log.destination), u8::from(log.state == state)));
+        }
+    }
+    let name = "drift_bridge_log_bytes";
+    out.push_str(&format!("# HELP {name} What the destination's delivery log holds, against MAX_LOG_BYTES.\n# TYPE {name} gauge\n"));
+    for log in logs {
+        out.push_str(&format!("{name}{{destination=\"{}\"}} {}\n", label(&log.destination), log.bytes));
+    }
+    out
+}
+
+/// Milliseconds as seconds, exactly (`0.005`, `30`).
+fn seconds(ms: i64) -> String {
+    let (whole, part) = (ms / 1000, (ms % 1000).abs());
+    if part == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{}", format!("{part:03}").trim_end_matches('0'))
     }
 }
 
@@ -216,13 +374,14 @@ pub fn minute_of(ms: i64) -> i64 {
     ms - ms.rem_euclid(MINUTE_MS)
 }
 
-fn write(sql: &impl Sql, span: i64, start: i64, event_type: &str, c: &Counters) -> Result<(), StorageError> {
+fn write(sql: &impl Sql, span: i64, start: i64, event_type: &str, c: &Counters, backlog: i64) -> Result<(), StorageError> {
     let n = |v: u64| Arg::Int(v as i64);
     sql.execute(
-        "INSERT INTO metrics (span, start, type, accepted, delivered, failed, retried, held, attempts, succeeded, latency, latency_sum) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (span, start, type) DO UPDATE SET accepted = excluded.accepted, \
+        "INSERT INTO metrics (span, start, type, accepted, delivered, failed, retried, held, attempts, succeeded, latency, latency_sum, backlog) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (span, start, type) DO UPDATE SET accepted = excluded.accepted, \
          delivered = excluded.delivered, failed = excluded.failed, retried = excluded.retried, held = excluded.held, \
-         attempts = excluded.attempts, succeeded = excluded.succeeded, latency = excluded.latency, latency_sum = excluded.latency_sum",
+         attempts = excluded.attempts, succeeded = excluded.succeeded, latency = excluded.latency, latency_sum = excluded.latency_sum, \
+         backlog = excluded.backlog",
         &[
             Arg::Int(span),
             Arg::Int(start),
@@ -236,6 +395,7 @@ fn write(sql: &impl Sql, span: i64, start: i64, event_type: &str, c: &Counters) 
             n(c.succeeded),
             Arg::Text(&c.latency_text()),
             n(c.latency_sum_ms),
+            Arg::Int(backlog),
         ],
     )?;
     Ok(())
@@ -275,20 +435,40 @@ pub struct Span {
     pub start: i64,
     pub event_type: String,
     pub counters: Counters,
+    /// The most deliveries waiting in the span (rows of [`BACKLOG_TYPE`]).
+    pub backlog: i64,
 }
 
 /// The stored spans of `span_ms` starting in `[from, until)`, oldest first
 /// (at most `limit`).
 pub fn spans(sql: &impl Sql, span_ms: i64, from: i64, until: i64, limit: i64) -> Result<Vec<Span>, StorageError> {
     let rows = sql.query(
-        "SELECT start, type, accepted, delivered, failed, retried, held, attempts, succeeded, latency, latency_sum FROM metrics \
+        "SELECT start, type, accepted, delivered, failed, retried, held, attempts, succeeded, latency, latency_sum, backlog FROM metrics \
          WHERE span = ? AND start >= ? AND start < ? ORDER BY start, type LIMIT ?",
         &[Arg::Int(span_ms), Arg::Int(from), Arg::Int(until), Arg::Int(limit)],
     )?;
     Ok(rows
         .into_iter()
-        .map(|mut r| Span { span_ms, start: r.int0(0), event_type: r.take(1), counters: counters(&r, 2) })
+        .map(|mut r| Span { span_ms, start: r.int0(0), event_type: r.take(1), counters: counters(&r, 2), backlog: r.int0(11) })
         .collect())
+}
+
+/// The counts since the log began, per type: the stored totals and the
+/// current minute's.
+pub fn totals(sql: &impl Sql, minute: &Minute) -> Result<Vec<(String, Counters)>, StorageError> {
+    let mut out: Vec<(String, Counters)> = spans(sql, TOTAL, 0, 1, 10_000)?
+        .into_iter()
+        .filter(|s| s.event_type != BACKLOG_TYPE)
+        .map(|s| (s.event_type, s.counters))
+        .collect();
+    for (t, c) in &minute.by_type {
+        match out.iter_mut().find(|(u, _)| u == t) {
+            Some((_, total)) => total.add(c),
+            None => out.push((t.clone(), c.clone())),
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
 /// All types' counts since `since`: stored spans of `span_ms` (the minutes
@@ -310,6 +490,7 @@ pub fn total_since(sql: &impl Sql, minute: &Minute, span_ms: i64, since: i64, no
 
 /// When the first stored span's retention ends, if any is stored.
 pub fn next_expiry(sql: &impl Sql) -> Result<Option<i64>, StorageError> {
+    // The totals (span 0) stay for as long as the log.
     let minute = sql.number("SELECT MIN(start) FROM metrics WHERE span = ?", &[Arg::Int(MINUTE_MS)])?.map(|s| s + MINUTE_RETENTION_MS);
     let hour = sql.number("SELECT MIN(start) FROM metrics WHERE span = ?", &[Arg::Int(HOUR_MS)])?.map(|s| s + HOUR_RETENTION_MS);
     Ok(match (minute, hour) {
@@ -318,11 +499,18 @@ pub fn next_expiry(sql: &impl Sql) -> Result<Option<i64>, StorageError> {
     })
 }
 
-/// Forgets spans past their retention; answers how many rows went.
+/// Forgets spans past their retention; answers how many rows went. The
+/// totals go with the last of them: a log that has counted nothing for 30
+/// days starts its counters again (Prometheus reads that as a reset).
 pub fn prune(sql: &impl Sql, now: i64) -> Result<u64, StorageError> {
     let minutes = sql.execute("DELETE FROM metrics WHERE span = ? AND start < ?", &[Arg::Int(MINUTE_MS), Arg::Int(now - MINUTE_RETENTION_MS)])?;
     let hours = sql.execute("DELETE FROM metrics WHERE span = ? AND start < ?", &[Arg::Int(HOUR_MS), Arg::Int(now - HOUR_RETENTION_MS)])?;
-    Ok(minutes + hours)
+    let totals = if sql.first("SELECT 1 FROM metrics WHERE span = ? LIMIT 1", &[Arg::Int(HOUR_MS)])?.is_none() {
+        sql.execute("DELETE FROM metrics WHERE span = ?", &[Arg::Int(TOTAL)])?
+    } else {
+        0
+    };
+    Ok(minutes + hours + totals)
 }
 
 #[cfg(test)]
@@ -351,8 +539,41 @@ mod tests {
     }
 
     #[test]
+    fn prometheus_exposition_is_cumulative_and_in_seconds() {
+        let mut c = Counters { accepted: 3, delivered: 2, failed: 1, attempts: 3, succeeded: 2, ..Counters::default() };
+        for ms in [4, 40, 40_000] {
+            c.observe_latency(ms);
+        }
+        let text = prometheus(&[Scrape {
+            destination: "crm \"x\"".into(),
+            state: "tripped".into(),
+            counts: vec![("held".into(), 4)],
+            bytes: 900,
+            types: vec![("conversation_push".into(), c)],
+        }]);
+        for line in [
+            "# TYPE drift_bridge_deliveries_accepted_total counter",
+            "drift_bridge_deliveries_accepted_total{destination=\"crm \\\"x\\\"\",type=\"conversation_push\"} 3",
+            "drift_bridge_delivery_latency_seconds_bucket{destination=\"crm \\\"x\\\"\",type=\"conversation_push\",le=\"0.005\"} 1",
+            "drift_bridge_delivery_latency_seconds_bucket{destination=\"crm \\\"x\\\"\",type=\"conversation_push\",le=\"0.05\"} 2",
+            "drift_bridge_delivery_latency_seconds_bucket{destination=\"crm \\\"x\\\"\",type=\"conversation_push\",le=\"30\"} 2",
+            "drift_bridge_delivery_latency_seconds_bucket{destination=\"crm \\\"x\\\"\",type=\"conversation_push\",le=\"+Inf\"} 3",
+            "drift_bridge_delivery_latency_seconds_sum{destination=\"crm \\\"x\\\"\",type=\"conversation_push\"} 40.044",
+            "drift_bridge_delivery_latency_seconds_count{destination=\"crm \\\"x\\\"\",type=\"conversation_push\"} 3",
+            "drift_bridge_deliveries{destination=\"crm \\\"x\\\"\",status=\"held\"} 4",
+            "drift_bridge_destination_state{destination=\"crm \\\"x\\\"\",state=\"tripped\"} 1",
+            "drift_bridge_destination_state{destination=\"crm \\\"x\\\"\",state=\"active\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
+        assert_eq!(seconds(5), "0.005");
+        assert_eq!(seconds(30_000), "30");
+        assert_eq!(seconds(1250), "1.25");
+    }
+
+    #[test]
     fn counters_roundtrip_through_the_state() {
-        let mut m = Minute { start: 120_000, by_type: Vec::new() };
+        let mut m = Minute { start: 120_000, by_type: Vec::new(), backlog: 7 };
         m.at("conversation_push").attempts = 3;
         m.at("conversation_push").observe_latency(42);
         m.at("other").held = 1;

@@ -12,6 +12,8 @@
 //! adapter applies and the native tests check on real SQLite. Every await
 //! lives in the adapter; time and randomness come in as arguments.
 
+pub mod alerts;
+pub mod apps;
 pub mod breaker;
 pub mod consumer;
 pub mod destination;
@@ -31,7 +33,7 @@ pub mod sign;
 pub mod sql;
 pub mod status;
 
-pub use destination::{Destination, Destinations, TokenMode};
+pub use destination::{Destination, Destinations, Source, TokenMode};
 
 /// The `User-Agent` of every delivery.
 pub fn user_agent() -> String {

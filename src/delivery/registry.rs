@@ -1,21 +1,44 @@
-//! The registry: one Durable Object that knows which delivery logs hold
-//! deliveries, so that the admin API still lists a destination's deliveries
-//! after the destination is removed from the configuration (until their
-//! retention ends and the log tells the registry it holds none).
+//! The registry: one Durable Object, strongly consistent, that keeps
 //!
-//! A log registers when it first holds a delivery and unregisters when it
-//! holds none; each change carries a growing epoch, and an older message
-//! never undoes a newer one, however the calls are ordered.
+//! - **the apps managed at runtime** ([`super::apps`]): created, changed,
+//!   deleted and their secrets rotated through the admin API, each change
+//!   validated exactly as `DESTINATIONS` is, given a new version, kept in a
+//!   bounded history (what, when, by which admin token's fingerprint) and
+//!   answered only once every isolate's copy of the apps taken before it
+//!   has expired (see [`super::apps`], "The copy and its lease");
+//! - **which delivery logs hold deliveries**, so that the admin API still
+//!   lists a destination's deliveries after the destination is removed
+//!   (until their retention ends and the log says it holds none). A log
+//!   registers when it first holds a delivery and unregisters when it holds
+//!   none; each change carries a growing epoch, and an older message never
+//!   undoes a newer one, however the calls are ordered.
 
+use super::apps::{self, App, Routes, DEFAULT_OVERLAP_SECONDS, LEASE_MARGIN_MS, MAX_APPS, MAX_OVERLAP_SECONDS, SECRET_BYTES};
+use super::destination::{read_spec, Destinations, Kind, SigningSecret, Spec, UrlParser};
 use super::effects::{Effects, Reply};
-use super::message::{Logs, Registration};
+use super::message::{self, Fields, Logs, MessageError, Registration};
 use super::sql::{Arg, Sql, StorageError};
+use crate::json::{self, Limits, Value, Writer};
 
-pub const TABLES: [&str; 1] = ["CREATE TABLE IF NOT EXISTS logs (destination TEXT PRIMARY KEY, epoch INTEGER NOT NULL, \
-     holds INTEGER NOT NULL, since INTEGER NOT NULL) WITHOUT ROWID"];
+pub const TABLES: [&str; 4] = [
+    "CREATE TABLE IF NOT EXISTS logs (destination TEXT PRIMARY KEY, epoch INTEGER NOT NULL, \
+     holds INTEGER NOT NULL, since INTEGER NOT NULL) WITHOUT ROWID",
+    // Each app as stored (its JSON, secrets included) and as routing sees it
+    // (written with it, so that `/routes` only joins texts).
+    "CREATE TABLE IF NOT EXISTS apps (name TEXT PRIMARY KEY, config TEXT NOT NULL, routing TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, action TEXT NOT NULL, \
+     destination TEXT NOT NULL, by TEXT NOT NULL, version INTEGER NOT NULL, detail TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS registry (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+];
 
 /// A log that holds nothing is forgotten this long after it said so.
 pub const FORGET_MS: i64 = 24 * 3_600_000;
+/// The change history keeps this many changes, and none older than
+/// [`HISTORY_MS`].
+pub const HISTORY_CHANGES: i64 = 500;
+pub const HISTORY_MS: i64 = 90 * 24 * 3_600_000;
+/// The largest body of a change.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 pub fn open(sql: &impl Sql) -> Result<(), StorageError> {
     for statement in TABLES {
@@ -44,4 +67,437 @@ pub fn logs(sql: &impl Sql) -> Result<Effects, StorageError> {
     let destinations =
         sql.query("SELECT destination FROM logs WHERE holds = 1 ORDER BY destination", &[])?.into_iter().map(|mut r| r.take(0)).collect();
     Ok(Effects::reply(Reply::ok(Logs { destinations }.encode())))
+}
+
+// ------------------------------------------------------------------ the apps
+
+fn version(sql: &impl Sql) -> Result<i64, StorageError> {
+    Ok(sql.number("SELECT value FROM registry WHERE key = 'version'", &[])?.unwrap_or(0))
+}
+
+fn apps(sql: &impl Sql) -> Result<Vec<App>, StorageError> {
+    let mut out = Vec::new();
+    for row in sql.query("SELECT config FROM apps ORDER BY name", &[])? {
+        let text = row.text(0).unwrap_or("");
+        out.push(App::decode(text).map_err(|e| StorageError(format!("a stored app cannot be read ({e})")))?);
+    }
+    Ok(out)
+}
+
+fn find(sql: &impl Sql, name: &str) -> Result<Option<App>, StorageError> {
+    match sql.first("SELECT config FROM apps WHERE name = ?", &[Arg::Text(name)])? {
+        None => Ok(None),
+        Some(row) => App::decode(row.text(0).unwrap_or("")).map(Some).map_err(|e| StorageError(format!("a stored app cannot be read ({e})"))),
+    }
+}
+
+/// `/routes` (`{"known": <version>}`): the apps and their version, for an
+/// isolate's copy ([`Routes`]); only the version when the caller's copy is
+/// current. The stored texts joined, nothing decoded.
+pub fn routes(sql: &impl Sql, body: &str) -> Result<Effects, StorageError> {
+    let known = json::parse(body, &Limits::INTERNAL).ok().and_then(|v| v.get("known").and_then(Value::as_integer).and_then(|n| n.parse::<i64>().ok()));
+    let version = version(sql)?;
+    if known == Some(version) {
+        return Ok(Effects::reply(Reply::ok(Routes::encode_same(version))));
+    }
+    let rows = sql.query("SELECT config, routing FROM apps ORDER BY name", &[])?;
+    let join = |i: usize| rows.iter().map(|r| r.text(i).unwrap_or("null")).collect::<Vec<_>>().join(",");
+    let answer = format!("{{\"version\":{version},\"routing\":[{}],\"apps\":[{}]}}", join(1), join(0));
+    Ok(Effects::reply(Reply::ok(answer)))
+}
+
+/// What a change runs with.
+pub struct Admin<'a> {
+    /// The apps declared in `DESTINATIONS`: their names are taken.
+    pub declared: &'a Destinations,
+    /// The worker's secrets, by name (for `tokenSecret`).
+    pub secret: &'a dyn Fn(&str) -> Option<String>,
+    pub parse_url: UrlParser,
+    pub now: i64,
+    /// Random bytes for a new signing secret.
+    pub entropy: [u8; SECRET_BYTES],
+    /// `APPS_CACHE_MS`: how long an isolate may use its copy of the apps.
+    pub lease_ms: i64,
+}
+
+/// A change as the admin API passes it on: who asks, which app, and the
+/// admin's body as it came.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Change {
+    /// The admin token's fingerprint ([`apps::fingerprint`]).
+    pub by: String,
+    pub name: String,
+    pub body: String,
+}
+
+impl Change {
+    pub fn encode(&self) -> String {
+        Writer::object().str("by", &self.by).str("name", &self.name).str("body", &self.body).finish()
+    }
+
+    pub fn decode(text: &str) -> Result<Change, MessageError> {
+        const KIND: &str = "registry change";
+        let value = message::parse(KIND, text, &Limits::INTERNAL)?;
+        let f = Fields::parse(KIND, &value)?;
+        Ok(Change { by: f.str("by")?, name: f.opt_str("name")?.unwrap_or_default(), body: f.opt_str("body")?.unwrap_or_default() })
+    }
+}
+
+/// An answer of the admin API: `{"error":{"code","message","path"[,"problems"]}}`.
+fn refuse(status: u16, code: &str, message: &str, path: &str, problems: &[(String, String)]) -> Effects {
+    let mut e = Writer::object();
+    e.str("code", code).str("message", message).str("path", path);
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(|(p, m)| Writer::object().str("path", p).str("message", m).finish()).collect();
+        e.raw("problems", &format!("[{}]", list.join(",")));
+    }
+    Effects::reply(Reply::status(status, Writer::object().raw("error", &e.finish()).finish()))
+}
+
+fn invalid(problems: Vec<(String, String)>) -> Effects {
+    let (path, message) = problems.first().cloned().unwrap_or_default();
+    refuse(400, "invalid_destination", &message, &path, &problems)
+}
+
+/// Reads a change's body as a JSON object.
+fn body_object(text: &str) -> Result<Value<'_>, Effects> {
+    let text = text.trim();
+    if text.len() > MAX_BODY_BYTES {
+        return Err(refuse(413, "too_large", &format!("the body is over {MAX_BODY_BYTES} bytes"), "", &[]));
+    }
+    if text.is_empty() {
+        return Ok(Value::Object(Vec::new()));
+    }
+    match json::parse(text, &Limits { max_bytes: MAX_BODY_BYTES, max_depth: 8 }) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(v) => Err(refuse(400, "invalid_body", &format!("expected a JSON object, found {}", v.describe()), "", &[])),
+        Err(e) => Err(refuse(400, e.code().as_str(), &e.detail(), e.path(), &[])),
+    }
+}
+
+/// A declared app cannot be changed here.
+fn declared(name: &str) -> Effects {
+    refuse(
+        409,
+        "declared",
+        &format!("{name} is declared in DESTINATIONS (wrangler.toml): change it there and deploy, or remove it there and create it here"),
+        "name",
+        &[],
+    )
+}
+
+fn unknown(name: &str) -> Effects {
+    refuse(404, "not_found", &format!("no app {} is managed at runtime", crate::escape::quoted(name)), "", &[])
+}
+
+/// Records a change: the new version, the history (bounded), the log line;
+/// the answer is held until every copy of the apps taken before it expired.
+fn commit(
+    sql: &impl Sql,
+    ctx: &Admin<'_>,
+    change: &Change,
+    action: &str,
+    detail: &str,
+    reply: impl FnOnce(i64) -> Reply,
+) -> Result<Effects, StorageError> {
+    let version = version(sql)? + 1;
+    sql.execute(
+        "INSERT INTO registry (key, value) VALUES ('version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[Arg::Int(version)],
+    )?;
+    sql.execute(
+        "INSERT INTO changes (at, action, destination, by, version, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        &[Arg::Int(ctx.now), Arg::Text(action), Arg::Text(&change.name), Arg::Text(&change.by), Arg::Int(version), Arg::Text(detail)],
+    )?;
+    sql.execute(
+        "DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - ? OR at < ?",
+        &[Arg::Int(HISTORY_CHANGES), Arg::Int(ctx.now - HISTORY_MS)],
+    )?;
+    let mut fx = Effects::reply(reply(version));
+    fx.hold_until = Some(ctx.now + ctx.lease_ms + LEASE_MARGIN_MS);
+    fx.log(
+        Writer::object()
+            .str("kind", "config")
+            .str("action", action)
+            .str("destination", &change.name)
+            .str("by", &change.by)
+            .int("version", version)
+            .raw("detail", detail)
+            .finish(),
+    );
+    Ok(fx)
+}
+
+fn store(sql: &impl Sql, app: &App) -> Result<(), StorageError> {
+    sql.execute(
+        "INSERT INTO apps (name, config, routing) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET config = excluded.config, \
+         routing = excluded.routing",
+        &[Arg::Text(&app.spec.name), Arg::Text(&app.encode()), Arg::Text(&app.routing())],
+    )?;
+    Ok(())
+}
+
+/// `{"destination":{…},"secret"?,"version"}`.
+fn answer(app: &App, now: i64, secret: Option<&str>, version: i64) -> String {
+    let mut d = Writer::object();
+    app.write_public(&mut d, now);
+    d.str("source", "runtime");
+    let mut w = Writer::object();
+    w.raw("destination", &d.finish()).opt_str("secret", secret).int("version", version);
+    w.finish()
+}
+
+/// What the history says of an app: its settings, never a secret.
+fn settings_detail(spec: &Spec, signed: bool) -> String {
+    let mut w = Writer::object();
+    w.str("url", &spec.url)
+        .raw("types", &json::string_array(&spec.types))
+        .str("token", spec.token.as_str())
+        .opt_str("tokenSecret", spec.token.secret())
+        .bool("signed", signed);
+    if !spec.org_ids.is_empty() {
+        w.raw("orgIds", &format!("[{}]", spec.org_ids.join(",")));
+    }
+    w.opt_int("ratePerSecond", spec.rate_per_second.map(i64::from));
+    w.finish()
+}
+
+/// Reads and checks an app's object as the admin API takes it.
+fn check(ctx: &Admin<'_>, value: &Value<'_>) -> Result<Spec, Vec<(String, String)>> {
+    let spec = read_spec(value, Kind::Runtime, ctx.parse_url)?;
+    spec.token.resolve(&ctx.secret).map_err(|e| vec![e])?;
+    Ok(spec)
+}
+
+/// `POST /admin/destinations`: a new app; with signing on (the default), its
+/// secret is made here and shown once, in this answer.
+pub fn create(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
+    let value = match body_object(&change.body) {
+        Ok(v) => v,
+        Err(fx) => return Ok(fx),
+    };
+    let spec = match check(ctx, &value) {
+        Ok(spec) => spec,
+        Err(problems) => return Ok(invalid(problems)),
+    };
+    if ctx.declared.get(&spec.name).is_some() {
+        return Ok(declared(&spec.name));
+    }
+    if find(sql, &spec.name)?.is_some() {
+        return Ok(refuse(409, "exists", &format!("an app {} exists already; change it with PATCH", crate::escape::quoted(&spec.name)), "name", &[]));
+    }
+    let count = sql.number("SELECT COUNT(*) FROM apps", &[])?.unwrap_or(0);
+    if count >= MAX_APPS as i64 {
+        return Ok(refuse(409, "too_many", &format!("the registry holds {MAX_APPS} apps, its most; delete one first"), "", &[]));
+    }
+    let secret = spec.signed.then(|| apps::new_secret(&ctx.entropy));
+    let app = App {
+        secrets: secret.iter().map(|s| SigningSecret { secret: s.clone(), until: None }).collect(),
+        created_at: ctx.now,
+        updated_at: ctx.now,
+        spec,
+    };
+    store(sql, &app)?;
+    let change = Change { name: app.spec.name.clone(), ..change.clone() };
+    let detail = settings_detail(&app.spec, app.spec.signed);
+    commit(sql, ctx, &change, "create", &detail, |v| Reply::status(201, answer(&app, ctx.now, secret.as_deref(), v)))
+}
+
+/// The fields a change may carry.
+const PATCH_FIELDS: [&str; 7] = ["url", "types", "token", "tokenSecret", "signed", "orgIds", "ratePerSecond"];
+
+/// `PATCH /admin/destinations/{name}`: the fields given replace the app's
+/// (`null` clears `orgIds`, `ratePerSecond` and `tokenSecret`); the result
+/// is checked as a whole, as a new app would be. Turning signing on makes a
+/// secret, shown once; turning it off forgets the secrets.
+pub fn update(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
+    if ctx.declared.get(&change.name).is_some() {
+        return Ok(declared(&change.name));
+    }
+    let Some(current) = find(sql, &change.name)? else { return Ok(unknown(&change.name)) };
+    let value = match body_object(&change.body) {
+        Ok(v) => v,
+        Err(fx) => return Ok(fx),
+    };
+    let Some(patch) = value.as_object() else { return Ok(refuse(400, "invalid_body", "expected a JSON object", "", &[])) };
+    let mut problems = Vec::new();
+    for (key, v) in patch {
+        let key = key.text();
+        if key == "name" {
+            if !v.as_str().is_some_and(|s| s.eq_text(&change.name)) {
+                problems.push(("name".to_owned(), "an app cannot be renamed: create one under the new name and delete this one".to_owned()));
+            }
+        } else if !PATCH_FIELDS.contains(&key.as_ref()) {
+            problems.push((key.to_string(), format!("unknown field; the fields a change may carry are {}", PATCH_FIELDS.join(", "))));
+        }
+    }
+    if !problems.is_empty() {
+        return Ok(invalid(problems));
+    }
+    // The app as it is, in the API's words, with the change laid over it.
+    let before = settings_detail(&current.spec, !current.secrets.is_empty());
+    let before_value = json::parse(&before, &Limits::INTERNAL).map_err(|e| StorageError(e.to_string()))?;
+    let mut members: Vec<(json::Str<'_>, Value<'_>)> = vec![(json::Str::new("name"), Value::String(json::Str::new(&current.spec.name)))];
+    if let Some(old) = before_value.as_object() {
+        members.extend(old.iter().cloned());
+    }
+    for (key, v) in patch {
+        let key_text = key.text();
+        if key_text == "name" {
+            continue;
+        }
+        members.retain(|(k, _)| !k.eq_text(&key_text));
+        // A token handling without a secret leaves the old secret's name behind.
+        if key_text == "token" && v.as_str().is_some_and(|t| !t.eq_text("replace")) && !patch.iter().any(|(k, _)| k.eq_text("tokenSecret")) {
+            members.retain(|(k, _)| !k.eq_text("tokenSecret"));
+        }
+        if *v != Value::Null {
+            members.push((key.clone(), v.clone()));
+        }
+    }
+    let merged = Value::Object(members);
+    let spec = match check(ctx, &merged) {
+        Ok(spec) => spec,
+        Err(problems) => return Ok(invalid(problems)),
+    };
+    let was_signed = !current.secrets.is_empty();
+    let (secrets, secret) = match (was_signed, spec.signed) {
+        (false, true) => {
+            let s = apps::new_secret(&ctx.entropy);
+            (vec![SigningSecret { secret: s.clone(), until: None }], Some(s))
+        }
+        (true, true) => (current.secrets.clone(), None),
+        (_, false) => (Vec::new(), None),
+    };
+    let after = settings_detail(&spec, spec.signed);
+    let app = App { spec, secrets, created_at: current.created_at, updated_at: ctx.now };
+    if before == after {
+        // Nothing changed: no new version, nothing to wait for.
+        return Ok(Effects::reply(Reply::ok(answer(&app, ctx.now, None, version(sql)?))));
+    }
+    store(sql, &app)?;
+    let detail = Writer::object().raw("from", &before).raw("to", &after).finish();
+    commit(sql, ctx, change, "update", &detail, |v| Reply::ok(answer(&app, ctx.now, secret.as_deref(), v)))
+}
+
+/// `DELETE /admin/destinations/{name}`: from the next webhook on, nothing
+/// goes to it; what it still had on its way becomes a dead letter.
+pub fn delete(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
+    if ctx.declared.get(&change.name).is_some() {
+        return Ok(declared(&change.name));
+    }
+    let Some(current) = find(sql, &change.name)? else { return Ok(unknown(&change.name)) };
+    sql.execute("DELETE FROM apps WHERE name = ?", &[Arg::Text(&change.name)])?;
+    let detail = settings_detail(&current.spec, !current.secrets.is_empty());
+    commit(sql, ctx, change, "delete", &detail, |v| Reply::ok(Writer::object().str("deleted", &change.name).int("version", v).finish()))
+}
+
+/// `POST /admin/destinations/{name}/rotate-secret` (`{"overlapSeconds": n}`,
+/// a day by default): a new secret, shown once; until the overlap ends,
+/// deliveries are signed with both.
+pub fn rotate(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
+    if ctx.declared.get(&change.name).is_some() {
+        return Ok(refuse(
+            409,
+            "declared",
+            &format!(
+                "{} is declared in DESTINATIONS: rotate its secret by naming two secrets, \"signingSecret\": [\"NEW\", \"OLD\"], then only the new one",
+                change.name
+            ),
+            "name",
+            &[],
+        ));
+    }
+    let Some(current) = find(sql, &change.name)? else { return Ok(unknown(&change.name)) };
+    let value = match body_object(&change.body) {
+        Ok(v) => v,
+        Err(fx) => return Ok(fx),
+    };
+    let mut problems = Vec::new();
+    for (key, _) in value.as_object().unwrap_or(&[]) {
+        if !key.eq_text("overlapSeconds") {
+            problems.push((key.text().into_owned(), "unknown field; a rotation takes only overlapSeconds".to_owned()));
+        }
+    }
+    let overlap = match value.get("overlapSeconds") {
+        None | Some(Value::Null) => DEFAULT_OVERLAP_SECONDS,
+        Some(v) => match v.as_integer().and_then(|n| n.parse::<i64>().ok()) {
+            Some(n) if (0..=MAX_OVERLAP_SECONDS).contains(&n) => n,
+            _ => {
+                problems.push(("overlapSeconds".into(), format!("expected a whole number of seconds from 0 to {MAX_OVERLAP_SECONDS}")));
+                0
+            }
+        },
+    };
+    if !problems.is_empty() {
+        return Ok(invalid(problems));
+    }
+    let Some(old) = current.secrets.iter().find(|s| s.until.is_none()).cloned() else {
+        return Ok(refuse(409, "not_signed", &format!("{} is not signed; turn signing on with PATCH {{\"signed\": true}}", change.name), "", &[]));
+    };
+    let secret = apps::new_secret(&ctx.entropy);
+    let until = ctx.now + overlap * 1000;
+    let mut secrets = vec![SigningSecret { secret: secret.clone(), until: None }];
+    if overlap > 0 {
+        secrets.push(SigningSecret { secret: old.secret, until: Some(until) });
+    }
+    let app = App { secrets, updated_at: ctx.now, ..current };
+    store(sql, &app)?;
+    let detail = Writer::object().int("overlapSeconds", overlap).opt_int("previousSecretExpiresAt", (overlap > 0).then_some(until)).finish();
+    commit(sql, ctx, change, "rotate-secret", &detail, |v| {
+        let mut w = Writer::object();
+        w.str("destination", &change.name).str("secret", &secret);
+        w.opt_int("previousSecretExpiresAt", (overlap > 0).then_some(until)).int("version", v);
+        Reply::ok(w.finish())
+    })
+}
+
+/// `/apps`: the apps in the admin API's words (never a secret), and the version.
+pub fn list(sql: &impl Sql, now: i64) -> Result<Effects, StorageError> {
+    let items: Vec<String> = apps(sql)?
+        .iter()
+        .map(|a| {
+            let mut w = Writer::object();
+            a.write_public(&mut w, now);
+            w.str("source", "runtime");
+            w.finish()
+        })
+        .collect();
+    Ok(Effects::reply(Reply::ok(Writer::object().int("version", version(sql)?).raw("apps", &format!("[{}]", items.join(","))).finish())))
+}
+
+/// `/changes` (`{"limit": n, "before": seq}`): the history, newest first.
+pub fn changes(sql: &impl Sql, body: &str) -> Result<Effects, StorageError> {
+    let value = json::parse(body, &Limits::INTERNAL).unwrap_or(Value::Null);
+    let int = |name: &str| value.get(name).and_then(Value::as_integer).and_then(|n| n.parse::<i64>().ok());
+    let limit = int("limit").unwrap_or(50).clamp(1, 200);
+    let before = int("before").unwrap_or(i64::MAX);
+    let rows = sql.query(
+        "SELECT seq, at, action, destination, by, version, detail FROM changes WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+        &[Arg::Int(before), Arg::Int(limit + 1)],
+    )?;
+    let more = rows.len() as i64 > limit;
+    let items: Vec<String> = rows
+        .iter()
+        .take(limit as usize)
+        .map(|r| {
+            Writer::object()
+                .int("seq", r.int0(0))
+                .int("at", r.int0(1))
+                .str("action", r.text(2).unwrap_or(""))
+                .str("destination", r.text(3).unwrap_or(""))
+                .str("by", r.text(4).unwrap_or(""))
+                .int("version", r.int0(5))
+                .raw("detail", r.text(6).filter(|d| d.starts_with('{')).unwrap_or("{}"))
+                .finish()
+        })
+        .collect();
+    let next = if more { rows.get(limit as usize - 1).map(|r| r.int0(0).to_string()) } else { None };
+    let mut w = Writer::object();
+    w.raw("changes", &format!("[{}]", items.join(",")));
+    match next {
+        Some(n) => w.raw("next", &n),
+        None => w.raw("next", "null"),
+    };
+    Ok(Effects::reply(Reply::ok(w.finish())))
 }

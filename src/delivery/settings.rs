@@ -3,8 +3,9 @@
 //! worker's variables. Its own type so that the delivery system depends on
 //! nothing but these values.
 
+use super::alerts::Alerting;
 use super::breaker;
-use super::Destinations;
+use super::{Destination, Destinations};
 
 /// The delivery settings.
 #[derive(Clone, Debug)]
@@ -34,6 +35,8 @@ pub struct Settings {
     /// What one destination's delivery log may hold (bodies and a row's
     /// overhead); past it, new deliveries for that app fail at once.
     pub max_log_bytes: i64,
+    /// Where alerts go, and when they are raised.
+    pub alerts: Alerting,
 }
 
 impl Default for Settings {
@@ -49,6 +52,7 @@ impl Default for Settings {
             hold_retention_seconds: 30 * 86_400,
             circuit: breaker::Settings::default(),
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
+            alerts: Alerting::default(),
         }
     }
 }
@@ -58,6 +62,15 @@ impl Default for Settings {
 pub const DEFAULT_MAX_LOG_BYTES: i64 = 1_000_000_000;
 
 impl Settings {
+    /// The destination a delivery log is named for: an app, or an alert
+    /// target (`@<name>`).
+    pub fn destination(&self, name: &str) -> Option<&Destination> {
+        match self.destinations.get(name) {
+            Some(d) => Some(d),
+            None => self.alerts.target(name).map(|t| &t.destination),
+        }
+    }
+
     /// The deduplication window in milliseconds.
     pub fn dedup_window_ms(&self) -> i64 {
         i64::from(self.dedup_window_seconds) * 1000

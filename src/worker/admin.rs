@@ -8,8 +8,14 @@
 //!   redacted) and its attempts.
 //! - `POST /admin/deliveries/{id}/replay`: a failed or gone delivery, once more.
 //! - `GET /admin/destinations`: each destination's state and health, those
-//!   removed from the configuration whose deliveries are still kept too.
-//! - `POST /admin/destinations/{name}/pause`, `…/resume`, `…/recover`.
+//!   removed from the configuration whose deliveries are still kept too;
+//!   `GET /admin/destinations/{name}`, one of them.
+//! - `POST /admin/destinations/{name}/pause`, `…/resume`, `…/recover`, and
+//!   `…/test` (a test delivery, sent at once).
+//! - Apps managed at runtime (by the registry: [`crate::delivery::registry`]):
+//!   `POST /admin/destinations`, `PATCH` and `DELETE /admin/destinations/{name}`,
+//!   `POST /admin/destinations/{name}/rotate-secret`, and `GET /admin/changes`,
+//!   their history.
 //!
 //! Every call to a delivery log is one of the typed messages of
 //! [`crate::delivery::message`], read by the log's state machine. Nothing
@@ -21,24 +27,30 @@ use worker::{Env, Method, Request, RequestInit, Response, Result};
 use super::http::{error_response, json_response, method_not_allowed};
 use crate::config::Config;
 use crate::delivery::effects::Object;
+use crate::delivery::log::TestDelivery;
 use crate::delivery::message::{ById, ListQuery, Logs, Named, Recover};
+use crate::delivery::registry::Change;
 use crate::delivery::status::ApiStatus;
-use crate::delivery::{handoff, redact, TokenMode};
+use crate::delivery::{handoff, redact};
 use crate::json::{self, Limits, Value};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 200;
 
 /// The admin token from `Authorization: Bearer …` (any letter case of the
-/// scheme), checked in constant time.
-fn authorized(req: &Request, config: &Config) -> bool {
-    let Some(tokens) = &config.admin else { return false };
+/// scheme), checked in constant time: the token, when it is accepted.
+fn admin_token(req: &Request, config: &Config) -> Option<String> {
+    let tokens = config.admin.as_ref()?;
     let header = req.headers().get("authorization").ok().flatten().unwrap_or_default();
     let header = header.trim();
     match header.split_once(char::is_whitespace) {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => tokens.accepts(token.trim()),
-        _ => false,
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && tokens.accepts(token.trim()) => Some(token.trim().to_owned()),
+        _ => None,
     }
+}
+
+fn authorized(req: &Request, config: &Config) -> bool {
+    admin_token(req, config).is_some()
 }
 
 /// POSTs `body` to operation `op` of an object; answers the status and the
@@ -47,6 +59,7 @@ async fn call(env: &Env, to: Object, op: &str, body: String) -> Result<(u16, Str
     let namespace = match &to {
         Object::DeliveryLog(_) => super::env::DELIVERY_LOG,
         Object::Registry => super::env::REGISTRY,
+        Object::Outbox(_) => super::env::OUTBOX,
     };
     let stub = env.durable_object(namespace)?.id_from_name(&to.instance_name())?.get_stub()?;
     let mut init = RequestInit::new();
@@ -122,22 +135,17 @@ pub fn health(req: &Request, config: &Config) -> Result<Response> {
     json_response(200, &out)
 }
 
-/// `{"name","url","types","token","signed"` of a configured destination
-/// (without the closing brace).
+/// `{"name","url","types","token","signed","orgIds"?,"ratePerSecond"?,"source"`
+/// of a configured destination (without the closing brace).
 fn write_destination(out: &mut String, d: &crate::delivery::Destination) {
-    out.push_str("{\"name\":");
-    json::write_str_escaped(out, &d.name);
-    out.push_str(",\"url\":");
-    json::write_str_escaped(out, &d.url);
-    out.push_str(",\"types\":");
-    out.push_str(&json::string_array(&d.types));
-    out.push_str(",\"token\":");
-    out.push_str(match d.token {
-        TokenMode::Keep => "\"keep\"",
-        TokenMode::Strip => "\"strip\"",
-        TokenMode::Replace(_) => "\"replace\"",
-    });
-    out.push_str(&format!(",\"signed\":{}", d.signing_secret.is_some()));
+    let mut w = json::Writer::object();
+    w.str("name", &d.name).str("url", &d.url).raw("types", &json::string_array(&d.types)).str("token", d.token.as_str()).bool("signed", d.signed());
+    if !d.org_ids.is_empty() {
+        w.raw("orgIds", &format!("[{}]", d.org_ids.join(",")));
+    }
+    w.opt_int("ratePerSecond", d.rate_per_second.map(i64::from)).str("source", d.source.as_str());
+    let text = w.finish();
+    out.push_str(text.strip_suffix('}').unwrap_or(&text));
 }
 
 /// `/admin/…`.
@@ -145,19 +153,33 @@ pub async fn route(req: &Request, env: &Env, config: &Config, path: &str) -> Res
     if config.admin.is_none() {
         return error_response(404, "not_found", "the admin routes are off; set ADMIN_TOKEN (32 characters or more) to turn them on", "");
     }
-    if !authorized(req, config) {
+    let Some(token) = admin_token(req, config) else {
         return error_response(401, "unauthorized", "missing or invalid admin token (Authorization: Bearer <ADMIN_TOKEN>)", "");
-    }
+    };
     let method = req.method();
     if let Some(rest) = path.strip_prefix("/admin/destinations") {
-        return destinations(req, env, config, rest).await;
+        return destinations(req, env, config, &token, rest).await;
+    }
+    if path == "/admin/metrics" {
+        return match method {
+            Method::Get => metrics(req, env, config).await,
+            _ => method_not_allowed("GET"),
+        };
+    }
+    if path == "/admin/changes" {
+        return match method {
+            Method::Get => changes(req, env).await,
+            _ => method_not_allowed("GET"),
+        };
     }
     let rest = path.trim_start_matches("/admin/deliveries");
     if rest.len() == path.len() {
         return error_response(
             404,
             "not_found",
-            &format!("no admin route {path}; the routes are /admin/deliveries[/{{id}}[/replay]] and /admin/destinations[/{{name}}/pause|resume|recover]"),
+            &format!(
+                "no admin route {path}; the routes are /admin/deliveries[/{{id}}[/replay]], /admin/destinations[/{{name}}[/pause|resume|recover|rotate-secret|test]] and /admin/changes"
+            ),
             "",
         );
     }
@@ -180,58 +202,99 @@ pub async fn route(req: &Request, env: &Env, config: &Config, path: &str) -> Res
     }
 }
 
-/// `/admin/destinations[/{name}/pause|resume|recover]`.
-async fn destinations(req: &Request, env: &Env, config: &Config, rest: &str) -> Result<Response> {
+/// The registry's answer to a change, passed on as it is (it is the admin
+/// API's own answer, errors included).
+async fn registry(env: &Env, op: &str, body: String) -> Result<Response> {
+    if env.durable_object(super::env::REGISTRY).is_err() {
+        return error_response(503, "not_configured", "apps can be managed at runtime only with the REGISTRY binding (see wrangler.toml)", "");
+    }
+    let (status, text) = call(env, Object::Registry, op, body).await?;
+    if text.trim_start().starts_with('{') {
+        json_response(status, &text)
+    } else {
+        Err(worker::Error::RustError(format!("the registry answered {status}: {text}")))
+    }
+}
+
+/// A change to an app, as the registry takes it.
+async fn change(req: &Request, env: &Env, token: &str, op: &str, name: &str) -> Result<Response> {
+    let body = req.clone()?.text().await?;
+    let change = Change { by: crate::delivery::apps::fingerprint(token), name: name.to_owned(), body };
+    registry(env, op, change.encode()).await
+}
+
+/// `GET /admin/changes?limit=&before=`: the history of changes to the apps.
+async fn changes(req: &Request, env: &Env) -> Result<Response> {
+    let mut w = json::Writer::object();
+    for (key, value) in super::http::query(req) {
+        match key.as_str() {
+            "limit" => match value.parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => {
+                    w.int("limit", i64::from(n));
+                }
+                _ => return error_response(400, "invalid_parameter", &format!("expected a number from 1 to {MAX_LIMIT}"), "limit"),
+            },
+            "before" => match value.parse::<i64>() {
+                Ok(n) => {
+                    w.int("before", n);
+                }
+                Err(_) => return error_response(400, "invalid_parameter", "expected a change's seq, as a previous page's next", "before"),
+            },
+            _ => {}
+        }
+    }
+    registry(env, "/changes", w.finish()).await
+}
+
+/// `/admin/destinations[/{name}[/{action}]]`.
+async fn destinations(req: &Request, env: &Env, config: &Config, token: &str, rest: &str) -> Result<Response> {
     let method = req.method();
     if rest.is_empty() || rest == "/" {
-        if method != Method::Get {
-            return method_not_allowed("GET");
-        }
-        let names = known(env, config).await?;
-        let healths = futures_util::future::join_all(
-            names.iter().map(|(name, _)| call_ok(env, log(name), "/health", Named { destination: name.clone() }.encode())),
-        )
-        .await;
-        let mut out = String::from("{\"destinations\":[");
-        for (i, ((name, configured), health)) in names.iter().zip(healths).enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            match config.delivery.destinations.get(name).filter(|_| *configured) {
-                Some(d) => {
-                    write_destination(&mut out, d);
-                    out.push(',');
-                }
-                None => {
-                    out.push_str("{\"name\":");
-                    json::write_str_escaped(&mut out, name);
-                    out.push(',');
-                }
-            }
-            // The log's own fields, without their braces.
-            let health = health?;
-            let health = health.trim();
-            out.push_str(health.strip_prefix('{').and_then(|h| h.strip_suffix('}')).unwrap_or(""));
-            out.push('}');
-        }
-        out.push_str("]}");
-        return json_response(200, &out);
+        return match method {
+            Method::Get => destination_list(env, config).await,
+            Method::Post => change(req, env, token, "/create", "").await,
+            _ => method_not_allowed("GET, POST"),
+        };
     }
-    let usage = "admin destination routes: POST /admin/destinations/{name}/pause, /resume or /recover";
+    let usage = "admin destination routes: GET|POST /admin/destinations, GET|PATCH|DELETE /admin/destinations/{name}, \
+                 POST /admin/destinations/{name}/pause|resume|recover|rotate-secret|test";
     let rest = rest.trim_start_matches('/');
-    let Some((name, action)) = rest.split_once('/') else {
-        return error_response(404, "not_found", usage, "");
+    let (name, action) = match rest.split_once('/') {
+        Some((name, action)) => (name, Some(action)),
+        None => (rest, None),
     };
-    let Some(destination) = config.delivery.destinations.get(name) else {
+    match action {
+        None => {
+            return match method {
+                Method::Get => match destination_one(env, config, name).await? {
+                    Some(r) => Ok(r),
+                    None => error_response(404, "not_found", &format!("no destination {name:?} is configured"), ""),
+                },
+                Method::Patch => change(req, env, token, "/update", name).await,
+                Method::Delete => change(req, env, token, "/delete", name).await,
+                _ => method_not_allowed("GET, PATCH, DELETE"),
+            };
+        }
+        Some("rotate-secret") => {
+            return match method {
+                Method::Post => change(req, env, token, "/rotate", name).await,
+                _ => method_not_allowed("POST"),
+            };
+        }
+        Some("pause" | "resume" | "recover" | "test") => {}
+        Some(_) => return error_response(404, "not_found", usage, ""),
+    }
+    let action = action.unwrap_or_default();
+    let Some(destination) = config.delivery.destination(name) else {
         return error_response(404, "not_found", &format!("no destination {name:?} is configured"), "");
     };
-    if !matches!(action, "pause" | "resume" | "recover") {
-        return error_response(404, "not_found", usage, "");
-    }
     if method != Method::Post {
         return method_not_allowed("POST");
     }
     let name = destination.name.clone();
+    if action == "test" {
+        return test(env, config, destination).await;
+    }
     let request = match action {
         "recover" => {
             let body = req.clone()?.text().await?;
@@ -248,6 +311,252 @@ async fn destinations(req: &Request, env: &Env, config: &Config, rest: &str) -> 
     out.push(',');
     out.push_str(reply.trim().trim_start_matches('{'));
     json_response(if action == "recover" { 202 } else { 200 }, &out)
+}
+
+/// The apps the registry manages, in the admin API's words, by name.
+async fn runtime_apps(env: &Env) -> Result<Vec<(String, String)>> {
+    if env.durable_object(super::env::REGISTRY).is_err() {
+        return Ok(Vec::new());
+    }
+    let text = call_ok(env, Object::Registry, "/apps", String::new()).await?;
+    let value = json::parse(&text, &Limits::INTERNAL).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let Some(Value::Array(items)) = value.get("apps") else { return Ok(Vec::new()) };
+    Ok(items
+        .iter()
+        .filter_map(|item| Some((item.get("name")?.as_str()?.text().into_owned(), item.to_json())))
+        .collect())
+}
+
+/// One destination's listing: its settings (`fields`, a JSON object, or
+/// just its name once it is no longer configured) and its log's health.
+fn write_listed_destination(out: &mut String, fields: &str, health: &str) {
+    out.push_str(fields.trim().strip_suffix('}').unwrap_or(fields));
+    out.push(',');
+    let health = health.trim();
+    out.push_str(health.strip_prefix('{').and_then(|h| h.strip_suffix('}')).unwrap_or(""));
+    out.push('}');
+}
+
+/// Each destination's settings as listed: the declared ones, the registry's
+/// (a runtime app that is also declared is listed once, as declared), then
+/// those removed whose logs still hold deliveries.
+async fn listed(env: &Env, config: &Config) -> Result<Vec<(String, String)>> {
+    let mut items: Vec<(String, String)> = Vec::new();
+    for d in config.delivery.destinations.list.iter().filter(|d| d.source == crate::delivery::Source::Declared) {
+        let mut fields = String::new();
+        write_destination(&mut fields, d);
+        fields.push('}');
+        items.push((d.name.clone(), fields));
+    }
+    for (name, fields) in runtime_apps(env).await? {
+        if !items.iter().any(|(n, _)| *n == name) {
+            items.push((name, fields));
+        }
+    }
+    // Alert targets are delivered to like apps, each with its own log.
+    for t in &config.delivery.alerts.targets {
+        let d = &t.destination;
+        let mut w = json::Writer::object();
+        w.str("name", &d.name).str("url", &d.url).raw("types", &json::string_array(&d.types)).bool("signed", d.signed());
+        w.str("format", match t.format {
+            crate::delivery::alerts::Format::Json => "json",
+            crate::delivery::alerts::Format::Slack => "slack",
+        });
+        let kinds: Vec<String> = t.kinds.iter().map(|k| k.as_str().to_owned()).collect();
+        if !kinds.is_empty() {
+            w.raw("kinds", &json::string_array(&kinds));
+        }
+        w.str("source", "alerts");
+        items.push((d.name.clone(), w.finish()));
+    }
+    for (name, configured) in known(env, config).await? {
+        if !configured && !items.iter().any(|(n, _)| *n == name) {
+            let mut fields = String::from("{\"name\":");
+            json::write_str_escaped(&mut fields, &name);
+            fields.push('}');
+            items.push((name, fields));
+        }
+    }
+    Ok(items)
+}
+
+/// `GET /admin/destinations`.
+async fn destination_list(env: &Env, config: &Config) -> Result<Response> {
+    let items = listed(env, config).await?;
+    let healths = futures_util::future::join_all(
+        items.iter().map(|(name, _)| call_ok(env, log(name), "/health", Named { destination: name.clone() }.encode())),
+    )
+    .await;
+    let mut out = String::from("{\"destinations\":[");
+    for (i, ((_, fields), health)) in items.iter().zip(healths).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_listed_destination(&mut out, fields, &health?);
+    }
+    out.push_str("]}");
+    json_response(200, &out)
+}
+
+/// `GET /admin/destinations/{name}`: one destination, as listed.
+async fn destination_one(env: &Env, config: &Config, name: &str) -> Result<Option<Response>> {
+    let items = listed(env, config).await?;
+    let Some((_, fields)) = items.iter().find(|(n, _)| n == name) else { return Ok(None) };
+    let health = call_ok(env, log(name), "/health", Named { destination: name.to_owned() }.encode()).await?;
+    let mut out = String::from("{\"destination\":");
+    write_listed_destination(&mut out, fields, &health);
+    out.push('}');
+    json_response(200, &out).map(Some)
+}
+
+/// The delivery logs metrics are read from: every destination listed
+/// (declared, runtime, removed but kept) and every alert target's.
+async fn metric_logs(env: &Env, config: &Config) -> Result<Vec<String>> {
+    let mut names: Vec<String> = listed(env, config).await?.into_iter().map(|(n, _)| n).collect();
+    for t in &config.delivery.alerts.targets {
+        if !names.contains(&t.destination.name) {
+            names.push(t.destination.name.clone());
+        }
+    }
+    Ok(names)
+}
+
+/// `GET /admin/metrics?since=&until=&step=minute|hour&destination=&type=`:
+/// per destination and type, per minute (kept 48 hours) or per hour (30
+/// days), what was accepted, delivered, failed, retried and held, the
+/// attempts and their latency (a histogram), and the backlog. With
+/// `format=prometheus` or `Accept: text/plain`: the counters since each log
+/// began, as Prometheus text.
+async fn metrics(req: &Request, env: &Env, config: &Config) -> Result<Response> {
+    let now = worker::Date::now().as_millis() as i64;
+    let query = super::http::query(req);
+    let arg = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let accept = req.headers().get("accept").ok().flatten().unwrap_or_default();
+    let prometheus = match arg("format").as_deref() {
+        Some("prometheus") => true,
+        Some("json") => false,
+        Some(other) => return error_response(400, "invalid_parameter", &format!("unknown format {other:?}; the formats are json and prometheus"), "format"),
+        None => accept.contains("text/plain") && !accept.contains("application/json"),
+    };
+    let mut names = metric_logs(env, config).await?;
+    if let Some(d) = arg("destination") {
+        if !names.contains(&d) {
+            return error_response(400, "invalid_parameter", &format!("no destination {d:?} is configured or holds deliveries"), "destination");
+        }
+        names = vec![d];
+    }
+    let only_type = arg("type");
+    if prometheus {
+        let totals = futures_util::future::join_all(names.iter().map(|n| call_ok(env, log(n), "/totals", String::new()))).await;
+        let mut scrapes = Vec::new();
+        for (name, text) in names.iter().zip(totals) {
+            let text = text?;
+            let value = json::parse(&text, &Limits::INTERNAL).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let state = value.get("state").and_then(Value::as_str).map(|s| s.text().into_owned()).unwrap_or_default();
+            let counts = match value.get("counts") {
+                Some(Value::Object(members)) => members
+                    .iter()
+                    .map(|(k, v)| (k.text().into_owned(), v.as_integer().and_then(|n| n.parse().ok()).unwrap_or(0)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let types = match value.get("types") {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter_map(crate::delivery::metrics::read_span)
+                    .filter(|(_, t, _)| only_type.as_ref().is_none_or(|o| o == t))
+                    .map(|(_, t, c)| (t, c))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let bytes = value.get("bytes").and_then(Value::as_integer).and_then(|n| n.parse().ok()).unwrap_or(0);
+            scrapes.push(crate::delivery::metrics::Scrape { destination: name.clone(), state, counts, bytes, types });
+        }
+        let body = crate::delivery::metrics::prometheus(&scrapes);
+        let headers = worker::Headers::new();
+        headers.set("content-type", "text/plain; version=0.0.4; charset=utf-8")?;
+        headers.set("cache-control", "no-store")?;
+        return Ok(Response::builder().with_status(200).with_headers(headers).fixed(body.into_bytes()));
+    }
+    let int = |name: &str| -> std::result::Result<Option<i64>, Result<Response>> {
+        match arg(name) {
+            None => Ok(None),
+            Some(v) => v.parse::<i64>().map(Some).map_err(|_| error_response(400, "invalid_parameter", "expected milliseconds since the epoch", name)),
+        }
+    };
+    let until = match int("until") {
+        Ok(v) => v.unwrap_or(now + 1),
+        Err(r) => return r,
+    };
+    let since = match int("since") {
+        Ok(v) => v.unwrap_or(until - 24 * 3_600_000),
+        Err(r) => return r,
+    };
+    if since >= until {
+        return error_response(400, "invalid_parameter", "since must be before until", "since");
+    }
+    let step = match arg("step").as_deref() {
+        Some("minute") => crate::delivery::metrics::MINUTE_MS,
+        Some("hour") => crate::delivery::metrics::HOUR_MS,
+        None if until - since <= 48 * 3_600_000 => crate::delivery::metrics::MINUTE_MS,
+        None => crate::delivery::metrics::HOUR_MS,
+        Some(other) => return error_response(400, "invalid_parameter", &format!("unknown step {other:?}; the steps are minute and hour"), "step"),
+    };
+    let body = json::Writer::object().int("since", since).int("until", until).int("step", step).finish();
+    let replies = futures_util::future::join_all(names.iter().map(|n| call_ok(env, log(n), "/metrics", body.clone()))).await;
+    let mut out = json::Writer::object();
+    out.int("since", since).int("until", until).int("step", step);
+    out.raw("latencyBucketsMs", &format!("[{}]", crate::delivery::metrics::LATENCY_BOUNDS_MS.map(|b| b.to_string()).join(",")));
+    let mut items = Vec::new();
+    for (name, reply) in names.iter().zip(replies) {
+        let reply = reply?;
+        let value = json::parse(&reply, &Limits::INTERNAL).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let series: Vec<String> = match value.get("series") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter(|s| only_type.as_ref().is_none_or(|o| s.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_text(o))))
+                .map(Value::to_json)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let backlog = value.get("backlog").map(Value::to_json).unwrap_or_else(|| "[]".into());
+        items.push(json::Writer::object().str("name", name).raw("series", &format!("[{}]", series.join(","))).raw("backlog", &backlog).finish());
+    }
+    out.raw("destinations", &format!("[{}]", items.join(",")));
+    json_response(200, &out.finish())
+}
+
+/// Drift's example, which a test delivery sends (translated for the app).
+const EXAMPLE: &str = r#"{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}"#;
+
+/// `POST /admin/destinations/{name}/test`: Drift's example, translated as
+/// this bridge translates it; the first of its events the app subscribes
+/// to (or, if none, the push), sent by the app's delivery log at once.
+async fn test(env: &Env, config: &Config, d: &crate::delivery::Destination) -> Result<Response> {
+    let now = worker::Date::now().as_millis() as i64;
+    let value = json::parse(EXAMPLE, &config.limits()).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let options = crate::rules::Options { legacy: config.legacy, received_at_ms: now, limits: config.limits() };
+    let events = crate::rules::translate_value(&value, &options).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let wanted = events.iter().find(|e| d.wants(&e.event_type, Some("1")));
+    let Some(event) = wanted.or_else(|| events.iter().find(|e| e.event_type == "conversation_push")).or(events.first()) else {
+        return Err(worker::Error::RustError("Drift's example translates to nothing".into()));
+    };
+    let random = js_sys::Math::random();
+    // 16 hex digits, as every event id: the log and the admin API read it so.
+    let event_id = format!("{:016x}", (random * 1.8e19) as u64 ^ (now as u64).rotate_left(17));
+    let request = TestDelivery {
+        destination: d.name.clone(),
+        event_id,
+        event_type: event.event_type.to_string(),
+        body: event.json.clone(),
+        subscribed: wanted.is_some(),
+    };
+    match call(env, log(&d.name), "/test", request.encode()).await? {
+        (200, reply) => json_response(200, &reply),
+        (404, message) => error_response(404, "not_found", &message, ""),
+        (409, message) => error_response(409, "cannot_send", &message, ""),
+        (status, message) => Err(worker::Error::RustError(format!("the delivery log answered {status}: {message}"))),
+    }
 }
 
 /// Reads `{"since": <ms>, "status": ["failed", "gone"]}` (both optional).
@@ -518,7 +827,8 @@ pub async fn test_route(req: &Request, env: &Env, path: &str) -> Result<Response
 
 /// The delivery log's side of the admin API: its operations by path
 /// (`/list`, `/get`, `/replay`, `/recover`, `/pause`, `/resume`, `/health`,
-/// `/stats`), run by the entry's `DeliveryLog` like every other step, in
+/// `/stats`, `/test` and its continuation `tested`), run by the entry's
+/// `DeliveryLog` like every other step, in
 /// this module (started only where the admin API is used) so that the
 /// bridge's, on every webhook's path, stays small.
 #[wasm_bindgen::prelude::wasm_bindgen(js_name = logAdmin)]
@@ -543,9 +853,81 @@ pub fn log_admin(
         "/resume" => log::resume(sql, &ctx, &input),
         "/health" => log::health(sql, &ctx, &input),
         "/stats" => log::stats(sql, &ctx),
+        "/test" => log::test(sql, &ctx, &input),
+        "/metrics" => log::metrics(sql, &ctx, &input),
+        "/totals" => log::totals(sql, &ctx),
+        "tested" => log::tested(sql, &ctx, &input),
         other => Ok(crate::delivery::effects::Effects::reply(crate::delivery::effects::Reply::status(
             404,
             format!("unknown delivery log operation {other}"),
+        ))),
+    })
+}
+
+/// Creates the registry's tables, as the object starts.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = registryOpen)]
+pub fn registry_open(sql: &super::storage::SqlStorage) -> std::result::Result<(), wasm_bindgen::JsError> {
+    crate::delivery::registry::open(sql).map_err(super::effects::fail)
+}
+
+/// Every step of the registry (src/delivery/registry.rs), run by the entry's
+/// `Registry` like every other object's: for the delivery logs `/register`,
+/// `/unregister` and `/logs`; for every isolate's copy of the apps
+/// `/routes`; for the admin API the changes to the apps (`/create`,
+/// `/update`, `/delete`, `/rotate`), their listing (`/apps`) and history
+/// (`/changes`). In this module rather than the bridge's, which every
+/// isolate starts: the registry is one object, and no webhook waits on it
+/// but for its isolate's copy of the apps, every few seconds. `entropy`: 32
+/// random bytes, for a new signing secret.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = registryStep)]
+pub fn registry_step(
+    env: &wasm_bindgen::JsValue,
+    sql: &super::storage::SqlStorage,
+    op: &wasm_bindgen::JsValue,
+    input: &wasm_bindgen::JsValue,
+    now: f64,
+    entropy: &[u8],
+) -> std::result::Result<wasm_bindgen::JsValue, wasm_bindgen::JsError> {
+    use crate::delivery::registry::{self, Admin, Change};
+    let config = super::env::config(env, false);
+    let input = super::effects::text(input);
+    let op = super::effects::text(op);
+    let now = now as i64;
+    let mut bytes = [0u8; crate::delivery::apps::SECRET_BYTES];
+    if entropy.len() != bytes.len() {
+        return Err(wasm_bindgen::JsError::new("registryAdmin: expected 32 random bytes"));
+    }
+    bytes.copy_from_slice(entropy);
+    // Only the declared apps' names are taken: the registry knows its own.
+    let declared = super::env::declared_destinations(env);
+    let secret = |name: &str| super::env::var(env, name);
+    let ctx = Admin {
+        declared: &declared,
+        secret: &secret,
+        parse_url: super::env::parse_url,
+        now,
+        entropy: bytes,
+        lease_ms: i64::from(config.apps_lease_ms),
+    };
+    super::effects::answer(match op.as_str() {
+        "/register" => registry::register(sql, &input, true, now),
+        "/unregister" => registry::register(sql, &input, false, now),
+        "/logs" => registry::logs(sql),
+        "/routes" => registry::routes(sql, &input),
+        "/apps" => registry::list(sql, now),
+        "/changes" => registry::changes(sql, &input),
+        "/create" | "/update" | "/delete" | "/rotate" => match Change::decode(&input) {
+            Ok(change) => match op.as_str() {
+                "/create" => registry::create(sql, &ctx, &change),
+                "/update" => registry::update(sql, &ctx, &change),
+                "/delete" => registry::delete(sql, &ctx, &change),
+                _ => registry::rotate(sql, &ctx, &change),
+            },
+            Err(e) => Ok(crate::delivery::effects::Effects::reply(crate::delivery::effects::Reply::status(400, e.to_string()))),
+        },
+        other => Ok(crate::delivery::effects::Effects::reply(crate::delivery::effects::Reply::status(
+            404,
+            format!("unknown registry operation {other}"),
         ))),
     })
 }

@@ -47,7 +47,7 @@ pub fn consumer_plan(env: &JsValue, dead: bool, bodies: &Array) -> JsValue {
 }
 
 /// The POSTs for one destination's `/attempt` answer, signed at `now`:
-/// `[{id, url, headers: [[name, value]], body, timeoutMs, wave, impossible?}]`.
+/// `[{id, url, headers: [[name, value]], body, timeoutMs, wave, delayMs?, impossible?}]`.
 #[wasm_bindgen(js_name = consumerRequests)]
 pub fn consumer_requests(env: &JsValue, destination: &JsValue, reply: &JsValue, now: f64) -> Result<Array, JsError> {
     let requests = consumer::requests(&config(env).delivery, &text(destination), &text(reply), now as i64).map_err(fail)?;
@@ -72,6 +72,9 @@ pub fn consumer_requests(env: &JsValue, destination: &JsValue, reply: &JsValue, 
             }
             set(&o, "timeoutMs", &JsValue::from(r.timeout_ms));
             set(&o, "wave", &JsValue::from(r.wave));
+            if r.delay_ms > 0 {
+                set(&o, "delayMs", &JsValue::from(r.delay_ms));
+            }
             JsValue::from(o)
         })
         .collect())

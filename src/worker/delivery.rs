@@ -1,9 +1,10 @@
 //! The delivery system's exports for the entry module (src/worker/entry.mjs):
-//! one synchronous call per step of an outbox, a delivery log or the
-//! registry, over the object's SQL storage ([`SqlStorage`]), answering the
+//! one synchronous call per step of an outbox or a delivery log, over the
+//! object's SQL storage ([`SqlStorage`]), answering the
 //! step's [`Effects`] as a JavaScript object ([`super::effects`]). (The
-//! queue consumer's decisions are in the operator's module:
-//! [`super::consumer`].) The entry runs every step the same way: in
+//! queue consumer's decisions and the registry, one object that no webhook
+//! waits on but for each isolate's copy of the apps every few seconds, are
+//! in the operator's module: [`super::consumer`], [`super::admin`].) The entry runs every step the same way: in
 //! `transactionSync` with the alarm the step asks for, then the sends and
 //! calls it names, then its continuation. Everything here is conversion; the
 //! decisions are the core's ([`crate::delivery`]).
@@ -19,7 +20,7 @@ use super::storage::SqlStorage;
 use super::webhook::config;
 use crate::delivery::effects::Effects;
 use crate::delivery::log::{self, Context};
-use crate::delivery::{outbox, registry};
+use crate::delivery::outbox;
 
 /// Creates (or upgrades) an outbox's tables, as the object starts.
 #[wasm_bindgen(js_name = outboxOpen)]
@@ -53,7 +54,7 @@ pub fn log_open(env: &JsValue, sql: &SqlStorage, now: f64) -> Result<(), JsError
 }
 
 /// One step of a delivery log on the delivery path: `/add`, `/attempt`,
-/// `/settle`, `/dead`, `alarm`, or the continuation `registered`. (The admin
+/// `/settle`, `/dead`, `alarm`, or the continuation `called`. (The admin
 /// API's operations run in the operator's module: src/worker/admin.rs,
 /// `logAdmin`.)
 #[wasm_bindgen(js_name = logStep)]
@@ -67,25 +68,7 @@ pub fn log_step(env: &JsValue, sql: &SqlStorage, op: &JsValue, input: &JsValue, 
         "/settle" => log::settle(sql, &ctx, &input),
         "/dead" => log::dead(sql, &ctx, &input),
         "alarm" => log::alarm(sql, &ctx),
-        "registered" => log::registered(sql, &ctx, &input),
+        "called" => log::called(sql, &ctx, &input),
         other => Ok(Effects::reply(crate::delivery::effects::Reply::status(404, format!("unknown delivery log operation {other}")))),
-    })
-}
-
-/// Creates the registry's table, as the object starts.
-#[wasm_bindgen(js_name = registryOpen)]
-pub fn registry_open(sql: &SqlStorage) -> Result<(), JsError> {
-    registry::open(sql).map_err(fail)
-}
-
-/// One step of the registry: `/register`, `/unregister`, `/logs`.
-#[wasm_bindgen(js_name = registryStep)]
-pub fn registry_step(sql: &SqlStorage, op: &JsValue, input: &JsValue, now: f64) -> Result<JsValue, JsError> {
-    let input = text(input);
-    answer(match text(op).as_str() {
-        "/register" => registry::register(sql, &input, true, now as i64),
-        "/unregister" => registry::register(sql, &input, false, now as i64),
-        "/logs" => registry::logs(sql),
-        other => Ok(Effects::reply(crate::delivery::effects::Reply::status(404, format!("unknown registry operation {other}")))),
     })
 }

@@ -20,11 +20,12 @@ pub fn set(o: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(o, &JsValue::from_str(key), value);
 }
 
-/// [`Effects`] as `{status?, body?, alarm?, sends?, calls?, then?, logs?}`:
+/// [`Effects`] as `{status?, body?, alarm?, sends?, calls?, posts?, then?, holdUntil?, logs?}`:
 /// `alarm` absent to keep it, a time to set it, `null` to delete it; `sends`
 /// in batches the queue takes in one `sendBatch` (`{body, contentType,
 /// delaySeconds?}` each); `calls` as `{namespace, name, op, body, ticket}`;
-/// `logs` as `{error, text}`.
+/// `posts` as the consumer's requests (`{id, url, headers, body, timeoutMs}`,
+/// their ticket as `id`); `logs` as `{error, text}`.
 fn effects(fx: Effects) -> JsValue {
     let o = Object::new();
     if let Some(reply) = &fx.reply {
@@ -60,6 +61,7 @@ fn effects(fx: Effects) -> JsValue {
             let namespace = match call.to {
                 Callee::DeliveryLog(_) => super::env::DELIVERY_LOG,
                 Callee::Registry => super::env::REGISTRY,
+                Callee::Outbox(_) => super::env::OUTBOX,
             };
             set(&c, "namespace", &JsValue::from_str(namespace));
             set(&c, "name", &JsValue::from_str(&call.to.instance_name()));
@@ -72,6 +74,27 @@ fn effects(fx: Effects) -> JsValue {
         if let Some(then) = fx.then {
             set(&o, "then", &JsValue::from_str(then));
         }
+    }
+    if !fx.posts.is_empty() {
+        let posts = Array::new();
+        for post in &fx.posts {
+            let r = Object::new();
+            set(&r, "id", &JsValue::from_str(&post.ticket));
+            set(&r, "url", &JsValue::from_str(&post.url));
+            let headers: Array =
+                post.headers.iter().map(|(k, v)| JsValue::from(Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)))).collect();
+            set(&r, "headers", &headers);
+            set(&r, "body", &JsValue::from_str(&post.body));
+            set(&r, "timeoutMs", &JsValue::from(post.timeout_ms));
+            posts.push(&r);
+        }
+        set(&o, "posts", &posts);
+        if let Some(then) = fx.then {
+            set(&o, "then", &JsValue::from_str(then));
+        }
+    }
+    if let Some(at) = fx.hold_until {
+        set(&o, "holdUntil", &JsValue::from_f64(at as f64));
     }
     if !fx.logs.is_empty() {
         let logs = Array::new();

@@ -39,11 +39,14 @@ bridge.initSync({ module: bridgeModule });
 
 /** The operator's module (workers-rs), instantiated on the first call. */
 let operatorStarted = false;
-function operator() {
+/** What called into it (for the tests: the webhook, the outbox and the delivery log never do). */
+const operatorUsers = new Set();
+function operator(user = "operator") {
   if (!operatorStarted) {
     operatorGlue.initSync({ module: operatorModule });
     operatorStarted = true;
   }
+  operatorUsers.add(user);
   return operatorGlue;
 }
 
@@ -70,10 +73,10 @@ export default {
       if (path.startsWith("/__test/") && env.DRIFT_BRIDGE_TEST_ROUTES === "1") {
         if (path === "/__test/bridge-panic") bridge.testPanic();
         // Which wasm modules this isolate has started.
-        if (path === "/__test/modules") return Response.json({ bridge: true, operator: operatorStarted });
+        if (path === "/__test/modules") return Response.json({ bridge: true, operator: operatorStarted, users: [...operatorUsers].sort() });
       }
     }
-    return operator().fetch(request, env, ctx);
+    return operatorFetch(request, env, ctx);
   },
 
   queue(batch, env) {
@@ -81,33 +84,126 @@ export default {
   },
 };
 
+/** /health, /admin/…, wrong methods and unknown paths: the operator's, with the apps' current copy. */
+async function operatorFetch(request, env, ctx) {
+  try {
+    await freshApps(env);
+  } catch (error) {
+    console.error(`apps: ${error?.message ?? error}`);
+    return new Response(UNAVAILABLE, { status: 503, headers: HEADERS });
+  }
+  return withApps(env, operator("routes")).fetch(request, env, ctx);
+}
+
+// ------------------------------------------------------------------- the apps
+
+/**
+ * The apps managed at runtime (src/delivery/apps.rs): each isolate routes,
+ * delivers and signs by a copy of the registry's that is never older than
+ * APPS_CACHE_MS. It is refreshed before any use once it is four fifths of
+ * that old (one call to the registry, which answers "the same" cheaply), and
+ * a copy that cannot be refreshed is not used at all: the request fails
+ * (a webhook answers 503, a step or a batch is tried again). The registry
+ * answers a change only once every copy taken before it has expired, so a
+ * webhook answered 200 after a change's answer is routed by the change.
+ */
+const apps = { version: -1, text: undefined, takenAt: -Infinity, refreshing: undefined };
+/** APPS_CACHE_MS, asked of the wasm once per isolate. */
+let appsLease;
+
+async function freshApps(env) {
+  if (env.REGISTRY === undefined) return; // no registry, no apps but the declared ones
+  appsLease ??= bridge.appsLeaseMs(env);
+  if (Date.now() - apps.takenAt < appsLease * 0.8) return;
+  apps.refreshing ??= refreshApps(env).finally(() => {
+    apps.refreshing = undefined;
+  });
+  await apps.refreshing;
+}
+
+async function refreshApps(env) {
+  // The copy's age counts from before the question: the registry's answer
+  // is at least as new as this moment.
+  const takenAt = Date.now();
+  const registry = env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
+  const res = await registry.fetch("https://do/routes", { method: "POST", body: `{"known":${apps.version}}` });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`the registry answered ${res.status} for the apps: ${text.slice(0, 200)}`);
+  if (!text.includes('"same":true')) {
+    const version = bridge.setApps(env, text);
+    if (version < 0) throw new Error("the registry's answer for the apps cannot be read");
+    apps.version = version;
+    apps.text = text;
+  }
+  apps.takenAt = takenAt;
+}
+
+/** `module` (the bridge's or the operator's wasm) with the current copy of the apps (a fresh instance after a panic has none). */
+function withApps(env, module) {
+  if (apps.text !== undefined && module.appsVersion() !== apps.version) module.setApps(env, apps.text);
+  return module;
+}
+
 // ---------------------------------------------------------------- webhooks
 
 async function webhook(request, env) {
   limit ??= bridge.maxBodyBytes(env);
   const body = await readBody(request, limit);
   const token = request.headers.get("x-verification-token");
-  const answer = bridge.webhook(env, body ?? EMPTY, token, Date.now(), body === null);
-  if (answer.scope === undefined) return respond(answer);
-  // 200 only once the conversation's outbox has the deliveries.
   let failure;
   try {
-    const outbox = env.OUTBOX.get(env.OUTBOX.idFromName(answer.scope));
-    const res = await outbox.fetch("https://do/accept", { method: "POST", body: answer.payload });
-    if (res.status === 200) return respond(answer);
-    failure = `the outbox answered ${res.status}: ${(await res.text()).slice(0, 200)}`;
+    await freshApps(env);
   } catch (error) {
-    failure = String(error?.message ?? error);
+    failure = `the apps could not be confirmed: ${error?.message ?? error}`;
   }
-  console.error(`hand-off to the outbox ${answer.scope} failed: ${failure}`);
-  console.log(answer.refusedLog);
+  const route = () => withApps(env, bridge).webhook(env, body ?? EMPTY, token, Date.now(), body === null);
+  let answer = route();
+  // Without a current copy of the apps, nothing is answered 200.
+  if (answer.scope === undefined && (failure === undefined || answer.status !== 200)) return respond(answer);
+  // 200 only once the conversation's outbox has the deliveries.
+  if (failure === undefined) {
+    try {
+      const routedBy = apps.takenAt;
+      failure = await accept(env, answer);
+      // The copy it was routed by expired meanwhile, and the apps may have
+      // changed since: route again, and hand off what the change adds (the
+      // delivery logs drop what was already handed off).
+      if (failure === undefined && routedBy !== -Infinity && Date.now() - routedBy >= appsLease) {
+        const version = apps.version;
+        await freshApps(env);
+        if (apps.version !== version) {
+          const again = route();
+          if (again.scope !== undefined && again.payload !== answer.payload) failure = await accept(env, again);
+          answer = again;
+        }
+      }
+      if (failure === undefined) return respond(answer);
+    } catch (error) {
+      failure = String(error?.message ?? error);
+    }
+  }
+  console.error(`hand-off to the outbox ${answer.scope ?? "(none)"} failed: ${failure}`);
+  if (answer.refusedLog !== undefined) console.log(answer.refusedLog);
   return new Response(UNAVAILABLE, { status: 503, headers: HEADERS });
 }
 
+/** Hands a webhook's deliveries to its conversation's outbox: undefined once stored, else why not. */
+async function accept(env, answer) {
+  try {
+    const outbox = env.OUTBOX.get(env.OUTBOX.idFromName(answer.scope));
+    const res = await outbox.fetch("https://do/accept", { method: "POST", body: answer.payload });
+    if (res.status === 200) return undefined;
+    return `the outbox answered ${res.status}: ${(await res.text()).slice(0, 200)}`;
+  } catch (error) {
+    return String(error?.message ?? error);
+  }
+}
+
+/** /convert, in the operator's module: it is no webhook's path. */
 async function convert(request, env, query) {
   limit ??= bridge.maxBodyBytes(env);
   const body = await readBody(request, limit);
-  return respond(bridge.convert(env, body ?? EMPTY, query, Date.now(), body === null));
+  return respond(operator("convert").convert(env, body ?? EMPTY, query, Date.now(), body === null));
 }
 
 /** An answer of the bridge's module: its log line, then the Response. */
@@ -213,12 +309,17 @@ async function step(object, call, next) {
   });
   if (fx.logs !== undefined) for (const line of fx.logs) (line.error ? console.error : console.log)(line.text);
   if (fx.sends !== undefined) await send(object.env, fx.sends);
-  if (fx.calls !== undefined) {
-    const results = await Promise.all(fx.calls.map((c) => callObject(object.env, c)));
-    if (fx.then !== undefined) await step(object, (sql) => next(fx.then, sql, JSON.stringify(results)), next);
-  }
-  return fx.status === undefined ? undefined : new Response(fx.body, { status: fx.status });
+  let results;
+  if (fx.calls !== undefined) results = await Promise.all(fx.calls.map((c) => callObject(object.env, c)));
+  if (fx.posts !== undefined) results = await Promise.all(fx.posts.map(post));
+  let reply;
+  if (results !== undefined && fx.then !== undefined) reply = await step(object, (sql) => next(fx.then, sql, JSON.stringify(results)), next);
+  // A change to the apps is answered once every copy taken before it has expired.
+  if (fx.holdUntil !== undefined) await sleep(fx.holdUntil - Date.now());
+  return fx.status === undefined ? reply : new Response(fx.body, { status: fx.status });
 }
+
+const sleep = (ms) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : undefined);
 
 /**
  * Sends queue messages, batch by batch (each within the queue's limits). A
@@ -316,8 +417,8 @@ const DELIVERY_PATH = new Set(["/add", "/attempt", "/settle", "/dead"]);
 /**
  * A destination's delivery log (src/delivery/log/): every operation is a
  * path (`/add`, `/attempt`, `/settle`, `/dead`, and the admin API's, which
- * run in the operator's module), the alarm one more, and `registered` the
- * continuation of a call to the registry.
+ * run in the operator's module), the alarm one more, and `called` the
+ * continuation of its calls (to the registry; alerts to an outbox).
  */
 export class DeliveryLog extends DurableObject {
   constructor(ctx, env) {
@@ -328,10 +429,12 @@ export class DeliveryLog extends DurableObject {
   fetch(request) {
     return serve("delivery log", request, async (path, body) => {
       const env = this.env;
-      if (DELIVERY_PATH.has(path)) return step(this, (sql) => bridge.logStep(env, sql, path, body, Date.now(), seed()), this.#next);
+      // Whether its app is configured, where it is and how it is signed: by a current copy of the apps.
+      await freshApps(env);
+      if (DELIVERY_PATH.has(path)) return step(this, (sql) => withApps(env, bridge).logStep(env, sql, path, body, Date.now(), seed()), this.#next);
       if (path === "/stats" && env.DRIFT_BRIDGE_TEST_ROUTES !== "1") return new Response("unknown delivery log operation", { status: 404 });
       // The admin API's operations, in the operator's module.
-      const response = await step(this, (sql) => operator().logAdmin(env, sql, path, body, Date.now(), seed()));
+      const response = await step(this, (sql) => withApps(env, operator("log admin")).logAdmin(env, sql, path, body, Date.now(), seed()), this.#admin);
       if (path !== "/stats") return response;
       const stats = JSON.parse(await response.text());
       stats.alarm = await this.ctx.storage.getAlarm();
@@ -339,22 +442,28 @@ export class DeliveryLog extends DurableObject {
     });
   }
 
-  alarm() {
-    return step(this, (sql) => bridge.logStep(this.env, sql, "alarm", "", Date.now(), seed()), this.#next);
+  async alarm() {
+    await freshApps(this.env);
+    return step(this, (sql) => withApps(this.env, bridge).logStep(this.env, sql, "alarm", "", Date.now(), seed()), this.#next);
   }
 
-  #next = (then, sql, results) => bridge.logStep(this.env, sql, then, results, Date.now(), seed());
+  #next = (then, sql, results) => withApps(this.env, bridge).logStep(this.env, sql, then, results, Date.now(), seed());
+  #admin = (then, sql, results) => withApps(this.env, operator("log admin")).logAdmin(this.env, sql, then, results, Date.now(), seed());
 }
 
-/** The registry of delivery logs that hold deliveries (src/delivery/registry.rs). */
+/** The registry (src/delivery/registry.rs): the apps managed at runtime, and the delivery logs that hold deliveries. */
 export class Registry extends DurableObject {
   constructor(ctx, env) {
     super(ctx, env);
-    open("registry", ctx, (sql) => bridge.registryOpen(sql));
+    open("registry", ctx, (sql) => operator("registry").registryOpen(sql));
   }
 
   fetch(request) {
-    return serve("registry", request, (path, body) => step(this, (sql) => bridge.registryStep(sql, path, body, Date.now())));
+    return serve("registry", request, (path, body) => {
+      // Random bytes for a signing secret the registry may make.
+      const entropy = crypto.getRandomValues(new Uint8Array(32));
+      return step(this, (sql) => operator("registry").registryStep(this.env, sql, path, body, Date.now(), entropy));
+    });
   }
 }
 
@@ -368,8 +477,11 @@ export class Registry extends DurableObject {
  * retries are spent only when this invocation fails as a whole.
  */
 async function consume(batch, env) {
+  // Where each app is and how it is signed: by a current copy of the apps
+  // (if it cannot be had, the batch fails and the queue tries it again).
+  await freshApps(env);
   const bodies = batch.messages.map((m) => (typeof m.body === "string" ? m.body : JSON.stringify(m.body)));
-  const plan = operator().consumerPlan(env, batch.queue === DEAD_LETTER_QUEUE, bodies);
+  const plan = withApps(env, operator("consumer")).consumerPlan(env, batch.queue === DEAD_LETTER_QUEUE, bodies);
   for (const line of plan.logs) console.error(line);
   await Promise.all(plan.calls.map((group) => deliver(env, group)));
   batch.ackAll();
@@ -383,11 +495,12 @@ async function deliver(env, group) {
     return;
   }
   if (group.op !== "/attempt") return;
-  const requests = operator().consumerRequests(env, group.destination, reply.body, Date.now());
+  const requests = withApps(env, operator("consumer")).consumerRequests(env, group.destination, reply.body, Date.now());
   if (requests.length === 0) return;
   // Wave by wave, as the log said (side by side, but one conversation's
   // events one after another, and after a failure a scout first); an answer
   // that shows the app in trouble sends the later waves back unattempted.
+  const answeredAt = Date.now();
   const seen = [];
   let stopped = false;
   const waves = [...new Set(requests.filter((r) => r.impossible === undefined).map((r) => r.wave))].sort((a, b) => a - b);
@@ -397,11 +510,16 @@ async function deliver(env, group) {
       for (const r of these) seen.push({ id: r.id, unattempted: true });
       continue;
     }
-    const answers = await Promise.all(these.map(post));
+    // An app with a rate: each request waits for its turn (delayMs after the log's answer).
+    const answers = await Promise.all(these.map(async (r) => {
+      const wait = answeredAt + (r.delayMs ?? 0) - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      return post(r);
+    }));
     seen.push(...answers);
-    stopped = answers.some((a) => operator().stopsBatch(a.status));
+    stopped = answers.some((a) => operator("consumer").stopsBatch(a.status));
   }
-  const body = operator().consumerSettle(env, group.destination, reply.body, JSON.stringify(seen));
+  const body = withApps(env, operator("consumer")).consumerSettle(env, group.destination, reply.body, JSON.stringify(seen));
   const settle = { ...group, op: "/settle", body };
   for (let tries = 0; tries < 3; tries++) {
     const res = await callObject(env, settle);

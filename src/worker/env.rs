@@ -3,7 +3,7 @@
 //! operator's (feature `operator`, workers-rs). Over plain `JsValue`s, so
 //! that the bridge's module needs no workers-rs.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
 use js_sys::Reflect;
@@ -29,14 +29,68 @@ thread_local! {
     /// new ones), and reading a dozen bindings and parsing DESTINATIONS on
     /// every request would cost more than the translation itself.
     static CONFIG: OnceCell<Rc<Config>> = const { OnceCell::new() };
+    /// The configuration with the registry's apps, and their version: the
+    /// entry module sets it from its copy ([`set_apps`]) before any call
+    /// that routes, delivers or signs.
+    static WITH_APPS: RefCell<Option<(i64, Rc<Config>)>> = const { RefCell::new(None) };
 }
 
-/// The configuration. `log_problems`: the first read in this wasm module
-/// names each problem on the console (names only, never a value), for
-/// `wrangler tail`. The bridge's module, which every isolate starts, does
-/// that; the operator's keeps quiet so that nothing is said twice.
+/// The configuration, with the registry's apps once the entry gave them.
+/// `log_problems`: the first read in this wasm module names each problem on
+/// the console (names only, never a value), for `wrangler tail`. The
+/// bridge's module, which every isolate starts, does that; the operator's
+/// keeps quiet so that nothing is said twice.
 pub fn config(env: &JsValue, log_problems: bool) -> Rc<Config> {
+    if let Some(config) = WITH_APPS.with(|cell| cell.borrow().as_ref().map(|(_, c)| c.clone())) {
+        return config;
+    }
+    declared(env, log_problems)
+}
+
+/// The configuration from the bindings alone.
+fn declared(env: &JsValue, log_problems: bool) -> Rc<Config> {
     CONFIG.with(|cell| cell.get_or_init(|| Rc::new(read(env, log_problems))).clone())
+}
+
+/// The apps declared in `DESTINATIONS` (without the registry's).
+#[cfg(feature = "operator")]
+pub fn declared_destinations(env: &JsValue) -> crate::delivery::Destinations {
+    declared(env, false).delivery.destinations.clone()
+}
+
+/// The version of the apps this module routes by (-1: none yet).
+pub fn apps_version() -> f64 {
+    WITH_APPS.with(|cell| cell.borrow().as_ref().map_or(-1.0, |(v, _)| *v as f64))
+}
+
+/// Takes the registry's apps from `/routes`' answer (`text`); answers
+/// their version. An answer that only says the copy is current changes
+/// nothing.
+///
+/// The operator's module keeps all of each app (its URL, token handling and
+/// secrets are the consumer's and the admin API's); the bridge's only what
+/// routing needs ([`crate::delivery::apps::Routing`]), so that it stays small.
+pub fn set_apps(env: &JsValue, text: &str, log_problems: bool) -> Result<f64, String> {
+    #[cfg(feature = "operator")]
+    let (version, apps) = crate::delivery::apps::Routes::decode(text).map_err(|e| e.to_string())?;
+    #[cfg(not(feature = "operator"))]
+    let (version, apps) = crate::delivery::apps::Routing::decode(text)?;
+    let Some(apps) = apps else { return Ok(version as f64) };
+    if apps_version() == version as f64 {
+        return Ok(version as f64);
+    }
+    let base = declared(env, log_problems);
+    #[cfg(feature = "operator")]
+    let merged = base.with_apps(&apps, &|name| var(env, name));
+    #[cfg(not(feature = "operator"))]
+    let merged = base.with_routing(&apps);
+    if log_problems {
+        for p in merged.problems.iter().skip(base.problems.len()) {
+            console_error(&format!("configuration problem: {p}"));
+        }
+    }
+    WITH_APPS.with(|cell| *cell.borrow_mut() = Some((version, Rc::new(merged))));
+    Ok(version as f64)
 }
 
 fn read(env: &JsValue, log_problems: bool) -> Config {
@@ -68,7 +122,7 @@ pub fn switch(env: &JsValue, name: &str) -> bool {
 }
 
 /// A var or secret: both are strings on `env`.
-fn var(env: &JsValue, name: &str) -> Option<String> {
+pub fn var(env: &JsValue, name: &str) -> Option<String> {
     Reflect::get(env, &JsValue::from_str(name)).ok()?.as_string()
 }
 
@@ -100,7 +154,7 @@ extern "C" {
 }
 
 /// [`crate::delivery::destination::UrlParser`] over the runtime's own `URL`.
-fn parse_url(text: &str) -> Result<ParsedUrl, String> {
+pub fn parse_url(text: &str) -> Result<ParsedUrl, String> {
     let url = JsUrl::new(text).map_err(|e| js_sys::Error::from(e).message().as_string().unwrap_or_else(|| "invalid URL".into()))?;
     let scheme = url.protocol();
     Ok(ParsedUrl {
@@ -109,4 +163,32 @@ fn parse_url(text: &str) -> Result<ParsedUrl, String> {
         hostname: url.hostname(),
         href: url.href(),
     })
+}
+
+/// `setApps(env, text)`: the registry's apps, from `/routes`' answer, for
+/// every later call into this module; answers their version, or -1 (and
+/// says why on the console) when the answer cannot be read.
+#[wasm_bindgen(js_name = setApps)]
+pub fn set_apps_export(env: &JsValue, text: &JsValue) -> f64 {
+    let text = text.as_string().unwrap_or_default();
+    match set_apps(env, &text, cfg!(not(feature = "operator"))) {
+        Ok(version) => version,
+        Err(e) => {
+            console_error(&format!("apps: the registry's answer cannot be read: {e}"));
+            -1.0
+        }
+    }
+}
+
+/// `appsVersion()`: the version of the apps this module routes by (-1:
+/// none; a fresh instance, after a panic, has none).
+#[wasm_bindgen(js_name = appsVersion)]
+pub fn apps_version_export() -> f64 {
+    apps_version()
+}
+
+/// `appsLeaseMs(env)`: `APPS_CACHE_MS`, how long a copy of the apps may be used.
+#[wasm_bindgen(js_name = appsLeaseMs)]
+pub fn apps_lease_ms(env: &JsValue) -> f64 {
+    f64::from(declared(env, false).apps_lease_ms)
 }

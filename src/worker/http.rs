@@ -57,6 +57,7 @@ pub(super) fn query(req: &Request) -> Vec<(String, String)> {
 }
 
 /// The pairs of a query string (the part after `?`), decoded.
+#[cfg(feature = "operator")]
 pub(super) fn query_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
@@ -68,6 +69,7 @@ pub(super) fn query_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+#[cfg(feature = "operator")]
 fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -91,6 +93,7 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+#[cfg(feature = "operator")]
 fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }

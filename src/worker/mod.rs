@@ -21,6 +21,7 @@
 //! of Workers.
 
 // Both modules: the configuration from `env`, and answers as bytes.
+mod answer;
 mod env;
 mod http;
 
@@ -40,6 +41,8 @@ mod webhook;
 mod admin;
 #[cfg(feature = "operator")]
 mod consumer;
+#[cfg(feature = "operator")]
+mod convert;
 
 #[cfg(feature = "operator")]
 use worker::{event, Context, Env, Method, Request, Response, Result};

@@ -1,5 +1,4 @@
-//! Drift's webhook (`POST /webhooks/drift`) and the stateless converter
-//! (`POST /convert`), each one call from the entry module
+//! Drift's webhook (`POST /webhooks/drift`), one call from the entry module
 //! (src/worker/entry.mjs) into the wasm, over bytes. Part of the bridge's
 //! small wasm module (feature `bridge`, no workers-rs), which every isolate
 //! starts.
@@ -19,16 +18,15 @@
 
 use std::rc::Rc;
 
-use js_sys::{Object, Reflect, Uint8Array};
+use js_sys::Uint8Array;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
-use super::http::{query_pairs, write_error};
+use super::answer::{core_error, error, too_large, Answer, HandOff};
 use crate::config::Config;
 use crate::delivery::handoff;
 use crate::json;
 use crate::rules::{translate_value, Options, Outbound};
-use crate::{translate_batch, Batch, LegacyPolicy};
 
 /// Why the webhook accepts nothing: no details here, the public learns
 /// nothing of the configuration.
@@ -81,60 +79,11 @@ pub fn max_body_bytes(env: &JsValue) -> f64 {
 pub fn warm_up(env: &JsValue) -> String {
     const EXAMPLE: &[u8] = br#"{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}"#;
     let config = config(env);
-    answer_convert(&config, EXAMPLE, "", 0, false);
     answer_webhook(&config, EXAMPLE, Some(String::new()), 0, false);
     if let Ok(value) = json::parse_bytes(EXAMPLE, &config.limits()) {
         accepted(&config, &value, 0);
     }
     crate::log::start(&config)
-}
-
-/// What the entry does with a request to one of these routes.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Answer {
-    pub status: u16,
-    pub body: String,
-    /// The log line, if any, written once the answer is final.
-    pub log: Option<String>,
-    /// Deliveries to hand off first: answer `status` (200) only once this
-    /// conversation's outbox stored them.
-    pub handoff: Option<HandOff>,
-}
-
-/// A hand-off to an outbox.
-#[derive(Debug, PartialEq, Eq)]
-pub struct HandOff {
-    /// The outbox (`idFromName`).
-    pub scope: String,
-    /// The body of its `/accept`.
-    pub payload: String,
-    /// The log line if the outbox refused it (answered then 503 `unavailable`).
-    pub refused_log: String,
-}
-
-impl Answer {
-    fn new(status: u16, body: String) -> Answer {
-        Answer { status, body, ..Answer::default() }
-    }
-
-    /// As a JavaScript object: `{status, body, log?, scope?, payload?, refusedLog?}`.
-    fn to_js(&self) -> JsValue {
-        let o = Object::new();
-        let set = |k: &str, v: JsValue| {
-            let _ = Reflect::set(&o, &JsValue::from_str(k), &v);
-        };
-        set("status", JsValue::from(self.status));
-        set("body", JsValue::from_str(&self.body));
-        if let Some(log) = &self.log {
-            set("log", JsValue::from_str(log));
-        }
-        if let Some(h) = &self.handoff {
-            set("scope", JsValue::from_str(&h.scope));
-            set("payload", JsValue::from_str(&h.payload));
-            set("refusedLog", JsValue::from_str(&h.refused_log));
-        }
-        o.into()
-    }
 }
 
 /// `POST /webhooks/drift`: `token` is the `X-Verification-Token` header (a
@@ -175,7 +124,8 @@ fn accepted(config: &Config, value: &json::Value, now: i64) -> Answer {
         Err(e) => return refused(400, e.code().as_str(), core_error(&e)),
     };
     // Nothing is answered 200 before the outbox holds every delivery.
-    let plan = handoff::plan(&events, &config.delivery.destinations, now);
+    let org = value.get("orgId").and_then(json::Value::as_integer);
+    let plan = handoff::plan(&events, &config.delivery.destinations, org, now);
     let mut body = String::with_capacity(64 + events.len() * 64);
     write_received(&mut body, &events);
     let deliveries = plan.as_ref().map_or(0, |p| p.deliveries);
@@ -188,43 +138,6 @@ fn accepted(config: &Config, value: &json::Value, now: i64) -> Answer {
             payload: p.payload,
             refused_log: crate::log::webhook(503, Some("unavailable"), &events, 0),
         }),
-    }
-}
-
-/// `POST /convert`: `query` is the URL's query string, without `?`.
-#[wasm_bindgen]
-pub fn convert(env: &JsValue, body: &Uint8Array, query: &JsValue, now_ms: f64, over_limit: bool) -> JsValue {
-    answer_convert(&config(env), &body.to_vec(), &query.as_string().unwrap_or_default(), now_ms as i64, over_limit).to_js()
-}
-
-fn answer_convert(config: &Config, body: &[u8], query: &str, now: i64, over_limit: bool) -> Answer {
-    let mut legacy = config.legacy;
-    let mut now = now;
-    for (key, value) in query_pairs(query) {
-        match key.as_str() {
-            "legacy" => match value.parse::<LegacyPolicy>() {
-                Ok(p) => legacy = p,
-                Err(e) => return parameter_error(&e.to_string(), "legacy"),
-            },
-            "now" => match value.parse::<i64>() {
-                Ok(n) => now = n,
-                Err(_) => return parameter_error(&format!("expected milliseconds since the epoch, found {}", crate::escape::quoted(&value)), "now"),
-            },
-            _ => {}
-        }
-    }
-    if over_limit {
-        return too_large(config.max_body_bytes);
-    }
-    let limits = config.limits();
-    let text = match json::utf8(body, &limits) {
-        Ok(text) => text,
-        Err(e) => return core_error(&e),
-    };
-    let options = Options { legacy, received_at_ms: now, limits };
-    match translate_batch(text, &options, &limits) {
-        Batch::One(Err(e)) => core_error(&e),
-        batch => Answer::new(200, batch.to_json()),
     }
 }
 
@@ -253,30 +166,8 @@ fn refused(status: u16, code: &str, answer: Answer) -> Answer {
     Answer { log: Some(crate::log::webhook(status, Some(code), &[], 0)), ..answer }
 }
 
-fn error(status: u16, code: &str, message: &str) -> Answer {
-    let mut out = String::new();
-    write_error(&mut out, code, message, "");
-    Answer::new(status, out)
-}
-
-fn parameter_error(message: &str, parameter: &str) -> Answer {
-    let mut out = String::new();
-    write_error(&mut out, "invalid_parameter", message, parameter);
-    Answer::new(400, out)
-}
-
-/// A core error as `400`. (Bodies over the size limit never reach the core:
-/// the entry stops reading them and the answer is 413, so a core `too_large`
-/// here is about nesting depth, a bad request rather than a big one.)
-fn core_error(e: &crate::Error) -> Answer {
-    Answer::new(400, format!("{{\"error\":{}}}", e.to_json()))
-}
-
 /// The same answer for a missing and a wrong token: no hint which.
 fn unauthorized() -> Answer {
     error(401, "unauthorized", "missing or invalid verification token")
 }
 
-fn too_large(limit: usize) -> Answer {
-    error(413, "too_large", &format!("the request body is larger than the limit of {limit} bytes (MAX_BODY_BYTES)"))
-}

@@ -152,7 +152,7 @@ impl World {
     pub fn webhook(&mut self, event: &str) -> u16 {
         self.died = false;
         let events = translate(event, &Options::new(self.now)).unwrap();
-        let Some(plan) = handoff::plan(&events, &self.config.delivery.destinations, self.now) else { return 200 };
+        let Some(plan) = handoff::plan(&events, &self.config.delivery.destinations, Some("1"), self.now) else { return 200 };
         let now = self.now;
         let db = self.outbox(&plan.scope);
         let fx = db.run(|sql| outbox::accept(sql, &plan.payload, now)).unwrap();
@@ -202,6 +202,14 @@ impl World {
                     _ => self.registry.run(registry::logs),
                 };
                 fx.map(|fx| fx.reply.map(|r| (r.status, r.body)).unwrap_or((200, String::new()))).map_err(|e| e.to_string())
+            }
+            // Alerts, handed to an outbox: its alarm forwards them to the alert targets' logs.
+            Object::Outbox(scope) => {
+                let now = self.now;
+                let db = self.outbox(&scope.clone());
+                db.run(|sql| outbox::accept(sql, &body, now))
+                    .map(|fx| fx.reply.map(|r| (r.status, r.body)).unwrap_or((200, String::new())))
+                    .map_err(|e| e.to_string())
             }
         };
         match result {
@@ -270,9 +278,9 @@ impl World {
         let config = self.config.clone();
         let now = self.now;
         let next = match (then, log_name) {
-            ("registered", Some(name)) => {
+            ("called", Some(name)) => {
                 let db = &self.logs[name];
-                db.run(|sql| log::registered(sql, &Context { settings: &config.delivery, now, seed: 0 }, &text))
+                db.run(|sql| log::called(sql, &Context { settings: &config.delivery, now, seed: 0 }, &text))
             }
             (other, _) => panic!("unexpected continuation {other}"),
         }

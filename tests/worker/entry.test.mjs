@@ -179,7 +179,7 @@ describe("warm-up", () => {
   });
 });
 
-describe("the workers-rs module starts on its first use", () => {
+describe("the operator's module (workers-rs) starts on its first use", () => {
   let mf;
   before(async () => {
     mf = await startWorker({ DRIFT_VERIFICATION_TOKEN: TOKEN, DRIFT_BRIDGE_TEST_ROUTES: "1" });
@@ -188,20 +188,24 @@ describe("the workers-rs module starts on its first use", () => {
 
   const modules = async () => (await post(mf, "/__test/modules", "")).json();
 
-  test("webhooks and conversions run on the hot path's module alone", async () => {
+  test("webhooks run on the bridge's module alone", async () => {
     for (let i = 0; i < 3; i++) {
       const res = await post(mf, "/webhooks/drift", EX, { token: TOKEN });
       assert.equal(res.status, 200, await res.text());
-      const converted = await post(mf, "/convert", EX);
-      assert.equal(converted.status, 200, await converted.text());
     }
-    assert.deepEqual(await modules(), { bridge: true, operator: false });
+    assert.deepEqual(await modules(), { bridge: true, operator: false, users: [] });
+  });
+
+  test("/convert, no webhook's path, starts the operator's module", async () => {
+    const converted = await post(mf, "/convert", EX);
+    assert.equal(converted.status, 200, await converted.text());
+    assert.deepEqual(await modules(), { bridge: true, operator: true, users: ["convert"] });
   });
 
   test("any other route starts the workers-rs module, and it stays", async () => {
     const health = await request(mf, "/health");
     assert.equal(health.status, 200, await health.text());
-    assert.deepEqual(await modules(), { bridge: true, operator: true });
+    assert.deepEqual((await modules()).users, ["convert", "routes"]);
     const res = await post(mf, "/webhooks/drift", EX, { token: TOKEN });
     assert.equal(res.status, 200, await res.text());
   });

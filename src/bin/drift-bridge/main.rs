@@ -1,9 +1,11 @@
 //! `drift-bridge`: the bridge's rules on the command line.
 //!
-//! Two jobs need the bridge outside the edge: trying the rules out and
-//! backfilling archives (`convert`, which needs nothing but the core), and
+//! Three jobs need the bridge outside the edge: trying the rules out and
+//! backfilling archives (`convert`, which needs nothing but the core),
 //! replaying archived webhooks into a running bridge (`send`, which goes
-//! through the bridge's own verification, translation and deduplication).
+//! through the bridge's own verification, translation and deduplication),
+//! and managing a running bridge's apps from scripts (`apps`, over its
+//! admin API).
 //! Like cargo and ripgrep, machine output goes to stdout and everything meant
 //! for people (progress, rejections, summaries) to stderr.
 //!
@@ -17,6 +19,8 @@
 #[cfg(target_arch = "wasm32")]
 fn main() {}
 
+#[cfg(not(target_arch = "wasm32"))]
+mod apps;
 #[cfg(not(target_arch = "wasm32"))]
 mod convert;
 #[cfg(not(target_arch = "wasm32"))]
@@ -36,7 +40,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 /// Exit status for a usage or I/O error, as clap uses for its own.
 #[cfg(not(target_arch = "wasm32"))]
-const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 #[cfg(not(target_arch = "wasm32"))]
 #[derive(Parser)]
@@ -45,10 +49,11 @@ const EXIT_USAGE: u8 = 2;
     version = drift_bridge::VERSION,
     about = "Translate Drift conversation webhooks between the push and legacy close forms",
     after_help = "\
-Exit status: 0 when every event went through; 1 when some event was rejected
-(or, for send, given up on after retries); 2 on a usage or I/O error, or when
-the bridge refuses the token; 130 when send was interrupted (run it again to
-carry on).",
+Exit status: 0 when every event went through (apps: when the bridge did it);
+1 when some event was rejected (or, for send, given up on after retries; for
+apps, the bridge refused the change); 2 on a usage or I/O error, or when the
+bridge refuses the token or cannot be reached; 130 when send was interrupted
+(run it again to carry on).",
     subcommand_required = true,
     arg_required_else_help = true
 )]
@@ -66,6 +71,9 @@ enum Command {
     /// Post archived Drift events (NDJSON) to a running bridge
     #[command(long_about = send::ABOUT)]
     Send(send::Args),
+    /// Manage the apps a running bridge delivers to: list, add, edit, rm, rotate, test
+    #[command(long_about = apps::ABOUT)]
+    Apps(apps::Args),
     /// Print a completion script for SHELL on stdout
     #[command(after_help = "For example: drift-bridge completions bash > /etc/bash_completion.d/drift-bridge")]
     Completions {
@@ -82,6 +90,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Convert(args) => convert::run(args),
         Command::Send(args) => send::run(args),
+        Command::Apps(args) => apps::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drift-bridge", &mut io::stdout());
             ExitCode::SUCCESS

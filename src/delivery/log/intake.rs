@@ -11,6 +11,7 @@
 //!   delivery `<id>.r<n>` with the same `webhook-id` (a backfill run again
 //!   after a day delivers again, and says so in the log).
 
+use super::super::alerts::Kind;
 use super::super::effects::{Call, Effects, Object, Reply};
 use super::super::message::{Add, Added, Registration};
 use super::super::sql::{Arg, Sql, StorageError};
@@ -37,6 +38,7 @@ pub fn add(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, Sto
     st.minute.flush(sql, ctx.now)?;
     let name = add.destination.as_str();
     let on = configured(ctx, Some(name));
+    let rate = ctx.rate(Some(name));
     let window = ctx.settings.dedup_window_ms();
     let mut fx = Effects::default();
     let mut added = Added::default();
@@ -61,8 +63,9 @@ pub fn add(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, Sto
             (Status::Held, None, d.body.as_str())
         };
         let accepted = st.last_accepted.max(ctx.now - 1) + 1;
+        let delay = if status == Status::Queued { st.pace(ctx.now, rate, 0) } else { 0 };
         let row_wake = match status {
-            Status::Queued => ctx.now + ctx.settings.recovery_grace_ms(),
+            Status::Queued => ctx.now + i64::from(delay) * 1000 + ctx.settings.recovery_grace_ms(),
             Status::Held => hold_end(ctx, accepted),
             _ => ctx.expiry(ctx.settings.dead_letter_retention_ms()),
         };
@@ -97,7 +100,7 @@ pub fn add(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, Sto
             match status {
                 Status::Queued => {
                     added.added += 1;
-                    fx.sends.push(rows::message(&st, &d.id, 1, 0));
+                    fx.sends.push(rows::message(&st, &d.id, 1, delay));
                 }
                 Status::Held => {
                     counters.held += 1;
@@ -108,6 +111,9 @@ pub fn add(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, Sto
                     added.refused += u32::from(body.is_empty());
                     if body.is_empty() {
                         st.refused += 1;
+                    }
+                    if let Some(reason) = &reason {
+                        super::alerting::raise(&mut st, ctx, Kind::DeadLetter, format!("{} to {name} is a dead letter: {reason}", d.id));
                     }
                 }
             }
@@ -143,6 +149,7 @@ pub fn add(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, Sto
     if wake < i64::MAX {
         fx.alarm = st.alarm_by(wake, ctx.now);
     }
+    super::alerting::finish(sql, &mut st, ctx, &mut fx)?;
     st.save(sql)?;
     fx.reply = Some(Reply::ok(added.encode()));
     Ok(fx)
@@ -189,9 +196,9 @@ pub(super) fn register(st: &mut LogState, fx: &mut Effects, again: bool) {
         to: Object::Registry,
         op: if holds { "/register" } else { "/unregister" },
         body: Registration { destination: name, epoch: st.epoch.abs() }.encode(),
-        ticket: st.epoch.to_string(),
+        ticket: format!("r:{}", st.epoch),
     });
-    fx.then = Some("registered");
+    fx.then = Some("called");
 }
 
 /// The conversation id of a scope `conversation:<orgId>:<conversationId>`.

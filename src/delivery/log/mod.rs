@@ -14,6 +14,7 @@
 //! | [`dead`] | the dead-letter consumer | fails what the queue gave up on (that generation only) |
 //! | [`alarm`] | the runtime | recovery, probes, the drain, hold and retention ends, recovery pages |
 //! | [`list`], [`get`], [`replay`], [`recover`], [`pause`], [`resume`], [`health`] | the admin API | |
+//! | [`test`], then [`tested`] | the admin API | a test delivery, sent at once and kept marked as a test |
 //!
 //! **Guarantees.** Every accepted delivery is sent at least once, with the
 //! same `webhook-id` every time, until the app answers 2xx or 410, or it
@@ -39,6 +40,7 @@
 //! the state row, its percentiles come from at most 60 minute and 25 hour
 //! rows of metrics per event type.
 
+mod alerting;
 mod intake;
 mod operator;
 mod rows;
@@ -46,6 +48,7 @@ mod run;
 pub mod schema;
 mod sending;
 pub mod state;
+mod test_delivery;
 
 use super::effects::Effects;
 use super::sql::{Row, Sql, StorageError};
@@ -53,9 +56,10 @@ use super::status::Status;
 use super::settings::Settings;
 
 pub use intake::add;
-pub use operator::{get, health, list, pause, recover, replay, resume, stats};
-pub use run::{alarm, registered};
-pub use sending::{attempt, dead, settle, waves};
+pub use operator::{get, health, list, metrics, pause, recover, replay, resume, stats, totals, METRICS_ROWS};
+pub use run::{alarm, called};
+pub use sending::{attempt, dead, settle, waves, PACE_MAX_MS};
+pub use test_delivery::{test, tested, TestDelivery};
 
 /// At most this many due rows are handled by one alarm; more wait for the
 /// next, which follows at once (an alarm must never run out of time).
@@ -95,6 +99,11 @@ impl Context<'_> {
         h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
         h ^= h >> 33;
         (h >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// The rate of the destination `name` (`ratePerSecond`), if it has one.
+    fn rate(&self, name: Option<&str>) -> Option<u32> {
+        self.settings.destination(name?)?.rate_per_second
     }
 
     /// When a settled row with `retention_ms` is deleted.
@@ -168,7 +177,7 @@ pub fn open(sql: &impl Sql, ctx: &Context<'_>) -> Result<schema::Found, StorageE
 
 /// Whether the log's destination is configured.
 fn configured(ctx: &Context<'_>, name: Option<&str>) -> bool {
-    name.is_some_and(|n| ctx.settings.destinations.get(n).is_some())
+    name.is_some_and(|n| ctx.settings.destination(n).is_some())
 }
 
 /// Effects with only a reply, for a request that could not be read.

@@ -2,6 +2,7 @@
 //! replays and bulk recovery, pause and resume, the destination's health.
 //! Every one reads a bounded number of rows.
 
+use super::super::alerts::Kind;
 use super::super::breaker::Mode;
 use super::super::effects::{Effects, Reply};
 use super::super::message::{ById, ListQuery, Named, Recover};
@@ -328,6 +329,9 @@ pub fn pause(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, S
     st.touch().drain = None;
     let mut fx = Effects::default();
     fx.log(circuit_line(&q.destination, &st, "paused by hand"));
+    let summary = format!("{} was paused by hand: its deliveries are held until it is resumed ({} held now)", q.destination, st.counts.held);
+    super::alerting::raise(&mut st, ctx, Kind::Paused, summary);
+    super::alerting::finish(sql, &mut st, ctx, &mut fx)?;
     st.save(sql)?;
     fx.reply = Some(Reply::ok(Writer::object().str("state", "paused").int("held", st.counts.held).finish()));
     Ok(fx)
@@ -350,6 +354,9 @@ pub fn resume(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
     let mut fx = Effects::default();
     fx.log(circuit_line(&q.destination, &st, "resumed by hand"));
     fx.alarm = st.alarm_by(ctx.now, ctx.now);
+    let summary = format!("{} was resumed by hand: its {} held deliveries are released in order", q.destination, st.counts.held);
+    super::alerting::raise(&mut st, ctx, Kind::Resumed, summary);
+    super::alerting::finish(sql, &mut st, ctx, &mut fx)?;
     st.save(sql)?;
     fx.reply = Some(Reply::ok(Writer::object().str("state", "active").int("draining", st.counts.held).finish()));
     Ok(fx)
@@ -415,6 +422,75 @@ fn window(c: &Counters) -> String {
         w.raw("successRatio", &text);
     }
     w.int_or_null("p50Ms", c.latency_quantile(0.5)).int_or_null("p95Ms", c.latency_quantile(0.95)).finish()
+}
+
+/// At most this many rows of metrics are read by one `/metrics`.
+pub const METRICS_ROWS: i64 = 20_000;
+
+/// `/metrics` (`{"since","until","step"}`, `step` a minute or an hour in
+/// ms): the log's counts over time, oldest first, the current minute's
+/// included: `{"step","series":[{"start","type",…counts}],"backlog":[{"start","backlog"}]}`.
+pub fn metrics(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, StorageError> {
+    let value = json::parse(body, &Limits::INTERNAL).unwrap_or(Value::Null);
+    let int = |name: &str| value.get(name).and_then(Value::as_integer).and_then(|n| n.parse::<i64>().ok());
+    let step = if int("step") == Some(HOUR_MS) { HOUR_MS } else { MINUTE_MS };
+    let until = int("until").unwrap_or(ctx.now + 1);
+    let since = int("since").unwrap_or(until - 24 * HOUR_MS);
+    let from = since - since.rem_euclid(step);
+    let st = LogState::load(sql, &ctx.settings.circuit)?;
+    let mut series = Vec::new();
+    let mut backlog = Vec::new();
+    let mut current = st.minute.clone();
+    let current_start = current.start - current.start.rem_euclid(step);
+    let in_range = current.start > 0 && current.start >= since && current.start < until;
+    for span in metrics::spans(sql, step, from, until, METRICS_ROWS)? {
+        if span.event_type == metrics::BACKLOG_TYPE {
+            let mut b = span.backlog;
+            if in_range && span.start == current_start {
+                b = b.max(current.backlog);
+                current.backlog = 0;
+            }
+            backlog.push(Writer::object().int("start", span.start).int("backlog", b).finish());
+            continue;
+        }
+        let mut c = span.counters;
+        // An hour's row does not hold the current minute yet.
+        if in_range && span.start == current_start {
+            if let Some(i) = current.by_type.iter().position(|(t, _)| *t == span.event_type) {
+                c.add(&current.by_type.remove(i).1);
+            }
+        }
+        series.push(metrics::span_json(span.start, &span.event_type, &c));
+    }
+    if in_range {
+        for (t, c) in &current.by_type {
+            series.push(metrics::span_json(current_start, t, c));
+        }
+        if current.backlog > 0 {
+            backlog.push(Writer::object().int("start", current_start).int("backlog", current.backlog).finish());
+        }
+    }
+    let out = Writer::with_capacity(64 + series.iter().map(String::len).sum::<usize>())
+        .int("step", step)
+        .raw("series", &format!("[{}]", series.join(",")))
+        .raw("backlog", &format!("[{}]", backlog.join(",")))
+        .finish();
+    Ok(Effects::reply(Reply::ok(out)))
+}
+
+/// `/totals`: what Prometheus scrapes of this log: its counts since it
+/// began, per type (counters that only grow), its deliveries by status, its
+/// state and size (gauges).
+pub fn totals(sql: &impl Sql, ctx: &Context<'_>) -> Result<Effects, StorageError> {
+    let st = LogState::load(sql, &ctx.settings.circuit)?;
+    let types: Vec<String> = metrics::totals(sql, &st.minute)?.iter().map(|(t, c)| metrics::span_json(0, t, c)).collect();
+    let out = Writer::object()
+        .str("state", st.breaker.mode.as_str())
+        .raw("counts", &st.counts.encode())
+        .int("bytes", st.bytes)
+        .raw("types", &format!("[{}]", types.join(",")))
+        .finish();
+    Ok(Effects::reply(Reply::ok(out)))
 }
 
 /// Row counts by status (counted, to check the kept counts), the kept

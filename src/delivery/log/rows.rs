@@ -11,7 +11,8 @@ use super::state::LogState;
 use super::{Context, Delivery};
 
 /// Queues `d` anew (generation + 1) as `status` (queued, or retrying after
-/// a failed attempt), its message held back `delay_seconds`; answers the
+/// a failed attempt), its message held back `delay_seconds` (or longer, to
+/// keep to its app's rate: [`LogState::pace`]); answers the
 /// message and when the row is looked at again. If nothing shows progress by the delay and the recovery grace,
 /// the alarm queues it again.
 pub fn queue(
@@ -23,7 +24,8 @@ pub fn queue(
     delay_seconds: u32,
     change: &Change<'_>,
 ) -> Result<(Send, i64), StorageError> {
-    let delay_seconds = delay_seconds.min(QUEUE_MAX_DELAY_SECONDS);
+    let rate = ctx.rate(st.name.as_deref());
+    let delay_seconds = st.pace(ctx.now, rate, delay_seconds).min(QUEUE_MAX_DELAY_SECONDS);
     let generation = d.generation.saturating_add(1);
     let wake = ctx.now + i64::from(delay_seconds) * 1000 + ctx.settings.recovery_grace_ms();
     sql.execute(
@@ -105,6 +107,11 @@ pub fn settle(
         ],
     )?;
     st.moved(d.status, status);
+    if status.is_dead() {
+        let name = st.name.clone().unwrap_or_default();
+        let why = reason.or(change.error).unwrap_or("no reason kept");
+        super::alerting::raise(st, ctx, super::super::alerts::Kind::DeadLetter, format!("{} to {name} is a dead letter: {why}", d.id));
+    }
     Ok(expires)
 }
 

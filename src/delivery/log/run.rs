@@ -116,7 +116,8 @@ pub fn alarm(sql: &impl Sql, ctx: &Context<'_>) -> Result<Effects, StorageError>
             start_drain(sql, &mut st, ctx)?;
         }
         if let Some(drain) = st.drain.filter(|d| d.next <= now) {
-            let rate = i64::from(settings.drain_per_second);
+            // An app with a rate of its own is drained no faster.
+            let rate = i64::from(ctx.rate(Some(&name)).map_or(settings.drain_per_second, |r| r.min(settings.drain_per_second)));
             let batch = held_after(sql, 0, drain.up_to, rate)?;
             for d in &batch {
                 fx.sends.push(rows::queue(sql, &mut st, ctx, d, Status::Queued, 0, &Change::NONE)?.0);
@@ -134,6 +135,8 @@ pub fn alarm(sql: &impl Sql, ctx: &Context<'_>) -> Result<Effects, StorageError>
         metrics::prune(sql, now)?;
     }
     register(&mut st, &mut fx, true);
+    st.minute.observe_backlog(st.counts.pending + st.counts.held);
+    let alerts_due = super::alerting::review(&mut st, ctx, &mut fx);
 
     // The next time anything is due.
     let mut next = sql.number("SELECT MIN(wake_at) FROM deliveries", &[])?;
@@ -145,6 +148,9 @@ pub fn alarm(sql: &impl Sql, ctx: &Context<'_>) -> Result<Effects, StorageError>
     }
     if let Some(drain) = st.drain {
         sooner(drain.next);
+    }
+    if let Some(at) = alerts_due {
+        sooner(at);
     }
     if more {
         sooner(now);
@@ -175,15 +181,18 @@ pub(super) fn held_after(sql: &impl Sql, after: i64, up_to: i64, limit: i64) -> 
         .collect())
 }
 
-/// The continuation of a call to the registry: it confirmed (or not) the
-/// registration of this epoch.
-pub fn registered(sql: &impl Sql, ctx: &Context<'_>, results: &str) -> Result<Effects, StorageError> {
+/// The continuation of the log's calls: the registry confirmed (or not) the
+/// registration of an epoch (ticket `r:<epoch>`); an outbox took (or not)
+/// a hand-off of alerts (ticket `a:<ids>`).
+pub fn called(sql: &impl Sql, ctx: &Context<'_>, results: &str) -> Result<Effects, StorageError> {
     let mut st = LogState::load(sql, &ctx.settings.circuit)?;
     let mut fx = Effects::default();
     match CallResults::decode(results) {
         Ok(results) => {
             for r in results {
-                if r.status == Some(200) && r.ticket == st.epoch.to_string() {
+                if let Some(ids) = r.ticket.strip_prefix("a:") {
+                    super::alerting::handed_off(&mut st, ctx, ids, r.status, &mut fx);
+                } else if r.status == Some(200) && r.ticket.strip_prefix("r:") == Some(st.epoch.to_string().as_str()) {
                     st.touch().confirmed = true;
                 } else if r.status != Some(200) {
                     fx.error(format!(
@@ -194,7 +203,10 @@ pub fn registered(sql: &impl Sql, ctx: &Context<'_>, results: &str) -> Result<Ef
                 }
             }
         }
-        Err(e) => fx.error(format!("registry results: {e}")),
+        Err(e) => fx.error(format!("call results: {e}")),
+    }
+    if let Some(at) = st.alerts.due(&ctx.settings.alerts) {
+        fx.alarm = st.alarm_by(at.max(ctx.now), ctx.now);
     }
     st.save(sql)?;
     Ok(fx)

@@ -104,5 +104,9 @@ pub fn open(sql: &impl Sql, now: i64, hold_retention_ms: i64) -> Result<Found, S
     for statement in TABLES {
         sql.execute(statement, &[])?;
     }
+    let metrics = sql.first("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'metrics'", &[])?;
+    if metrics.as_ref().and_then(|r| r.text(0)).is_some_and(|text| !text.contains("backlog")) {
+        sql.execute(metrics::ADD_BACKLOG, &[])?;
+    }
     Ok(found)
 }

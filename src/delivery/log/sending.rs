@@ -2,6 +2,7 @@
 //! out, `/settle` records how their attempts ended, `/dead` fails what the
 //! queue gave up on.
 
+use super::super::alerts::Kind;
 use super::super::breaker::{Change as BreakerChange, Mode, Signal};
 use super::super::effects::{Effects, Reply};
 use super::super::message::{Attempt, AttemptReply, Dead, Go, Settle, SettleReply, Tried};
@@ -13,6 +14,10 @@ use super::state::{Drain, LogState};
 use super::{bad_request, configured, delivery_columns, Context, Delivery};
 use crate::json::Writer;
 
+/// The longest a consumer is asked to wait before it sends a delivery (an
+/// app with a rate); a delivery whose turn is further off is queued again.
+pub const PACE_MAX_MS: i64 = 10_000;
+
 /// `/attempt`: for each item, [`Go`] (leased to the consumer until the
 /// lease ends, the attempt charged unless it is a probe) or skip.
 pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, StorageError> {
@@ -23,6 +28,7 @@ pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
     let mut st = LogState::load(sql, &ctx.settings.circuit)?;
     let on = configured(ctx, st.name.as_deref());
     let lease_until = ctx.now + request.lease_ms.clamp(1_000, 15 * 60_000);
+    let rate = ctx.rate(st.name.as_deref());
     let mut reply = AttemptReply::default();
     let mut fx = Effects::default();
     let mut wake = i64::MAX;
@@ -76,6 +82,26 @@ pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
             reply.skip.push(item.id.clone());
             continue;
         }
+        // An app with a rate: each delivery starts its share of a second
+        // after the one before; one whose turn is too far off goes back to
+        // the queue for it, no attempt used.
+        let wait = match rate {
+            Some(rate) if !probe => {
+                let wait = st.space(ctx.now, rate);
+                if wait > PACE_MAX_MS {
+                    st.next_send -= (1000 + i64::from(rate) - 1) / i64::from(rate);
+                    let delay = u32::try_from((wait - PACE_MAX_MS) / 1000).unwrap_or(u32::MAX);
+                    let (send, at) = rows::queue(sql, &mut st, ctx, &d, Status::Queued, delay, &Change::NONE)?;
+                    fx.sends.push(send);
+                    wake = wake.min(at);
+                    reply.skip.push(item.id.clone());
+                    continue;
+                }
+                wait
+            }
+            _ => 0,
+        };
+        let lease_until = lease_until + wait;
         let charged = d.attempts + u32::from(!probe);
         // The row is looked at again when the lease ends, not before.
         let args = [
@@ -107,6 +133,7 @@ pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
             event_id: d.event_id.clone(),
             body,
             wave: 0,
+            delay_ms: u32::try_from(wait).unwrap_or(u32::MAX),
         });
         order.push(conversation);
     }
@@ -117,6 +144,7 @@ pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
         fx.alarm = st.alarm_by(wake, ctx.now);
     }
     st.minute.flush(sql, ctx.now)?;
+    super::alerting::finish(sql, &mut st, ctx, &mut fx)?;
     st.save(sql)?;
     fx.reply = Some(Reply::ok(reply.encode()));
     Ok(fx)
@@ -216,6 +244,13 @@ pub fn settle(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
             BreakerChange::Tripped => {
                 st.drain = None;
                 fx.log(circuit_line(&name, &st, "the last attempts all failed"));
+                let summary = format!(
+                    "{name} tripped: its last {} attempts failed (last: {}); its deliveries are held, and it is probed every {} s or more",
+                    st.breaker.consecutive_failures,
+                    error.as_deref().unwrap_or("no answer"),
+                    ctx.settings.circuit.probe_ms / 1000
+                );
+                super::alerting::raise(&mut st, ctx, Kind::Tripped, summary);
                 if let Some(probe) = st.breaker.next_probe_ms {
                     wake = wake.min(probe);
                 }
@@ -223,6 +258,12 @@ pub fn settle(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
             BreakerChange::Resumed => {
                 fx.log(circuit_line(&name, &st, "the app answered again"));
                 start_drain(sql, &mut st, ctx)?;
+                let summary = format!(
+                    "{name} answers again: its {} held deliveries are released in order, {} a second",
+                    st.counts.held,
+                    ctx.settings.circuit.drain_per_second
+                );
+                super::alerting::raise(&mut st, ctx, Kind::Recovered, summary);
                 wake = wake.min(ctx.now);
             }
             BreakerChange::ProbeFailed => {
@@ -286,6 +327,7 @@ pub fn settle(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
     if wake < i64::MAX {
         fx.alarm = st.alarm_by(wake, ctx.now);
     }
+    super::alerting::finish(sql, &mut st, ctx, &mut fx)?;
     st.save(sql)?;
     fx.reply = Some(Reply::ok(reply.encode()));
     Ok(fx)
@@ -332,6 +374,7 @@ pub fn dead(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, St
         fx.log(rows::dead_line(&st, &d, &reason));
         failed += 1;
     }
+    super::alerting::finish(sql, &mut st, ctx, &mut fx)?;
     st.save(sql)?;
     fx.reply = Some(Reply::ok(Writer::object().int("failed", failed).finish()));
     Ok(fx)

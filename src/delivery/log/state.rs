@@ -5,6 +5,7 @@
 //! recovery in progress, the current minute's metrics and whether the
 //! registry knows it.
 
+use super::super::alerts::AlertState;
 use super::super::breaker::{Breaker, Settings};
 use super::super::effects::Alarm;
 use super::super::message::{self, Fields, MessageError};
@@ -109,6 +110,14 @@ pub struct LogState {
     /// whether the registry confirmed it; negative while unregistering.
     pub epoch: i64,
     pub confirmed: bool,
+    /// With a rate (`ratePerSecond`): the earliest time the next delivery
+    /// may start (ms).
+    pub next_send: i64,
+    /// With a rate: the last second (since the epoch) the queue was given
+    /// messages for, and how many.
+    pub pace: (i64, u32),
+    /// Alerts: their coalescing, and those not yet handed off.
+    pub alerts: AlertState,
     /// Whether anything changed since it was read.
     dirty: bool,
 }
@@ -132,6 +141,9 @@ impl LogState {
             minute: Minute::default(),
             epoch: 0,
             confirmed: false,
+            next_send: 0,
+            pace: (0, 0),
+            alerts: AlertState::default(),
             dirty: true,
         }
     }
@@ -206,6 +218,40 @@ impl LogState {
         }
     }
 
+    /// How long (s) a message queued at `now` with its own `delay` is held
+    /// back, so that with a `rate` the queue gets at most `rate` messages
+    /// for any one second: the first second from `now + delay` on that has
+    /// room. A message whose own delay goes past every second given out so
+    /// far takes no room (the consumer spaces it out: `/attempt`).
+    pub fn pace(&mut self, now: i64, rate: Option<u32>, delay: u32) -> u32 {
+        let Some(rate) = rate.filter(|r| *r > 0) else { return delay };
+        let now_s = now.div_euclid(1000);
+        let (mut second, mut count) = self.pace;
+        if second < now_s {
+            (second, count) = (now_s, 0);
+        }
+        if now_s + i64::from(delay) > second {
+            return delay;
+        }
+        if count >= rate {
+            (second, count) = (second + 1, 0);
+        }
+        self.pace = (second, count + 1);
+        self.dirty = true;
+        u32::try_from(second - now_s).unwrap_or(u32::MAX)
+    }
+
+    /// With a `rate`, when a delivery handed out at `now` may start: at
+    /// least `1000 / rate` ms (rounded up) after the one before, so that no
+    /// second holds more than `rate` starts. Answers the wait in ms.
+    pub fn space(&mut self, now: i64, rate: u32) -> i64 {
+        let start = self.next_send.max(now);
+        let gap = (1000 + i64::from(rate) - 1) / i64::from(rate.max(1));
+        self.next_send = start + gap;
+        self.dirty = true;
+        start - now
+    }
+
     /// The next acceptance time: `now`, or just after the last one.
     pub fn accept_time(&mut self, now: i64) -> i64 {
         self.dirty = true;
@@ -267,6 +313,15 @@ impl LogState {
             w.raw("lastRecovery", &Writer::object().int("recovered", n).int("at", at).finish());
         }
         w.raw("minute", &self.minute.encode()).int("epoch", self.epoch).bool("confirmed", self.confirmed);
+        if self.next_send > 0 {
+            w.int("nextSend", self.next_send);
+        }
+        if self.pace.0 > 0 {
+            w.raw("pace", &format!("[{},{}]", self.pace.0, self.pace.1));
+        }
+        if !self.alerts.is_empty() {
+            w.raw("alerts", &self.alerts.encode());
+        }
         w.finish()
     }
 
@@ -335,6 +390,18 @@ impl LogState {
             minute,
             epoch: f.opt_int("epoch")?.unwrap_or(0),
             confirmed: f.bool("confirmed")?,
+            next_send: f.opt_int("nextSend")?.unwrap_or(0),
+            pace: match f.get("pace") {
+                Some(crate::json::Value::Array(p)) if p.len() == 2 => {
+                    let n = |v: &crate::json::Value<'_>| v.as_integer().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+                    (n(&p[0]), n(&p[1]).clamp(0, i64::from(u32::MAX)) as u32)
+                }
+                _ => (0, 0),
+            },
+            alerts: match f.get("alerts") {
+                Some(a) => AlertState::decode(a)?,
+                None => AlertState::default(),
+            },
             dirty: version != super::schema::VERSION,
         })
     }
@@ -360,11 +427,31 @@ mod tests {
         state.minute.at("conversation_push").attempts = 2;
         state.epoch = 3;
         state.confirmed = true;
+        state.next_send = 12;
+        state.pace = (13, 2);
         state.breaker.failed("a", "x", 1, &s);
         let mut read = LogState::decode(&state.encode(), &s).unwrap();
         read.dirty = true;
         assert_eq!(read, state);
         assert_eq!((state.counts.held, state.counts.pending), (2, 1));
+    }
+
+    #[test]
+    fn with_a_rate_no_second_gets_more_than_its_share() {
+        let mut st = LogState::new(&Settings::default());
+        // Three a second: the first three now, the next three a second later.
+        let delays: Vec<u32> = (0..7).map(|_| st.pace(10_500, Some(3), 0)).collect();
+        assert_eq!(delays, [0, 0, 0, 1, 1, 1, 2]);
+        // A retry 30 s away takes no room; without a rate nothing changes.
+        assert_eq!(st.pace(10_500, Some(3), 30), 30);
+        assert_eq!(st.pace(10_500, None, 5), 5);
+        // Once those seconds are past, they start again from now.
+        assert_eq!(st.pace(20_000, Some(3), 0), 0);
+        // Starts are spaced 334 ms at three a second: never four in a second.
+        let mut st = LogState::new(&Settings::default());
+        let waits: Vec<i64> = (0..4).map(|_| st.space(1_000, 3)).collect();
+        assert_eq!(waits, [0, 334, 668, 1002]);
+        assert_eq!(st.space(5_000, 3), 0, "a quiet app starts at once");
     }
 
     #[test]

@@ -1,0 +1,600 @@
+//! Alerts: the operator is told when an app trips or recovers, is paused
+//! or resumed, when a delivery becomes a dead letter, when a backlog passes
+//! `ALERT_BACKLOG` and when an app's delivery log nears `MAX_LOG_BYTES`.
+//!
+//! `ALERTS` names where they go, a JSON array such as
+//!
+//! ```json
+//! [{"name": "ops", "url": "https://hooks.slack.com/services/…", "format": "slack"},
+//!  {"name": "pager", "url": "https://alerts.example.com/drift-bridge",
+//!   "signingSecret": "ALERT_SIGNING_SECRET", "kinds": ["tripped", "dead-letter"]}]
+//! ```
+//!
+//! **Delivered like deliveries.** Each target is a destination of its own,
+//! named `@<name>`, with its own delivery log, breaker and retries; an
+//! alert is handed to an outbox and delivered, signed with Standard
+//! Webhooks, exactly as an event is. So an alert about an app never depends
+//! on that app, and is never lost: the app's delivery log keeps it in its
+//! state until an outbox has it. Alert logs raise no alerts of their own.
+//!
+//! **Coalesced.** The first alert of a kind about an app goes at once; more
+//! of that kind within `ALERT_COALESCE_SECONDS` (300) are counted, and go as
+//! one alert when that time is over ("and 41 more since …"). An outage of
+//! hours sends a handful of alerts, not thousands. Thresholds (backlog, a
+//! nearly full log) alert once when passed, and again only after falling
+//! well below (half the backlog; 70 % of the log).
+
+use super::destination::{check_url, read_name, Destination, SigningSecret, Source, TokenMode, UrlParser};
+use super::message::{Fields, MessageError};
+use crate::json::{self, Limits, Value, Writer};
+use crate::problem::Problem;
+
+pub const ALERTS: &str = "ALERTS";
+/// The event type of an alert, in the delivery logs of its targets.
+pub const ALERT_TYPE: &str = "drift_bridge.alert";
+/// At most this many alerts wait in one log's state to be handed off.
+pub const MAX_PENDING: usize = 32;
+/// A nearly full log: this share of `MAX_LOG_BYTES`, in percent; it alerts
+/// again only after falling below [`FULL_REARM_PERCENT`].
+pub const FULL_PERCENT: i64 = 80;
+pub const FULL_REARM_PERCENT: i64 = 70;
+/// The wait before handing off alerts again, after a failed try: doubles
+/// from this, up to [`RETRY_MAX_MS`].
+pub const RETRY_MS: i64 = 5_000;
+pub const RETRY_MAX_MS: i64 = 300_000;
+
+/// What an alert is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Tripped,
+    Recovered,
+    Paused,
+    Resumed,
+    DeadLetter,
+    Backlog,
+    LogFull,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] = [Kind::Tripped, Kind::Recovered, Kind::Paused, Kind::Resumed, Kind::DeadLetter, Kind::Backlog, Kind::LogFull];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Tripped => "tripped",
+            Kind::Recovered => "recovered",
+            Kind::Paused => "paused",
+            Kind::Resumed => "resumed",
+            Kind::DeadLetter => "dead-letter",
+            Kind::Backlog => "backlog",
+            Kind::LogFull => "log-full",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == word)
+    }
+}
+
+/// How an alert's body is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `{"type":"drift_bridge.alert","kind",…}`.
+    Json,
+    /// `{"text": "…"}`, what Slack's incoming webhooks (and Mattermost's,
+    /// Discord's `/slack`, …) take.
+    Slack,
+}
+
+/// One place alerts go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// Its delivery's destination: named `@<name>`, signed with the target's secret.
+    pub destination: Destination,
+    pub format: Format,
+    /// The kinds it gets (empty: all).
+    pub kinds: Vec<Kind>,
+}
+
+impl Target {
+    pub fn wants(&self, kind: Kind) -> bool {
+        self.kinds.is_empty() || self.kinds.contains(&kind)
+    }
+}
+
+/// The alerts' settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alerting {
+    pub targets: Vec<Target>,
+    /// Deliveries waiting (pending and held) past which an app's backlog alerts.
+    pub backlog: i64,
+    pub coalesce_ms: i64,
+    /// The bridge's public URL, for the admin page's link (`PUBLIC_URL`).
+    pub public_url: Option<String>,
+}
+
+impl Default for Alerting {
+    fn default() -> Self {
+        Alerting { targets: Vec::new(), backlog: 1000, coalesce_ms: 300_000, public_url: None }
+    }
+}
+
+impl Alerting {
+    pub fn target(&self, log_name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.destination.name == log_name)
+    }
+
+    /// The admin page's link for an app.
+    pub fn link(&self, destination: &str) -> String {
+        let base = self.public_url.as_deref().unwrap_or("").trim_end_matches('/');
+        format!("{base}/admin.html#destination={destination}")
+    }
+}
+
+/// Whether a delivery log is an alert target's (`@<name>`): it raises no alerts.
+pub fn is_alert_log(name: &str) -> bool {
+    name.starts_with('@')
+}
+
+const FIELDS: [&str; 5] = ["name", "url", "format", "signingSecret", "kinds"];
+
+/// Reads `ALERTS` (absent or blank: none), every problem with its place.
+pub fn parse(text: Option<&str>, secret: &impl Fn(&str) -> Option<String>, parse_url: UrlParser) -> Result<Vec<Target>, Vec<Problem>> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(Vec::new()) };
+    let value = json::parse(text, &Limits { max_bytes: 1 << 16, ..Limits::default() })
+        .map_err(|e| vec![Problem::blocking(crate::path::join(ALERTS, e.path()), format!("{}: {}", e.code(), e.detail()))])?;
+    let Value::Array(items) = &value else {
+        return Err(vec![Problem::blocking(ALERTS, format!("expected a JSON array of alert targets, found {}", value.describe()))]);
+    };
+    let mut problems = Vec::new();
+    let mut targets: Vec<Target> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = |field: &str| format!("{ALERTS}[{i}]{}{field}", if field.is_empty() { "" } else { "." });
+        let mut errors: Vec<(String, String)> = Vec::new();
+        let Some(members) = item.as_object() else {
+            problems.push(Problem::blocking(at(""), format!("expected an object, found {}", item.describe())));
+            continue;
+        };
+        for (key, _) in members {
+            if !FIELDS.contains(&key.text().as_ref()) {
+                errors.push((key.text().into_owned(), format!("unknown field; the fields are {}", FIELDS.join(", "))));
+            }
+        }
+        let name = read_name(item, &mut errors);
+        let url = match item.get("url") {
+            None => {
+                errors.push(("url".into(), "missing".into()));
+                None
+            }
+            Some(Value::String(s)) => check_url(&s.text(), parse_url).map_err(|m| errors.push(("url".into(), m))).ok(),
+            Some(v) => {
+                errors.push(("url".into(), format!("expected a string, found {}", v.describe())));
+                None
+            }
+        };
+        let format = match item.get("format") {
+            None => Format::Json,
+            Some(v) if v.as_str().is_some_and(|s| s.eq_text("json")) => Format::Json,
+            Some(v) if v.as_str().is_some_and(|s| s.eq_text("slack")) => Format::Slack,
+            Some(_) => {
+                errors.push(("format".into(), "expected \"json\" or \"slack\"".into()));
+                Format::Json
+            }
+        };
+        let mut signing = Vec::new();
+        match item.get("signingSecret") {
+            None => {}
+            Some(Value::String(s)) => {
+                let name = s.text().into_owned();
+                match secret(&name) {
+                    None => errors.push(("signingSecret".into(), format!("secret {name} is not set; `wrangler secret put {name}`"))),
+                    Some(value) => match super::sign::key_from_secret(&value) {
+                        Ok(_) => signing.push(SigningSecret { secret: value, until: None }),
+                        Err(message) => errors.push(("signingSecret".into(), format!("secret {name}: {message}"))),
+                    },
+                }
+            }
+            Some(v) => errors.push(("signingSecret".into(), format!("expected a secret's name, found {}", v.describe()))),
+        }
+        let mut kinds = Vec::new();
+        match item.get("kinds") {
+            None => {}
+            Some(Value::Array(list)) if !list.is_empty() => {
+                for (j, v) in list.iter().enumerate() {
+                    match v.as_str().and_then(|s| Kind::parse(&s.text())) {
+                        Some(k) => kinds.push(k),
+                        None => errors.push((
+                            format!("kinds[{j}]"),
+                            format!("expected one of {}", Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")),
+                        )),
+                    }
+                }
+            }
+            Some(_) => errors.push(("kinds".into(), "expected a non-empty array of alert kinds (or leave it out for all)".into())),
+        }
+        if let Some(n) = &name {
+            if targets.iter().any(|t| t.destination.name == format!("@{n}")) {
+                errors.push(("name".into(), format!("{} is used by an earlier alert target", crate::escape::quoted(n))));
+            }
+        }
+        if errors.is_empty() {
+            let destination = Destination {
+                name: format!("@{}", name.unwrap_or_default()),
+                url: url.unwrap_or_default(),
+                types: vec![ALERT_TYPE.to_owned()],
+                token: TokenMode::Keep,
+                signing,
+                org_ids: Vec::new(),
+                rate_per_second: None,
+                source: Source::Declared,
+            };
+            targets.push(Target { destination, format, kinds });
+        } else {
+            problems.extend(errors.into_iter().map(|(field, message)| Problem::blocking(at(&field), message)));
+        }
+    }
+    if problems.is_empty() {
+        Ok(targets)
+    } else {
+        Err(problems)
+    }
+}
+
+/// One alert about an app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alert {
+    /// 16 hex digits, from the app, the kind and the time: its `webhook-id`,
+    /// the same however often it is handed off.
+    pub id: String,
+    pub kind: Kind,
+    pub at: i64,
+    pub destination: String,
+    /// The app's state when it was raised (`active`, `tripped`, `paused`).
+    pub state: String,
+    pub summary: String,
+    /// How many events it stands for (more than 1: coalesced).
+    pub count: u32,
+}
+
+impl Alert {
+    pub fn new(kind: Kind, at: i64, destination: &str, state: &str, summary: String, count: u32) -> Alert {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"alert\0");
+        h.update(destination.as_bytes());
+        h.update(b"\0");
+        h.update(kind.as_str().as_bytes());
+        h.update(b"\0");
+        h.update(at.to_string().as_bytes());
+        let id = h.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Alert { id, kind, at, destination: destination.to_owned(), state: state.to_owned(), summary, count }
+    }
+
+    /// Its JSON body: what every target stores and a `json` target gets
+    /// (a `slack` one gets [`slack`] of it).
+    pub fn render(&self, settings: &Alerting) -> String {
+        Writer::object()
+            .str("type", ALERT_TYPE)
+            .str("id", &self.id)
+            .str("kind", self.kind.as_str())
+            .str("destination", &self.destination)
+            .str("state", &self.state)
+            .int("at", self.at)
+            .str("summary", &self.summary)
+            .int("count", i64::from(self.count))
+            .str("link", &settings.link(&self.destination))
+            .finish()
+    }
+
+    fn encode(&self, w: &mut Writer) {
+        w.str("id", &self.id)
+            .str("kind", self.kind.as_str())
+            .int("at", self.at)
+            .str("destination", &self.destination)
+            .str("state", &self.state)
+            .str("summary", &self.summary)
+            .int("count", i64::from(self.count));
+    }
+
+    fn decode(f: &Fields<'_, '_>) -> Result<Alert, MessageError> {
+        let kind = Kind::parse(&f.str("kind")?).ok_or_else(|| f.error("kind", "unknown alert kind"))?;
+        Ok(Alert {
+            id: f.str("id")?,
+            kind,
+            at: f.int("at")?,
+            destination: f.str("destination")?,
+            state: f.str("state")?,
+            summary: f.str("summary")?,
+            count: u32::try_from(f.int("count")?).unwrap_or(1),
+        })
+    }
+}
+
+/// The body a `slack` target gets for an alert's JSON body: `{"text": …}`,
+/// what Slack's incoming webhooks take (Mattermost's and Discord's `/slack`
+/// too). Made as the alert is sent, so that the webhook's module does not
+/// carry it.
+pub fn slack(alert_json: &str) -> String {
+    let value = json::parse(alert_json, &Limits::INTERNAL).unwrap_or(Value::Null);
+    let text = |name: &str| value.get(name).and_then(Value::as_str).map(|s| s.text().into_owned()).unwrap_or_default();
+    let (summary, link) = (text("summary"), text("link"));
+    let text = if link.starts_with("http") {
+        format!("[drift-bridge] {summary} <{link}|Open the admin page>")
+    } else {
+        format!("[drift-bridge] {summary} (admin page: {link})")
+    };
+    Writer::object().str("text", &text).finish()
+}
+
+/// One kind's coalescing: when its last alert went, and what came since.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Coalesce {
+    pub sent: i64,
+    pub more: u32,
+    /// The summary of the latest event not yet sent.
+    pub last: String,
+}
+
+/// What a delivery log keeps of its alerts, in its state row.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertState {
+    pub kinds: Vec<(Kind, Coalesce)>,
+    /// Raised, not yet taken by an outbox.
+    pub pending: Vec<Alert>,
+    /// When to hand the pending ones off again, and how many tries failed.
+    pub retry_at: Option<i64>,
+    pub tries: u32,
+    /// A threshold alert went and it has not fallen back below since.
+    pub backlog_raised: bool,
+    pub full_raised: bool,
+}
+
+impl AlertState {
+    fn coalesce(&mut self, kind: Kind) -> &mut Coalesce {
+        let i = match self.kinds.iter().position(|(k, _)| *k == kind) {
+            Some(i) => i,
+            None => {
+                self.kinds.push((kind, Coalesce::default()));
+                self.kinds.len() - 1
+            }
+        };
+        &mut self.kinds[i].1
+    }
+
+    /// An event of `kind` about `destination` at `now`: an alert now, or
+    /// counted for the coalesced one.
+    pub fn raise(&mut self, settings: &Alerting, kind: Kind, now: i64, destination: &str, state: &str, summary: String) {
+        if settings.targets.is_empty() || is_alert_log(destination) || !settings.targets.iter().any(|t| t.wants(kind)) {
+            return;
+        }
+        let window = settings.coalesce_ms;
+        let c = self.coalesce(kind);
+        if c.sent > 0 && now < c.sent + window {
+            c.more += 1;
+            c.last = summary;
+            return;
+        }
+        c.sent = now;
+        c.more = 0;
+        c.last.clear();
+        self.push(Alert::new(kind, now, destination, state, summary, 1));
+    }
+
+    fn push(&mut self, alert: Alert) {
+        if self.pending.len() >= MAX_PENDING {
+            // The oldest goes: what the operator needs is what is happening now.
+            self.pending.remove(0);
+        }
+        self.pending.push(alert);
+        self.retry_at = None;
+    }
+
+    /// The coalesced alerts whose window is over at `now`, raised.
+    pub fn flush(&mut self, settings: &Alerting, now: i64, destination: &str, state: &str) {
+        let window = settings.coalesce_ms;
+        let mut due = Vec::new();
+        for (kind, c) in &mut self.kinds {
+            if c.more > 0 && now >= c.sent + window {
+                let since = c.sent;
+                let summary = format!("{} (and {} more like it since {} ms)", c.last, c.more.saturating_sub(1), since);
+                let summary = if c.more == 1 { c.last.clone() } else { summary };
+                due.push(Alert::new(*kind, now, destination, state, summary, c.more));
+                c.sent = now;
+                c.more = 0;
+                c.last.clear();
+            }
+        }
+        for alert in due {
+            self.push(alert);
+        }
+    }
+
+    /// When something must happen next: a coalesced alert's window ends,
+    /// or pending ones are handed off again.
+    pub fn due(&self, settings: &Alerting) -> Option<i64> {
+        let windows = self.kinds.iter().filter(|(_, c)| c.more > 0).map(|(_, c)| c.sent + settings.coalesce_ms);
+        let retry = if self.pending.is_empty() { None } else { Some(self.retry_at.unwrap_or(0)) };
+        windows.chain(retry).min()
+    }
+
+    /// The hand-off of the pending alerts to their targets, through an
+    /// outbox (scope `alerts:<destination>`): `None` when there is nothing
+    /// to hand off now.
+    pub fn handoff(&self, settings: &Alerting, destination: &str, now: i64) -> Option<(String, String)> {
+        if self.pending.is_empty() || self.retry_at.is_some_and(|r| r > now) {
+            return None;
+        }
+        let mut events = Vec::new();
+        for alert in &self.pending {
+            let to: Vec<String> = settings.targets.iter().filter(|t| t.wants(alert.kind)).map(|t| t.destination.name.clone()).collect();
+            if to.is_empty() {
+                continue;
+            }
+            let mut e = Writer::object();
+            e.str("id", &alert.id).str("type", ALERT_TYPE).raw("to", &json::string_array(&to)).str("body", &alert.render(settings));
+            events.push(e.finish());
+        }
+        if events.is_empty() {
+            return None;
+        }
+        let scope = format!("alerts:{destination}");
+        let payload = Writer::object().int("v", 2).str("scope", &scope).int("at", now).raw("events", &format!("[{}]", events.join(","))).finish();
+        Some((scope, payload))
+    }
+
+    /// The hand-off of these alerts (their ids) was taken: forget them.
+    pub fn taken(&mut self, ids: &[&str]) {
+        self.pending.retain(|a| !ids.contains(&a.id.as_str()));
+        self.tries = 0;
+        self.retry_at = None;
+    }
+
+    /// The hand-off failed: try again later.
+    pub fn failed(&mut self, now: i64) {
+        self.tries = self.tries.saturating_add(1);
+        let wait = RETRY_MS.saturating_mul(1 << self.tries.min(10).saturating_sub(1)).min(RETRY_MAX_MS);
+        self.retry_at = Some(now + wait);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == AlertState::default()
+    }
+
+    pub fn encode(&self) -> String {
+        let mut w = Writer::object();
+        let kinds: Vec<String> = self
+            .kinds
+            .iter()
+            .map(|(k, c)| Writer::object().str("kind", k.as_str()).int("sent", c.sent).int("more", i64::from(c.more)).str("last", &c.last).finish())
+            .collect();
+        w.raw("kinds", &format!("[{}]", kinds.join(",")));
+        let pending: Vec<String> = self
+            .pending
+            .iter()
+            .map(|a| {
+                let mut w = Writer::object();
+                a.encode(&mut w);
+                w.finish()
+            })
+            .collect();
+        w.raw("pending", &format!("[{}]", pending.join(",")));
+        w.opt_int("retryAt", self.retry_at).int("tries", i64::from(self.tries)).bool("backlog", self.backlog_raised).bool("full", self.full_raised);
+        w.finish()
+    }
+
+    pub fn decode(value: &Value<'_>) -> Result<AlertState, MessageError> {
+        let f = Fields::parse("alerts", value)?;
+        let kinds = f.each_opt("kinds", |k| {
+            let kind = Kind::parse(&k.str("kind")?).ok_or_else(|| k.error("kind", "unknown alert kind"))?;
+            Ok((kind, Coalesce { sent: k.int("sent")?, more: u32::try_from(k.int("more")?).unwrap_or(0), last: k.opt_str("last")?.unwrap_or_default() }))
+        })?;
+        Ok(AlertState {
+            kinds,
+            pending: f.each_opt("pending", Alert::decode)?,
+            retry_at: f.opt_int("retryAt")?,
+            tries: u32::try_from(f.opt_int("tries")?.unwrap_or(0)).unwrap_or(0),
+            backlog_raised: f.bool("backlog")?,
+            full_raised: f.bool("full")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Alerting {
+        let targets = parse(
+            Some(r#"[{"name":"ops","url":"https://hooks.example/ops","format":"slack"},{"name":"pager","url":"https://pager.example/x","signingSecret":"S","kinds":["tripped","dead-letter"]}]"#),
+            &|n| (n == "S").then(|| "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()),
+            super::super::destination::parse_url,
+        )
+        .unwrap();
+        Alerting { targets, public_url: Some("https://bridge.example".into()), ..Alerting::default() }
+    }
+
+    #[test]
+    fn targets_are_read_with_every_problem_named() {
+        let s = settings();
+        assert_eq!(s.targets.iter().map(|t| t.destination.name.as_str()).collect::<Vec<_>>(), ["@ops", "@pager"]);
+        assert!(s.targets[1].destination.signed());
+        let cases: &[(&str, &str)] = &[
+            ("{}", "ALERTS: expected a JSON array"),
+            (r#"[{"url":"https://a"}]"#, "ALERTS[0].name: missing"),
+            (r#"[{"name":"a","url":"http://a.example"}]"#, "ALERTS[0].url: must be https"),
+            (r#"[{"name":"a","url":"https://a","format":"teams"}]"#, "ALERTS[0].format: expected \"json\" or \"slack\""),
+            (r#"[{"name":"a","url":"https://a","kinds":["down"]}]"#, "ALERTS[0].kinds[0]: expected one of tripped"),
+            (r#"[{"name":"a","url":"https://a","signingSecret":"NOPE"}]"#, "ALERTS[0].signingSecret: secret NOPE is not set"),
+            (r#"[{"name":"a","url":"https://a"},{"name":"a","url":"https://b"}]"#, "ALERTS[1].name: \"a\" is used by an earlier alert target"),
+            (r#"[{"name":"a","url":"https://a","colour":1}]"#, "ALERTS[0].colour: unknown field"),
+        ];
+        for (text, expected) in cases {
+            let problems = parse(Some(text), &|_| None, super::super::destination::parse_url).unwrap_err();
+            let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            assert!(rendered.iter().any(|p| p.starts_with(expected)), "{text}: {rendered:?}");
+        }
+        assert_eq!(parse(None, &|_| None, super::super::destination::parse_url).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn the_first_alert_goes_at_once_and_the_rest_of_the_window_as_one() {
+        let s = settings();
+        let mut a = AlertState::default();
+        let t0 = 1_000_000;
+        a.raise(&s, Kind::Tripped, t0, "crm", "tripped", "crm tripped".into());
+        assert_eq!(a.pending.len(), 1);
+        for i in 1..=40 {
+            a.raise(&s, Kind::Tripped, t0 + i * 1000, "crm", "tripped", format!("crm tripped #{i}"));
+        }
+        assert_eq!(a.pending.len(), 1, "coalesced");
+        assert_eq!(a.due(&s), Some(0), "the pending one goes now");
+        a.taken(&[a.pending[0].id.clone().as_str()]);
+        assert_eq!(a.due(&s), Some(t0 + s.coalesce_ms), "and the coalesced one when the window ends");
+        a.flush(&s, t0 + s.coalesce_ms - 1, "crm", "tripped");
+        assert!(a.pending.is_empty());
+        a.flush(&s, t0 + s.coalesce_ms, "crm", "tripped");
+        assert_eq!(a.pending.len(), 1);
+        assert_eq!(a.pending[0].count, 40);
+        assert!(a.pending[0].summary.contains("crm tripped #40 (and 39 more like it since"), "{}", a.pending[0].summary);
+        // Another kind is its own.
+        a.raise(&s, Kind::Recovered, t0 + 1, "crm", "active", "crm answers".into());
+        assert_eq!(a.pending.len(), 2);
+        // Nobody wants backlog alerts but ops; alert logs and a bridge without targets raise none.
+        a.raise(&s, Kind::Tripped, t0, "@ops", "tripped", "x".into());
+        a.raise(&Alerting::default(), Kind::Tripped, t0, "other", "tripped", "x".into());
+        assert_eq!(a.pending.len(), 2);
+    }
+
+    #[test]
+    fn an_alert_is_handed_off_once_per_format_with_a_stable_id() {
+        let s = settings();
+        let mut a = AlertState::default();
+        a.raise(&s, Kind::Tripped, 5, "crm", "tripped", "crm tripped: its last 5 attempts failed".into());
+        a.raise(&s, Kind::Backlog, 5, "crm", "tripped", "crm has 1001 deliveries waiting".into());
+        let (scope, payload) = a.handoff(&s, "crm", 10).unwrap();
+        assert_eq!(scope, "alerts:crm");
+        let h = super::super::handoff::HandOff::decode(&payload).unwrap();
+        let got: Vec<(&str, Vec<&str>)> = h.events.iter().map(|e| (e.id.as_str(), e.to.iter().map(String::as_str).collect())).collect();
+        let (tripped, backlog) = (&a.pending[0].id, &a.pending[1].id);
+        assert_eq!(got, [(tripped.as_str(), vec!["@ops", "@pager"]), (backlog.as_str(), vec!["@ops"])]);
+        assert_eq!(
+            h.events[0].body,
+            format!(r#"{{"type":"drift_bridge.alert","id":"{tripped}","kind":"tripped","destination":"crm","state":"tripped","at":5,"summary":"crm tripped: its last 5 attempts failed","count":1,"link":"https://bridge.example/admin.html#destination=crm"}}"#)
+        );
+        assert_eq!(slack(&h.events[0].body), r#"{"text":"[drift-bridge] crm tripped: its last 5 attempts failed <https://bridge.example/admin.html#destination=crm|Open the admin page>"}"#);
+        assert_eq!(Alert::new(Kind::Tripped, 5, "crm", "x", "y".into(), 1).id, *tripped, "the same alert, the same id");
+        // A failed hand-off waits, doubling; a taken one is forgotten.
+        a.failed(10);
+        assert_eq!(a.handoff(&s, "crm", 11), None);
+        assert_eq!(a.retry_at, Some(10 + RETRY_MS));
+        a.failed(20);
+        assert_eq!(a.retry_at, Some(20 + 2 * RETRY_MS));
+        let ids: Vec<String> = a.pending.iter().map(|p| p.id.clone()).collect();
+        a.taken(&ids.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(a.pending.is_empty());
+        // It survives the state row.
+        a.raise(&s, Kind::DeadLetter, 99, "crm", "active", "a dead letter".into());
+        let text = a.encode();
+        let value = json::parse(&text, &Limits::INTERNAL).unwrap();
+        assert_eq!(AlertState::decode(&value).unwrap(), a);
+    }
+}

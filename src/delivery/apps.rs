@@ -1,0 +1,373 @@
+//! Apps managed at runtime: what the registry stores of each, the copy of
+//! them every isolate routes by, and how they join the apps declared in
+//! `DESTINATIONS`.
+//!
+//! An app's object is the one `DESTINATIONS` takes, read by the same field
+//! readers ([`super::destination::read_spec`]), but for its signing
+//! secrets, which the bridge makes (`"signed": true`) and rotates with an
+//! overlap: until the old secret's end, every delivery carries a signature
+//! for each secret.
+//!
+//! **The copy and its lease.** Every isolate routes, delivers and signs by
+//! a copy of the registry's apps ([`Routes`]) that is never older than
+//! `APPS_CACHE_MS` (the entry module refreshes it first when it is); the
+//! registry answers a change only once every copy taken before it has
+//! expired ([`super::registry`]). So a webhook answered `200` after a
+//! change's answer is routed by the changed configuration, wherever it
+//! ran, and no isolate ever routes by a copy it could not confirm.
+
+use super::destination::{Destination, Destinations, SigningSecret, Source, Spec, TokenSetting};
+use super::message::{self, Fields, MessageError};
+use crate::json::{self, Limits, Value, Writer};
+use crate::problem::Problem;
+
+/// The most apps the registry keeps (declared apps are not counted).
+pub const MAX_APPS: usize = 100;
+/// How long a copy of the apps may be used, by default (`APPS_CACHE_MS`).
+pub const DEFAULT_LEASE_MS: u32 = 5_000;
+/// What the registry waits beyond the lease before it answers a change:
+/// room for clocks that read a little apart.
+pub const LEASE_MARGIN_MS: i64 = 1_000;
+/// A rotation's overlap, by default: a day.
+pub const DEFAULT_OVERLAP_SECONDS: i64 = 86_400;
+/// The longest overlap: thirty days.
+pub const MAX_OVERLAP_SECONDS: i64 = 30 * 86_400;
+/// Random bytes in a secret the bridge makes (`whsec_` and their base64).
+pub const SECRET_BYTES: usize = 32;
+
+/// One app as the registry stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct App {
+    pub spec: Spec,
+    /// Newest first; empty when not signed.
+    pub secrets: Vec<SigningSecret>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl App {
+    /// Its stored JSON (secrets included: never shown outside the bridge).
+    pub fn encode(&self) -> String {
+        let mut w = Writer::object();
+        write_public(&mut w, &self.spec);
+        let secrets: Vec<String> = self
+            .secrets
+            .iter()
+            .map(|s| Writer::object().str("secret", &s.secret).opt_int("until", s.until).finish())
+            .collect();
+        w.raw("secrets", &format!("[{}]", secrets.join(",")));
+        w.int("createdAt", self.created_at).int("updatedAt", self.updated_at).finish()
+    }
+
+    pub(crate) fn decode_fields(f: &Fields<'_, '_>) -> Result<App, MessageError> {
+        let token = match f.str("token")?.as_str() {
+            "keep" => TokenSetting::Keep,
+            "strip" => TokenSetting::Strip,
+            "replace" => TokenSetting::Replace { secret: f.str("tokenSecret")? },
+            other => return Err(f.error("token", format!("unknown token handling {}", crate::escape::quoted(other)))),
+        };
+        let rate = match f.opt_int("ratePerSecond")? {
+            None => None,
+            Some(n) => Some(u32::try_from(n).map_err(|_| f.error("ratePerSecond", "expected a rate"))?),
+        };
+        let secrets = f.each_opt("secrets", |s| Ok(SigningSecret { secret: s.str("secret")?, until: s.opt_int("until")? }))?;
+        Ok(App {
+            spec: Spec {
+                name: f.str("name")?,
+                url: f.str("url")?,
+                types: f.strings("types")?,
+                token,
+                signing_secrets: Vec::new(),
+                signed: !secrets.is_empty(),
+                org_ids: f.integers("orgIds")?,
+                rate_per_second: rate,
+            },
+            secrets,
+            created_at: f.opt_int("createdAt")?.unwrap_or(0),
+            updated_at: f.opt_int("updatedAt")?.unwrap_or(0),
+        })
+    }
+
+    pub fn decode(text: &str) -> Result<App, MessageError> {
+        const KIND: &str = "stored app";
+        let value = message::parse(KIND, text, &Limits::INTERNAL)?;
+        App::decode_fields(&Fields::parse(KIND, &value)?)
+    }
+
+    /// What routing needs of it, `[name,[types],[orgIds],rate|null]`
+    /// ([`Routing`]).
+    pub fn routing(&self) -> String {
+        let rate = self.spec.rate_per_second.map_or_else(|| "null".to_owned(), |r| r.to_string());
+        format!("[{},{},[{}],{rate}]", crate::escape::quoted(&self.spec.name), json::string_array(&self.spec.types), self.spec.org_ids.join(","))
+    }
+
+    /// The app as deliveries see it, its token's replacement looked up
+    /// through `secret`.
+    pub fn destination(&self, secret: &impl Fn(&str) -> Option<String>) -> Result<Destination, String> {
+        let token = self.spec.token.resolve(secret).map_err(|(_, message)| message)?;
+        Ok(Destination {
+            name: self.spec.name.clone(),
+            url: self.spec.url.clone(),
+            types: self.spec.types.clone(),
+            token,
+            signing: self.secrets.clone(),
+            org_ids: self.spec.org_ids.clone(),
+            rate_per_second: self.spec.rate_per_second,
+            source: Source::Runtime,
+        })
+    }
+
+    /// The end of the previous secret's overlap, while it lasts at `now`.
+    pub fn overlap_end(&self, now: i64) -> Option<i64> {
+        self.secrets.iter().filter_map(|s| s.until).filter(|u| *u > now).max()
+    }
+
+    /// Its public JSON members (no braces): what the admin API shows, never
+    /// a secret.
+    pub fn write_public(&self, w: &mut Writer, now: i64) {
+        write_public(w, &self.spec);
+        w.bool("signed", !self.secrets.is_empty());
+        if let Some(end) = self.overlap_end(now) {
+            w.int("previousSecretExpiresAt", end);
+        }
+        w.int("createdAt", self.created_at).int("updatedAt", self.updated_at);
+    }
+}
+
+/// `name`, `url`, `types`, `token`, `tokenSecret`, `orgIds`, `ratePerSecond`.
+fn write_public(w: &mut Writer, spec: &Spec) {
+    w.str("name", &spec.name)
+        .str("url", &spec.url)
+        .raw("types", &json::string_array(&spec.types))
+        .str("token", spec.token.as_str())
+        .opt_str("tokenSecret", spec.token.secret());
+    if !spec.org_ids.is_empty() {
+        w.raw("orgIds", &format!("[{}]", spec.org_ids.join(",")));
+    }
+    w.opt_int("ratePerSecond", spec.rate_per_second.map(i64::from));
+}
+
+/// A copy of the registry's apps at one version: what `/routes` answers,
+/// and what each isolate keeps for at most its lease.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Routes {
+    pub version: i64,
+    pub apps: Vec<App>,
+}
+
+impl Routes {
+    /// `{"version","routing":[[name,[types],[orgIds],rate|null],…],"apps":[…]}`:
+    /// `routing` is what routing needs of each app, which the module that
+    /// serves webhooks reads ([`Routing::decode`]); `apps` everything, which
+    /// the operator's module reads.
+    pub fn encode(&self) -> String {
+        let apps: Vec<String> = self.apps.iter().map(App::encode).collect();
+        let routing: Vec<String> = self.apps.iter().map(App::routing).collect();
+        Writer::object()
+            .int("version", self.version)
+            .raw("routing", &format!("[{}]", routing.join(",")))
+            .raw("apps", &format!("[{}]", apps.join(",")))
+            .finish()
+    }
+
+    /// `/routes`' answer when the caller's copy is current.
+    pub fn encode_same(version: i64) -> String {
+        Writer::object().int("version", version).bool("same", true).finish()
+    }
+
+    /// Reads `/routes`' answer: `Ok(None)` when it says the copy is current.
+    pub fn decode(text: &str) -> Result<(i64, Option<Routes>), MessageError> {
+        const KIND: &str = "/routes";
+        let value = message::parse(KIND, text, &Limits::INTERNAL)?;
+        let f = Fields::parse(KIND, &value)?;
+        let version = f.int("version")?;
+        if f.bool("same")? {
+            return Ok((version, None));
+        }
+        Ok((version, Some(Routes { version, apps: f.each("apps", App::decode_fields)? })))
+    }
+}
+
+/// What routing needs of an app: where webhooks go and how fast. The
+/// module that serves webhooks and runs the delivery logs keeps only this
+/// of the registry's apps (their URLs and secrets are the consumer's, in
+/// the operator's module), read with a few lines of code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Routing {
+    pub name: String,
+    pub types: Vec<String>,
+    pub org_ids: Vec<String>,
+    pub rate_per_second: Option<u32>,
+}
+
+impl Routing {
+    /// Reads `/routes`' answer for its `routing`: `Ok(None)` when it says
+    /// the caller's copy is current.
+    pub fn decode(text: &str) -> Result<(i64, Option<Vec<Routing>>), String> {
+        let value = json::parse(text, &Limits::INTERNAL).map_err(|e| e.to_string())?;
+        let version = value.get("version").and_then(Value::as_integer).and_then(|n| n.parse().ok()).ok_or("no version")?;
+        if value.get("same") == Some(&Value::Bool(true)) {
+            return Ok((version, None));
+        }
+        let Some(Value::Array(items)) = value.get("routing") else { return Err("no routing".into()) };
+        let texts = |v: &Value<'_>| -> Vec<String> {
+            match v {
+                Value::Array(a) => a.iter().filter_map(|t| t.as_str().map(|s| s.text().into_owned()).or_else(|| t.as_integer().map(str::to_owned))).collect(),
+                _ => Vec::new(),
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let Value::Array(fields) = item else { return Err("a route is not an array".into()) };
+            let (Some(name), Some(types), Some(orgs)) = (fields.first().and_then(Value::as_str), fields.get(1), fields.get(2)) else {
+                return Err("a route lacks a field".into());
+            };
+            let rate = fields.get(3).and_then(Value::as_integer).and_then(|n| n.parse().ok());
+            out.push(Routing { name: name.text().into_owned(), types: texts(types), org_ids: texts(orgs), rate_per_second: rate });
+        }
+        Ok((version, Some(out)))
+    }
+
+    /// The app as routing sees it: no URL, no token handling, no secret.
+    pub fn destination(&self) -> Destination {
+        Destination {
+            name: self.name.clone(),
+            url: String::new(),
+            types: self.types.clone(),
+            token: super::destination::TokenMode::Keep,
+            signing: Vec::new(),
+            org_ids: self.org_ids.clone(),
+            rate_per_second: self.rate_per_second,
+            source: Source::Runtime,
+        }
+    }
+}
+
+/// The apps deliveries go to: the declared ones, then those of the
+/// registry's copy (one whose name is declared too, or whose token secret
+/// is gone, is left out and named as a problem).
+pub fn merge(declared: &Destinations, routes: &Routes, secret: &impl Fn(&str) -> Option<String>) -> (Destinations, Vec<Problem>) {
+    let mut list = declared.list.clone();
+    let mut problems = Vec::new();
+    for app in &routes.apps {
+        let field = format!("app {}", app.spec.name);
+        if declared.get(&app.spec.name).is_some() {
+            problems.push(Problem::notice(
+                field,
+                "managed at runtime but also declared in DESTINATIONS, which wins; delete one of them",
+            ));
+            continue;
+        }
+        match app.destination(secret) {
+            Ok(d) => list.push(d),
+            Err(message) => problems.push(Problem::notice(field, format!("left out: {message}"))),
+        }
+    }
+    (Destinations { list }, problems)
+}
+
+/// A signing secret made from `entropy` (random bytes from the caller):
+/// `whsec_` and their base64, as Standard Webhooks libraries expect.
+pub fn new_secret(entropy: &[u8; SECRET_BYTES]) -> String {
+    use base64::Engine;
+    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(entropy))
+}
+
+/// Who made a change: the first 8 hex digits of the admin token's SHA-256
+/// (the token itself is never stored or shown).
+pub fn fingerprint(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(token.as_bytes());
+    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// [`merge`] for the module that serves webhooks: the declared apps, then
+/// the registry's as routing sees them.
+pub fn merge_routing(declared: &Destinations, routing: &[Routing]) -> Destinations {
+    let mut list = declared.list.clone();
+    list.extend(routing.iter().filter(|r| declared.get(&r.name).is_none()).map(Routing::destination));
+    Destinations { list }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::destination::{read_spec, Kind};
+
+    fn spec(text: &str) -> Spec {
+        let value = json::parse(text, &Limits::INTERNAL).unwrap();
+        read_spec(&value, Kind::Runtime, crate::delivery::destination::parse_url).unwrap()
+    }
+
+    #[test]
+    fn an_app_round_trips_through_its_stored_form() {
+        let app = App {
+            spec: spec(r#"{"name":"crm","url":"https://crm.example/x","types":["conversation_push"],"orgIds":[7],"ratePerSecond":3}"#),
+            secrets: vec![
+                SigningSecret { secret: "whsec_new".into(), until: None },
+                SigningSecret { secret: "whsec_old".into(), until: Some(99) },
+            ],
+            created_at: 1,
+            updated_at: 2,
+        };
+        assert_eq!(app.spec.token, TokenSetting::Strip, "signed by default, so no Drift token");
+        let back = App::decode(&app.encode()).unwrap();
+        assert_eq!(back, App { spec: Spec { signed: true, ..app.spec.clone() }, ..app.clone() });
+        let routes = Routes { version: 4, apps: vec![app.clone()] };
+        assert_eq!(Routes::decode(&routes.encode()).unwrap(), (4, Some(Routes { version: 4, apps: vec![back] })));
+        assert_eq!(Routes::decode(&Routes::encode_same(4)).unwrap(), (4, None));
+        // The routing part says of each app what routing needs, the same as the whole.
+        let (version, routing) = Routing::decode(&routes.encode()).unwrap();
+        let whole = app.destination(&|_| None).unwrap();
+        let light = routing.unwrap().remove(0).destination();
+        assert_eq!(version, 4);
+        assert_eq!((&light.name, &light.types, &light.org_ids, light.rate_per_second), (&whole.name, &whole.types, &whole.org_ids, whole.rate_per_second));
+        for event_type in ["conversation_push", "conversation_inactive"] {
+            for org in [Some("7"), Some("8"), None] {
+                assert_eq!(light.wants(event_type, org), whole.wants(event_type, org), "{event_type} {org:?}");
+            }
+        }
+        assert_eq!(Routing::decode(&Routes::encode_same(4)).unwrap(), (4, None));
+    }
+
+    #[test]
+    fn what_the_admin_api_shows_carries_no_secret() {
+        let app = App {
+            spec: spec(r#"{"name":"crm","url":"https://crm.example/x","types":["*"]}"#),
+            secrets: vec![
+                SigningSecret { secret: "whsec_bmV3LXNlY3JldA==".into(), until: None },
+                SigningSecret { secret: "whsec_b2xkLXNlY3JldA==".into(), until: Some(50) },
+            ],
+            created_at: 1,
+            updated_at: 2,
+        };
+        let mut w = Writer::object();
+        app.write_public(&mut w, 10);
+        let shown = w.finish();
+        assert!(!shown.contains("whsec") && !shown.contains("bmV3") && !shown.contains("b2xk"), "{shown}");
+        assert!(shown.contains(r#""signed":true"#) && shown.contains(r#""previousSecretExpiresAt":50"#), "{shown}");
+        let mut w = Writer::object();
+        app.write_public(&mut w, 50);
+        assert!(!w.finish().contains("previousSecretExpiresAt"), "the overlap is over");
+    }
+
+    #[test]
+    fn declared_apps_win_a_shared_name() {
+        let declared = Destinations::parse(Some(r#"[{"name":"crm","url":"https://a.example","types":["*"]}]"#), |_| None).unwrap();
+        let app = |name: &str| App { spec: spec(&format!(r#"{{"name":"{name}","url":"https://b.example","types":["*"],"signed":false}}"#)), secrets: vec![], created_at: 0, updated_at: 0 };
+        let (merged, problems) = merge(&declared, &Routes { version: 1, apps: vec![app("crm"), app("push")] }, &|_| None);
+        assert_eq!(merged.list.iter().map(|d| (d.name.as_str(), d.source)).collect::<Vec<_>>(), [("crm", Source::Declared), ("push", Source::Runtime)]);
+        assert_eq!(merged.get("crm").unwrap().url, "https://a.example/");
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].to_string().starts_with("app crm: managed at runtime but also declared"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn secrets_are_standard_webhooks_secrets() {
+        let secret = new_secret(&[7; SECRET_BYTES]);
+        assert!(secret.starts_with("whsec_"));
+        assert_eq!(crate::delivery::sign::key_from_secret(&secret).unwrap(), vec![7; SECRET_BYTES]);
+        assert_eq!(fingerprint("0123456789abcdef0123456789abcdef").len(), 8);
+        assert_ne!(fingerprint("a"), fingerprint("b"));
+    }
+}

@@ -1,0 +1,287 @@
+//! The registry's apps on real SQLite: each change checked exactly as
+//! `DESTINATIONS` is, refused whole when anything is wrong, kept in a
+//! bounded history, answered only after every copy of the apps has expired;
+//! secrets made, shown once, rotated with an overlap; the copy isolates
+//! route by.
+
+mod support;
+
+use drift_bridge::delivery::apps::{Routes, LEASE_MARGIN_MS, MAX_APPS, SECRET_BYTES};
+use drift_bridge::delivery::destination::{parse_url, Destinations, Source};
+use drift_bridge::delivery::effects::Effects;
+use drift_bridge::delivery::registry::{self, Admin, Change, HISTORY_CHANGES};
+use drift_bridge::delivery::sign;
+use drift_bridge::json::{self, Limits, Value};
+use support::Db;
+
+const NOW: i64 = 1_700_000_000_000;
+const LEASE: i64 = 5_000;
+
+fn secrets(name: &str) -> Option<String> {
+    (name == "CRM_TOKEN").then(|| "crm-replacement-token".to_owned())
+}
+
+struct Registry {
+    db: Db,
+    declared: Destinations,
+    now: i64,
+    entropy: u8,
+}
+
+impl Registry {
+    fn new() -> Registry {
+        let db = Db::new();
+        registry::open(&db).unwrap();
+        let declared = Destinations::parse(Some(r#"[{"name":"legacy","url":"https://legacy.example","types":["*"]}]"#), secrets).unwrap();
+        Registry { db, declared, now: NOW, entropy: 1 }
+    }
+
+    fn run(&mut self, op: &str, name: &str, body: &str) -> (u16, String, Effects) {
+        self.entropy = self.entropy.wrapping_add(1);
+        let ctx = Admin {
+            declared: &self.declared,
+            secret: &secrets,
+            parse_url,
+            now: self.now,
+            entropy: [self.entropy; SECRET_BYTES],
+            lease_ms: LEASE,
+        };
+        let change = Change { by: "0a1b2c3d".into(), name: name.into(), body: body.into() };
+        let fx = self
+            .db
+            .run(|sql| match op {
+                "create" => registry::create(sql, &ctx, &change),
+                "update" => registry::update(sql, &ctx, &change),
+                "delete" => registry::delete(sql, &ctx, &change),
+                "rotate" => registry::rotate(sql, &ctx, &change),
+                _ => unreachable!(),
+            })
+            .unwrap();
+        let reply = fx.reply.clone().unwrap();
+        (reply.status, reply.body, fx)
+    }
+
+    fn routes(&self, known: i64) -> String {
+        self.db.run(|sql| registry::routes(sql, &format!(r#"{{"known":{known}}}"#))).unwrap().reply.unwrap().body
+    }
+
+    fn copy(&self) -> Routes {
+        Routes::decode(&self.routes(-1)).unwrap().1.unwrap()
+    }
+
+    fn history(&self) -> String {
+        self.db.run(|sql| registry::changes(sql, r#"{"limit":200}"#)).unwrap().reply.unwrap().body
+    }
+}
+
+fn field<'a>(v: &'a Value<'a>, path: &[&str]) -> Option<&'a Value<'a>> {
+    path.iter().try_fold(v, |v, k| v.get(k))
+}
+
+fn parse(text: &str) -> Value<'_> {
+    json::parse(text, &Limits::INTERNAL).unwrap()
+}
+
+const CRM: &str = r#"{"name":"crm","url":"https://crm.example/hooks/drift","types":["conversation_status_updated"]}"#;
+
+#[test]
+fn creating_an_app_makes_its_secret_shows_it_once_and_waits_out_every_copy() {
+    let mut r = Registry::new();
+    let (status, body, fx) = r.run("create", "", CRM);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(fx.hold_until, Some(NOW + LEASE + LEASE_MARGIN_MS), "answered once every copy taken before it expired");
+    let v = parse(&body);
+    let secret = field(&v, &["secret"]).and_then(Value::as_str).unwrap().text().into_owned();
+    assert!(sign::key_from_secret(&secret).is_ok(), "a Standard Webhooks secret: {secret}");
+    assert_eq!(field(&v, &["destination", "signed"]), Some(&Value::Bool(true)));
+    assert_eq!(field(&v, &["destination", "token"]).and_then(Value::as_str).unwrap().text(), "strip", "signed: no Drift token");
+    assert_eq!(field(&v, &["destination", "source"]).and_then(Value::as_str).unwrap().text(), "runtime");
+    assert_eq!(field(&v, &["version"]).and_then(Value::as_integer), Some("1"));
+    assert_eq!(fx.logs.len(), 1);
+    assert!(fx.logs[0].text.starts_with(r#"{"kind":"config","action":"create","destination":"crm","by":"0a1b2c3d","version":1"#), "{}", fx.logs[0].text);
+    // Never again: not in the listing, the history or the log line.
+    let listing = r.db.run(|sql| registry::list(sql, r.now)).unwrap().reply.unwrap().body;
+    for shown in [&listing, &r.history(), &fx.logs[0].text] {
+        assert!(!shown.contains(&secret) && !shown.contains("whsec_"), "{shown}");
+    }
+    // The copy isolates route by has it, and says when it is current.
+    let copy = r.copy();
+    assert_eq!(copy.version, 1);
+    let d = copy.apps[0].destination(&secrets).unwrap();
+    assert_eq!((d.source, d.signing_secrets(NOW).collect::<Vec<_>>()), (Source::Runtime, vec![secret.as_str()]));
+    assert_eq!(r.routes(1), r#"{"version":1,"same":true}"#);
+}
+
+#[test]
+fn a_change_is_checked_as_destinations_is_and_refused_whole() {
+    // (body, status, code, path, start of the message)
+    let cases: &[(&str, u16, &str, &str, &str)] = &[
+        (r#"{"name":"crm","url":"http://crm.example","types":["*"]}"#, 400, "invalid_destination", "url", "must be https (plain http only for loopback"),
+        (r#"{"name":"crm","url":"https://crm.example","types":[]}"#, 400, "invalid_destination", "types", "empty; list at least one event type"),
+        (r#"{"name":"crm","url":"https://crm.example","types":["*",3]}"#, 400, "invalid_destination", "types[1]", "expected an event type name"),
+        (r#"{"name":"a b","url":"https://crm.example","types":["*"]}"#, 400, "invalid_destination", "name", "\"a b\" must be 1 to 64 letters"),
+        (r#"{"url":"https://crm.example","types":["*"]}"#, 400, "invalid_destination", "name", "missing"),
+        (r#"{"name":"crm","url":"https://crm.example","types":["*"],"token":"replace","tokenSecret":"NOPE"}"#, 400, "invalid_destination", "tokenSecret", "secret NOPE is not set"),
+        (r#"{"name":"crm","url":"https://crm.example","types":["*"],"signingSecret":"S"}"#, 400, "invalid_destination", "signingSecret", "apps managed at runtime are signed with a secret the bridge makes"),
+        (r#"{"name":"crm","url":"https://crm.example","types":["*"],"orgIds":["7"]}"#, 400, "invalid_destination", "orgIds[0]", "expected a Drift orgId"),
+        (r#"{"name":"crm","url":"https://crm.example","types":["*"],"ratePerSecond":0}"#, 400, "invalid_destination", "ratePerSecond", "expected a whole number of deliveries a second"),
+        (r#"{"name":"crm","url":"https://crm.example","types":["*"],"signed":"yes"}"#, 400, "invalid_destination", "signed", "expected true or false"),
+        (r#"{"name":"crm","url":"https://crm.example","types":["*"],"colour":"red"}"#, 400, "invalid_destination", "colour", "unknown field"),
+        (r#"{"name":"legacy","url":"https://crm.example","types":["*"]}"#, 409, "declared", "name", "legacy is declared in DESTINATIONS (wrangler.toml): change it there"),
+        (r#"[1]"#, 400, "invalid_body", "", "expected a JSON object, found an array"),
+        (r#"{"name":"#, 400, "invalid_json", "name", "unexpected end of input"),
+    ];
+    for (body, status, code, path, message) in cases {
+        let mut r = Registry::new();
+        let (got, answer, fx) = r.run("create", "", body);
+        let v = parse(&answer);
+        let text = |k: &str| field(&v, &["error", k]).and_then(Value::as_str).map(|s| s.text().into_owned()).unwrap_or_default();
+        assert_eq!((got, text("code").as_str(), text("path").as_str()), (*status, *code, *path), "{body}: {answer}");
+        assert!(text("message").starts_with(message), "{body}: {answer}");
+        assert_eq!(fx.hold_until, None, "{body}: a refused change waits for nothing");
+        assert_eq!(r.copy().apps.len(), 0, "{body}: nothing changed");
+        assert_eq!(r.copy().version, 0, "{body}");
+    }
+    // Every problem at once.
+    let mut r = Registry::new();
+    let (_, answer, _) = r.run("create", "", r#"{"name":"","url":"ftp://x","types":[]}"#);
+    let v = parse(&answer);
+    let Some(Value::Array(problems)) = field(&v, &["error", "problems"]) else { panic!("{answer}") };
+    assert_eq!(problems.len(), 3, "{answer}");
+}
+
+#[test]
+fn names_are_unique_across_declared_and_runtime_apps() {
+    let mut r = Registry::new();
+    assert_eq!(r.run("create", "", CRM).0, 201);
+    let (status, body, _) = r.run("create", "", CRM);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains(r#""code":"exists""#), "{body}");
+    for op in ["update", "delete", "rotate"] {
+        let (status, body, _) = r.run(op, "legacy", "{}");
+        assert_eq!(status, 409, "{op}: {body}");
+        assert!(body.contains("declared in DESTINATIONS"), "{op} says where to change it: {body}");
+        let (status, _, _) = r.run(op, "nobody", "{}");
+        assert_eq!(status, 404, "{op}");
+    }
+}
+
+#[test]
+fn a_patch_replaces_the_fields_it_names_and_is_checked_as_a_whole() {
+    let mut r = Registry::new();
+    r.run("create", "", CRM);
+    r.now += 1000;
+    let (status, body, fx) = r.run("update", "crm", r#"{"types":["conversation_push"],"orgIds":[7,8],"ratePerSecond":5}"#);
+    assert_eq!(status, 200, "{body}");
+    assert!(fx.hold_until.is_some());
+    let d = r.copy().apps[0].destination(&secrets).unwrap();
+    assert_eq!((d.types.clone(), d.org_ids.clone(), d.rate_per_second), (vec!["conversation_push".to_owned()], vec!["7".to_owned(), "8".to_owned()], Some(5)));
+    assert_eq!(d.url, "https://crm.example/hooks/drift", "untouched");
+    // null clears; a bad field refuses the whole change.
+    r.run("update", "crm", r#"{"orgIds":null,"ratePerSecond":null}"#);
+    let d = r.copy().apps[0].destination(&secrets).unwrap();
+    assert_eq!((d.org_ids.len(), d.rate_per_second), (0, None));
+    let version = r.copy().version;
+    let (status, body, _) = r.run("update", "crm", r#"{"url":"https://ok.example","types":"all"}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains(r#""path":"types""#), "{body}");
+    assert_eq!((r.copy().version, r.copy().apps[0].spec.url.as_str()), (version, "https://crm.example/hooks/drift"), "the previous configuration stays in force");
+    for (patch, path) in [(r#"{"name":"other"}"#, "name"), (r#"{"secrets":[]}"#, "secrets")] {
+        let (status, body, _) = r.run("update", "crm", patch);
+        assert_eq!(status, 400, "{patch}: {body}");
+        assert!(body.contains(&format!(r#""path":"{path}""#)), "{patch}: {body}");
+    }
+    // Token handling: replace with a secret, then back to keep (the secret's name goes with it).
+    r.run("update", "crm", r#"{"token":"replace","tokenSecret":"CRM_TOKEN"}"#);
+    let d = r.copy().apps[0].destination(&secrets).unwrap();
+    assert_eq!(d.token, drift_bridge::delivery::TokenMode::Replace("crm-replacement-token".into()));
+    let (status, body, _) = r.run("update", "crm", r#"{"token":"keep"}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(r.copy().apps[0].spec.token.secret(), None);
+    // Nothing new: no new version, no wait.
+    let version = r.copy().version;
+    let (status, _, fx) = r.run("update", "crm", r#"{"token":"keep"}"#);
+    assert_eq!((status, fx.hold_until, r.copy().version), (200, None, version));
+}
+
+#[test]
+fn signing_turned_on_makes_a_secret_and_turned_off_forgets_it() {
+    let mut r = Registry::new();
+    r.run("create", "", r#"{"name":"crm","url":"https://crm.example","types":["*"],"signed":false}"#);
+    assert!(r.copy().apps[0].secrets.is_empty());
+    assert_eq!(r.copy().apps[0].spec.token.as_str(), "keep", "unsigned apps keep Drift's token");
+    let (status, body, _) = r.run("rotate", "crm", "{}");
+    assert_eq!(status, 409, "{body}");
+    let (_, body, _) = r.run("update", "crm", r#"{"signed":true}"#);
+    let secret = field(&parse(&body), &["secret"]).and_then(Value::as_str).map(|s| s.text().into_owned()).unwrap();
+    assert_eq!(r.copy().apps[0].secrets[0].secret, secret);
+    let (_, body, _) = r.run("update", "crm", r#"{"signed":false}"#);
+    assert!(!body.contains("secret\""), "{body}");
+    assert!(r.copy().apps[0].secrets.is_empty());
+}
+
+#[test]
+fn a_rotation_signs_with_both_secrets_until_the_overlap_ends() {
+    let mut r = Registry::new();
+    let (_, body, _) = r.run("create", "", CRM);
+    let old = field(&parse(&body), &["secret"]).and_then(Value::as_str).unwrap().text().into_owned();
+    let (status, body, fx) = r.run("rotate", "crm", r#"{"overlapSeconds":3600}"#);
+    assert_eq!(status, 200, "{body}");
+    assert!(fx.hold_until.is_some());
+    let v = parse(&body);
+    let new = field(&v, &["secret"]).and_then(Value::as_str).unwrap().text().into_owned();
+    assert_ne!(new, old);
+    assert_eq!(field(&v, &["previousSecretExpiresAt"]).and_then(Value::as_integer), Some((NOW + 3_600_000).to_string().as_str()));
+    let d = r.copy().apps[0].destination(&secrets).unwrap();
+    assert_eq!(d.signing_secrets(NOW).collect::<Vec<_>>(), [new.as_str(), old.as_str()]);
+    assert_eq!(d.signing_secrets(NOW + 3_600_000).collect::<Vec<_>>(), [new.as_str()]);
+    assert!(r.history().contains(r#""action":"rotate-secret""#));
+    assert!(!r.history().contains("whsec_"));
+    // The default overlap is a day; no overlap is a hard cut; a rotation during an overlap drops the oldest.
+    let (_, body, _) = r.run("rotate", "crm", "");
+    assert!(body.contains(&format!(r#""previousSecretExpiresAt":{}"#, NOW + 86_400_000)), "{body}");
+    assert_eq!(r.copy().apps[0].secrets.len(), 2);
+    let (_, body, _) = r.run("rotate", "crm", r#"{"overlapSeconds":0}"#);
+    assert!(!body.contains("previousSecretExpiresAt"), "{body}");
+    assert_eq!(r.copy().apps[0].secrets.len(), 1);
+    for bad in [r#"{"overlapSeconds":-1}"#, r#"{"overlapSeconds":2592001}"#, r#"{"overlap":5}"#] {
+        assert_eq!(r.run("rotate", "crm", bad).0, 400, "{bad}");
+    }
+}
+
+#[test]
+fn deleting_an_app_routes_nothing_more_to_it() {
+    let mut r = Registry::new();
+    r.run("create", "", CRM);
+    let (status, body, fx) = r.run("delete", "crm", "");
+    assert_eq!((status, body.as_str()), (200, r#"{"deleted":"crm","version":2}"#));
+    assert!(fx.hold_until.is_some());
+    assert!(r.copy().apps.is_empty());
+    assert_eq!(r.run("delete", "crm", "").0, 404);
+    // Its name is free again.
+    assert_eq!(r.run("create", "", CRM).0, 201);
+}
+
+#[test]
+fn the_registry_and_its_history_are_bounded() {
+    let mut r = Registry::new();
+    for i in 0..MAX_APPS {
+        let (status, body, _) = r.run("create", "", &format!(r#"{{"name":"app-{i}","url":"https://a.example","types":["*"],"signed":false}}"#));
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body, _) = r.run("create", "", CRM);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("too_many"), "{body}");
+    for i in 0..(HISTORY_CHANGES as usize) {
+        r.run("update", "app-0", &format!(r#"{{"ratePerSecond":{}}}"#, i % 7 + 1));
+    }
+    assert!(r.db.count("SELECT COUNT(*) FROM changes") <= HISTORY_CHANGES);
+    // Newest first, a page at a time.
+    let page = r.db.run(|sql| registry::changes(sql, r#"{"limit":2}"#)).unwrap().reply.unwrap().body;
+    let v = parse(&page);
+    let Some(Value::Array(items)) = v.get("changes") else { panic!("{page}") };
+    assert_eq!(items.len(), 2);
+    let next = v.get("next").and_then(Value::as_integer).unwrap().to_owned();
+    let older = r.db.run(|sql| registry::changes(sql, &format!(r#"{{"limit":2,"before":{next}}}"#))).unwrap().reply.unwrap().body;
+    assert!(older != page);
+}
