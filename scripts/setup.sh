@@ -5,6 +5,7 @@
 #     folder under ~/.cache/drift-bridge (scripts/env.sh),
 #   - the npm packages in package-lock.json (wrangler/workerd, wasm-opt, esbuild,
 #     playwright-core),
+#   - prometheus_client (pinned) in a virtual environment, for the tests,
 #   - .dev.vars from .dev.vars.example,
 #   - with --browser: Chromium from Debian's packages, for the browser tests.
 # Safe to run again: each step checks first.
@@ -34,6 +35,16 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# The Prometheus client's own text parser, which the tests read /admin/metrics
+# with, in a virtual environment of its own (nothing installed system-wide).
+PROMETHEUS_CLIENT_VERSION=0.26.0
+PYTHON_ENV="$TOOLS_CACHE/python-prometheus"
+if ! "$PYTHON_ENV/bin/python" -c "import sys, importlib.metadata as m; sys.exit(m.version('prometheus_client') != '$PROMETHEUS_CLIENT_VERSION')" 2>/dev/null; then
+  say "installing prometheus_client $PROMETHEUS_CLIENT_VERSION into $PYTHON_ENV, for the tests"
+  python3 -m venv "$PYTHON_ENV"
+  "$PYTHON_ENV/bin/pip" install -q --disable-pip-version-check "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
 fi
 
 if [ ! -f .dev.vars ]; then

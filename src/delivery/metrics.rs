@@ -303,7 +303,8 @@ pub struct Scrape {
 pub fn prometheus(logs: &[Scrape]) -> String {
     let mut out = String::with_capacity(4096);
     let label = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-    let counters: [(&str, &str, fn(&Counters) -> u64); 7] = [
+    type Counter = (&'static str, &'static str, fn(&Counters) -> u64);
+    let counters: [Counter; 7] = [
         ("drift_bridge_deliveries_accepted_total", "Deliveries taken in by the destination's delivery log.", |c| c.accepted),
         ("drift_bridge_deliveries_delivered_total", "Deliveries the app accepted (2xx).", |c| c.delivered),
         ("drift_bridge_deliveries_failed_total", "Deliveries that became dead letters (failed or gone).", |c| c.failed),

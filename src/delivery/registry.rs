@@ -159,7 +159,8 @@ fn invalid(problems: Vec<(String, String)>) -> Effects {
     refuse(400, "invalid_destination", &message, &path, &problems)
 }
 
-/// Reads a change's body as a JSON object.
+/// Reads a change's body as a JSON object (or the answer refusing it).
+#[allow(clippy::result_large_err)]
 fn body_object(text: &str) -> Result<Value<'_>, Effects> {
     let text = text.trim();
     if text.len() > MAX_BODY_BYTES {

@@ -25,7 +25,7 @@ pub fn key_from_secret(secret: &str) -> Result<Vec<u8>, String> {
 /// it reads the configuration.
 fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
-    if bytes.is_empty() || bytes.len() % 4 != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
         return None;
     }
     let value = |c: u8| -> Option<u32> {

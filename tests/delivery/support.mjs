@@ -64,8 +64,9 @@ export function removeDir(dir) {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** Starts the worker with destinations and delivery settings for tests. */
-export async function startWorker({ destinations, persist, consumers = true, extra = {} }) {
+/** Starts the worker with destinations and delivery settings for tests
+ * (`options`: more Miniflare options, e.g. a real port). */
+export async function startWorker({ destinations, persist, consumers = true, extra = {}, options = {} }) {
   const bindings = {
     DRIFT_VERIFICATION_TOKEN: TOKEN,
     ADMIN_TOKEN: ADMIN,
@@ -104,6 +105,7 @@ export async function startWorker({ destinations, persist, consumers = true, ext
       REGISTRY: { className: "Registry", useSQLite: true },
     },
     durableObjectsPersist: persist,
+    ...options,
     handleRuntimeStdio(stdout, stderr) {
       for (const stream of [stdout, stderr]) {
         stream.setEncoding("utf8");

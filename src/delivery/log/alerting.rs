@@ -26,7 +26,7 @@ pub(super) fn raise(st: &mut LogState, ctx: &Context<'_>, kind: Kind, summary: S
 /// alerts next need the alarm.
 pub(super) fn review(st: &mut LogState, ctx: &Context<'_>, fx: &mut Effects) -> Option<i64> {
     let settings = &ctx.settings.alerts;
-    let Some(name) = st.name.clone() else { return None };
+    let name = st.name.clone()?;
     if settings.targets.is_empty() || alerts::is_alert_log(&name) {
         return None;
     }
