@@ -309,6 +309,7 @@ function units(u, line) {
     ["… of which alarms", (p) => p.doAlarms],
     ["SQL rows written", (p) => p.rowsWritten],
     ["SQL rows written per delivery", (p) => p.rowsWrittenPerDelivery],
+    ["SQL rows written by counting (the metrics), of the rows written", (p) => p.metricsRowsWritten ?? 0],
     ["SQL rows read", (p) => p.rowsRead],
     ["queue operations", (p) => p.queueOperations],
     ["CPU, all of workerd (ms)", (p) => p.cpuMs],

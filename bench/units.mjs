@@ -48,11 +48,16 @@ export const PRICES = {
   queueOperation: 0.4e-6,
 };
 
-/** The counting wrapper around a built worker (its index.js next to it), exporting its Durable Object `classes`. */
-const wrapper = (classes) => `// Written by bench/units.mjs: counts the billable units of the worker beside it.
+/**
+ * The counting wrapper around a built worker (its index.js next to it),
+ * exporting its Durable Object `classes`. Besides the totals it keeps the
+ * rows read by each alarm and each object request (the most, and the last
+ * ones), and the rows written to the metrics table (what counting costs).
+ */
+export const wrapper = (classes) => `// Written by bench/units.mjs: counts the billable units of the worker beside it.
 import * as inner from "./index.js";
 const units = { webhooks: 0, consumerInvocations: 0, requests: {}, alarms: {}, rowsRead: 0, rowsWritten: 0,
-  queue: { written: 0, read: 0, retried: 0 } };
+  metricsRowsWritten: 0, alarmRowsRead: [], requestRowsRead: [], queue: { written: 0, read: 0, retried: 0 } };
 const cursors = new Set();
 let patched = false;
 function patch(sql) {
@@ -60,15 +65,21 @@ function patch(sql) {
   patched = true;
   const proto = Object.getPrototypeOf(sql);
   const exec = proto.exec;
-  proto.exec = function (...args) { const c = exec.apply(this, args); cursors.add(c); return c; };
+  proto.exec = function (...args) { const c = exec.apply(this, args); cursors.add(c); if (/\bmetrics\b/.test(args[0]) && !/^\s*SELECT/i.test(args[0])) metrics.add(c); return c; };
 }
+const metrics = new Set();
 // Every cursor is read to its end before the code that made it awaits: count
-// them as each handler ends.
+// them as each handler ends; answers the rows read since the last count.
 function settle() {
-  for (const c of cursors) { units.rowsRead += c.rowsRead; units.rowsWritten += c.rowsWritten; }
+  let read = 0;
+  for (const c of cursors) { units.rowsRead += c.rowsRead; units.rowsWritten += c.rowsWritten; read += c.rowsRead; }
+  for (const c of metrics) units.metricsRowsWritten += c.rowsWritten;
   cursors.clear();
+  metrics.clear();
+  return read;
 }
-async function counted(fn) { try { return await fn(); } finally { settle(); } }
+const keep = (list, n) => { list.push(n); if (list.length > 200) list.shift(); };
+async function counted(fn, list) { settle(); try { return await fn(); } finally { keep(list, settle()); } }
 function producer(q) {
   return {
     send: (body, o) => { units.queue.written += 1; return q.send(body, o); },
@@ -96,21 +107,22 @@ function object(Base, name) {
   if (!Base) return undefined;
   return class extends Base {
     constructor(ctx, env) { patch(ctx.storage.sql); super(ctx, wrapEnv(env)); }
-    fetch(request) { units.requests[name] = (units.requests[name] ?? 0) + 1; return counted(() => super.fetch(request)); }
-    alarm(...a) { units.alarms[name] = (units.alarms[name] ?? 0) + 1; return counted(() => super.alarm(...a)); }
+    fetch(request) { units.requests[name] = (units.requests[name] ?? 0) + 1; return counted(() => super.fetch(request), units.requestRowsRead); }
+    alarm(...a) { units.alarms[name] = (units.alarms[name] ?? 0) + 1; return counted(() => super.alarm(...a), units.alarmRowsRead); }
   };
 }
 ${classes.map((c) => `export const ${c} = object(inner.${c}, "${c}");`).join("\n")}
 export default {
   fetch(request, env, ctx) {
     if (new URL(request.url).pathname === "/__units") { settle(); return Response.json(units); }
+    if (new URL(request.url).pathname === "/__units/reset") { settle(); units.alarmRowsRead = []; units.requestRowsRead = []; return Response.json({}); }
     units.webhooks += 1;
     return inner.default.fetch(request, wrapEnv(env), ctx);
   },
   queue(batch, env, ctx) {
     units.consumerInvocations += 1;
     units.queue.read += batch.messages.length;
-    return counted(() => inner.default.queue(wrapBatch(batch), wrapEnv(env), ctx));
+    return counted(() => inner.default.queue(wrapBatch(batch), wrapEnv(env), ctx), []);
   },
 };
 `;
@@ -254,7 +266,8 @@ async function run(variant, { destinations, webhooks, rate, log }) {
   await mf.dispose();
   for (const s of apps) s.close();
   rmSync(persist, { recursive: true, force: true });
-  const diff = (a, b) => Object.fromEntries(Object.keys(a).map((k) => [k, typeof a[k] === "object" ? diff(a[k], b[k] ?? {}) : a[k] - (b[k] ?? 0)]));
+  const diff = (a, b) =>
+    Object.fromEntries(Object.keys(a).filter((k) => !Array.isArray(a[k])).map((k) => [k, typeof a[k] === "object" ? diff(a[k], b[k] ?? {}) : a[k] - (b[k] ?? 0)]));
   const units = diff(end, start);
   return { destinations, webhooks, rate, deliveries: delivered, expected: expected.flat().length, units, cpuMs: cpu, latency: { p50: pct(latencies, 50), p99: pct(latencies, 99) } };
 }
@@ -274,6 +287,8 @@ export function perWebhook(r) {
     rowsRead: u.rowsRead / n,
     rowsWritten: u.rowsWritten / n,
     rowsWrittenPerDelivery: u.rowsWritten / r.deliveries,
+    // What counting (the metrics) writes, a share of the rows written.
+    metricsRowsWritten: (u.metricsRowsWritten ?? 0) / n,
     queueOperations: queueOps / n,
     cpuMs: r.cpuMs / n,
   };

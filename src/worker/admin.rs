@@ -821,6 +821,15 @@ pub async fn test_route(req: &Request, env: &Env, path: &str) -> Result<Response
             let (status, text) = call(env, log(&arg("name")), "/stats", String::new()).await?;
             json_response(status, &text)
         }
+        "/__test/fill" => {
+            let body = json::Writer::object()
+                .str("destination", &arg("name"))
+                .raw("count", &arg("count").parse::<u32>().unwrap_or(0).to_string())
+                .str("status", &arg("status"))
+                .finish();
+            let (status, text) = call(env, log(&arg("name")), "/fill", body).await?;
+            json_response(status, &text)
+        }
         _ => error_response(404, "not_found", "no such test route", ""),
     }
 }
@@ -853,6 +862,7 @@ pub fn log_admin(
         "/resume" => log::resume(sql, &ctx, &input),
         "/health" => log::health(sql, &ctx, &input),
         "/stats" => log::stats(sql, &ctx),
+        "/fill" if super::env::switch(env, "DRIFT_BRIDGE_TEST_ROUTES") => log::fill(sql, &ctx, &input),
         "/test" => log::test(sql, &ctx, &input),
         "/metrics" => log::metrics(sql, &ctx, &input),
         "/totals" => log::totals(sql, &ctx),

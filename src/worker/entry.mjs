@@ -432,7 +432,7 @@ export class DeliveryLog extends DurableObject {
       // Whether its app is configured, where it is and how it is signed: by a current copy of the apps.
       await freshApps(env);
       if (DELIVERY_PATH.has(path)) return step(this, (sql) => withApps(env, bridge).logStep(env, sql, path, body, Date.now(), seed()), this.#next);
-      if (path === "/stats" && env.DRIFT_BRIDGE_TEST_ROUTES !== "1") return new Response("unknown delivery log operation", { status: 404 });
+      if ((path === "/stats" || path === "/fill") && env.DRIFT_BRIDGE_TEST_ROUTES !== "1") return new Response("unknown delivery log operation", { status: 404 });
       // The admin API's operations, in the operator's module.
       const response = await step(this, (sql) => withApps(env, operator("log admin")).logAdmin(env, sql, path, body, Date.now(), seed()), this.#admin);
       if (path !== "/stats") return response;

@@ -56,7 +56,7 @@ use super::status::Status;
 use super::settings::Settings;
 
 pub use intake::add;
-pub use operator::{get, health, list, metrics, pause, recover, replay, resume, stats, totals, METRICS_ROWS};
+pub use operator::{fill, get, health, list, metrics, pause, recover, replay, resume, stats, totals, METRICS_ROWS};
 pub use run::{alarm, called};
 pub use sending::{attempt, dead, settle, waves, PACE_MAX_MS};
 pub use test_delivery::{test, tested, TestDelivery};

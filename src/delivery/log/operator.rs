@@ -493,6 +493,55 @@ pub fn totals(sql: &impl Sql, ctx: &Context<'_>) -> Result<Effects, StorageError
     Ok(Effects::reply(Reply::ok(out)))
 }
 
+/// `/fill` (`{"destination","count","status"}`), for tests only (the entry
+/// serves it with `DRIFT_BRIDGE_TEST_ROUTES=1`): `count` deliveries of
+/// `status` (`held` or `failed`) in one statement, as if they had come in,
+/// so that a test can measure what a large log costs without sending every
+/// one of them.
+pub fn fill(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, StorageError> {
+    let value = json::parse(body, &Limits::INTERNAL).unwrap_or(Value::Null);
+    let destination = value.get("destination").and_then(Value::as_str).map(|s| s.text().into_owned()).unwrap_or_default();
+    let count = value.get("count").and_then(Value::as_integer).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0).clamp(0, 1_000_000);
+    let status = match value.get("status").and_then(Value::as_str).map(|s| s.text().into_owned()).as_deref() {
+        Some("failed") => Status::Failed,
+        _ => Status::Held,
+    };
+    let mut st = LogState::load(sql, &ctx.settings.circuit)?;
+    if let Err(fx) = learn(&mut st, &destination) {
+        return Ok(fx);
+    }
+    let body = r#"{"orgId":1,"type":"conversation_push","data":{"conversationId":1}}"#;
+    let size = body.len() as i64 + super::schema::ROW_OVERHEAD;
+    let first = st.last_accepted.max(ctx.now) + 1;
+    let wake = if status == Status::Held { super::rows::hold_end(ctx, first) } else { ctx.now + ctx.settings.dead_letter_retention_ms() };
+    sql.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1) \
+         INSERT INTO deliveries (id, event_id, type, scope, conversation, body, status, generation, attempts, created_at, updated_at, \
+         accepted_at, wake_at, expires_at, size, reason) SELECT printf('%016x', ?2 + i) || '.' || ?3, printf('%016x', ?2 + i), \
+         'conversation_push', 'conversation:1:' || (i % 1000), CAST(i % 1000 AS TEXT), ?4, ?5, 1, 0, ?6, ?6, ?2 + i, ?7, \
+         CASE WHEN ?5 = 'held' THEN NULL ELSE ?7 END, ?8, CASE WHEN ?5 = 'held' THEN NULL ELSE 'filled by a test' END FROM n",
+        &[
+            Arg::Int(count),
+            Arg::Int(first),
+            Arg::Text(&destination),
+            Arg::Text(body),
+            Arg::Text(status.sql()),
+            Arg::Int(ctx.now),
+            Arg::Int(wake),
+            Arg::Int(size),
+        ],
+    )?;
+    st.add(status, count);
+    st.bytes += count * size;
+    st.last_accepted = first + count;
+    let mut fx = Effects::default();
+    super::intake::register(&mut st, &mut fx, false);
+    fx.alarm = st.alarm_by(wake, ctx.now);
+    st.save(sql)?;
+    fx.reply = Some(Reply::ok(Writer::object().int("filled", count).finish()));
+    Ok(fx)
+}
+
 /// Row counts by status (counted, to check the kept counts), the kept
 /// state and the recorded alarm, for tests.
 pub fn stats(sql: &impl Sql, ctx: &Context<'_>) -> Result<Effects, StorageError> {
