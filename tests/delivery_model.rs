@@ -12,7 +12,10 @@
 //!   time, and a delivery log's kept counts are what its rows say;
 //! - once the app is back the backlog only shrinks, and no delivery is held
 //!   longer than its bound;
-//! - rows expire on time: in the end, nothing is left and no alarm is set.
+//! - rows expire on time: in the end, nothing is left and no alarm is set;
+//! - the operator hears of it: every trip and every recovery of an app
+//!   reaches the alert target, each alert under one id (once, without
+//!   crashes), and no alert is about an alert target.
 
 mod support;
 
@@ -80,6 +83,9 @@ fn config() -> drift_bridge::config::Config {
         ("DELIVERY_LOG_SECONDS", "7200"),
         ("DEAD_LETTER_RETENTION_SECONDS", "7200"),
         ("HOLD_RETENTION_SECONDS", "86400"),
+        ("ALERTS", r#"[{"name":"ops","url":"https://ops.example/alerts"}]"#),
+        ("ALERT_COALESCE_SECONDS", "60"),
+        ("PUBLIC_URL", "https://bridge.example"),
     ])
 }
 
@@ -169,7 +175,7 @@ fn check_delivered(w: &World, s: &Scenario, exactly_once: bool) -> Result<(), St
     for r in &w.received {
         *received.entry((r.webhook_id.clone(), r.destination.clone())).or_default() += 1;
     }
-    for pair in received.keys() {
+    for pair in received.keys().filter(|(_, d)| !d.starts_with('@')) {
         if !accepted.contains(pair) {
             return Err(format!("{pair:?} was received but never accepted"));
         }
@@ -204,6 +210,31 @@ fn check_delivered(w: &World, s: &Scenario, exactly_once: bool) -> Result<(), St
             return Err(format!("{event} never reached {destination} (lost): {row:?}; {} crashes; outboxes {outboxes:?}; {dropped:?}", w.crashes));
         } else if exactly_once && n != 1 {
             return Err(format!("{event} reached {destination} {n} times without a crash"));
+        }
+    }
+    Ok(())
+}
+
+/// Alerts: every trip and every recovery an app's log wrote a line for
+/// reached the alert target as an alert of that kind (coalesced, so at
+/// least one per kind); each alert under one id, once without crashes; none
+/// about the alert target itself.
+fn check_alerts(w: &World, exactly_once: bool) -> Result<(), String> {
+    let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in w.received.iter().filter(|r| r.destination == "@ops") {
+        *ids.entry(r.webhook_id.as_str()).or_default() += 1;
+    }
+    if exactly_once {
+        if let Some((id, n)) = ids.iter().find(|(_, n)| **n > 1) {
+            return Err(format!("alert {id} arrived {n} times without a crash"));
+        }
+    }
+    let alerts: Vec<String> = w.lines.iter().filter(|l| l.contains(r#""kind":"circuit""#)).cloned().collect();
+    for (state, kind) in [("tripped", "tripped"), ("active", "recovered")] {
+        let happened = alerts.iter().any(|l| l.contains(&format!(r#""state":"{state}""#)) && !l.contains(r#""destination":"@"#));
+        let told = w.sent_alerts.iter().any(|k| k == kind);
+        if happened && !told {
+            return Err(format!("an app became {state} but no {kind} alert reached the target; sent {:?}", w.sent_alerts));
         }
     }
     Ok(())
@@ -250,6 +281,7 @@ proptest! {
     fn without_crashes_every_accepted_event_arrives_once(s in scenario()) {
         let w = run(&s, false).map_err(TestCaseError::fail)?;
         check_delivered(&w, &s, true).map_err(TestCaseError::fail)?;
+        check_alerts(&w, true).map_err(TestCaseError::fail)?;
         // Refused events ended as dead letters, and every row's lifetime ended.
         check_nothing_left(&w).map_err(TestCaseError::fail)?;
     }
@@ -263,6 +295,7 @@ proptest! {
         let s = Scenario { crash_per_mille, lossy, ..s };
         let w = run(&s, true).map_err(TestCaseError::fail)?;
         check_delivered(&w, &s, false).map_err(TestCaseError::fail)?;
+        check_alerts(&w, false).map_err(TestCaseError::fail)?;
         check_nothing_left(&w).map_err(TestCaseError::fail)?;
     }
 }

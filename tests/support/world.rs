@@ -62,6 +62,8 @@ pub struct World {
     queue: Vec<Message>,
     pub apps: BTreeMap<String, Behave>,
     pub received: Vec<Received>,
+    /// The kind of every alert an alert target (`@…`) took.
+    pub sent_alerts: Vec<String>,
     /// Every (event id, destination) an outbox answered 200 for.
     pub accepted: Vec<(String, String)>,
     /// Decides, at each point a crash may happen, whether it does.
@@ -90,6 +92,7 @@ impl World {
             queue: Vec::new(),
             apps: BTreeMap::new(),
             received: Vec::new(),
+            sent_alerts: Vec::new(),
             accepted: Vec::new(),
             crash: Box::new(|| false),
             crashes: 0,
@@ -443,7 +446,15 @@ impl World {
                     None => Some(200),
                 };
                 if status.is_some_and(|s| (200..300).contains(&s)) {
-                    self.received.push(Received { destination: group.destination.clone(), webhook_id, at: now });
+                    // A delivery with a delay (an app with a rate) starts that much later.
+                    let at = now + i64::from(r.delay_ms);
+                    self.received.push(Received { destination: group.destination.clone(), webhook_id, at });
+                    if group.destination.starts_with('@') {
+                        let kind = drift_bridge::json::parse(&r.body, &drift_bridge::Limits::default())
+                            .ok()
+                            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(|k| k.text().into_owned()));
+                        self.sent_alerts.extend(kind);
+                    }
                 }
                 if self.crashed() {
                     // After the POST, before /settle.
