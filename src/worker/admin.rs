@@ -218,6 +218,11 @@ async fn registry(env: &Env, op: &str, body: String) -> Result<Response> {
 
 /// A change to an app, as the registry takes it.
 async fn change(req: &Request, env: &Env, token: &str, op: &str, name: &str) -> Result<Response> {
+    // Not read at all when it says it is larger than any change.
+    let length = req.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<usize>().ok());
+    if length.is_some_and(|l| l > crate::delivery::registry::MAX_BODY_BYTES) {
+        return error_response(413, "too_large", &format!("the body is over {} bytes", crate::delivery::registry::MAX_BODY_BYTES), "");
+    }
     let body = req.clone()?.text().await?;
     let change = Change { by: crate::delivery::apps::fingerprint(token), name: name.to_owned(), body };
     registry(env, op, change.encode()).await
