@@ -60,6 +60,27 @@ const els = {
   confirmProblem: $("confirm-problem"),
   confirmOk: $("confirm-ok"),
   confirmCancel: $("confirm-cancel"),
+  confirmProgress: $("confirm-progress"),
+  addApp: $("add-app"),
+  secretSlot: $("secret-slot"),
+  editor: $("editor"),
+  editorHeading: $("editor-heading"),
+  editorNote: $("editor-note"),
+  editorProblem: $("editor-problem"),
+  editorForm: $("editor-form"),
+  editorFields: $("editor-fields"),
+  editorProgress: $("editor-progress"),
+  editorSubmit: $("editor-submit"),
+  editorCancel: $("editor-cancel"),
+  typesChips: $("app-types-chips"),
+  tokenSecretField: $("app-token-secret-field"),
+  changesHeading: $("changes-heading"),
+  changesSummary: $("changes-summary"),
+  changesProblem: $("changes-problem"),
+  changesTable: $("changes-table"),
+  changesRows: $("changes-rows"),
+  changesEmpty: $("changes-empty"),
+  changesMore: $("changes-more"),
 };
 
 const state = {
@@ -72,6 +93,9 @@ const state = {
   open: null, // id of the delivery shown
   generation: 0, // bumps on sign-out and new filters, so late answers are dropped
   inflight: 0,
+  tests: new Map(), // a destination's last test delivery, by name: { running } | { value } | { error }
+  changesNext: null, // the history's cursor for "Load older changes"
+  fingerprint: null, // the first 8 hex digits of the token's SHA-256, as the history's "by" says
 };
 
 // ------------------------------------------------------------------ DOM --
@@ -162,11 +186,13 @@ function busy(delta) {
 // ------------------------------------------------------------------ API --
 
 class ApiError extends Error {
-  constructor(status, code, message, path = "") {
+  constructor(status, code, message, path = "", problems = []) {
     super(message);
     this.status = status;
     this.code = code;
     this.path = path;
+    // Every problem with a refused change ({path, message}), the first being `path`'s.
+    this.problems = problems.length ? problems : path ? [{ path, message }] : [];
   }
 }
 
@@ -198,7 +224,7 @@ async function api(method, path, body) {
     }
     if (res.ok && value) return { status: res.status, value, text };
     const error = value?.error ?? {};
-    throw new ApiError(res.status, error.code ?? `http_${res.status}`, error.message ?? `The bridge answered HTTP ${res.status}.`, error.path ?? "");
+    throw new ApiError(res.status, error.code ?? `http_${res.status}`, error.message ?? `The bridge answered HTTP ${res.status}.`, error.path ?? "", Array.isArray(error.problems) ? error.problems : []);
   } finally {
     busy(-1);
   }
@@ -277,7 +303,13 @@ els.tokenForm.addEventListener("submit", async (event) => {
 /** Loads everything with the token in use; keeps it only if the API accepts it. */
 async function openDashboard({ fresh = false } = {}) {
   const generation = ++state.generation;
-  const [health, log] = await Promise.allSettled([loadDestinations(generation), loadLog({ reset: true, generation })]);
+  state.fingerprint = await fingerprint(state.token);
+  const [health, log] = await Promise.allSettled([
+    loadDestinations(generation),
+    loadLog({ reset: true, generation }),
+    // The history says what it could not read in its own section.
+    loadChanges({ reset: true, generation }).catch(() => {}),
+  ]);
   if (generation !== state.generation) return;
   if (health.status === "rejected" && handleAuth(health.reason)) return;
   if (log.status === "rejected" && handleAuth(log.reason, true)) return;
@@ -302,10 +334,17 @@ function signOut(message = "") {
   state.filters = {};
   state.next = null;
   state.open = null;
+  state.tests.clear();
+  state.changesNext = null;
+  state.fingerprint = null;
   els.filters.reset();
   els.destinations.replaceChildren();
   els.rows.replaceChildren();
   els.deliveryBody.replaceChildren();
+  els.changesRows.replaceChildren();
+  for (const box of [els.destinationsProblem, els.changesProblem, els.logProblem]) problem(box, "");
+  hideSecret();
+  if (!els.editor.hidden) closeEditor({ focus: false });
   show(els.delivery, false);
   if (els.confirm.open) els.confirm.close("cancel");
   notify("");
@@ -321,7 +360,7 @@ els.refresh.addEventListener("click", () => refresh());
 
 async function refresh({ keepDelivery = true } = {}) {
   const generation = state.generation;
-  const jobs = [loadLog({ reset: true, generation }), loadDestinations(generation)];
+  const jobs = [loadLog({ reset: true, generation }), loadDestinations(generation), loadChanges({ reset: true, generation })];
   if (keepDelivery && state.open) jobs.push(openDelivery(state.open, { focus: false }));
   const results = await Promise.allSettled(jobs);
   for (const [i, r] of results.entries()) if (r.status === "rejected" && handleAuth(r.reason, i === 0)) return;
@@ -356,9 +395,21 @@ function renderDestinations() {
     ? Object.entries(byState).map(([s, n]) => `${n} ${s}`).join(" · ")
     : "none configured";
   els.destinationsSummary.dataset.kind = byState.tripped ? "error" : byState.paused ? "warn" : "ok";
+  // A card's control that had the focus has it again once the cards are drawn anew.
+  const active = document.activeElement;
+  const was = active?.closest?.(".destination") && {
+    name: active.closest(".destination").dataset.name,
+    tag: active.tagName,
+    label: active.getAttribute("aria-label") ?? active.textContent,
+  };
   els.destinations.replaceChildren(...list.map(destinationCard));
   if (!list.length) {
-    els.destinations.append(h("li", { class: "empty" }, "No destinations: DESTINATIONS is empty, so the bridge delivers nowhere."));
+    els.destinations.append(h("li", { class: "empty" }, "No apps yet: add one with “Add an app”, or declare them in DESTINATIONS (wrangler.toml)."));
+  }
+  if (was) {
+    const card = [...els.destinations.children].find((li) => li.dataset.name === was.name);
+    const same = card && [...card.querySelectorAll("button, h3")].find((el) => el.tagName === was.tag && (el.getAttribute("aria-label") ?? el.textContent) === was.label);
+    (same ?? card?.querySelector("h3"))?.focus({ preventScroll: true });
   }
   // The filter's choices follow the configuration.
   const chosen = els.fDestination.value;
@@ -387,6 +438,14 @@ function window_(label, w) {
   );
 }
 
+/** Where an app's settings live: the API's `source`, in the page's words. */
+function sourceTag(d) {
+  if (d.source === "declared") return h("span", { class: "tag tag-source", dataset: { source: "declared" }, title: "In DESTINATIONS: its settings change there, with a deploy" }, "declared in wrangler.toml");
+  if (d.source === "runtime") return h("span", { class: "tag tag-source", dataset: { source: "runtime" } }, "managed here");
+  if (d.source === "alerts") return h("span", { class: "tag tag-source", dataset: { source: "alerts" } }, "alert target");
+  return null;
+}
+
 function destinationCard(d) {
   const counts = d.counts ?? {};
   const title = `destination-${d.name}`;
@@ -400,9 +459,31 @@ function destinationCard(d) {
   if (configured) actions.push(h("button", { type: "button", class: "button button-small", onclick: () => confirmRecover(d) }, "Recover…"));
   actions.push(h("button", { type: "button", class: "button button-small button-quiet", onclick: () => showLogOf(d.name), "aria-label": `Show the deliveries of ${d.name}` }, "Deliveries"));
 
-  return h("li", { class: "destination", dataset: { name: d.name, state: d.state }, "aria-labelledby": title },
+  // The app's settings: changed here only for apps managed here; a test
+  // delivery for any app (alert targets are not apps Drift's events go to).
+  const manage = [];
+  const runtime = configured && d.source === "runtime";
+  if (runtime) {
+    manage.push(h("button", { type: "button", class: "button button-small", onclick: (e) => openEditor(d, e.currentTarget), "aria-label": `Edit ${d.name}` }, "Edit"));
+    if (d.signed) manage.push(h("button", { type: "button", class: "button button-small", onclick: () => confirmRotate(d), "aria-label": `Rotate the signing secret of ${d.name}…` }, "Rotate secret…"));
+  }
+  if (configured && d.source !== "alerts") {
+    manage.push(h("button", { type: "button", class: "button button-small", onclick: () => sendTest(d), "aria-label": `Send a test delivery to ${d.name}` }, "Send a test"));
+  }
+  if (runtime) manage.push(h("button", { type: "button", class: "button button-small button-danger", onclick: () => confirmDelete(d), "aria-label": `Delete ${d.name}…` }, "Delete…"));
+
+  const settings = [
+    d.orgIds?.length ? h("span", { class: "tag", title: "Drift organisations (orgId) it gets" }, `org ${d.orgIds.join(", ")}`) : null,
+    d.ratePerSecond ? h("span", { class: "tag", title: "its most deliveries a second" }, `≤ ${d.ratePerSecond}/s`) : null,
+    d.token && d.token !== (d.signed ? "strip" : "keep") ? h("span", { class: "tag", title: "what its deliveries carry of Drift's token" }, `token ${d.token}`) : null,
+  ];
+  const overlap = d.previousSecretExpiresAt
+    ? h("p", { class: "note overlap" }, "Its previous secret signs too until ", when(d.previousSecretExpiresAt), h("span", { class: "muted" }, ` (${relative(d.previousSecretExpiresAt)})`), ".")
+    : null;
+
+  return h("li", { class: "destination", dataset: { name: d.name, state: d.state, source: d.source ?? "" }, "aria-labelledby": title },
     h("div", { class: "destination-head" },
-      h("h3", { id: title }, d.name),
+      h("h3", { id: title, tabindex: "-1" }, d.name),
       configured ? badge(d.state) : badge("not configured", "warn"),
       d.draining ? badge("draining", "info") : null,
       d.full ? badge("full", "error") : null,
@@ -413,9 +494,13 @@ function destinationCard(d) {
     d.refused ? h("p", { class: "error-text" }, `${plural(d.refused, "delivery", "deliveries")} failed at once: the delivery log is over MAX_LOG_BYTES.`) : null,
     h("p", { class: "destination-meta" },
       (d.types ?? []).map((t) => h("code", { class: "type" }, t)),
-      d.signed ? h("span", { class: "tag" }, "signed") : h("span", { class: "tag" }, "unsigned"),
+      configured ? (d.signed ? h("span", { class: "tag" }, "signed") : h("span", { class: "tag" }, "unsigned")) : null,
+      settings,
+      sourceTag(d),
+      d.createdAt ? h("span", { class: "muted since" }, "added ", when(d.createdAt)) : null,
       d.stateSince ? h("span", { class: "muted since" }, `${d.state} since `, when(d.stateSince)) : null,
     ),
+    overlap,
     h("dl", { class: "stats" },
       h("div", { class: "stat stat-kpi" }, h("dt", {}, "Held"), h("dd", { class: "big", dataset: { count: "held" } }, String(d.held ?? counts.held ?? 0))),
       h("div", { class: "stat stat-kpi" }, h("dt", {}, "Pending"), h("dd", { class: "big", dataset: { count: "pending" } }, String(counts.pending ?? 0))),
@@ -432,6 +517,8 @@ function destinationCard(d) {
         h("dd", { class: "counts" }, STATUSES.map((s) => h("span", { class: "count", dataset: { status: s } }, h("span", { class: "muted" }, s), " ", String(counts[s] ?? 0))))),
     ),
     h("div", { class: "actions" }, actions),
+    manage.length ? h("div", { class: "actions actions-manage" }, manage) : null,
+    h("div", { class: "test-result", role: "status", "aria-live": "polite", dataset: { name: d.name } }, testResult(d.name)),
   );
 }
 
@@ -758,21 +845,26 @@ els.deliveryClose.addEventListener("click", () => {
 
 // ------------------------------------------------------- confirmations --
 
-let pending = null; // { run, fields }
+let pending = null; // { run, label, progress }
+let running = false; // a confirmed action is on its way: the dialog stays until it is answered
 
 /**
  * Opens the confirmation: `text` says what will happen; `fields` are extra
- * inputs; `run(form)` does it and returns the message to show. Cancel (or
- * Escape) closes it with nothing done.
+ * inputs (one with `data-path` gets the API's error for that path);
+ * `run()` does it and returns the message to show, or { message, closed }
+ * (`closed` runs once the dialog is closed, to move the focus; not `then`,
+ * which would make the answer a thenable that never settles). `progress`
+ * is shown while it runs. Cancel (or Escape) closes it with nothing done.
  */
-function confirmAction({ title, text, confirmLabel, fields = [], run }) {
+function confirmAction({ title, text, confirmLabel, fields = [], run, progress = "" }) {
   els.confirmTitle.textContent = title;
   els.confirmText.replaceChildren(...[text].flat());
   els.confirmFields.replaceChildren(...fields);
   els.confirmOk.textContent = confirmLabel;
   els.confirmOk.disabled = false;
   problem(els.confirmProblem, "");
-  pending = { run, label: confirmLabel };
+  problem(els.confirmProgress, "");
+  pending = { run, label: confirmLabel, progress };
   els.confirm.returnValue = "";
   els.confirm.showModal();
   // The first field, or else Cancel: a stray Enter does nothing it was not asked to.
@@ -781,23 +873,64 @@ function confirmAction({ title, text, confirmLabel, fields = [], run }) {
 
 els.confirmCancel.addEventListener("click", () => els.confirm.close("cancel"));
 
+// While a change is on its way (a few seconds for the apps' changes), the
+// dialog stays: closing it would not take the change back.
+els.confirm.addEventListener("cancel", (event) => {
+  if (running) event.preventDefault();
+});
+
+/** Marks the dialog's field for `path` (or clears every mark, with no error). */
+function confirmFieldError(error) {
+  const path = error?.path ?? "";
+  let placed = false;
+  for (const input of els.confirmFields.querySelectorAll("[data-path]")) {
+    const hit = Boolean(path) && input.dataset.path === path;
+    input.setAttribute("aria-invalid", hit ? "true" : "false");
+    const box = $(`${input.id}-error`);
+    if (box) problem(box, hit ? error.message : "");
+    if (hit) {
+      placed = true;
+      input.focus();
+    }
+  }
+  return placed;
+}
+
 // The one submit button is the confirmation (so Enter in a field confirms too).
 els.confirmForm.addEventListener("submit", async (event) => {
   event.preventDefault();
-  if (!pending) return;
-  const { run, label } = pending;
+  if (!pending || running) return;
+  const { run, label, progress } = pending;
   els.confirmOk.disabled = true;
+  els.confirmCancel.disabled = true;
   els.confirmOk.textContent = "Working…";
+  problem(els.confirmProblem, "");
+  problem(els.confirmProgress, progress);
+  confirmFieldError(null);
+  running = true;
   try {
-    const message = await run();
+    const answer = await run();
+    const { message, closed } = typeof answer === "string" ? { message: answer } : answer;
+    running = false;
     pending = null;
     els.confirm.close("done");
     notify(message, "ok");
+    closed?.();
   } catch (error) {
+    running = false;
     if (handleAuth(error)) return;
     els.confirmOk.disabled = false;
     els.confirmOk.textContent = label;
-    problem(els.confirmProblem, error instanceof FieldError ? error.message : `The bridge said no: ${describe(error)}`);
+    // An error for one of the dialog's fields is shown beside it.
+    const placed = confirmFieldError(error);
+    const summary = error instanceof FieldError ? (placed ? "" : error.message)
+      : placed ? `The bridge refused this (${error.status} ${error.code}); nothing was changed.`
+        : `The bridge said no: ${describe(error)}`;
+    problem(els.confirmProblem, summary);
+  } finally {
+    running = false;
+    els.confirmCancel.disabled = false;
+    problem(els.confirmProgress, "");
   }
 });
 
@@ -805,7 +938,12 @@ els.confirm.addEventListener("close", () => {
   if (els.confirm.returnValue !== "done") pending = null;
 });
 
-class FieldError extends Error {}
+class FieldError extends Error {
+  constructor(message, path = "") {
+    super(message);
+    this.path = path;
+  }
+}
 
 const path = (name) => `/admin/destinations/${encodeURIComponent(name)}`;
 
@@ -882,6 +1020,500 @@ function confirmReplay(d) {
 /** After an action: fresh health, log and delivery. */
 function afterAction() {
   refresh().catch(() => {});
+}
+
+// ----------------------------------------------------------------- apps --
+// Apps managed at runtime (the registry): add, edit, delete, rotate the
+// signing secret, send a test, and the history of changes. A change is
+// answered only once every isolate of the bridge routes by it (5 to 6 s
+// with the default APPS_CACHE_MS), so each one shows its progress; a
+// refused one is answered at once, changes nothing, and its problems go
+// next to their fields.
+
+/** The editor's inputs by the API's field names (an error's path is one of them, or one with [i]). */
+const FIELDS = {
+  name: $("app-name"),
+  url: $("app-url"),
+  types: $("app-types"),
+  signed: $("app-signed"),
+  token: $("app-token"),
+  tokenSecret: $("app-token-secret"),
+  orgIds: $("app-org-ids"),
+  ratePerSecond: $("app-rate"),
+};
+const FIELD_IDS = { name: "app-name", url: "app-url", types: "app-types", signed: "app-signed", token: "app-token", tokenSecret: "app-token-secret", orgIds: "app-org-ids", ratePerSecond: "app-rate" };
+
+const editor = { app: null, opener: null, saving: false }; // app: the destination edited, null when adding
+
+const SAVING = "Saving… changes reach every isolate within a few seconds.";
+
+/** A comma-separated list as its items (blank ones dropped). */
+const items = (text) => text.split(/[,\n]/).map((t) => t.trim()).filter(Boolean);
+
+/**
+ * A number typed in a field, for the API: digits go as a JSON integer
+ * (digit for digit, where the browser can: orgIds may be long); anything
+ * else goes as typed, for the API to refuse with its own words at its field.
+ */
+function integerOrText(text) {
+  if (!/^-?\d+$/.test(text)) return text;
+  return typeof JSON.rawJSON === "function" ? JSON.rawJSON(text.replace(/^(-?)0+(?=\d)/, "$1")) : Number(text);
+}
+
+/** Opens the editor: empty to add an app, or filled with `app`'s settings to change it. */
+function openEditor(app = null, opener = els.addApp) {
+  if (editor.saving) return;
+  editor.app = app;
+  editor.opener = opener;
+  els.editorForm.reset();
+  editorErrors([]);
+  const adding = app === null;
+  els.editorHeading.textContent = adding ? "Add an app" : `Edit ${app.name}`;
+  els.editorNote.textContent = adding
+    ? "It gets Drift's events of its types as soon as it is saved, in every isolate of the bridge."
+    : "Only what you change is sent; an app cannot be renamed (add one under the new name, then delete this one).";
+  els.editorSubmit.textContent = adding ? "Add the app" : "Save changes";
+  FIELDS.name.readOnly = !adding;
+  // "As the bridge decides" is for a new app; an app has its own setting.
+  const byDefault = FIELDS.token.querySelector('option[value=""]');
+  byDefault.hidden = byDefault.disabled = !adding;
+  if (!adding) {
+    FIELDS.name.value = app.name;
+    FIELDS.url.value = app.url ?? "";
+    FIELDS.types.value = (app.types ?? []).join(", ");
+    FIELDS.signed.checked = Boolean(app.signed);
+    FIELDS.token.value = app.token ?? "keep";
+    FIELDS.tokenSecret.value = app.tokenSecret ?? "";
+    FIELDS.orgIds.value = (app.orgIds ?? []).join(", ");
+    FIELDS.ratePerSecond.value = app.ratePerSecond ?? "";
+  }
+  editorChanged();
+  show(els.editor, true);
+  els.addApp.setAttribute("aria-expanded", "true");
+  (adding ? FIELDS.name : FIELDS.url).focus();
+  els.editor.scrollIntoView({ block: "nearest" });
+}
+
+function closeEditor({ focus = true } = {}) {
+  show(els.editor, false);
+  els.addApp.setAttribute("aria-expanded", "false");
+  editorErrors([]);
+  els.editorForm.reset();
+  const opener = editor.opener;
+  editor.app = null;
+  editor.opener = null;
+  if (focus) (opener?.isConnected ? opener : els.addApp).focus();
+}
+
+/** What the form says, as it would change the app: the types as chips, the secret's name when replacing, a warning when signing goes off. */
+function editorChanged() {
+  els.typesChips.replaceChildren(...items(FIELDS.types.value).map((t) => h("li", {}, h("code", { class: "type" }, t))));
+  show(els.tokenSecretField, FIELDS.token.value === "replace");
+  const app = editor.app;
+  const hint = $("app-signed-help");
+  if (app && app.signed && !FIELDS.signed.checked) {
+    hint.textContent = "Turning signing off forgets its secrets: its deliveries are no longer signed.";
+  } else if (app && !app.signed && FIELDS.signed.checked) {
+    hint.textContent = "Turning signing on makes a whsec_ secret, shown once when you save.";
+  } else {
+    hint.replaceChildren("Standard Webhooks signatures (", h("code", {}, "webhook-signature"), "), with a ", h("code", {}, "whsec_"), " secret the bridge makes and shows once.");
+  }
+}
+
+els.editorForm.addEventListener("input", editorChanged);
+els.editorForm.addEventListener("change", editorChanged);
+els.addApp.addEventListener("click", () => (els.editor.hidden ? openEditor(null, els.addApp) : closeEditor()));
+els.editorCancel.addEventListener("click", () => closeEditor());
+els.editor.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !editor.saving) closeEditor();
+});
+
+/** The body a new app is created with. */
+function createBody() {
+  const body = { name: FIELDS.name.value.trim(), url: FIELDS.url.value.trim(), types: items(FIELDS.types.value), signed: FIELDS.signed.checked };
+  if (FIELDS.token.value) body.token = FIELDS.token.value;
+  if (FIELDS.token.value === "replace") body.tokenSecret = FIELDS.tokenSecret.value.trim();
+  const orgs = items(FIELDS.orgIds.value);
+  if (orgs.length) body.orgIds = orgs.map(integerOrText);
+  const rate = FIELDS.ratePerSecond.value.trim();
+  if (rate) body.ratePerSecond = integerOrText(rate);
+  return body;
+}
+
+/** The fields that differ from the app's (null clears orgIds, ratePerSecond, tokenSecret). */
+function patchBody(app) {
+  const body = {};
+  const url = FIELDS.url.value.trim();
+  if (url !== (app.url ?? "")) body.url = url;
+  const types = items(FIELDS.types.value);
+  if (JSON.stringify(types) !== JSON.stringify(app.types ?? [])) body.types = types;
+  if (FIELDS.signed.checked !== Boolean(app.signed)) body.signed = FIELDS.signed.checked;
+  if (FIELDS.token.value !== (app.token ?? "keep")) body.token = FIELDS.token.value;
+  const secretName = FIELDS.tokenSecret.value.trim();
+  if (FIELDS.token.value === "replace" && secretName !== (app.tokenSecret ?? "")) body.tokenSecret = secretName || null;
+  const orgs = items(FIELDS.orgIds.value);
+  if (orgs.join(",") !== (app.orgIds ?? []).map(String).join(",")) body.orgIds = orgs.length ? orgs.map(integerOrText) : null;
+  const rate = FIELDS.ratePerSecond.value.trim();
+  if (rate !== String(app.ratePerSecond ?? "")) body.ratePerSecond = rate ? integerOrText(rate) : null;
+  return body;
+}
+
+/**
+ * Shows a refused change's problems: each beside its field (`types[1]` at
+ * the types, naming the item), marked aria-invalid; the rest above the
+ * form. Returns the first field marked. With no problems, clears them all.
+ */
+function editorErrors(problems, sent = {}) {
+  const byField = new Map();
+  const elsewhere = [];
+  for (const p of problems) {
+    const path = p.path ?? "";
+    const field = /^([A-Za-z]+)/.exec(path)?.[1];
+    if (field && field in FIELDS) {
+      const index = /\[(\d+)\]/.exec(path)?.[1];
+      const item = index !== undefined ? sent[field]?.[Number(index)] : undefined;
+      const text = index !== undefined ? `${item !== undefined ? `“${String(typeof item === "object" && item?.rawJSON ? item.rawJSON : item)}”` : `item ${Number(index) + 1}`}: ${p.message}` : p.message;
+      byField.set(field, [...(byField.get(field) ?? []), text]);
+    } else {
+      elsewhere.push(path ? `${path}: ${p.message}` : p.message);
+    }
+  }
+  let first = null;
+  for (const [field, input] of Object.entries(FIELDS)) {
+    const messages = byField.get(field);
+    input.setAttribute("aria-invalid", messages ? "true" : "false");
+    const box = $(`${FIELD_IDS[field]}-error`);
+    box.replaceChildren(...(messages ?? []).flatMap((m, i) => (i ? [h("br"), m] : [m])));
+    show(box, Boolean(messages));
+    if (messages && !first) first = input;
+  }
+  const placed = [...byField.values()].reduce((n, list) => n + list.length, 0);
+  return { first, elsewhere, placed };
+}
+
+els.editorForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (editor.saving) return;
+  const app = editor.app;
+  const body = app ? patchBody(app) : createBody();
+  editorErrors([]);
+  problem(els.editorProblem, "");
+  if (app && !Object.keys(body).length) {
+    problem(els.editorProblem, "Nothing to save: the form says what the app already is.");
+    return;
+  }
+  editor.saving = true;
+  els.editorFields.disabled = true;
+  els.editorSubmit.disabled = true;
+  els.editorCancel.disabled = true;
+  problem(els.editorProgress, SAVING);
+  let done = null;
+  let refused = null;
+  try {
+    const { value } = app
+      ? await api("PATCH", path(app.name), body)
+      : await api("POST", "/admin/destinations", body);
+    done = value;
+  } catch (error) {
+    if (handleAuth(error)) return;
+    refused = error;
+  } finally {
+    editor.saving = false;
+    els.editorFields.disabled = false;
+    els.editorSubmit.disabled = false;
+    els.editorCancel.disabled = false;
+    problem(els.editorProgress, "");
+  }
+  if (refused) {
+    // The form keeps what was typed; each problem goes beside its field.
+    const { first, elsewhere, placed } = editorErrors(refused.problems ?? [], body);
+    const what = refused.status === 400 ? "refused this change" : "said no";
+    const marked = placed ? ` ${placed === 1 ? "The problem is" : `${placed} problems are`} marked below.` : "";
+    const rest = elsewhere.length ? ` ${elsewhere.join(" ")}` : placed ? "" : ` ${refused.message}`;
+    problem(els.editorProblem, `The bridge ${what} (${refused.status ? `${refused.status} ${refused.code}` : refused.code}); nothing was changed.${marked}${rest}`);
+    (first ?? els.editorHeading).focus();
+    return;
+  }
+  if (!done) return;
+  const name = done.destination?.name ?? app?.name ?? body.name;
+  closeEditor({ focus: false });
+  notify(app ? `${name} is changed (version ${done.version}).` : `${name} is added (version ${done.version}): it gets Drift's events of its types from now on.`);
+  if (done.secret) {
+    showSecret({ name, secret: done.secret, why: app ? `Signing is on for ${name}` : `${name}'s signing secret` });
+  }
+  await refresh().catch(() => {});
+  if (!done.secret) focusCard(name);
+});
+
+/** Moves the focus to a destination's card (its name), once it is drawn. */
+function focusCard(name) {
+  const heading = [...els.destinations.querySelectorAll(".destination h3")].find((h3) => h3.textContent === name);
+  (heading ?? els.destinationsHeading).focus();
+}
+
+// ------------------------------------------------------------- secrets --
+
+/**
+ * A secret the bridge just made, shown once: in this panel only (never in
+ * storage, a URL or the console), with a Copy button. Dismissing the
+ * panel removes it from the page; a later refresh cannot bring it back,
+ * since the API never shows a secret again. `previousUntil` (a rotation)
+ * says until when the previous secret still signs.
+ */
+function showSecret({ name, secret, why, previousUntil = undefined }) {
+  const value = h("code", { class: "secret-value", id: "secret-value", tabindex: "0", "aria-label": "The new signing secret" }, secret);
+  const said = h("p", { class: "note secret-said", role: "status", "aria-live": "polite" });
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(value.textContent);
+      said.textContent = "Copied to the clipboard.";
+    } catch {
+      // No clipboard here (permission, or not a secure context): the text is selected for the keyboard's copy.
+      const range = document.createRange();
+      range.selectNodeContents(value);
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      value.focus();
+      said.textContent = "Selected: copy it with Ctrl+C (⌘C on a Mac).";
+    }
+  };
+  const overlap = previousUntil === undefined ? null
+    : previousUntil
+      ? h("p", { class: "overlap" }, "Until ", when(previousUntil), h("span", { class: "muted" }, ` (${relative(previousUntil)})`),
+        " every delivery is signed with both the new and the previous secret: switch the app to the new one within that time.")
+      : h("p", { class: "overlap" }, "No overlap: from now on deliveries are signed with the new secret only.");
+  const panel = h("section", { class: "panel secret", id: "secret", "aria-labelledby": "secret-heading", dataset: { name } },
+    h("h3", { id: "secret-heading", tabindex: "-1" }, `${why}: shown once`),
+    h("p", {}, "Give it to ", h("strong", {}, name), " to verify the ", h("code", {}, "webhook-signature"), " of its deliveries. The bridge never shows it again, and this page forgets it when you close this panel; lost, rotate it."),
+    h("div", { class: "secret-row" },
+      value,
+      h("button", { type: "button", class: "button button-primary", id: "secret-copy", onclick: copy }, "Copy"),
+    ),
+    overlap,
+    said,
+    h("div", { class: "actions" }, h("button", { type: "button", class: "button", id: "secret-done", onclick: () => hideSecret(name) }, "I have saved it: close")),
+  );
+  els.secretSlot.replaceChildren(panel);
+  panel.querySelector("#secret-heading").focus();
+  panel.scrollIntoView({ block: "nearest" });
+}
+
+/** Removes the secret from the page: the panel and the selection that may hold it. */
+function hideSecret(name = null) {
+  if (!els.secretSlot.firstChild) return;
+  window.getSelection()?.removeAllRanges();
+  els.secretSlot.replaceChildren();
+  if (name) focusCard(name);
+}
+
+// ---------------------------------------------------------------- test --
+
+/** A destination's last test delivery, as its card shows it. */
+function testResult(name) {
+  const t = state.tests.get(name);
+  if (!t) return null;
+  if (t.running) return h("p", { class: "test-line muted" }, "Sending Drift's example…");
+  if (t.error) return h("p", { class: "test-line error-text" }, `The test could not be sent: ${t.error}`);
+  const v = t.value;
+  const hasStatus = v.status !== null && v.status !== undefined;
+  // "the app answered 500: <excerpt>": the status is beside it, so only the app's words.
+  const answered = `the app answered ${v.status}`;
+  const error = !v.error || (hasStatus && (v.error === answered || v.error === `${answered}: ${v.excerpt ?? ""}`)) ? null : v.error;
+  return h("div", { class: "test-box", dataset: { delivered: String(Boolean(v.delivered)), status: hasStatus ? String(v.status) : "", latency: String(v.latencyMs ?? "") } },
+    h("p", { class: "test-line" },
+      h("span", { class: "muted" }, "Test: "),
+      badge(v.delivered ? "delivered" : "failed"),
+      " ",
+      hasStatus ? h("span", { class: `code ${v.delivered ? "code-ok" : "code-bad"}` }, `HTTP ${v.status}`) : h("span", { class: "error-text" }, "no answer"),
+      h("span", { class: "muted" }, ` in ${ms(v.latencyMs)}`),
+      " · ", h("code", {}, v.type),
+      v.subscribed === false ? h("span", { class: "muted" }, " (none of its types is in Drift's example: sent anyway)") : null,
+      " · ", when(t.at, "—", Date.now()),
+    ),
+    error ? h("p", { class: "test-line error-text" }, error) : null,
+    v.excerpt ? h("pre", { class: "excerpt", "aria-label": "The app's answer" }, v.excerpt) : null,
+    v.delivery ? h("button", { type: "button", class: "link", onclick: () => openDelivery(v.delivery) }, `Open ${v.delivery}`) : null,
+  );
+}
+
+function renderTest(name) {
+  for (const box of els.destinations.querySelectorAll(".test-result")) {
+    if (box.dataset.name === name) box.replaceChildren(...[testResult(name)].filter(Boolean));
+  }
+}
+
+/** Sends Drift's example to the app now, and shows what it answered. */
+async function sendTest(d) {
+  if (state.tests.get(d.name)?.running) return;
+  const generation = state.generation;
+  state.tests.set(d.name, { running: true });
+  renderTest(d.name);
+  try {
+    const { value } = await api("POST", `${path(d.name)}/test`);
+    if (generation !== state.generation) return;
+    state.tests.set(d.name, { value, at: Date.now() });
+  } catch (error) {
+    if (generation !== state.generation || handleAuth(error)) return;
+    state.tests.set(d.name, { error: describe(error) });
+  }
+  renderTest(d.name);
+  // The test is kept in the app's log, and counted in its card.
+  refresh().catch(() => {});
+}
+
+// -------------------------------------------------------- delete, rotate --
+
+function confirmDelete(d) {
+  confirmAction({
+    title: `Delete ${d.name}?`,
+    text: [
+      `${d.name} gets nothing more: every webhook the bridge answers after this is not routed to it. What it still has on its way becomes a dead letter, and its deliveries stay listed (not configured) until their retention ends.`,
+      d.signed ? " Its signing secret is forgotten." : "",
+      " To have it back, add it again (signed with a new secret).",
+    ],
+    confirmLabel: `Delete ${d.name}`,
+    progress: "Deleting… changes reach every isolate within a few seconds.",
+    run: async () => {
+      const { value } = await api("DELETE", path(d.name));
+      state.tests.delete(d.name);
+      await refresh().catch(() => {});
+      return { message: `${value.deleted} is deleted (version ${value.version}): nothing more is routed to it.`, closed: () => els.destinationsHeading.focus() };
+    },
+  });
+}
+
+const HOUR_S = 3600;
+
+function confirmRotate(d) {
+  const overlap = h("input", { type: "text", inputmode: "decimal", id: "rotate-overlap", value: "24", autocomplete: "off", "data-path": "overlapSeconds", "aria-describedby": "rotate-overlap-help rotate-overlap-error" });
+  const fields = [
+    h("div", { class: "field" },
+      h("label", { class: "label", for: "rotate-overlap" }, "Overlap, in hours"),
+      overlap,
+      h("p", { class: "hint", id: "rotate-overlap-help" }, "0 to 720 hours (30 days): how long the previous secret still signs."),
+      h("p", { class: "field-error", id: "rotate-overlap-error", hidden: true })),
+  ];
+  const overlapping = d.previousSecretExpiresAt && d.previousSecretExpiresAt > Date.now();
+  confirmAction({
+    title: `Rotate ${d.name}'s signing secret?`,
+    text: [
+      "The bridge makes a new secret, shown once. During the overlap every delivery carries two signatures, the new secret's and the previous one's, so the app accepts them with either: switch it to the new secret within that time. Then only the new one signs.",
+      overlapping ? [" An overlap is running until ", when(d.previousSecretExpiresAt), ": the older of the two secrets stops at once."] : "",
+    ],
+    confirmLabel: "Rotate the secret",
+    fields,
+    progress: "Rotating… changes reach every isolate within a few seconds.",
+    run: async () => {
+      const text = overlap.value.trim();
+      const hours = text === "" ? 24 : Number(text.replace(",", "."));
+      if (!Number.isFinite(hours)) throw new FieldError("Write the overlap as a number of hours (24, 0.5, 0).", "overlapSeconds");
+      const { value } = await api("POST", `${path(d.name)}/rotate-secret`, { overlapSeconds: Math.round(hours * HOUR_S) });
+      // The answer names the app (a string), where create and edit give its object.
+      const name = typeof value.destination === "string" ? value.destination : value.destination?.name ?? d.name;
+      await refresh().catch(() => {});
+      return {
+        message: `${name} has a new signing secret (version ${value.version}).`,
+        closed: () => showSecret({ name, secret: value.secret, why: `${name}'s new signing secret`, previousUntil: value.previousSecretExpiresAt ?? null }),
+      };
+    },
+  });
+}
+
+// ------------------------------------------------------------- history --
+
+const CHANGES_PAGE = 20;
+
+async function loadChanges({ reset, generation = state.generation }) {
+  els.changesMore.disabled = true;
+  try {
+    const params = new URLSearchParams({ limit: String(CHANGES_PAGE) });
+    if (!reset && state.changesNext !== null) params.set("before", String(state.changesNext));
+    const { value } = await api("GET", `/admin/changes?${params}`);
+    if (generation !== state.generation) return;
+    if (reset) els.changesRows.replaceChildren();
+    els.changesRows.append(...(value.changes ?? []).map(changeRow));
+    state.changesNext = value.next ?? null;
+    const shown = els.changesRows.children.length;
+    show(els.changesMore, state.changesNext !== null);
+    show(els.changesEmpty, shown === 0);
+    show(els.changesTable, shown > 0);
+    els.changesSummary.textContent = shown ? `${plural(shown, "change")}${state.changesNext !== null ? " so far" : ""}` : "";
+    problem(els.changesProblem, "");
+  } catch (error) {
+    if (generation !== state.generation) return;
+    if (!(error instanceof ApiError && error.status === 401)) problem(els.changesProblem, `Could not read the changes: ${describe(error)}`);
+    throw error;
+  } finally {
+    els.changesMore.disabled = false;
+  }
+}
+
+els.changesMore.addEventListener("click", () => loadChanges({ reset: false }).catch((e) => handleAuth(e)));
+
+/** A setting's value as text: lists joined, absent as a dash. */
+function settingText(value) {
+  if (value === undefined || value === null) return "—";
+  if (Array.isArray(value)) return value.join(", ");
+  return String(value);
+}
+
+const SETTING_NAMES = ["url", "types", "token", "tokenSecret", "signed", "orgIds", "ratePerSecond"];
+
+/** An app's settings, as the history keeps them (never a secret). */
+function settingsList(s = {}) {
+  return h("span", { class: "settings" }, SETTING_NAMES.filter((k) => s[k] !== undefined).map((k) =>
+    h("span", { class: "setting" }, h("span", { class: "muted" }, `${k} `), h("code", {}, settingText(s[k])))));
+}
+
+/** An hour count for an overlap in seconds: "24 h", "90 min", "0 s". */
+function duration(seconds) {
+  if (seconds % 3600 === 0 && seconds) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0 && seconds) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
+
+function changeDetail(c) {
+  const d = c.detail ?? {};
+  if (c.action === "update") {
+    const from = d.from ?? {};
+    const to = d.to ?? {};
+    const changed = SETTING_NAMES.filter((k) => JSON.stringify(from[k]) !== JSON.stringify(to[k]));
+    if (!changed.length) return h("span", { class: "muted" }, "nothing");
+    return h("span", { class: "settings" }, changed.map((k) =>
+      h("span", { class: "setting", dataset: { field: k } }, h("span", { class: "muted" }, `${k} `), h("code", {}, settingText(from[k])), " → ", h("code", {}, settingText(to[k])))));
+  }
+  if (c.action === "rotate-secret") {
+    return h("span", {}, d.overlapSeconds
+      ? ["overlap ", duration(d.overlapSeconds), d.previousSecretExpiresAt ? [": the previous secret until ", when(d.previousSecretExpiresAt)] : null]
+      : "no overlap: the previous secret stopped at once");
+  }
+  return settingsList(d);
+}
+
+function changeRow(c) {
+  const mine = state.fingerprint && c.by === state.fingerprint;
+  return h("tr", { dataset: { seq: String(c.seq), action: c.action, destination: c.destination } },
+    h("td", { class: "cell-time", "data-label": "Time" }, when(c.at, "—")),
+    // One child a cell: on a phone each cell is a grid of its label and its content.
+    h("td", { "data-label": "Change" }, h("span", {}, h("code", { class: `action action-${c.action}` }, c.action))),
+    h("td", { class: "cell-app", "data-label": "App" }, h("span", {}, c.destination)),
+    h("td", { class: "cell-what", "data-label": "What" }, changeDetail(c)),
+    h("td", { "data-label": "By" }, h("span", {},
+      h("code", { title: "the first 8 hex digits of the SHA-256 of the admin token used" }, c.by),
+      mine ? h("span", { class: "muted" }, " (this token)") : null)),
+    h("td", { class: "num", "data-label": "Version" }, String(c.version)),
+  );
+}
+
+/** The token's fingerprint, as the history's "by" gives it, to say which changes were made with it. */
+async function fingerprint(token) {
+  try {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)));
+    return [...digest.slice(0, 4)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  } catch {
+    return null; // no crypto.subtle (not a secure context): the history shows fingerprints only
+  }
 }
 
 // ------------------------------------------------------------- testing --

@@ -4,7 +4,10 @@
 // prompt and where the token lives, a refused token, the admin API turned
 // off, destinations' health, the log's filters, one delivery's attempts,
 // replay, pause, resume and recover behind their confirmations, a phone, the
-// keyboard, and the screenshot in the README.
+// keyboard, and the screenshot in the README. Apps managed at runtime (issue
+// 25): adding one (its secret shown once), a refused change's problems at
+// their fields, editing, rotating the secret, a test delivery, deleting, and
+// the history of changes.
 //
 //   node --test --test-concurrency=1 tests/browser/admin.test.mjs
 //
@@ -17,6 +20,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { RESULTS_DIR, ROOT, launchBrowser, startWorker } from "./harness.mjs";
+import crypto from "node:crypto";
 import http from "node:http";
 import { startWorker as startBareWorker } from "../worker/support.mjs";
 
@@ -82,8 +86,9 @@ async function log(query = "") {
 }
 
 /**
- * An app on loopback: `answer(conversationId)` gives [status, text]. Returns
- * its URL and what it received.
+ * An app on loopback: `answer(conversationId)` gives [status, text] and,
+ * optionally, how many ms to wait before answering. Returns its URL and
+ * what it received (with the headers and body, to check signatures).
  */
 async function app(answer) {
   const received = [];
@@ -92,9 +97,9 @@ async function app(answer) {
     req.setEncoding("utf8");
     req.on("data", (c) => (body += c));
     req.on("end", () => {
-      const [status, text] = answer(JSON.parse(body).data?.conversationId);
-      received.push({ id: req.headers["webhook-id"], status });
-      res.writeHead(status, { "content-type": "text/plain" }).end(text);
+      const [status, text, delay = 0] = answer(JSON.parse(body).data?.conversationId);
+      received.push({ id: req.headers["webhook-id"], status, headers: req.headers, body });
+      setTimeout(() => res.writeHead(status, { "content-type": "text/plain" }).end(text), delay);
     });
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -119,6 +124,8 @@ before(async () => {
         : [202, "accepted"]);
   apps.warehouse = await app(() => [503, "down for maintenance until 14:00 UTC"]);
   apps.analytics = await app(() => [204, ""]);
+  // An app the tests add at runtime.
+  apps.orders = await app(() => [200, "ok"]);
   const destinations = [
     { name: "legacy-crm", url: apps.crm.url, types: ["conversation_status_updated"] },
     { name: "push-app", url: apps.push.url, types: ["conversation_push"], signingSecret: "PUSH_APP_SIGNING_SECRET" },
@@ -163,23 +170,29 @@ after(async () => {
   if (stateDir) fs.rmSync(stateDir, { recursive: true, force: true });
 });
 
-/** A fresh context (empty storage) and the admin page; page errors and every request recorded. */
-async function openAdmin({ viewport = { width: 1280, height: 800 }, url = `${worker.url}/admin.html`, mobile = false } = {}) {
+/**
+ * A fresh context (empty storage) and the admin page; page errors, every
+ * console line and every request (with its body) recorded.
+ */
+async function openAdmin({ viewport = { width: 1280, height: 800 }, url = `${worker.url}/admin.html`, mobile = false, permissions = [], colorScheme = "light" } = {}) {
   const context = await browser.newContext({
-    viewport, deviceScaleFactor: 1, colorScheme: "light", reducedMotion: "reduce", timezoneId: ZONE,
+    viewport, deviceScaleFactor: 1, colorScheme, reducedMotion: "reduce", timezoneId: ZONE,
     ...(mobile ? { isMobile: true, hasTouch: true } : {}),
   });
   contexts.push(context);
+  if (permissions.length) await context.grantPermissions(permissions, { origin: worker.url });
   const page = await context.newPage();
   const errors = [];
   const requests = [];
+  const consoleLines = [];
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => {
+    consoleLines.push(m.text());
     if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(m.text());
   });
-  page.on("request", (r) => requests.push({ url: r.url(), method: r.method(), authorization: r.headers().authorization ?? null }));
+  page.on("request", (r) => requests.push({ url: r.url(), method: r.method(), authorization: r.headers().authorization ?? null, body: r.postData() }));
   await page.goto(url);
-  return { page, context, errors, requests };
+  return { page, context, errors, requests, consoleLines };
 }
 
 /** Waits until the page has no admin call in flight. */
@@ -218,6 +231,18 @@ async function filter(page, { destination = "", statuses = [], conversation = ""
 
 const card = (page, name) => page.locator(`.destination[data-name="${name}"]`);
 const dialog = (page) => page.locator("dialog#confirm");
+
+// --------------------------------------------------------------- apps helpers --
+
+/** The secrets the page showed for the apps the tests added, by app. */
+const created = {};
+
+/** Whether a delivery's webhook-signature has a Standard Webhooks signature made with `secret` (whsec_…). */
+function signs(secret, { headers, body }) {
+  const key = Buffer.from(secret.slice("whsec_".length), "base64");
+  const mac = crypto.createHmac("sha256", key).update(`${headers["webhook-id"]}.${headers["webhook-timestamp"]}.${body}`).digest("base64");
+  return headers["webhook-signature"].split(" ").includes(`v1,${mac}`);
+}
 
 describe("the admin page served by the worker", () => {
   test("is served from the assets at /admin.html, and the API beside it still answers", async () => {
@@ -588,6 +613,353 @@ describe("the admin page served by the worker", () => {
     await page.screenshot({ path: path.join(RESULTS_DIR, "admin-phone.png"), fullPage: true });
     assert.deepEqual(errors, []);
   });
+
+  // ------------------------------------------------- apps managed at runtime --
+
+  test("adds an app: progress while it is saved, its secret shown once with Copy, then gone", async () => {
+    const { page, errors, requests, consoleLines } = await signedIn({ permissions: ["clipboard-read", "clipboard-write"] });
+    const before_ = (await api("GET", "/admin/changes?limit=1")).body.changes[0]?.seq ?? 0;
+    await page.getByRole("button", { name: "Add an app" }).click();
+    assert.ok(await page.locator("#editor").isVisible(), "the form opens");
+    assert.equal(await page.evaluate(() => document.activeElement.id), "app-name", "at its first field");
+    assert.ok(await page.getByLabel("Sign its deliveries").isChecked(), "signed by default");
+    await page.getByLabel("Name").fill("orders");
+    await page.getByLabel("URL").fill(apps.orders.url);
+    await page.getByLabel("Event types").fill("conversation_status_updated, conversation_push");
+    assert.deepEqual(await page.locator("#app-types-chips li").allInnerTexts(), ["conversation_status_updated", "conversation_push"], "the types as chips");
+    await page.getByLabel("Drift organisations (orgId)").fill("1");
+    await page.getByLabel("Deliveries a second, at most").fill("20");
+
+    const started = Date.now();
+    await page.getByRole("button", { name: "Add the app" }).click();
+    // The registry answers once every isolate routes by the change: the page says so meanwhile.
+    const progress = page.locator("#editor-progress");
+    assert.ok(await progress.isVisible(), "progress is shown");
+    assert.equal(await progress.innerText(), "Saving… changes reach every isolate within a few seconds.");
+    assert.ok(await page.getByLabel("Name").isDisabled(), "the form waits while it is saved");
+    await idle(page);
+    console.log(`adding an app took ${Date.now() - started} ms (APPS_CACHE_MS + 1 s)`);
+    assert.ok(!(await page.locator("#editor").isVisible()), "the form closes");
+
+    const post = requests.find((r) => r.method === "POST" && new URL(r.url).pathname === "/admin/destinations");
+    assert.deepEqual(JSON.parse(post.body), {
+      name: "orders", url: apps.orders.url, types: ["conversation_status_updated", "conversation_push"], signed: true, orgIds: [1], ratePerSecond: 20,
+    });
+    const listed = await destination("orders");
+    assert.equal(listed.source, "runtime");
+    assert.deepEqual([listed.types, listed.orgIds, listed.ratePerSecond, listed.signed, listed.token], [["conversation_status_updated", "conversation_push"], [1], 20, true, "strip"]);
+    assert.match(await page.locator("#notice").innerText(), /^orders is added \(version \d+\): it gets Drift's events of its types from now on\.$/);
+
+    // The secret, once, with a Copy button; the focus on it.
+    const panel = page.locator("#secret");
+    assert.ok(await panel.isVisible());
+    assert.equal(await page.evaluate(() => document.activeElement.id), "secret-heading");
+    assert.match(await panel.innerText(), /shown once/);
+    const secret = await page.locator("#secret-value").innerText();
+    assert.match(secret, /^whsec_[A-Za-z0-9+/]{43}=$/, "a whsec_ secret of 32 bytes");
+    created.orders = secret;
+    await page.getByRole("button", { name: "Copy" }).click();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret, "Copy puts it in the clipboard");
+    assert.equal(await panel.locator(".secret-said").innerText(), "Copied to the clipboard.");
+
+    // Never kept anywhere: storage, URL, requests, console.
+    const kept = await page.evaluate(() => JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage }) + location.href + document.cookie);
+    assert.ok(!kept.includes(secret), "not in storage, the URL or a cookie");
+    assert.ok(requests.every((r) => !r.url.includes(secret) && !(r.body ?? "").includes(secret)), "never sent anywhere");
+    assert.ok(consoleLines.every((line) => !line.includes(secret)), "never logged");
+
+    // The card: managed here, with its own buttons.
+    const c = card(page, "orders");
+    assert.equal(await c.getAttribute("data-source"), "runtime");
+    assert.match(await c.innerText(), /managed here/);
+    assert.match(await c.innerText(), /org 1/);
+    assert.match(await c.innerText(), /≤ 20\/s/);
+    for (const name of ["Edit orders", "Rotate the signing secret of orders…", "Delete orders…", "Send a test delivery to orders"]) {
+      assert.ok(await c.getByRole("button", { name }).isVisible(), name);
+    }
+
+    // Closed, it is gone from the page; a refresh cannot bring it back.
+    await page.getByRole("button", { name: "I have saved it: close" }).click();
+    assert.equal(await page.locator("#secret").count(), 0);
+    assert.ok(!(await page.content()).includes(secret), "not in the DOM any more");
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), "orders", "the focus goes to the app's card");
+    await page.getByRole("button", { name: "Refresh" }).click();
+    await idle(page);
+    assert.ok(!(await page.content()).includes(secret));
+    assert.ok((await api("GET", "/admin/changes?limit=1")).body.changes[0].seq > before_, "one change recorded");
+    assert.deepEqual(errors, []);
+  });
+
+  test("a refused app: each problem beside its field, marked invalid, and nothing created", async () => {
+    const { page, errors } = await signedIn();
+    const seq = async () => (await api("GET", "/admin/changes?limit=1")).body.changes[0]?.seq ?? 0;
+    const seqBefore = await seq();
+    await page.getByRole("button", { name: "Add an app" }).click();
+    const body = { name: "bad name!", url: "ftp://example.com/x", types: ["conversation_push"], signed: true, orgIds: [1, "abc"], ratePerSecond: 0 };
+    await page.getByLabel("Name").fill(body.name);
+    await page.getByLabel("URL").fill(body.url);
+    await page.getByLabel("Event types").fill("conversation_push");
+    await page.getByLabel("Drift organisations (orgId)").fill("1, abc");
+    await page.getByLabel("Deliveries a second, at most").fill("0");
+    const started = Date.now();
+    await page.getByRole("button", { name: "Add the app" }).click();
+    await idle(page);
+    assert.ok(Date.now() - started < 3_000, "a refusal is answered at once");
+
+    // What the API says of the same body, field by field.
+    const refused = await api("POST", "/admin/destinations", body);
+    assert.equal(refused.status, 400);
+    const problems = refused.body.error.problems;
+    assert.deepEqual(problems.map((p) => p.path).sort(), ["name", "orgIds[1]", "ratePerSecond", "url"]);
+    const at = { name: "Name", url: "URL", "orgIds[1]": "Drift organisations (orgId)", ratePerSecond: "Deliveries a second, at most" };
+    for (const p of problems) {
+      const input = page.getByLabel(at[p.path], { exact: true });
+      assert.equal(await input.getAttribute("aria-invalid"), "true", `${p.path} is marked`);
+      const box = page.locator(`#${await input.getAttribute("id")}-error`);
+      assert.ok(await box.isVisible());
+      assert.ok((await box.innerText()).includes(p.message), `${p.path}: ${p.message} beside it`);
+      assert.ok((await input.getAttribute("aria-describedby")).includes(`${await input.getAttribute("id")}-error`), "and tied to it");
+    }
+    assert.match(await page.locator("#app-org-ids-error").innerText(), /^“abc”: /, "an item's problem names the item");
+    assert.equal(await page.getByLabel("Event types").getAttribute("aria-invalid"), "false");
+    assert.equal(await page.evaluate(() => document.activeElement.id), "app-name", "the focus goes to the first problem");
+    assert.match(await page.locator("#editor-problem").innerText(), /refused this change \(400 invalid_destination\); nothing was changed\. 4 problems are marked below\./);
+    assert.equal(await page.getByLabel("Name").inputValue(), "bad name!", "what was typed stays");
+
+    // A name that is taken: as a runtime app, and as a declared one.
+    await page.getByLabel("Name").fill("orders");
+    await page.getByLabel("URL").fill(apps.orders.url);
+    await page.getByLabel("Drift organisations (orgId)").fill("");
+    await page.getByLabel("Deliveries a second, at most").fill("");
+    await page.getByRole("button", { name: "Add the app" }).click();
+    await idle(page);
+    assert.equal(await page.getByLabel("URL").getAttribute("aria-invalid"), "false", "the fixed fields are cleared");
+    assert.match(await page.locator("#app-name-error").innerText(), /exists already/);
+    assert.match(await page.locator("#editor-problem").innerText(), /409 exists/);
+    await page.getByLabel("Name").fill("push-app");
+    await page.getByRole("button", { name: "Add the app" }).click();
+    await idle(page);
+    assert.match(await page.locator("#app-name-error").innerText(), /declared in DESTINATIONS \(wrangler\.toml\)/);
+
+    assert.equal(await seq(), seqBefore, "no change was made");
+    assert.equal((await health()).filter((d) => d.name === "bad name!").length, 0);
+    await page.getByRole("button", { name: "Cancel" }).click();
+    assert.ok(!(await page.locator("#editor").isVisible()));
+    assert.equal(await page.evaluate(() => document.activeElement.id), "add-app", "the focus returns");
+    assert.deepEqual(errors, []);
+  });
+
+  test("edit: the form holds the app's settings, and only what changed is sent", async () => {
+    const { page, errors, requests } = await signedIn();
+    // Declared apps are changed in wrangler.toml: no edit, rotate or delete.
+    const declared = card(page, "push-app");
+    assert.match(await declared.innerText(), /declared in wrangler\.toml/);
+    for (const name of [/^Edit /, /^Rotate /, /^Delete /]) assert.equal(await declared.getByRole("button", { name }).count(), 0);
+    assert.ok(await declared.getByRole("button", { name: "Send a test delivery to push-app" }).isVisible(), "but a test");
+
+    await card(page, "orders").getByRole("button", { name: "Edit orders" }).click();
+    assert.equal(await page.locator("#editor-heading").innerText(), "Edit orders");
+    assert.equal(await page.getByLabel("Name").inputValue(), "orders");
+    assert.ok(await page.getByLabel("Name").evaluate((i) => i.readOnly), "no renaming");
+    assert.equal(await page.getByLabel("URL").inputValue(), apps.orders.url);
+    assert.equal(await page.getByLabel("Event types").inputValue(), "conversation_status_updated, conversation_push");
+    assert.equal(await page.getByLabel("Drift organisations (orgId)").inputValue(), "1");
+    assert.equal(await page.getByLabel("Deliveries a second, at most").inputValue(), "20");
+    assert.equal(await page.getByLabel("Drift's token in its deliveries").inputValue(), "strip");
+    assert.ok(await page.getByLabel("Sign its deliveries").isChecked());
+
+    // A bad URL is refused at its field; the app stays as it was.
+    await page.getByLabel("URL").fill("not a url");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await idle(page);
+    assert.equal(await page.getByLabel("URL").getAttribute("aria-invalid"), "true");
+    assert.match(await page.locator("#app-url-error").innerText(), /is not an absolute URL/);
+    assert.equal((await destination("orders")).url, apps.orders.url, "nothing changed");
+
+    await page.getByLabel("URL").fill(apps.orders.url);
+    await page.getByLabel("Event types").fill("conversation_status_updated");
+    await page.getByLabel("Drift organisations (orgId)").fill("");
+    await page.getByLabel("Deliveries a second, at most").fill("5");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    assert.ok(await page.locator("#editor-progress").isVisible(), "progress is shown");
+    await idle(page);
+    const patch = requests.filter((r) => r.method === "PATCH").at(-1);
+    assert.equal(new URL(patch.url).pathname, "/admin/destinations/orders");
+    assert.deepEqual(JSON.parse(patch.body), { types: ["conversation_status_updated"], orgIds: null, ratePerSecond: 5 }, "only the changes (null clears)");
+    const now = await destination("orders");
+    assert.deepEqual([now.types, now.orgIds, now.ratePerSecond, now.url], [["conversation_status_updated"], undefined, 5, apps.orders.url]);
+    assert.match(await page.locator("#notice").innerText(), /^orders is changed \(version \d+\)\.$/);
+    const text = await card(page, "orders").innerText();
+    assert.match(text, /≤ 5\/s/);
+    assert.doesNotMatch(text, /org 1/);
+    assert.equal(await page.locator("#secret").count(), 0, "no secret: signing was on already");
+    assert.deepEqual(errors, []);
+  });
+
+  test("rotate asks for the overlap, then shows the new secret once and until when the old one signs", async () => {
+    assert.ok(created.orders, "the secret orders was created with");
+    const { page, errors } = await signedIn();
+    const c = card(page, "orders");
+    const seq = async () => (await api("GET", "/admin/changes?limit=1")).body.changes[0].seq;
+    const seqBefore = await seq();
+
+    await c.getByRole("button", { name: "Rotate the signing secret of orders…" }).click();
+    const box = dialog(page);
+    assert.match(await box.innerText(), /two signatures/);
+    assert.equal(await box.getByLabel("Overlap, in hours").inputValue(), "24", "a day by default");
+    await box.getByRole("button", { name: "Cancel" }).click();
+    assert.equal(await seq(), seqBefore, "cancel rotated nothing");
+
+    // Refused: not a number (the page), then out of range (the API, at its field).
+    await c.getByRole("button", { name: "Rotate the signing secret of orders…" }).click();
+    await box.getByLabel("Overlap, in hours").fill("soon");
+    await box.getByRole("button", { name: "Rotate the secret" }).click();
+    assert.equal(await box.getByLabel("Overlap, in hours").getAttribute("aria-invalid"), "true");
+    assert.match(await page.locator("#rotate-overlap-error").innerText(), /number of hours/);
+    await box.getByLabel("Overlap, in hours").fill("-1");
+    await box.getByRole("button", { name: "Rotate the secret" }).click();
+    await idle(page);
+    assert.equal(await box.getByLabel("Overlap, in hours").getAttribute("aria-invalid"), "true");
+    assert.equal(await page.locator("#rotate-overlap-error").innerText(), "expected a whole number of seconds from 0 to 2592000");
+    assert.match(await page.locator("#confirm-problem").innerText(), /400 invalid_destination\); nothing was changed/);
+    assert.equal(await seq(), seqBefore, "nothing rotated");
+
+    await box.getByLabel("Overlap, in hours").fill("2");
+    await box.getByRole("button", { name: "Rotate the secret" }).click();
+    assert.equal(await page.locator("#confirm-progress").innerText(), "Rotating… changes reach every isolate within a few seconds.");
+    await page.keyboard.press("Escape");
+    assert.ok(await box.isVisible(), "the dialog stays while the change is on its way");
+    await page.waitForFunction(() => !document.getElementById("confirm").open, null, { timeout: 20_000 });
+    await idle(page);
+
+    const panel = page.locator("#secret");
+    assert.ok(await panel.isVisible(), "the new secret is shown");
+    assert.equal(await page.evaluate(() => document.activeElement.id), "secret-heading");
+    const secret = await page.locator("#secret-value").innerText();
+    assert.match(secret, /^whsec_/);
+    assert.notEqual(secret, created.orders);
+    const listed = await destination("orders");
+    const change = (await api("GET", "/admin/changes?limit=1")).body.changes[0];
+    assert.deepEqual([change.action, change.destination, change.detail.overlapSeconds], ["rotate-secret", "orders", 7200]);
+    assert.equal(listed.previousSecretExpiresAt, change.detail.previousSecretExpiresAt);
+    assert.ok(Math.abs(listed.previousSecretExpiresAt - (Date.now() + 7_200_000)) < 60_000, "two hours from now");
+    const end = panel.locator(".overlap time");
+    assert.equal(await end.getAttribute("datetime"), new Date(listed.previousSecretExpiresAt).toISOString(), "the overlap's end, exact on hover");
+    assert.match(await panel.locator(".overlap").innerText(), /signed with both the new and the previous secret/);
+    assert.match(await c.locator(".overlap").innerText(), /previous secret signs too until/, "the card says so too");
+
+    // The secrets are the real ones: a delivery during the overlap carries both signatures.
+    const count = apps.orders.received.length;
+    await webhook(4301);
+    const delivery = await until(() => apps.orders.received.slice(count).find((r) => r.headers["webhook-signature"]), "a signed delivery to orders");
+    assert.equal(delivery.headers["webhook-signature"].split(" ").length, 2);
+    assert.ok(signs(secret, delivery), "signed with the new secret");
+    assert.ok(signs(created.orders, delivery), "and with the previous one");
+
+    await page.getByRole("button", { name: "I have saved it: close" }).click();
+    assert.ok(!(await page.content()).includes(secret));
+    await until(async () => (await log("&status=pending")).length === 0, "the webhook's deliveries to settle", 60_000);
+    assert.deepEqual(errors, []);
+  });
+
+  test("send a test: the app's status, latency and answer", async () => {
+    const { page, errors } = await signedIn();
+    await card(page, "orders").getByRole("button", { name: "Send a test delivery to orders" }).click();
+    await idle(page);
+    const ok = card(page, "orders").locator(".test-box");
+    assert.equal(await ok.getAttribute("data-delivered"), "true");
+    assert.equal(await ok.getAttribute("data-status"), "200");
+    const latency = Number(await ok.getAttribute("data-latency"));
+    assert.ok(Number.isInteger(latency) && latency >= 0);
+    const text = await ok.innerText();
+    assert.match(text, new RegExp(`delivered HTTP 200 in ${latency} ms · conversation_status_updated`));
+    const id = /Open (\S+)/.exec(text)[1];
+    const kept = (await api("GET", `/admin/deliveries/${id}`)).body.delivery;
+    assert.deepEqual([kept.status, kept.destination, kept.attemptLog[0].latencyMs], ["delivered", "orders", latency], "as the log keeps it");
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute("aria-label")), "Send a test delivery to orders", "the focus stays");
+
+    // An app that is down: its status and its answer's words.
+    await card(page, "warehouse").getByRole("button", { name: "Send a test delivery to warehouse" }).click();
+    await idle(page);
+    const bad = card(page, "warehouse").locator(".test-box");
+    assert.equal(await bad.getAttribute("data-delivered"), "false");
+    assert.equal(await bad.getAttribute("data-status"), "503");
+    assert.match(await bad.innerText(), /failed HTTP 503 in \d+ ms/);
+    assert.equal(await bad.locator("pre.excerpt").innerText(), "down for maintenance until 14:00 UTC");
+    assert.equal(await bad.getAttribute("role"), null);
+    assert.equal(await card(page, "warehouse").locator(".test-result").getAttribute("role"), "status", "announced");
+    assert.deepEqual(errors, []);
+  });
+
+  test("delete asks first and says what happens; then the app gets nothing more", async () => {
+    const { page, errors } = await signedIn();
+    await card(page, "orders").getByRole("button", { name: "Delete orders…" }).click();
+    const box = dialog(page);
+    const said = await box.innerText();
+    assert.match(said, /orders gets nothing more/);
+    assert.match(said, /becomes a dead letter/);
+    assert.match(said, /signing secret is forgotten/);
+    await box.getByRole("button", { name: "Cancel" }).click();
+    assert.equal((await destination("orders")).source, "runtime", "cancel deleted nothing");
+
+    await card(page, "orders").getByRole("button", { name: "Delete orders…" }).click();
+    await box.getByRole("button", { name: "Delete orders" }).click();
+    assert.equal(await page.locator("#confirm-progress").innerText(), "Deleting… changes reach every isolate within a few seconds.");
+    await page.waitForFunction(() => !document.getElementById("confirm").open, null, { timeout: 20_000 });
+    await idle(page);
+    assert.match(await page.locator("#notice").innerText(), /^orders is deleted \(version \d+\): nothing more is routed to it\.$/);
+    const gone = await destination("orders");
+    assert.equal(gone.configured, false, "listed while its deliveries are kept, not configured");
+    const c = card(page, "orders");
+    assert.match(await c.innerText(), /not configured/);
+    assert.equal(await c.getByRole("button", { name: /^(Edit|Delete|Rotate|Send a test)/ }).count(), 0);
+    const count = apps.orders.received.length;
+    await webhook(4302);
+    await until(async () => (await log("&status=pending")).length === 0, "the webhook's deliveries to settle", 60_000);
+    assert.equal(apps.orders.received.length, count, "nothing more went to it");
+    assert.deepEqual(errors, []);
+  });
+
+  test("the history lists every change, newest first, page after page", async () => {
+    const all = (await api("GET", "/admin/changes?limit=200")).body.changes;
+    assert.ok(all.length >= 4, `${all.length} changes`);
+    const { page, context, errors } = await openAdmin();
+    // Pages of two, from the real API, so that its `next` is followed.
+    await context.route(/\/admin\/changes\?/, (route) => {
+      const u = new URL(route.request().url());
+      u.searchParams.set("limit", "2");
+      return route.continue({ url: u.toString() });
+    });
+    await signIn(page);
+    const shown = () => page.locator("#changes-rows tr").evaluateAll((trs) => trs.map((tr) => Number(tr.dataset.seq)));
+    assert.deepEqual(await shown(), all.slice(0, 2).map((c) => c.seq));
+    const more = page.getByRole("button", { name: "Load older changes" });
+    while (await more.isVisible()) {
+      await more.click();
+      await idle(page);
+    }
+    assert.deepEqual(await shown(), all.map((c) => c.seq), "every change, newest first, once");
+
+    const by = crypto.createHash("sha256").update(ADMIN).digest("hex").slice(0, 8);
+    const row = (c) => page.locator(`#changes-rows tr[data-seq="${c.seq}"]`);
+    for (const c of all) {
+      const text = await row(c).innerText();
+      assert.equal(await row(c).getAttribute("data-action"), c.action);
+      assert.ok(text.includes(c.destination) && text.includes(c.action));
+      assert.match(text, new RegExp(`${c.by} \\(this token\\)`));
+      assert.equal(c.by, by);
+      assert.equal(await row(c).locator("td.cell-time time").getAttribute("datetime"), new Date(c.at).toISOString());
+    }
+    const update = all.find((c) => c.action === "update" && c.destination === "orders");
+    assert.match(await row(update).innerText(), /types conversation_status_updated, conversation_push → conversation_status_updated/);
+    assert.match(await row(update).innerText(), /ratePerSecond 20 → 5/);
+    assert.match(await row(update).innerText(), /orgIds 1 → —/);
+    const rotation = all.find((c) => c.action === "rotate-secret");
+    assert.match(await row(rotation).innerText(), /overlap 2 h: the previous secret until/);
+    assert.doesNotMatch(await page.content(), /whsec_[A-Za-z0-9+/]{16}/, "never a secret");
+    assert.deepEqual(errors, []);
+  });
+
 
   // Last: it adds deliveries, which the tests above do not expect.
   test("Load more pages through the log; the event id, since and until filters narrow it", async () => {
