@@ -9,6 +9,8 @@
 // (textContent, never innerHTML), so a hostile event body or error message
 // shows as what it is.
 
+import * as charts from "./admin-charts.js";
+
 const TOKEN_KEY = "drift-bridge.admin-token";
 /** Delivery statuses, in the API's words and order. */
 const STATUSES = ["pending", "held", "delivered", "failed", "gone", "replayed"];
@@ -74,6 +76,15 @@ const els = {
   editorCancel: $("editor-cancel"),
   typesChips: $("app-types-chips"),
   tokenSecretField: $("app-token-secret-field"),
+  metrics: $("metrics"),
+  metricsHeading: $("metrics-heading"),
+  metricsSummary: $("metrics-summary"),
+  metricsProblem: $("metrics-problem"),
+  mApp: $("m-app"),
+  mRange: $("m-range"),
+  charts: $("charts"),
+  metricsCaption: $("metrics-caption"),
+  metricsRows: $("metrics-rows"),
   changesHeading: $("changes-heading"),
   changesSummary: $("changes-summary"),
   changesProblem: $("changes-problem"),
@@ -94,6 +105,9 @@ const state = {
   generation: 0, // bumps on sign-out and new filters, so late answers are dropped
   inflight: 0,
   tests: new Map(), // a destination's last test delivery, by name: { running } | { value } | { error }
+  metrics: null, // the last GET /admin/metrics answer
+  cursor: null, // the slot the charts point at (hover or keyboard), or null
+  cursorAt: null, // that slot's start (ms): the same minute once the metrics are read again
   changesNext: null, // the history's cursor for "Load older changes"
   fingerprint: null, // the first 8 hex digits of the token's SHA-256, as the history's "by" says
 };
@@ -307,7 +321,8 @@ async function openDashboard({ fresh = false } = {}) {
   const [health, log] = await Promise.allSettled([
     loadDestinations(generation),
     loadLog({ reset: true, generation }),
-    // The history says what it could not read in its own section.
+    // The metrics and the history say what they could not read in their own sections.
+    loadMetrics(generation).catch(() => {}),
     loadChanges({ reset: true, generation }).catch(() => {}),
   ]);
   if (generation !== state.generation) return;
@@ -335,14 +350,20 @@ function signOut(message = "") {
   state.next = null;
   state.open = null;
   state.tests.clear();
+  state.metrics = null;
+  state.cursor = null;
+  state.cursorAt = null;
   state.changesNext = null;
   state.fingerprint = null;
+  model = null;
   els.filters.reset();
   els.destinations.replaceChildren();
   els.rows.replaceChildren();
   els.deliveryBody.replaceChildren();
+  els.charts.replaceChildren();
+  els.metricsRows.replaceChildren();
   els.changesRows.replaceChildren();
-  for (const box of [els.destinationsProblem, els.changesProblem, els.logProblem]) problem(box, "");
+  for (const box of [els.destinationsProblem, els.metricsProblem, els.changesProblem, els.logProblem]) problem(box, "");
   hideSecret();
   if (!els.editor.hidden) closeEditor({ focus: false });
   show(els.delivery, false);
@@ -360,7 +381,7 @@ els.refresh.addEventListener("click", () => refresh());
 
 async function refresh({ keepDelivery = true } = {}) {
   const generation = state.generation;
-  const jobs = [loadLog({ reset: true, generation }), loadDestinations(generation), loadChanges({ reset: true, generation })];
+  const jobs = [loadLog({ reset: true, generation }), loadDestinations(generation), loadMetrics(generation), loadChanges({ reset: true, generation })];
   if (keepDelivery && state.open) jobs.push(openDelivery(state.open, { focus: false }));
   const results = await Promise.allSettled(jobs);
   for (const [i, r] of results.entries()) if (r.status === "rejected" && handleAuth(r.reason, i === 0)) return;
@@ -501,6 +522,7 @@ function destinationCard(d) {
       d.stateSince ? h("span", { class: "muted since" }, `${d.state} since `, when(d.stateSince)) : null,
     ),
     overlap,
+    h("div", { class: "spark-slot", dataset: { name: d.name } }, spark(d.name)),
     h("dl", { class: "stats" },
       h("div", { class: "stat stat-kpi" }, h("dt", {}, "Held"), h("dd", { class: "big", dataset: { count: "held" } }, String(d.held ?? counts.held ?? 0))),
       h("div", { class: "stat stat-kpi" }, h("dt", {}, "Pending"), h("dd", { class: "big", dataset: { count: "pending" } }, String(counts.pending ?? 0))),
@@ -1515,6 +1537,278 @@ async function fingerprint(token) {
     return null; // no crypto.subtle (not a secure context): the history shows fingerprints only
   }
 }
+
+// ------------------------------------------------------------- metrics --
+// GET /admin/metrics as pictures: a small chart on each destination's card,
+// and a section with three charts (deliveries, latency, backlog) for one
+// app or the whole bridge, over a chosen time. Pointing at a chart, or
+// focusing it and using the arrow keys, picks a minute (or hour): its
+// numbers are in the readout under each chart; every busy minute's numbers
+// are also in the table below them.
+
+const RANGES = {
+  "1h": { ms: 3_600_000, step: "minute", title: "Last hour", unit: "minute", page: 10 },
+  "24h": { ms: DAY_MS, step: "minute", title: "Last 24 hours", unit: "minute", page: 60 },
+  "7d": { ms: 7 * DAY_MS, step: "hour", title: "Last 7 days", unit: "hour", page: 24 },
+  "30d": { ms: 30 * DAY_MS, step: "hour", title: "Last 30 days", unit: "hour", page: 24 },
+};
+const range = () => RANGES[els.mRange.value] ?? RANGES["24h"];
+
+const SLOT = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+
+/** A minute's (or hour's) start as a <time>, its exact UTC on hover. */
+function whenSlot(ms) {
+  const iso = new Date(ms).toISOString();
+  return h("time", { datetime: iso, title: `${iso} (${ms} ms)` }, SLOT.format(ms));
+}
+
+const count = (n) => String(n ?? 0);
+
+async function loadMetrics(generation = state.generation) {
+  const r = range();
+  const until = Date.now();
+  const params = new URLSearchParams({ since: String(until - r.ms), until: String(until), step: r.step });
+  els.charts.setAttribute("aria-busy", "true");
+  try {
+    const { value } = await api("GET", `/admin/metrics?${params}`);
+    if (generation !== state.generation) return;
+    state.metrics = value;
+    problem(els.metricsProblem, "");
+    renderMetrics();
+    renderSparks();
+  } catch (error) {
+    if (generation !== state.generation) return;
+    if (!(error instanceof ApiError && error.status === 401)) problem(els.metricsProblem, `Could not read the metrics: ${describe(error)}`);
+    throw error;
+  } finally {
+    els.charts.setAttribute("aria-busy", "false");
+  }
+}
+
+/** The small chart of a destination's card (null until the metrics are read). */
+function spark(name) {
+  if (!state.metrics?.destinations?.some((d) => d.name === name)) return null;
+  const m = charts.model(state.metrics, [name]);
+  const t = m.totals;
+  const title = range().title;
+  return h("button", {
+    type: "button",
+    class: "spark",
+    dataset: { delivered: t.delivered, failed: t.failed, held: t.held },
+    "aria-label": `${name}, ${title.toLowerCase()}: ${t.delivered} delivered, ${t.failed} failed, ${t.held} held. Show its charts`,
+    onclick: () => showChartsOf(name),
+  },
+  charts.sparkChart(m),
+  h("span", { class: "spark-caption" }, h("span", { class: "muted" }, `${title}: `), `${t.delivered} delivered · ${t.failed} failed · ${t.held} held`));
+}
+
+function renderSparks() {
+  for (const slot of els.destinations.querySelectorAll(".spark-slot")) slot.replaceChildren(...[spark(slot.dataset.name)].filter(Boolean));
+}
+
+function showChartsOf(name) {
+  els.mApp.value = name;
+  state.cursor = state.cursorAt = null;
+  renderMetrics();
+  els.metrics.scrollIntoView({ block: "start" });
+  els.charts.querySelector("svg.chart")?.focus({ preventScroll: true });
+}
+
+/** The model the charts draw: the metrics of the app chosen, or of them all. */
+function currentModel() {
+  const app = els.mApp.value;
+  return charts.model(state.metrics, app ? [app] : null);
+}
+
+let model = null;
+let chartsWidth = 0;
+
+function renderMetrics() {
+  const answer = state.metrics;
+  if (!answer) return;
+  // The app selector follows what the metrics cover (every destination with a log).
+  const chosen = els.mApp.value;
+  const names = (answer.destinations ?? []).map((d) => d.name);
+  els.mApp.replaceChildren(new Option("All apps (the whole bridge)", ""), ...names.map((n) => new Option(n, n)));
+  els.mApp.value = names.includes(chosen) ? chosen : "";
+  const r = range();
+  els.metricsHeading.textContent = r.title;
+  Object.assign(els.metrics.dataset, { since: answer.since, until: answer.until, step: answer.step, app: els.mApp.value });
+  model = currentModel();
+  const t = model.totals;
+  els.metricsSummary.textContent = `${t.delivered} delivered · ${t.failed} failed · ${t.held} held`;
+  els.metricsSummary.dataset.kind = t.failed ? "error" : t.held ? "warn" : "ok";
+  // The minute pointed at stays pointed at, wherever it is in the new window.
+  const i = state.cursorAt === null ? null : Math.round((state.cursorAt - model.start) / model.step);
+  state.cursor = i !== null && i >= 0 && i < model.n ? i : null;
+  renderCharts();
+  renderTable();
+}
+
+const UNIT = () => range().unit;
+
+/** What one slot says, for the <title> of its bar or dot. */
+const slotTitle = {
+  deliveries: (i, s) => `${SLOT.format(s.start)}: ${s.delivered} delivered, ${s.failed} failed, ${s.held} held`,
+  latency: (i, s) => `${SLOT.format(s.start)}: p50 ${charts.msLabel(s.p50)}, p95 ${charts.msLabel(s.p95)} (${plural(s.attempts, "attempt")})`,
+  backlog: (i, s) => `${SLOT.format(s.start)}: ${s.backlog} waiting at most`,
+};
+
+function renderCharts() {
+  if (!model) return;
+  const width = Math.max(260, Math.floor(els.charts.clientWidth || 600));
+  chartsWidth = width;
+  const who = els.mApp.value || "all apps";
+  const r = range();
+  const t = model.totals;
+  const busiest = model.slots.reduce((best, s) => (s && s.delivered + s.failed + s.held > (best?.delivered ?? 0) + (best?.failed ?? 0) + (best?.held ?? 0) ? s : best), null);
+  const figures = [
+    {
+      kind: "deliveries",
+      title: `Deliveries per ${r.unit}`,
+      legend: [["delivered", "delivered"], ["failed", "failed"], ["held", "held"]],
+      draw: charts.deliveriesChart,
+      label: `Deliveries per ${r.unit}, ${r.title.toLowerCase()}, ${who}: ${t.delivered} delivered, ${t.failed} failed, ${t.held} held${busiest ? `; the busiest ${r.unit} ${SLOT.format(busiest.start)} with ${busiest.delivered + busiest.failed + busiest.held}` : ""}.`,
+    },
+    {
+      kind: "latency",
+      title: `Latency per ${r.unit}`,
+      legend: [["p50", "p50"], ["p95", "p95"]],
+      draw: charts.latencyChart,
+      label: `Latency of attempts per ${r.unit}, ${r.title.toLowerCase()}, ${who}: ${t.attempts ? `p50 ${charts.msLabel(t.p50)} and p95 ${charts.msLabel(t.p95)} over ${plural(t.attempts, "attempt")}` : "no attempts"}.`,
+    },
+    {
+      kind: "backlog",
+      title: "Backlog",
+      legend: [["backlog", "most waiting (pending and held)"]],
+      draw: charts.backlogChart,
+      label: `Backlog, ${r.title.toLowerCase()}, ${who}: ${t.backlog ? `at most ${t.backlog} deliveries waiting at once` : "nothing waited"}.`,
+    },
+  ];
+  els.charts.replaceChildren(...figures.map((f) => {
+    const readout = h("p", { class: "readout", id: `readout-${f.kind}`, "aria-live": "off", dataset: { kind: f.kind } });
+    const chart = f.draw(model, { width, label: f.label, title: slotTitle[f.kind] });
+    chart.setAttribute("aria-describedby", readout.id);
+    wireChart(chart);
+    return h("figure", { class: "chart-figure", dataset: { kind: f.kind } },
+      h("figcaption", {},
+        h("h3", {}, f.title),
+        h("ul", { class: "legend" }, f.legend.map(([cls, text]) => h("li", {}, h("span", { class: `swatch s-${cls}`, "aria-hidden": "true" }), text)))),
+      chart,
+      readout);
+  }));
+  setCursor(state.cursor);
+}
+
+/** Hover, touch and keys on a chart move the cursor every chart shares. */
+function wireChart(chart) {
+  const pick = (event) => setCursor(charts.slotAt(chart, model, event.clientX));
+  chart.addEventListener("pointermove", pick);
+  chart.addEventListener("pointerdown", pick);
+  chart.addEventListener("pointerleave", () => {
+    if (!document.activeElement?.classList?.contains("chart")) setCursor(null);
+  });
+  chart.addEventListener("focus", () => {
+    // Only the focused chart's readout is spoken as it changes.
+    for (const r of els.charts.querySelectorAll(".readout")) r.setAttribute("aria-live", r.id === chart.getAttribute("aria-describedby") ? "polite" : "off");
+    if (state.cursor === null) setCursor(lastBusy());
+  });
+  chart.addEventListener("blur", () => {
+    for (const r of els.charts.querySelectorAll(".readout")) r.setAttribute("aria-live", "off");
+  });
+  chart.addEventListener("keydown", (event) => {
+    const i = state.cursor ?? lastBusy();
+    const page = range().page;
+    const moves = {
+      ArrowLeft: () => nearest(charts.nextBusy(model, i, -1), i),
+      ArrowRight: () => nearest(charts.nextBusy(model, i, 1), i),
+      PageUp: () => Math.max(0, i - page),
+      PageDown: () => Math.min(model.n - 1, i + page),
+      Home: () => nearest(charts.nextBusy(model, -1, 1), 0),
+      End: () => lastBusy(),
+      Escape: () => null,
+    };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    setCursor(moves[event.key]());
+  });
+}
+
+const nearest = (j, fallback) => (j >= 0 ? j : fallback);
+const lastBusy = () => nearest(charts.nextBusy(model, model.n, -1), model.n - 1);
+
+/** Points every chart at slot `i` (or none), and says its numbers under each. */
+function setCursor(i) {
+  state.cursor = i === undefined ? null : i;
+  if (!model) return;
+  state.cursorAt = state.cursor === null ? null : model.start + state.cursor * model.step;
+  for (const chart of els.charts.querySelectorAll("svg.chart")) charts.placeCursor(chart, state.cursor);
+  const s = state.cursor === null ? null : model.slots[state.cursor];
+  const start = state.cursor === null ? null : model.start + state.cursor * model.step;
+  const r = range();
+  const t = model.totals;
+  const put = (kind, data, ...content) => {
+    const box = $(`readout-${kind}`);
+    if (!box) return;
+    for (const key of Object.keys(box.dataset)) if (key !== "kind") delete box.dataset[key];
+    Object.assign(box.dataset, data);
+    box.replaceChildren(...content);
+  };
+  if (start === null) {
+    put("deliveries", { total: "true", delivered: t.delivered, failed: t.failed, held: t.held },
+      h("span", { class: "muted" }, `${r.title}: `), `${t.delivered} delivered · ${t.failed} failed · ${t.held} held`);
+    put("latency", { total: "true", p50: t.p50 ?? "", p95: t.p95 ?? "", attempts: t.attempts },
+      h("span", { class: "muted" }, `${r.title}: `), t.attempts ? `p50 ${charts.msLabel(t.p50)} · p95 ${charts.msLabel(t.p95)} over ${plural(t.attempts, "attempt")}` : "no attempts");
+    put("backlog", { total: "true", backlog: t.backlog },
+      h("span", { class: "muted" }, `${r.title}: `), t.backlog ? `at most ${t.backlog} waiting at once` : "nothing waited");
+    return;
+  }
+  const c = s ?? { delivered: 0, failed: 0, held: 0, attempts: 0, p50: null, p95: null, backlog: 0 };
+  put("deliveries", { start, delivered: c.delivered, failed: c.failed, held: c.held },
+    whenSlot(start), ": ", `${c.delivered} delivered · ${c.failed} failed · ${c.held} held`);
+  put("latency", { start, p50: c.p50 ?? "", p95: c.p95 ?? "", attempts: c.attempts },
+    whenSlot(start), ": ", c.attempts ? `p50 ${charts.msLabel(c.p50)} · p95 ${charts.msLabel(c.p95)} (${plural(c.attempts, "attempt")})` : `no attempts this ${r.unit}`);
+  put("backlog", { start, backlog: c.backlog },
+    whenSlot(start), ": ", c.backlog ? `${c.backlog} waiting at most` : "nothing waiting recorded");
+}
+
+/** Every busy slot's numbers, in the table under the charts. */
+function renderTable() {
+  const rows = [];
+  model.slots.forEach((s) => {
+    if (!charts.busy(s)) return;
+    rows.push(h("tr", { dataset: { start: s.start, delivered: s.delivered, failed: s.failed, held: s.held, attempts: s.attempts, p50: s.p50 ?? "", p95: s.p95 ?? "", backlog: s.backlog } },
+      h("th", { scope: "row" }, whenSlot(s.start)),
+      h("td", { class: "num" }, count(s.delivered)),
+      h("td", { class: "num" }, count(s.failed)),
+      h("td", { class: "num" }, count(s.held)),
+      h("td", { class: "num" }, count(s.attempts)),
+      h("td", { class: "num" }, charts.msLabel(s.p50)),
+      h("td", { class: "num" }, charts.msLabel(s.p95)),
+      h("td", { class: "num" }, count(s.backlog)),
+    ));
+  });
+  rows.reverse(); // newest first, as the log
+  const r = range();
+  els.metricsCaption.textContent = `${r.title}, ${els.mApp.value || "all apps"}: each ${r.unit} with deliveries, attempts or a backlog, newest first (${plural(rows.length, "row")}).`;
+  els.metricsRows.replaceChildren(...rows);
+}
+
+els.mApp.addEventListener("change", () => {
+  state.cursor = state.cursorAt = null;
+  renderMetrics();
+});
+els.mRange.addEventListener("change", () => {
+  state.cursor = state.cursorAt = null;
+  loadMetrics().catch((e) => handleAuth(e));
+});
+$("metrics-controls").addEventListener("submit", (event) => event.preventDefault());
+
+// The charts are drawn at their box's width: again when it changes.
+new ResizeObserver(() => {
+  const width = Math.floor(els.charts.clientWidth);
+  if (model && width && Math.abs(width - chartsWidth) >= 1 && !els.dashboard.hidden) renderCharts();
+}).observe(els.charts);
 
 // ------------------------------------------------------------- testing --
 

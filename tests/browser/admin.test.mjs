@@ -7,7 +7,8 @@
 // keyboard, and the screenshot in the README. Apps managed at runtime (issue
 // 25): adding one (its secret shown once), a refused change's problems at
 // their fields, editing, rotating the secret, a test delivery, deleting, and
-// the history of changes.
+// the history of changes. The metrics as charts (issue 26): their numbers
+// against GET /admin/metrics, at 390 px and in dark mode.
 //
 //   node --test --test-concurrency=1 tests/browser/admin.test.mjs
 //
@@ -107,6 +108,9 @@ async function app(answer) {
   return { url: `http://127.0.0.1:${server.address().port}/drift`, received };
 }
 
+/** How long the metered app takes to answer, by conversation (ms): one latency bucket each. */
+const METERED_DELAYS = [0, 30, 120, 700];
+
 /** The conversations whose push-app deliveries fail (500) or are gone (410). */
 const REFUSED = new Set([4102, 4199]);
 const GONE = new Set([4103]);
@@ -124,8 +128,11 @@ before(async () => {
         : [202, "accepted"]);
   apps.warehouse = await app(() => [503, "down for maintenance until 14:00 UTC"]);
   apps.analytics = await app(() => [204, ""]);
-  // An app the tests add at runtime.
+  // Apps the tests add at runtime: one that takes everything, and one that
+  // answers after a delay that depends on the conversation (known latencies
+  // for the charts).
   apps.orders = await app(() => [200, "ok"]);
+  apps.metered = await app((conversation) => [200, "ok", METERED_DELAYS[conversation % METERED_DELAYS.length]]);
   const destinations = [
     { name: "legacy-crm", url: apps.crm.url, types: ["conversation_status_updated"] },
     { name: "push-app", url: apps.push.url, types: ["conversation_push"], signingSecret: "PUSH_APP_SIGNING_SECRET" },
@@ -232,7 +239,7 @@ async function filter(page, { destination = "", statuses = [], conversation = ""
 const card = (page, name) => page.locator(`.destination[data-name="${name}"]`);
 const dialog = (page) => page.locator("dialog#confirm");
 
-// --------------------------------------------------------------- apps helpers --
+// ------------------------------------------------ apps and metrics helpers --
 
 /** The secrets the page showed for the apps the tests added, by app. */
 const created = {};
@@ -244,13 +251,76 @@ function signs(secret, { headers, body }) {
   return headers["webhook-signature"].split(" ").includes(`v1,${mac}`);
 }
 
+/**
+ * A latency quantile from histogram bucket counts, written here apart from
+ * the page's: Prometheus' histogram_quantile (rank q × total, linear within
+ * its bucket, 0 as the first bucket's lower bound; the open last bucket
+ * answers its lower bound).
+ */
+function quantile(buckets, bounds, q) {
+  const total = buckets.reduce((a, b) => a + b, 0);
+  if (total === 0) return null;
+  const rank = q * total;
+  let cumulative = 0;
+  for (const [i, n] of buckets.entries()) {
+    if (n > 0 && cumulative + n >= rank) {
+      const lower = i === 0 ? 0 : bounds[i - 1];
+      return i === bounds.length ? lower : lower + (bounds[i] - lower) * ((rank - cumulative) / n);
+    }
+    cumulative += n;
+  }
+  return bounds.at(-1);
+}
+
+/**
+ * What the charts should show of a metrics answer for some destinations
+ * (null: all of them): per minute (or hour) with anything counted, oldest
+ * first, every type and app summed, the percentiles from the summed buckets.
+ */
+function expected(answer, names) {
+  const slots = new Map();
+  const slot = (start) => {
+    if (!slots.has(start)) slots.set(start, { start, accepted: 0, delivered: 0, failed: 0, retried: 0, held: 0, attempts: 0, backlog: 0, latency: new Array(answer.latencyBucketsMs.length + 1).fill(0) });
+    return slots.get(start);
+  };
+  for (const d of answer.destinations.filter((d) => names === null || names.includes(d.name))) {
+    for (const row of d.series) {
+      const s = slot(row.start);
+      for (const k of ["accepted", "delivered", "failed", "retried", "held", "attempts"]) s[k] += row[k];
+      row.latencyBuckets.forEach((n, i) => (s.latency[i] += n));
+    }
+    for (const b of d.backlog) slot(b.start).backlog += b.backlog;
+  }
+  return [...slots.values()]
+    .filter((s) => s.accepted + s.delivered + s.failed + s.retried + s.held + s.attempts + s.backlog > 0)
+    .sort((a, b) => a.start - b.start)
+    .map((s) => ({ ...s, p50: quantile(s.latency, answer.latencyBucketsMs, 0.5), p95: quantile(s.latency, answer.latencyBucketsMs, 0.95) }));
+}
+
+/** A row of the charts' table, as the page writes its numbers. */
+const shownRow = (r) => ({ start: r.start, delivered: r.delivered, failed: r.failed, held: r.held, attempts: r.attempts, p50: r.p50, p95: r.p95, backlog: r.backlog });
+
+/** The charts' table, read from the page. */
+function table(page) {
+  return page.locator("#metrics-rows tr").evaluateAll((trs) => trs.map((tr) => {
+    const n = (k) => (tr.dataset[k] === "" ? null : Number(tr.dataset[k]));
+    return { start: n("start"), delivered: n("delivered"), failed: n("failed"), held: n("held"), attempts: n("attempts"), p50: n("p50"), p95: n("p95"), backlog: n("backlog") };
+  }));
+}
+
+/** A latency as the page writes it: 2.5 ms, 38 ms, 1.2 s. */
+function msText(v) {
+  if (v >= 1000) return `${Math.round(v / 100) / 10} s`;
+  return `${v < 10 ? Math.round(v * 10) / 10 : Math.round(v)} ms`;
+}
+
 describe("the admin page served by the worker", () => {
   test("is served from the assets at /admin.html, and the API beside it still answers", async () => {
     const res = await fetch(`${worker.url}/admin.html`);
     assert.equal(res.status, 200, "served (after the assets' redirect to /admin)");
     assert.match(res.headers.get("content-type"), /^text\/html/);
     assert.match(await res.text(), /<title>drift-bridge admin<\/title>/);
-    for (const file of ["admin.js", "admin.css", "base.css"]) {
+    for (const file of ["admin.js", "admin-charts.js", "admin.css", "base.css"]) {
       assert.equal((await fetch(`${worker.url}/${file}`)).status, 200, file);
     }
     const unauthorised = await fetch(`${worker.url}/admin/deliveries`);
@@ -348,15 +418,19 @@ describe("the admin page served by the worker", () => {
     assert.deepEqual(errors, []);
   });
 
-  test("a screenshot for the README: the list filtered to one app, one dead letter open", async () => {
-    const { page, errors } = await signedIn({ viewport: { width: 1440, height: 1400 } });
+  test("a screenshot for the README: the cards, the last hour's charts, the list filtered to one app, one dead letter open", async () => {
+    const { page, errors } = await signedIn({ viewport: { width: 1440, height: 2300 } });
     await filter(page, { destination: "push-app" });
     const [failed] = await log("&destination=push-app&status=failed");
     await page.locator(`#rows tr[data-id="${failed.id}"] button.open`).click();
     await idle(page);
     assert.equal(await page.locator("#delivery table.attempts tbody tr").count(), failed.attempts);
+    // The last hour, so the test's few minutes of traffic are bars one can see, one of them pointed at.
+    await page.getByLabel("Time", { exact: true }).selectOption("1h");
+    await idle(page);
     await page.evaluate(() => window.scrollTo(0, 0));
-    await page.mouse.move(0, 0);
+    const bar = await page.locator("svg.chart-deliveries g[data-slot] rect").last().boundingBox();
+    await page.mouse.move(bar.x + bar.width / 2, bar.y + bar.height / 2);
     const file = path.join(RESULTS_DIR, "admin.png");
     await page.screenshot({ path: file });
     assert.ok(fs.statSync(file).size > 20_000, `${file} written`);
@@ -960,6 +1034,157 @@ describe("the admin page served by the worker", () => {
     assert.deepEqual(errors, []);
   });
 
+  // ------------------------------------------------------ metrics as charts --
+
+  test("the charts' numbers are GET /admin/metrics': per minute, p50 and p95, the backlog, for one app and the bridge", async () => {
+    // Known traffic: an app answering after 0, 30, 120 or 700 ms, one delivery a webhook.
+    const made = await api("POST", "/admin/destinations", { name: "metered", url: apps.metered.url, types: ["conversation_status_updated"], signed: false });
+    assert.equal(made.status, 201, made.text);
+    const conversations = [4401, 4402, 4403, 4404, 4405, 4406, 4407, 4408];
+    for (const conversation of conversations) await webhook(conversation);
+    await until(async () => (await log("&destination=metered&status=delivered")).length === conversations.length && (await log("&status=pending")).length === 0,
+      "the metered deliveries", 120_000);
+
+    const { page, errors } = await signedIn();
+    const section = page.locator("#metrics");
+    assert.equal(await page.locator("#metrics-heading").innerText(), "Last 24 hours", "the last 24 hours by default");
+    const asked = await section.evaluate((s) => ({ since: Number(s.dataset.since), until: Number(s.dataset.until), step: Number(s.dataset.step) }));
+    assert.equal(asked.step, 60_000, "per minute");
+    assert.ok(Math.abs(asked.until - asked.since - 86_400_000) < 1000);
+    // The same question to the API, and what the page should make of its answer.
+    const answer = (await api("GET", `/admin/metrics?since=${asked.since}&until=${asked.until}&step=minute`)).body;
+    const metered = expected(answer, ["metered"]);
+    const sum = (rows, k) => rows.reduce((a, r) => a + r[k], 0);
+    assert.equal(sum(metered, "delivered"), conversations.length, "the API counted the traffic sent");
+    assert.equal(sum(metered, "attempts"), conversations.length);
+
+    // One app: the table under the charts, minute by minute.
+    await page.getByLabel("App", { exact: true }).selectOption("metered");
+    assert.deepEqual(await table(page), metered.map(shownRow).reverse(), "every busy minute, newest first, as the API counts it");
+    const readout = (kind) => page.locator(`#readout-${kind}`);
+    assert.match(await readout("deliveries").innerText(), new RegExp(`^Last 24 hours: ${conversations.length} delivered · 0 failed · 0 held$`));
+    const all = { latency: new Array(13).fill(0) };
+    for (const r of metered) r.latency.forEach((n, b) => (all.latency[b] += n));
+    const total50 = quantile(all.latency, answer.latencyBucketsMs, 0.5);
+    const total95 = quantile(all.latency, answer.latencyBucketsMs, 0.95);
+    assert.equal(Number(await readout("latency").getAttribute("data-p50")), total50);
+    assert.equal(Number(await readout("latency").getAttribute("data-p95")), total95);
+    assert.ok(total95 > 500 && total95 <= 1000, `p95 ${total95} ms: the 700 ms answers`);
+
+    // The keyboard: the last busy minute, then the one before.
+    const chart = page.locator("svg.chart-deliveries");
+    assert.equal(await chart.getAttribute("role"), "img");
+    assert.match(await chart.getAttribute("aria-label"), new RegExp(`^Deliveries per minute, last 24 hours, metered: ${conversations.length} delivered, 0 failed, 0 held`));
+    await chart.focus();
+    await page.keyboard.press("End");
+    const last = metered.at(-1);
+    const check = async (r) => {
+      const d = readout("deliveries");
+      assert.equal(Number(await d.getAttribute("data-start")), r.start);
+      assert.deepEqual([await d.getAttribute("data-delivered"), await d.getAttribute("data-failed"), await d.getAttribute("data-held")], [String(r.delivered), String(r.failed), String(r.held)]);
+      const l = readout("latency");
+      assert.equal(Number(await l.getAttribute("data-p50")), r.p50, "p50 from the buckets");
+      assert.equal(Number(await l.getAttribute("data-p95")), r.p95, "p95 from the buckets");
+      assert.match(await l.innerText(), new RegExp(`p50 ${msText(r.p50)} · p95 ${msText(r.p95)} \\(${r.attempts} attempts?\\)`));
+      assert.equal(Number(await readout("backlog").getAttribute("data-backlog")), r.backlog);
+      assert.equal(await d.locator("time").getAttribute("datetime"), new Date(r.start).toISOString(), "the minute, exact on hover");
+    };
+    await check(last);
+    if (metered.length > 1) {
+      await page.keyboard.press("ArrowLeft");
+      await check(metered.at(-2));
+    }
+    // The pointer: over the last minute's bar.
+    await page.keyboard.press("Escape");
+    await chart.blur();
+    const bar = page.locator(`svg.chart-deliveries g[data-slot] rect`).last();
+    const box = await bar.boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await check(last);
+    assert.match(await page.locator("svg.chart-deliveries g[data-slot] title").last().textContent(), new RegExp(`${last.delivered} delivered, 0 failed, 0 held$`), "a title per bar");
+
+    // The whole bridge: every app's minutes summed.
+    await page.getByLabel("App", { exact: true }).selectOption("");
+    const bridge = expected(answer, null);
+    assert.deepEqual(await table(page), bridge.map(shownRow).reverse());
+    const totals = (rows) => ({ delivered: sum(rows, "delivered"), failed: sum(rows, "failed"), held: sum(rows, "held") });
+    const t = totals(bridge);
+    assert.ok(t.failed > 0 && t.held > 0, "the bridge has failures and holds to draw");
+    assert.match(await readout("deliveries").innerText(), new RegExp(`^Last 24 hours: ${t.delivered} delivered · ${t.failed} failed · ${t.held} held$`));
+    assert.equal(await page.locator("svg.chart-deliveries g[data-slot]").count(), bridge.filter((r) => r.delivered + r.failed + r.held > 0).length, "one bar a busy minute");
+    assert.equal(Number(await readout("backlog").getAttribute("data-backlog")), Math.max(...bridge.map((r) => r.backlog)));
+
+    // Each card's small chart: its app's totals.
+    for (const d of answer.destinations) {
+      const spark = card(page, d.name).locator("button.spark");
+      if (!(await card(page, d.name).count())) continue;
+      const want = totals(expected(answer, [d.name]));
+      assert.deepEqual(await spark.evaluate((b) => ({ delivered: Number(b.dataset.delivered), failed: Number(b.dataset.failed), held: Number(b.dataset.held) })), want, d.name);
+      assert.match(await spark.getAttribute("aria-label"), new RegExp(`^${d.name}, last 24 hours: ${want.delivered} delivered, ${want.failed} failed, ${want.held} held`));
+    }
+    // A card's chart opens its app's charts.
+    await card(page, "push-app").locator("button.spark").click();
+    assert.equal(await page.getByLabel("App", { exact: true }).inputValue(), "push-app");
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.kind), "deliveries", "the focus on its chart");
+    assert.deepEqual(await table(page), expected(answer, ["push-app"]).map(shownRow).reverse());
+
+    // Another time: the last 7 days, per hour.
+    await page.getByLabel("Time", { exact: true }).selectOption("7d");
+    await idle(page);
+    assert.equal(await page.locator("#metrics-heading").innerText(), "Last 7 days");
+    const week = await section.evaluate((s) => ({ since: Number(s.dataset.since), until: Number(s.dataset.until), step: Number(s.dataset.step) }));
+    assert.equal(week.step, 3_600_000);
+    const hourly = (await api("GET", `/admin/metrics?since=${week.since}&until=${week.until}&step=hour`)).body;
+    assert.deepEqual(await table(page), expected(hourly, ["push-app"]).map(shownRow).reverse());
+    await page.screenshot({ path: path.join(RESULTS_DIR, "admin-charts.png"), fullPage: true });
+    assert.deepEqual(errors, []);
+  });
+
+  test("the charts fit a phone and read in dark mode", async () => {
+    const { page, errors } = await signedIn({ viewport: { width: 390, height: 844 }, mobile: true });
+    const width = () => page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    await page.locator("#metrics").scrollIntoViewIfNeeded();
+    assert.deepEqual(await width(), [390, 390], "no sideways scrolling");
+    const charts = await page.locator("svg.chart").evaluateAll((svgs) => svgs.map((s) => {
+      const r = s.getBoundingClientRect();
+      return { kind: s.dataset.kind ?? "spark", left: r.left, right: r.right, width: r.width, viewBox: s.viewBox.baseVal.width };
+    }));
+    assert.equal(charts.filter((c) => c.kind !== "spark").length, 3, "deliveries, latency and backlog");
+    for (const c of charts) {
+      assert.ok(c.left >= 0 && c.right <= 390, `${c.kind} fits (${c.left}–${c.right})`);
+      if (c.kind !== "spark") assert.ok(Math.abs(c.viewBox - c.width) <= 1, `${c.kind} is drawn at its size, so its text is (${c.viewBox} for ${c.width} px)`);
+    }
+    // The numbers' table scrolls inside its box, not the page.
+    await page.getByText("The numbers, as a table").click();
+    assert.deepEqual(await width(), [390, 390], "with the table open");
+    await page.screenshot({ path: path.join(RESULTS_DIR, "admin-charts-phone.png"), fullPage: true });
+
+    // Light, then dark: the series and the text take the dark palette, and stay readable on it.
+    const colours = () => page.evaluate(() => {
+      const style = (sel, prop) => getComputedStyle(document.querySelector(sel))[prop];
+      return {
+        delivered: style("svg.chart-deliveries rect.s-delivered", "fill"),
+        text: style("svg.chart-deliveries text", "fill"),
+        panel: style("#metrics", "backgroundColor"),
+        p95: style("svg.chart-latency path.s-p95", "stroke"),
+      };
+    });
+    const light = await colours();
+    await page.emulateMedia({ colorScheme: "dark" });
+    const dark = await colours();
+    for (const k of Object.keys(light)) assert.notEqual(dark[k], light[k], `${k} changes with the colour scheme`);
+    const luminance = (rgb) => {
+      const [r, g, b] = rgb.match(/\d+(\.\d+)?/g).slice(0, 3).map((v) => Number(v) / 255).map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const contrast = (a, b) => (Math.max(luminance(a), luminance(b)) + 0.05) / (Math.min(luminance(a), luminance(b)) + 0.05);
+    for (const scheme of [light, dark]) {
+      assert.ok(contrast(scheme.text, scheme.panel) >= 4.5, `axis text readable (${scheme.text} on ${scheme.panel})`);
+      assert.ok(contrast(scheme.delivered, scheme.panel) >= 2, `bars stand out (${scheme.delivered} on ${scheme.panel})`);
+    }
+    await page.locator("#metrics").screenshot({ path: path.join(RESULTS_DIR, "admin-charts-dark.png") });
+    assert.deepEqual(errors, []);
+  });
 
   // Last: it adds deliveries, which the tests above do not expect.
   test("Load more pages through the log; the event id, since and until filters narrow it", async () => {
