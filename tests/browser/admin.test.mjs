@@ -930,8 +930,17 @@ describe("the admin page served by the worker", () => {
     assert.ok(signs(secret, delivery), "signed with the new secret");
     assert.ok(signs(created.orders, delivery), "and with the previous one");
 
+    // Without a clipboard (refused, or not a secure context) Copy selects the secret, to copy by hand.
+    await page.evaluate(() => {
+      navigator.clipboard.writeText = () => Promise.reject(new DOMException("denied", "NotAllowedError"));
+    });
+    await page.getByRole("button", { name: "Copy" }).click();
+    assert.equal(await page.evaluate(() => window.getSelection().toString()), secret);
+    assert.match(await panel.locator(".secret-said").innerText(), /^Selected: copy it with Ctrl\+C/);
+
     await page.getByRole("button", { name: "I have saved it: close" }).click();
     assert.ok(!(await page.content()).includes(secret));
+    assert.equal(await page.evaluate(() => window.getSelection().toString()), "", "nor in the selection");
     await until(async () => (await log("&status=pending")).length === 0, "the webhook's deliveries to settle", 60_000);
     assert.deepEqual(errors, []);
   });
