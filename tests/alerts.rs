@@ -144,3 +144,43 @@ fn a_rate_spaces_an_apps_deliveries_and_its_catch_up() {
     assert!(most <= 4, "at most 4 in any second: {most}; {at:?}");
     assert!(at[19] - at[0] >= 4_500, "20 at 4 a second take at least 4.75 s: {} ms", at[19] - at[0]);
 }
+
+/// The backlog as `/metrics` records it, carried forward from one record to
+/// the next as the admin page draws it: at every minute of an outage and
+/// its catch-up, what really waited then.
+#[test]
+fn the_backlog_carried_forward_is_what_waited_every_minute() {
+    let mut w = world(APP, &[("CIRCUIT_PROBE_SECONDS", "60"), ("DRAIN_PER_SECOND", "1")]);
+    let up = Rc::new(Cell::new(false));
+    let app_up = up.clone();
+    w.app("crm", move |_| if app_up.get() { Some(200) } else { Some(503) });
+    let start = w.now - w.now.rem_euclid(60_000);
+    let mut truth = Vec::new();
+    for minute in 0..40 {
+        w.run_until(start + minute * 60_000 + 1_000);
+        if minute < 10 {
+            push(&mut w, minute);
+        }
+        if minute == 25 {
+            up.set(true);
+        }
+        w.run_until(start + (minute + 1) * 60_000 - 1);
+        let c = w.stats("crm");
+        let count = |k: &str| -> i64 { c.get("counts").and_then(|v| v.get(k)).and_then(Value::as_integer).unwrap().parse().unwrap() };
+        truth.push(count("held") + count("pending"));
+    }
+    let (_, answer) = w.log_op("crm", "/metrics", &format!(r#"{{"since":{start},"until":{},"step":60000}}"#, start + 40 * 60_000)).unwrap();
+    let v = json::parse(&answer, &Limits::INTERNAL).unwrap();
+    let mut at = v.get("backlogBefore").and_then(Value::as_integer).unwrap().parse::<i64>().unwrap();
+    let Some(Value::Array(records)) = v.get("backlog") else { panic!("{answer}") };
+    let record = |m: i64| records.iter().find(|r| r.get("start").and_then(Value::as_integer) == Some((start + m * 60_000).to_string().as_str()));
+    let mut drawn = Vec::new();
+    for minute in 0..40 {
+        if let Some(r) = record(minute) {
+            at = r.get("last").and_then(Value::as_integer).unwrap().parse().unwrap();
+        }
+        drawn.push(at);
+    }
+    assert!(truth.iter().any(|n| *n >= 10), "an outage with a backlog: {truth:?}");
+    assert_eq!(drawn, truth, "records: {answer}");
+}

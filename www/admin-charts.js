@@ -64,11 +64,18 @@ export function model(answer, names = null) {
       });
       s.latencySumMs += row.latencySumMs ?? 0;
     }
-    // Each app's backlog is the most it had waiting in the slot; for the
-    // whole bridge, the sum of those (at most what waited at once).
-    for (const b of d.backlog ?? []) {
-      const s = slot(b.start);
-      if (s) s.backlog += b.backlog ?? 0;
+    // Each app's backlog: the most it had waiting in the slot. A log records
+    // it only when it changes (its operations are what change it), so a slot
+    // without a record had what the record before it ended with
+    // (`backlogBefore` before the first). For the whole bridge, the sum.
+    const records = new Map((d.backlog ?? []).map((b) => [b.start, b]));
+    let carried = d.backlogBefore ?? 0;
+    for (let i = 0; i < n; i++) {
+      const at = start + i * step;
+      const r = records.get(at);
+      const value = r ? r.backlog ?? 0 : carried;
+      if (r) carried = r.last ?? r.backlog ?? 0;
+      if (value > 0) slot(at).backlog += value;
     }
   }
   const totals = { backlog: 0, latency: new Array(bounds.length + 1).fill(0) };
@@ -339,7 +346,7 @@ export function latencyChart(m, { width, height = 160, label, title }) {
 /**
  * The backlog: the most deliveries waiting in each slot, as a step line.
  * A slot without a record had none waiting when its app's log last ran in
- * it (the log records its backlog only while it is over 0).
+ * it (between the log's records, the backlog stayed as the last one ended).
  */
 export function backlogChart(m, { width, height = 130, label, title }) {
   let most = 0;

@@ -100,7 +100,6 @@ const state = {
   filters: {},
   next: null, // the log's cursor for "Load more"
   shown: 0,
-  shownFrom: new Set(), // the destinations the log has shown a delivery of (see logCursor)
   open: null, // id of the delivery shown
   generation: 0, // bumps on sign-out and new filters, so late answers are dropped
   inflight: 0,
@@ -601,31 +600,9 @@ function readFilters() {
   return { filters };
 }
 
-/**
- * The cursor for the log's next page, from the API's `next`. The API
- * writes a destination's log as done ("name:-") when a first page took
- * none of its deliveries, though it has older ones: "Load more" would
- * never show them (a server bug, reported). A log this list has shown
- * nothing of is left out of the cursor instead, which the API reads as
- * "from its newest", as on a first page; its deliveries are all older than
- * those shown, so the merge stays newest first. When `next` is null after
- * a full page, such logs may still hold deliveries: one more page asks.
- */
-function logCursor(next, full) {
-  const unseen = (name) => !state.shownFrom.has(name);
-  if (next === null || next === undefined) {
-    if (!full) return null;
-    const names = state.destinations.map((d) => d.name).filter((n) => !state.filters.destination || n === state.filters.destination);
-    if (!names.some(unseen)) return null;
-    const done = names.filter((n) => !unseen(n)).map((n) => `${n}:-`);
-    return done.length ? done.join(".") : null;
-  }
-  const parts = String(next).split(".").filter((part) => {
-    const colon = part.lastIndexOf(":");
-    return !(part.slice(colon + 1) === "-" && unseen(part.slice(0, colon)));
-  });
-  // Every log left out: the cursor would say nothing; name the shown ones as done.
-  return parts.length ? parts.join(".") : [...state.shownFrom].map((n) => `${n}:-`).join(".") || null;
+/** The cursor for the log's next page: the API's `next` (null on the last page). */
+function logCursor(next) {
+  return next ?? null;
 }
 
 function query(filters, cursor) {
@@ -645,12 +622,10 @@ async function loadLog({ reset, generation = state.generation }) {
     if (reset) {
       els.rows.replaceChildren();
       state.shown = 0;
-      state.shownFrom.clear();
     }
     els.rows.append(...deliveries.map(row));
     state.shown += deliveries.length;
-    for (const d of deliveries) state.shownFrom.add(d.destination);
-    state.next = logCursor(value.next ?? null, deliveries.length >= PAGE);
+    state.next = logCursor(value.next);
     problem(els.logProblem, "");
     fieldError("", "");
     show(els.more, Boolean(state.next));

@@ -30,16 +30,24 @@ const BUCKETS: usize = LATENCY_BOUNDS_MS.len() + 1;
 pub const TABLES: [&str; 1] = ["CREATE TABLE IF NOT EXISTS metrics (span INTEGER NOT NULL, start INTEGER NOT NULL, type TEXT NOT NULL, \
      accepted INTEGER NOT NULL, delivered INTEGER NOT NULL, failed INTEGER NOT NULL, retried INTEGER NOT NULL, \
      held INTEGER NOT NULL, attempts INTEGER NOT NULL, succeeded INTEGER NOT NULL, latency TEXT NOT NULL, \
-     latency_sum INTEGER NOT NULL, backlog INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (span, start, type)) WITHOUT ROWID"];
+     latency_sum INTEGER NOT NULL, backlog INTEGER NOT NULL DEFAULT 0, backlog_last INTEGER NOT NULL DEFAULT 0, \
+     PRIMARY KEY (span, start, type)) WITHOUT ROWID"];
 
-/// The column the metrics of drift-bridge before the backlog lack.
-pub const ADD_BACKLOG: &str = "ALTER TABLE metrics ADD COLUMN backlog INTEGER NOT NULL DEFAULT 0";
+/// The columns the metrics of drift-bridge before the backlog lack.
+pub const ADD_BACKLOG: [&str; 2] = [
+    "ALTER TABLE metrics ADD COLUMN backlog INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE metrics ADD COLUMN backlog_last INTEGER NOT NULL DEFAULT 0",
+];
 
 /// The span of the counts since the log began (start 0), for counters that
 /// only grow (Prometheus'); kept for as long as the log.
 pub const TOTAL: i64 = 0;
-/// The type of the rows that hold the log's backlog (its most deliveries
-/// waiting, pending and held, in the span).
+/// The type of the rows that hold the log's backlog: the most deliveries
+/// waiting (pending and held) in the span, and how many waited at its end.
+/// A span gets one when the backlog was seen in it and was, or had just
+/// been, above zero; the backlog changes only with the log's operations,
+/// which all record it, so between two rows it stayed at the first one's
+/// end.
 pub const BACKLOG_TYPE: &str = "*";
 
 /// What happened to one event type's deliveries in a span of time.
@@ -93,7 +101,8 @@ impl Counters {
         if total == 0 {
             return None;
         }
-        let rank = (q.clamp(0.0, 1.0) * total as f64).max(1.0);
+        // As Prometheus' histogram_quantile: the rank is q × the count.
+        let rank = q.clamp(0.0, 1.0) * total as f64;
         let mut seen = 0u64;
         for (i, n) in self.latency.iter().enumerate() {
             if *n == 0 {
@@ -158,8 +167,11 @@ pub struct Minute {
     /// The minute's start (ms); 0 before anything was counted.
     pub start: i64,
     pub by_type: Vec<(String, Counters)>,
-    /// The most deliveries waiting (pending and held) seen in the minute.
-    pub backlog: i64,
+    /// The most deliveries waiting (pending and held) seen in the minute,
+    /// and how many at the last look; `None`: not looked at yet.
+    pub backlog: Option<(i64, i64)>,
+    /// How many waited at the end of the last span recorded.
+    pub backlog_recorded: i64,
 }
 
 impl Minute {
@@ -192,29 +204,33 @@ impl Minute {
             if counters.is_empty() {
                 continue;
             }
-            write(sql, MINUTE_MS, self.start, event_type, counters, 0)?;
+            write(sql, MINUTE_MS, self.start, event_type, counters, (0, 0))?;
             for (span, start) in [(HOUR_MS, hour), (TOTAL, 0)] {
                 let mut total = read(sql, span, start, event_type)?.unwrap_or_default();
                 total.add(counters);
-                write(sql, span, start, event_type, &total, 0)?;
+                write(sql, span, start, event_type, &total, (0, 0))?;
             }
         }
-        if self.backlog > 0 && self.start > 0 {
-            write(sql, MINUTE_MS, self.start, BACKLOG_TYPE, &Counters::default(), self.backlog)?;
-            let most = sql
-                .number("SELECT backlog FROM metrics WHERE span = ? AND start = ? AND type = ?", &[Arg::Int(HOUR_MS), Arg::Int(hour), Arg::Text(BACKLOG_TYPE)])?
-                .unwrap_or(0);
-            write(sql, HOUR_MS, hour, BACKLOG_TYPE, &Counters::default(), most.max(self.backlog))?;
+        if let Some((most, last)) = self.backlog.filter(|(most, _)| *most > 0 || self.backlog_recorded > 0) {
+            if self.start > 0 {
+                write(sql, MINUTE_MS, self.start, BACKLOG_TYPE, &Counters::default(), (most, last))?;
+                let before = sql
+                    .number("SELECT backlog FROM metrics WHERE span = ? AND start = ? AND type = ?", &[Arg::Int(HOUR_MS), Arg::Int(hour), Arg::Text(BACKLOG_TYPE)])?
+                    .unwrap_or(0);
+                write(sql, HOUR_MS, hour, BACKLOG_TYPE, &Counters::default(), (before.max(most), last))?;
+            }
+            self.backlog_recorded = last;
         }
         self.start = minute_of(now);
         self.by_type.clear();
-        self.backlog = 0;
+        self.backlog = None;
         Ok(())
     }
 
     /// `waiting` deliveries (pending and held) were seen now.
     pub fn observe_backlog(&mut self, waiting: i64) {
-        self.backlog = self.backlog.max(waiting);
+        let most = self.backlog.map_or(waiting, |(m, _)| m.max(waiting));
+        self.backlog = Some((most, waiting));
     }
 
     pub fn encode(&self) -> String {
@@ -231,8 +247,11 @@ impl Minute {
         types.push(']');
         let mut w = Writer::object();
         w.int("start", self.start).raw("types", &types);
-        if self.backlog > 0 {
-            w.int("backlog", self.backlog);
+        if let Some((most, last)) = self.backlog {
+            w.raw("backlog", &format!("[{most},{last}]"));
+        }
+        if self.backlog_recorded > 0 {
+            w.int("backlogRecorded", self.backlog_recorded);
         }
         w.finish()
     }
@@ -240,7 +259,14 @@ impl Minute {
     pub fn decode(value: &Value<'_>) -> Result<Minute, MessageError> {
         let f = Fields::parse("minute", value)?;
         let by_type = f.each("types", |t| Ok((t.str("type")?, Counters::decode(t)?)))?;
-        Ok(Minute { start: f.opt_int("start")?.unwrap_or(0), by_type, backlog: f.opt_int("backlog")?.unwrap_or(0) })
+        let backlog = match f.get("backlog") {
+            Some(Value::Array(pair)) if pair.len() == 2 => {
+                let n = |v: &Value<'_>| v.as_integer().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+                Some((n(&pair[0]), n(&pair[1])))
+            }
+            _ => None,
+        };
+        Ok(Minute { start: f.opt_int("start")?.unwrap_or(0), by_type, backlog, backlog_recorded: f.opt_int("backlogRecorded")?.unwrap_or(0) })
     }
 }
 
@@ -375,14 +401,14 @@ pub fn minute_of(ms: i64) -> i64 {
     ms - ms.rem_euclid(MINUTE_MS)
 }
 
-fn write(sql: &impl Sql, span: i64, start: i64, event_type: &str, c: &Counters, backlog: i64) -> Result<(), StorageError> {
+fn write(sql: &impl Sql, span: i64, start: i64, event_type: &str, c: &Counters, backlog: (i64, i64)) -> Result<(), StorageError> {
     let n = |v: u64| Arg::Int(v as i64);
     sql.execute(
-        "INSERT INTO metrics (span, start, type, accepted, delivered, failed, retried, held, attempts, succeeded, latency, latency_sum, backlog) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (span, start, type) DO UPDATE SET accepted = excluded.accepted, \
+        "INSERT INTO metrics (span, start, type, accepted, delivered, failed, retried, held, attempts, succeeded, latency, latency_sum, \
+         backlog, backlog_last) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (span, start, type) DO UPDATE SET accepted = excluded.accepted, \
          delivered = excluded.delivered, failed = excluded.failed, retried = excluded.retried, held = excluded.held, \
          attempts = excluded.attempts, succeeded = excluded.succeeded, latency = excluded.latency, latency_sum = excluded.latency_sum, \
-         backlog = excluded.backlog",
+         backlog = excluded.backlog, backlog_last = excluded.backlog_last",
         &[
             Arg::Int(span),
             Arg::Int(start),
@@ -396,7 +422,8 @@ fn write(sql: &impl Sql, span: i64, start: i64, event_type: &str, c: &Counters, 
             n(c.succeeded),
             Arg::Text(&c.latency_text()),
             n(c.latency_sum_ms),
-            Arg::Int(backlog),
+            Arg::Int(backlog.0),
+            Arg::Int(backlog.1),
         ],
     )?;
     Ok(())
@@ -436,22 +463,35 @@ pub struct Span {
     pub start: i64,
     pub event_type: String,
     pub counters: Counters,
-    /// The most deliveries waiting in the span (rows of [`BACKLOG_TYPE`]).
-    pub backlog: i64,
+    /// The most deliveries waiting in the span, and how many at its end
+    /// (rows of [`BACKLOG_TYPE`]).
+    pub backlog: (i64, i64),
 }
 
 /// The stored spans of `span_ms` starting in `[from, until)`, oldest first
 /// (at most `limit`).
 pub fn spans(sql: &impl Sql, span_ms: i64, from: i64, until: i64, limit: i64) -> Result<Vec<Span>, StorageError> {
     let rows = sql.query(
-        "SELECT start, type, accepted, delivered, failed, retried, held, attempts, succeeded, latency, latency_sum, backlog FROM metrics \
+        "SELECT start, type, accepted, delivered, failed, retried, held, attempts, succeeded, latency, latency_sum, backlog, backlog_last FROM metrics \
          WHERE span = ? AND start >= ? AND start < ? ORDER BY start, type LIMIT ?",
         &[Arg::Int(span_ms), Arg::Int(from), Arg::Int(until), Arg::Int(limit)],
     )?;
     Ok(rows
         .into_iter()
-        .map(|mut r| Span { span_ms, start: r.int0(0), event_type: r.take(1), counters: counters(&r, 2), backlog: r.int0(11) })
+        .map(|mut r| Span { span_ms, start: r.int0(0), event_type: r.take(1), counters: counters(&r, 2), backlog: (r.int0(11), r.int0(12)) })
         .collect())
+}
+
+/// How many deliveries waited at the end of the last span of `span_ms`
+/// recorded before `before` (0 if none): the backlog from then on, until
+/// the next record.
+pub fn backlog_before(sql: &impl Sql, span_ms: i64, before: i64) -> Result<i64, StorageError> {
+    Ok(sql
+        .number(
+            "SELECT backlog_last FROM metrics WHERE span = ? AND type = ? AND start < ? ORDER BY start DESC LIMIT 1",
+            &[Arg::Int(span_ms), Arg::Text(BACKLOG_TYPE), Arg::Int(before)],
+        )?
+        .unwrap_or(0))
 }
 
 /// The counts since the log began, per type: the stored totals and the
@@ -574,7 +614,7 @@ mod tests {
 
     #[test]
     fn counters_roundtrip_through_the_state() {
-        let mut m = Minute { start: 120_000, by_type: Vec::new(), backlog: 7 };
+        let mut m = Minute { start: 120_000, by_type: Vec::new(), backlog: Some((7, 3)), backlog_recorded: 2 };
         m.at("conversation_push").attempts = 3;
         m.at("conversation_push").observe_latency(42);
         m.at("other").held = 1;

@@ -395,7 +395,8 @@ pub fn delete(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effect
 
 /// `POST /admin/destinations/{name}/rotate-secret` (`{"overlapSeconds": n}`,
 /// a day by default): a new secret, shown once; until the overlap ends,
-/// deliveries are signed with both.
+/// deliveries are signed with both. Answers `{"destination":{…},"secret",
+/// "previousSecretExpiresAt"?,"version"}`, as a create does.
 pub fn rotate(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
     if ctx.declared.get(&change.name).is_some() {
         return Ok(refuse(
@@ -446,8 +447,11 @@ pub fn rotate(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effect
     store(sql, &app)?;
     let detail = Writer::object().int("overlapSeconds", overlap).opt_int("previousSecretExpiresAt", (overlap > 0).then_some(until)).finish();
     commit(sql, ctx, change, "rotate-secret", &detail, |v| {
+        let mut d = Writer::object();
+        app.write_public(&mut d, ctx.now);
+        d.str("source", "runtime");
         let mut w = Writer::object();
-        w.str("destination", &change.name).str("secret", &secret);
+        w.raw("destination", &d.finish()).str("secret", &secret);
         w.opt_int("previousSecretExpiresAt", (overlap > 0).then_some(until)).int("version", v);
         Reply::ok(w.finish())
     })

@@ -525,7 +525,15 @@ async fn metrics(req: &Request, env: &Env, config: &Config) -> Result<Response> 
             _ => Vec::new(),
         };
         let backlog = value.get("backlog").map(Value::to_json).unwrap_or_else(|| "[]".into());
-        items.push(json::Writer::object().str("name", name).raw("series", &format!("[{}]", series.join(","))).raw("backlog", &backlog).finish());
+        let before = value.get("backlogBefore").and_then(Value::as_integer).unwrap_or("0").to_owned();
+        items.push(
+            json::Writer::object()
+                .str("name", name)
+                .raw("series", &format!("[{}]", series.join(",")))
+                .raw("backlog", &backlog)
+                .raw("backlogBefore", &before)
+                .finish(),
+        );
     }
     out.raw("destinations", &format!("[{}]", items.join(",")));
     json_response(200, &out.finish())
@@ -746,7 +754,9 @@ async fn list(req: &Request, env: &Env, config: &Config) -> Result<Response> {
             Some(before) => match logs.iter().find(|p| p.name == *name) {
                 None => *before,
                 Some(p) if p.taken == p.items.len() => p.next,
-                Some(p) if p.taken == 0 => *before,
+                // Nothing of it on this page: the next starts where this one
+                // did (from the top on a first page), not as if it were done.
+                Some(p) if p.taken == 0 => Some(before.unwrap_or(i64::MAX)),
                 Some(p) => Some(p.items[p.taken - 1].1),
             },
         };

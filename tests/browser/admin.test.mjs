@@ -289,7 +289,16 @@ function expected(answer, names) {
       for (const k of ["accepted", "delivered", "failed", "retried", "held", "attempts"]) s[k] += row[k];
       row.latencyBuckets.forEach((n, i) => (s.latency[i] += n));
     }
-    for (const b of d.backlog) slot(b.start).backlog += b.backlog;
+    // Between two records the backlog stayed as the first ended (backlogBefore before the first).
+    const step = answer.step;
+    const first = answer.since - (((answer.since % step) + step) % step);
+    let carried = d.backlogBefore ?? 0;
+    for (let at = first; at < answer.until; at += step) {
+      const r = d.backlog.find((b) => b.start === at);
+      const value = r ? r.backlog : carried;
+      if (r) carried = r.last;
+      if (value > 0) slot(at).backlog += value;
+    }
   }
   return [...slots.values()]
     .filter((s) => s.accepted + s.delivered + s.failed + s.retried + s.held + s.attempts + s.backlog > 0)

@@ -81,6 +81,30 @@ test("the delivery log lists every delivery, filters it, and shows one with its 
   assert.equal(detail.body.token, "[redacted]");
 });
 
+test("Load more pages through every log, also one the first page took nothing from", async () => {
+  const older = await app(() => 200);
+  const newer = await app(() => 200);
+  const mf = await bridge([
+    { name: "older", url: older.url, types: ["new_message"] },
+    { name: "newer", url: newer.url, types: ["conversation_push"] },
+  ]);
+  // Three for "older", then three newer ones for "newer".
+  for (const id of [1, 2, 3]) assert.equal((await webhook(mf, conversation(id, "new_message"))).status, 200);
+  await until(() => older.accepted().length === 3, 20000, "older's three");
+  for (const id of [4, 5, 6]) assert.equal((await webhook(mf, push(id))).status, 200);
+  await until(() => newer.accepted().length === 3, 20000, "newer's three");
+  const pages = [];
+  let cursor = null;
+  for (let page = 0; page < 10; page++) {
+    const body = (await admin(mf, `/admin/deliveries?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`)).body;
+    pages.push(body.deliveries.map((d) => d.destination));
+    cursor = body.next;
+    if (cursor === null) break;
+  }
+  // (A page that ends exactly at the end may be followed by an empty one.)
+  assert.deepEqual(pages.filter((p) => p.length > 0), [["newer", "newer"], ["newer", "older"], ["older", "older"]], "newest first, every delivery of both");
+});
+
 test("destination health: state, counts, success ratio, latency percentiles, failures", async () => {
   let down = false;
   const r = await app(() => (down ? 500 : 200));

@@ -246,6 +246,8 @@ impl World {
                 "/resume" => log::resume(sql, &ctx, body),
                 "/health" => log::health(sql, &ctx, body),
                 "/stats" => log::stats(sql, &ctx),
+                "/metrics" => log::metrics(sql, &ctx, body),
+                "/totals" => log::totals(sql, &ctx),
                 other => panic!("unknown op {other}"),
             })
             .map_err(|e| e.to_string())?;

@@ -73,7 +73,7 @@ pub(super) fn review(st: &mut LogState, ctx: &Context<'_>, fx: &mut Effects) -> 
 pub(super) fn finish(sql: &impl Sql, st: &mut LogState, ctx: &Context<'_>, fx: &mut Effects) -> Result<(), StorageError> {
     st.minute.flush(sql, ctx.now)?;
     let waiting = st.counts.pending + st.counts.held;
-    if waiting > st.minute.backlog {
+    if st.minute.backlog.is_none_or(|(most, last)| waiting > most || waiting != last) {
         st.touch().minute.observe_backlog(waiting);
     }
     if let Some(at) = review(st, ctx, fx) {

@@ -429,7 +429,10 @@ pub const METRICS_ROWS: i64 = 20_000;
 
 /// `/metrics` (`{"since","until","step"}`, `step` a minute or an hour in
 /// ms): the log's counts over time, oldest first, the current minute's
-/// included: `{"step","series":[{"start","type",…counts}],"backlog":[{"start","backlog"}]}`.
+/// included: `{"step","series":[{"start","type",…counts}],"backlog":[{"start","backlog","last"}],
+/// "backlogBefore"}` (the backlog's records, the most waiting in the span
+/// and how many at its end; between two records it stayed at the first
+/// one's end, and before the first at `backlogBefore`).
 pub fn metrics(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, StorageError> {
     let value = json::parse(body, &Limits::INTERNAL).unwrap_or(Value::Null);
     let int = |name: &str| value.get(name).and_then(Value::as_integer).and_then(|n| n.parse::<i64>().ok());
@@ -443,14 +446,16 @@ pub fn metrics(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
     let mut current = st.minute.clone();
     let current_start = current.start - current.start.rem_euclid(step);
     let in_range = current.start > 0 && current.start >= since && current.start < until;
+    let record = |start: i64, (most, last): (i64, i64)| Writer::object().int("start", start).int("backlog", most).int("last", last).finish();
     for span in metrics::spans(sql, step, from, until, METRICS_ROWS)? {
         if span.event_type == metrics::BACKLOG_TYPE {
             let mut b = span.backlog;
             if in_range && span.start == current_start {
-                b = b.max(current.backlog);
-                current.backlog = 0;
+                if let Some((most, last)) = current.backlog.take() {
+                    b = (b.0.max(most), last);
+                }
             }
-            backlog.push(Writer::object().int("start", span.start).int("backlog", b).finish());
+            backlog.push(record(span.start, b));
             continue;
         }
         let mut c = span.counters;
@@ -466,14 +471,15 @@ pub fn metrics(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
         for (t, c) in &current.by_type {
             series.push(metrics::span_json(current_start, t, c));
         }
-        if current.backlog > 0 {
-            backlog.push(Writer::object().int("start", current_start).int("backlog", current.backlog).finish());
+        if let Some(b) = current.backlog.filter(|(most, _)| *most > 0 || current.backlog_recorded > 0) {
+            backlog.push(record(current_start, b));
         }
     }
     let out = Writer::with_capacity(64 + series.iter().map(String::len).sum::<usize>())
         .int("step", step)
         .raw("series", &format!("[{}]", series.join(",")))
         .raw("backlog", &format!("[{}]", backlog.join(",")))
+        .int("backlogBefore", metrics::backlog_before(sql, step, from)?)
         .finish();
     Ok(Effects::reply(Reply::ok(out)))
 }

@@ -105,8 +105,12 @@ pub fn open(sql: &impl Sql, now: i64, hold_retention_ms: i64) -> Result<Found, S
         sql.execute(statement, &[])?;
     }
     let metrics = sql.first("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'metrics'", &[])?;
-    if metrics.as_ref().and_then(|r| r.text(0)).is_some_and(|text| !text.contains("backlog")) {
-        sql.execute(metrics::ADD_BACKLOG, &[])?;
+    if let Some(text) = metrics.as_ref().and_then(|r| r.text(0)).map(str::to_owned) {
+        for (column, statement) in [("backlog ", metrics::ADD_BACKLOG[0]), ("backlog_last", metrics::ADD_BACKLOG[1])] {
+            if !text.contains(column) {
+                sql.execute(statement, &[])?;
+            }
+        }
     }
     Ok(found)
 }
