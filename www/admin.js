@@ -337,7 +337,33 @@ async function openDashboard({ fresh = false } = {}) {
   show(els.dashboard, true);
   // The form is gone: the top of what it opened takes the focus.
   if (fresh) els.destinationsHeading.focus();
+  followLink();
 }
+
+/**
+ * An alert links to `/admin.html#destination=<name>`: that app's card, its
+ * charts and its deliveries. (The hash never holds the token or anything
+ * secret; it names an app.)
+ */
+function followLink() {
+  const name = new URLSearchParams(location.hash.slice(1)).get("destination");
+  if (!name || !state.destinations.some((d) => d.name === name)) return;
+  els.fDestination.value = name;
+  applyFilters();
+  if ([...els.mApp.options].some((o) => o.value === name)) {
+    els.mApp.value = name;
+    state.cursor = state.cursorAt = null;
+    renderMetrics();
+  }
+  const card = [...els.destinations.children].find((li) => li.dataset.name === name);
+  card?.scrollIntoView({ block: "start" });
+  card?.querySelector("h3")?.setAttribute("tabindex", "-1");
+  card?.querySelector("h3")?.focus({ preventScroll: true });
+}
+
+window.addEventListener("hashchange", () => {
+  if (state.token && !els.dashboard.hidden) followLink();
+});
 
 /** Forgets the token (storage and memory) and clears everything it showed. */
 function signOut(message = "") {

@@ -427,6 +427,22 @@ describe("the admin page served by the worker", () => {
     assert.deepEqual(errors, []);
   });
 
+  test("an alert's link (#destination=<name>) opens that app: its deliveries, its charts, its card", async () => {
+    const { page, errors } = await signedIn({ url: `${worker.url}/admin.html#destination=warehouse` });
+    await idle(page);
+    assert.equal(await page.locator("#f-destination").inputValue(), "warehouse", "the log filtered to it");
+    assert.equal(await page.locator("#m-app").inputValue(), "warehouse", "its charts");
+    const destinations = await page.locator("#rows tr").evaluateAll((trs) => [...new Set(trs.map((tr) => tr.dataset.destination))]);
+    assert.deepEqual(destinations.filter(Boolean), ["warehouse"]);
+    assert.equal(await page.evaluate(() => document.activeElement?.closest(".destination")?.dataset.name), "warehouse", "its card has the focus");
+    // Another app's link, in the same tab.
+    await page.evaluate(() => (location.hash = "destination=push-app"));
+    await page.waitForFunction(() => document.getElementById("f-destination").value === "push-app");
+    await idle(page);
+    assert.equal(await page.locator("#m-app").inputValue(), "push-app");
+    assert.deepEqual(errors, []);
+  });
+
   test("a screenshot for the README: the cards, the last hour's charts, the list filtered to one app, one dead letter open", async () => {
     const { page, errors } = await signedIn({ viewport: { width: 1440, height: 2300 } });
     await filter(page, { destination: "push-app" });
