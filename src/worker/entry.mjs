@@ -107,18 +107,22 @@ async function operatorFetch(request, env, ctx) {
  * answers a change only once every copy taken before it has expired, so a
  * webhook answered 200 after a change's answer is routed by the change.
  */
-const apps = { version: -1, text: undefined, takenAt: -Infinity, refreshing: undefined };
+const apps = { version: -1, text: undefined, takenAt: -Infinity };
 /** APPS_CACHE_MS, asked of the wasm once per isolate. */
 let appsLease;
 
+/**
+ * Makes sure the copy of the apps may be used. Each request that finds it
+ * expiring asks the registry itself: a promise of one request's I/O cannot
+ * be awaited by another (workerd refuses I/O across Durable Objects and
+ * requests), so concurrent requests do not share one refresh; what a
+ * refresh brings is shared.
+ */
 async function freshApps(env) {
   if (env.REGISTRY === undefined) return; // no registry, no apps but the declared ones
   appsLease ??= bridge.appsLeaseMs(env);
   if (Date.now() - apps.takenAt < appsLease * 0.8) return;
-  apps.refreshing ??= refreshApps(env).finally(() => {
-    apps.refreshing = undefined;
-  });
-  await apps.refreshing;
+  await refreshApps(env);
 }
 
 async function refreshApps(env) {
@@ -129,6 +133,8 @@ async function refreshApps(env) {
   const res = await registry.fetch("https://do/routes", { method: "POST", body: `{"known":${apps.version}}` });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`the registry answered ${res.status} for the apps: ${text.slice(0, 200)}`);
+  // Another request's refresh may have brought a newer copy meanwhile.
+  if (takenAt < apps.takenAt) return;
   if (!text.includes('"same":true')) {
     const version = bridge.setApps(env, text);
     if (version < 0) throw new Error("the registry's answer for the apps cannot be read");
