@@ -207,9 +207,15 @@ test("orgIds narrow an app to its organisations; a rate spaces its deliveries ou
   for (let id = 50; id < 60; id++) assert.equal((await webhook(mf, conversation(id))).status, 200);
   await until(() => slow.accepted().length >= 10, 30000, "ten deliveries at two a second");
   const times = slow.accepted().map((q) => q.at).sort((a, b) => a - b);
-  const most = Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 1000).length));
-  console.log(`ten deliveries over ${times[9] - times[0]} ms; at most ${most} in any second`);
-  assert.ok(most <= 2, `at most 2 in any one second: ${times.map((t) => t - times[0])}`);
+  // The bridge starts them 1/rate = 500 ms apart; what the app measures adds
+  // a few milliseconds of jitter either way, so two sends exactly 1000 ms
+  // apart can land a fraction of a millisecond inside one second. The claim
+  // is the spacing: no gap much shorter than 500 ms, never three within 900 ms.
+  const gaps = times.slice(1).map((t, i) => t - times[i]);
+  const most = Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 900).length));
+  console.log(`ten deliveries over ${times[9] - times[0]} ms; shortest gap ${Math.min(...gaps)} ms`);
+  assert.ok(Math.min(...gaps) >= 400, `no two sooner than the rate allows: ${times.map((t) => t - times[0])}`);
+  assert.ok(most <= 2, `at most 2 in any 900 ms: ${times.map((t) => t - times[0])}`);
   assert.ok(times[9] - times[0] >= 4000, "ten at two a second take four and a half seconds");
 });
 
