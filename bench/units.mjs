@@ -65,7 +65,7 @@ function patch(sql) {
   patched = true;
   const proto = Object.getPrototypeOf(sql);
   const exec = proto.exec;
-  proto.exec = function (...args) { const c = exec.apply(this, args); cursors.add(c); if (/\bmetrics\b/.test(args[0]) && !/^\s*SELECT/i.test(args[0])) metrics.add(c); return c; };
+  proto.exec = function (...args) { const c = exec.apply(this, args); cursors.add(c); if (/\\bmetrics\\b/.test(args[0]) && !/^\\s*SELECT/i.test(args[0])) metrics.add(c); return c; };
 }
 const metrics = new Set();
 // Every cursor is read to its end before the code that made it awaits: count
