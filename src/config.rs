@@ -150,7 +150,10 @@ impl Config {
             ));
         }
         let destinations = match Destinations::parse_with(get(crate::delivery::destination::DESTINATIONS).as_deref(), &get, parse_url) {
-            Ok(d) => d,
+            Ok(d) => {
+                problems.extend(d.notices());
+                d
+            }
             Err(found) => {
                 problems.extend(found);
                 Destinations::default()

@@ -182,6 +182,18 @@ impl Destinations {
             Err(problems)
         }
     }
+
+    /// What is probably wrong but stops nothing: a type a typo away from a
+    /// conversation type ([`typos`]).
+    pub fn notices(&self) -> Vec<Problem> {
+        let mut notices = Vec::new();
+        for (i, d) in self.list.iter().enumerate() {
+            for (field, message) in typos(&d.types) {
+                notices.push(Problem::notice(format!("{DESTINATIONS}[{i}].{field}"), message));
+            }
+        }
+        notices
+    }
 }
 
 /// Which set of fields an app's object may have.
@@ -476,6 +488,44 @@ pub(crate) fn read_name(item: &Value<'_>, errors: &mut Vec<(String, String)>) ->
 
 /// An app's name: 1 to 64 letters, digits, `-` or `_` (it is part of
 /// delivery ids, where `.` separates).
+/// The types of `types` that are one or two typing mistakes away from one
+/// of the four conversation types, as (`types[j]`, what is wrong): such a
+/// type matches no event and delivers nothing, silently. Any other name
+/// passes, since an app may take any of Drift's event types. The admin API
+/// refuses a change with one; declared apps get a notice in /health (a
+/// refusal there would stop every app's webhooks after an upgrade).
+pub fn typos(types: &[String]) -> Vec<(String, String)> {
+    types
+        .iter()
+        .enumerate()
+        .filter_map(|(j, t)| near_miss(t).map(|meant| (format!("types[{j}]"), format!("{} is not a Drift event type; did you mean \"{meant}\"?", crate::escape::quoted(t)))))
+        .collect()
+}
+
+/// The conversation type `name` is one or two typing mistakes away from, if any.
+fn near_miss(name: &str) -> Option<&'static str> {
+    crate::event::EventType::ALL.iter().map(|t| t.name()).find(|known| *known != name && edits(name, known) <= 2)
+}
+
+/// Levenshtein distance, stopping early past 2 (names are at most 128 bytes).
+fn edits(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len().abs_diff(b.len()) > 2 {
+        return 3;
+    }
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &x) in a.iter().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &y) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (prev + usize::from(x != y)).min(row[j] + 1).min(here + 1);
+            prev = here;
+        }
+    }
+    row[b.len()]
+}
+
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return Err(format!("{} must be 1 to 64 letters, digits, '-' or '_'", crate::escape::quoted(name)));
@@ -572,6 +622,30 @@ mod tests {
             "REPLACEMENT" => Some("app-token".into()),
             _ => None,
         }
+    }
+
+    #[test]
+    fn a_type_a_typo_away_from_a_conversation_type_is_refused_and_others_pass() {
+        for (name, meant) in [
+            ("conversation_psuh", Some("conversation_push")),
+            ("conversation_pushes", Some("conversation_push")),
+            ("conversation_inactiv", Some("conversation_inactive")),
+            ("conversation-manual-push", Some("conversation_manual_push")),
+            ("conversation_closed", None),
+            ("conversation_manual_push", None),
+            ("conversation_push", None),
+            ("new_message", None),
+            ("contact_identified", None),
+            ("*", None),
+        ] {
+            assert_eq!(near_miss(name), meant, "{name}");
+        }
+        let d = Destinations::parse(Some(r#"[{"name":"a","url":"https://a","types":["conversation_push","Conversation_Inactive"]}]"#), secrets).unwrap();
+        let notices: Vec<String> = d.notices().iter().map(ToString::to_string).collect();
+        assert_eq!(notices, ["DESTINATIONS[0].types[1]: \"Conversation_Inactive\" is not a Drift event type; did you mean \"conversation_inactive\"?"]);
+        assert!(d.notices().iter().all(|p| !p.blocking), "a notice: the declared apps keep working");
+        assert_eq!(edits("kitten", "sitting"), 3);
+        assert_eq!(edits("", "ab"), 2);
     }
 
     #[test]

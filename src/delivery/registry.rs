@@ -14,7 +14,7 @@
 //!   undoes a newer one, however the calls are ordered.
 
 use super::apps::{self, App, Routes, DEFAULT_OVERLAP_SECONDS, LEASE_MARGIN_MS, MAX_APPS, MAX_OVERLAP_SECONDS, SECRET_BYTES};
-use super::destination::{read_spec, Destinations, Kind, SigningSecret, Spec, UrlParser};
+use super::destination::{read_spec, typos, Destinations, Kind, SigningSecret, Spec, UrlParser};
 use super::effects::{Effects, Reply};
 use super::message::{self, Fields, Logs, MessageError, Registration};
 use super::sql::{Arg, Sql, StorageError};
@@ -266,6 +266,10 @@ fn settings_detail(spec: &Spec, signed: bool) -> String {
 /// Reads and checks an app's object as the admin API takes it.
 fn check(ctx: &Admin<'_>, value: &Value<'_>) -> Result<Spec, Vec<(String, String)>> {
     let spec = read_spec(value, Kind::Runtime, ctx.parse_url)?;
+    let typos = typos(&spec.types);
+    if !typos.is_empty() {
+        return Err(typos);
+    }
     spec.token.resolve(&ctx.secret).map_err(|e| vec![e])?;
     Ok(spec)
 }

@@ -172,6 +172,7 @@ test("a bad change names what is wrong and where, and changes nothing", async ()
   const cases = [
     [{ name: "crm", url: "http://example.com/x", types: ["*"] }, "url", /must be https/],
     [{ name: "crm", url: "https://example.com/x", types: [] }, "types", /empty/],
+    [{ name: "crm", url: "https://example.com/x", types: ["conversation_psuh"] }, "types[0]", /did you mean "conversation_push"\?/],
     [{ name: "crm", url: "https://example.com/x", types: ["*"], orgIds: ["1"] }, "orgIds[0]", /expected a Drift orgId/],
     [{ name: "crm", url: "https://example.com/x", types: ["*"], ratePerSecond: 5000 }, "ratePerSecond", /from 1 to 1000/],
     [{ name: "crm", url: "https://example.com/x", types: ["*"], signingSecret: "X" }, "signingSecret", /secret the bridge makes/],
@@ -190,6 +191,16 @@ test("a bad change names what is wrong and where, and changes nothing", async ()
   assert.deepEqual((await call(mf, "GET", "/admin/destinations")).body.destinations, [], "nothing was created");
   assert.deepEqual((await call(mf, "GET", "/admin/changes")).body.changes, []);
   assert.equal((await call(mf, "PATCH", "/admin/destinations/nobody", { types: ["*"] })).status, 404);
+});
+
+test("a declared app with a type a typo away from a conversation type: webhooks still flow, and /health names it", async () => {
+  const r = await app(() => 200);
+  const mf = await bridge([{ name: "crm", url: r.url, types: ["conversation_status_updated", "conversation_psuh"] }]);
+  assert.equal((await webhook(mf, conversation(70))).status, 200);
+  await until(() => r.accepted().length >= 1, 10000, "the legacy close");
+  const health = await call(mf, "GET", "/health");
+  assert.equal(health.body.configured, true);
+  assert.deepEqual(health.body.details.problems, ['DESTINATIONS[0].types[1]: "conversation_psuh" is not a Drift event type; did you mean "conversation_push"?']);
 });
 
 test("orgIds narrow an app to its organisations; a rate spaces its deliveries out", async () => {
