@@ -307,7 +307,7 @@ pub fn run(args: Args) -> ExitCode {
         AppsCommand::Edit { name, .. } => eprintln!("{name} changed (version {})", said(&value, &["version"]).unwrap_or_default()),
         AppsCommand::Rm { name } => eprintln!("{name} deleted (version {})", said(&value, &["version"]).unwrap_or_default()),
         AppsCommand::Rotate { name, .. } => match said(&value, &["previousSecretExpiresAt"]) {
-            Some(end) => eprintln!("{name}: new signing secret on stdout, shown this once; the old one signs too until {end} (ms since the epoch)"),
+            Some(end) => eprintln!("{name}: new signing secret on stdout, shown this once; the old one signs too until {}", utc(&end)),
             None => eprintln!("{name}: new signing secret on stdout, shown this once; the old one no longer signs"),
         },
         AppsCommand::Test { name } => {
@@ -324,4 +324,37 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// A time in ms since the epoch, as the admin API gives it, written as UTC
+/// (`2026-12-05T12:49:35Z`), with the number beside it for scripts; anything
+/// else as it came.
+fn utc(ms: &str) -> String {
+    let Ok(n) = ms.parse::<i64>() else { return ms.to_owned() };
+    let (days, rest) = (n.div_euclid(86_400_000), n.rem_euclid(86_400_000) / 1000);
+    // Days to a civil date (Howard Hinnant's days_from_civil, inverted).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z ({n} ms since the epoch)", rest / 3600, rest / 60 % 60, rest % 60)
+}
+
+#[cfg(test)]
+mod utc_tests {
+    use super::utc;
+
+    #[test]
+    fn times_are_written_as_utc_with_the_number_beside() {
+        assert_eq!(utc("0"), "1970-01-01T00:00:00Z (0 ms since the epoch)");
+        assert_eq!(utc("1795467390000"), "2026-11-23T20:56:30Z (1795467390000 ms since the epoch)");
+        assert_eq!(utc("951782400000"), "2000-02-29T00:00:00Z (951782400000 ms since the epoch)");
+        assert_eq!(utc("1796476175192"), "2026-12-05T13:09:35Z (1796476175192 ms since the epoch)");
+        assert_eq!(utc("soon"), "soon");
+    }
 }
