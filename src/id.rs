@@ -43,7 +43,7 @@ impl EventId {
         }
     }
 
-    fn from_digest(digest: &[u8]) -> EventId {
+    pub(crate) fn from_digest(digest: &[u8]) -> EventId {
         let mut id = [0u8; 8];
         id.copy_from_slice(&digest[..8]);
         EventId(id)

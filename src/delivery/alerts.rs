@@ -265,7 +265,7 @@ impl Alert {
         h.update(kind.as_str().as_bytes());
         h.update(b"\0");
         h.update(at.to_string().as_bytes());
-        let id = h.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let id = crate::id::EventId::from_digest(&h.finalize()).to_hex();
         Alert { id, kind, at, destination: destination.to_owned(), state: state.to_owned(), summary, count }
     }
 

@@ -415,15 +415,9 @@ async fn destination_one(env: &Env, config: &Config, name: &str) -> Result<Optio
 }
 
 /// The delivery logs metrics are read from: every destination listed
-/// (declared, runtime, removed but kept) and every alert target's.
+/// (declared, runtime, alert targets, removed but kept).
 async fn metric_logs(env: &Env, config: &Config) -> Result<Vec<String>> {
-    let mut names: Vec<String> = listed(env, config).await?.into_iter().map(|(n, _)| n).collect();
-    for t in &config.delivery.alerts.targets {
-        if !names.contains(&t.destination.name) {
-            names.push(t.destination.name.clone());
-        }
-    }
-    Ok(names)
+    Ok(listed(env, config).await?.into_iter().map(|(n, _)| n).collect())
 }
 
 /// `GET /admin/metrics?since=&until=&step=minute|hour&destination=&type=`:
@@ -539,15 +533,12 @@ async fn metrics(req: &Request, env: &Env, config: &Config) -> Result<Response> 
     json_response(200, &out.finish())
 }
 
-/// Drift's example, which a test delivery sends (translated for the app).
-const EXAMPLE: &str = r#"{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}"#;
-
 /// `POST /admin/destinations/{name}/test`: Drift's example, translated as
 /// this bridge translates it; the first of its events the app subscribes
 /// to (or, if none, the push), sent by the app's delivery log at once.
 async fn test(env: &Env, config: &Config, d: &crate::delivery::Destination) -> Result<Response> {
     let now = worker::Date::now().as_millis() as i64;
-    let value = json::parse(EXAMPLE, &config.limits()).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let value = json::parse(super::answer::DRIFT_EXAMPLE, &config.limits()).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let options = crate::rules::Options { legacy: config.legacy, received_at_ms: now, limits: config.limits() };
     let events = crate::rules::translate_value(&value, &options).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let wanted = events.iter().find(|e| d.wants(&e.event_type, Some("1")));
@@ -914,26 +905,14 @@ pub fn registry_step(
     entropy: &[u8],
 ) -> std::result::Result<wasm_bindgen::JsValue, wasm_bindgen::JsError> {
     use crate::delivery::registry::{self, Admin, Change};
-    let config = super::env::config(env, false);
     let input = super::effects::text(input);
     let op = super::effects::text(op);
     let now = now as i64;
     let mut bytes = [0u8; crate::delivery::apps::SECRET_BYTES];
     if entropy.len() != bytes.len() {
-        return Err(wasm_bindgen::JsError::new("registryAdmin: expected 32 random bytes"));
+        return Err(wasm_bindgen::JsError::new(&format!("registryStep: expected {} random bytes", bytes.len())));
     }
     bytes.copy_from_slice(entropy);
-    // Only the declared apps' names are taken: the registry knows its own.
-    let declared = super::env::declared_destinations(env);
-    let secret = |name: &str| super::env::var(env, name);
-    let ctx = Admin {
-        declared: &declared,
-        secret: &secret,
-        parse_url: super::env::parse_url,
-        now,
-        entropy: bytes,
-        lease_ms: i64::from(config.apps_lease_ms),
-    };
     super::effects::answer(match op.as_str() {
         "/register" => registry::register(sql, &input, true, now),
         "/unregister" => registry::register(sql, &input, false, now),
@@ -942,12 +921,25 @@ pub fn registry_step(
         "/apps" => registry::list(sql, now),
         "/changes" => registry::changes(sql, &input),
         "/create" | "/update" | "/delete" | "/rotate" => match Change::decode(&input) {
-            Ok(change) => match op.as_str() {
-                "/create" => registry::create(sql, &ctx, &change),
-                "/update" => registry::update(sql, &ctx, &change),
-                "/delete" => registry::delete(sql, &ctx, &change),
-                _ => registry::rotate(sql, &ctx, &change),
-            },
+            Ok(change) => {
+                // Only the declared apps' names are taken: the registry knows its own.
+                let base = super::env::declared(env, false);
+                let secret = |name: &str| super::env::var(env, name);
+                let ctx = Admin {
+                    declared: &base.delivery.destinations,
+                    secret: &secret,
+                    parse_url: super::env::parse_url,
+                    now,
+                    entropy: bytes,
+                    lease_ms: i64::from(base.apps_lease_ms),
+                };
+                match op.as_str() {
+                    "/create" => registry::create(sql, &ctx, &change),
+                    "/update" => registry::update(sql, &ctx, &change),
+                    "/delete" => registry::delete(sql, &ctx, &change),
+                    _ => registry::rotate(sql, &ctx, &change),
+                }
+            }
             Err(e) => Ok(crate::delivery::effects::Effects::reply(crate::delivery::effects::Reply::status(400, e.to_string()))),
         },
         other => Ok(crate::delivery::effects::Effects::reply(crate::delivery::effects::Reply::status(

@@ -7,6 +7,10 @@ use wasm_bindgen::JsValue;
 
 use super::http::write_error;
 
+/// Drift's example event (from its notice of the change): what the bridge
+/// runs once as an isolate starts, and what a test delivery sends.
+pub const DRIFT_EXAMPLE: &str = r#"{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}"#;
+
 /// What the entry does with a request to one of these routes.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Answer {

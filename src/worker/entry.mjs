@@ -5,16 +5,17 @@
 // The entry owns every await; the wasm only decides. Two modules (one crate,
 // two features; docs/architecture.md):
 //   bridge_bg.wasm    (src/worker/webhook.rs, delivery.rs) started with the
-//                     isolate: Drift's webhook and /convert, one call per
-//                     request; every step of the Durable Objects (Outbox,
-//                     DeliveryLog, Registry), one synchronous call each over
-//                     the object's SQL storage.
+//                     isolate: Drift's webhook, one call per request; every
+//                     step of the Outbox and the DeliveryLog, one synchronous
+//                     call each over the object's SQL storage.
 //   operator_bg.wasm  what runs off the webhook's path (src/worker/mod.rs,
-//                     admin.rs, consumer.rs): /health, /admin/…, wrong methods
-//                     and unknown paths through workers-rs, the delivery log's
+//                     admin.rs, convert.rs, consumer.rs): /health, /admin/…,
+//                     /convert, wrong methods and unknown paths through
+//                     workers-rs, the Registry's steps, the delivery log's
 //                     admin operations, the queue consumer's decisions.
-//                     Started on its first use; it keeps no state, so nothing
-//                     of it outlives a call.
+//                     Started on its first use.
+// Each module keeps, between calls, only the configuration and its copy of
+// the apps (set from the registry's answer, `withApps`).
 //
 // Every Durable Object runs the same way (`step`): call the state machine
 // once, inside transactionSync with the alarm it asks for, so that writes
@@ -26,8 +27,8 @@
 // glue then marks that instance dead and starts a fresh one on the next call
 // into it (wasm-bindgen --force-enable-abort-handler; each module registers
 // the handler as it starts). Only the requests in flight in that isolate that
-// were inside that module fail; nothing is kept in either module between
-// calls but the configuration, read again by a fresh instance.
+// were inside that module fail; a fresh instance reads the configuration
+// again and is given the apps' copy again before its first call.
 
 import { DurableObject, env as startupEnv } from "cloudflare:workers";
 import bridgeModule from "./bridge_bg.wasm";
@@ -162,7 +163,10 @@ async function webhook(request, env) {
   } catch (error) {
     failure = `the apps could not be confirmed: ${error?.message ?? error}`;
   }
-  const route = () => withApps(env, bridge).webhook(env, body ?? EMPTY, token, Date.now(), body === null);
+  // One receive time for both routings, so that a second one that routes
+  // the same way hands off the same payload, and is not sent again.
+  const now = Date.now();
+  const route = () => withApps(env, bridge).webhook(env, body ?? EMPTY, token, now, body === null);
   let answer = route();
   // Without a current copy of the apps, nothing is answered 200.
   if (answer.scope === undefined && (failure === undefined || answer.status !== 200)) return respond(answer);
@@ -518,8 +522,7 @@ async function deliver(env, group) {
     }
     // An app with a rate: each request waits for its turn (delayMs after the log's answer).
     const answers = await Promise.all(these.map(async (r) => {
-      const wait = answeredAt + (r.delayMs ?? 0) - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      await sleep(answeredAt + (r.delayMs ?? 0) - Date.now());
       return post(r);
     }));
     seen.push(...answers);

@@ -48,14 +48,8 @@ pub fn config(env: &JsValue, log_problems: bool) -> Rc<Config> {
 }
 
 /// The configuration from the bindings alone.
-fn declared(env: &JsValue, log_problems: bool) -> Rc<Config> {
+pub(super) fn declared(env: &JsValue, log_problems: bool) -> Rc<Config> {
     CONFIG.with(|cell| cell.get_or_init(|| Rc::new(read(env, log_problems))).clone())
-}
-
-/// The apps declared in `DESTINATIONS` (without the registry's).
-#[cfg(feature = "operator")]
-pub fn declared_destinations(env: &JsValue) -> crate::delivery::Destinations {
-    declared(env, false).delivery.destinations.clone()
 }
 
 /// The version of the apps this module routes by (-1: none yet).

@@ -77,7 +77,7 @@ pub fn max_body_bytes(env: &JsValue) -> f64 {
 /// token, which no configuration accepts) and once from past the token check.
 #[wasm_bindgen(js_name = warmUp)]
 pub fn warm_up(env: &JsValue) -> String {
-    const EXAMPLE: &[u8] = br#"{"orgId":1,"type":"conversation_inactive","data":{"lastUpdated":1591813767000,"conversationId":123456789}}"#;
+    const EXAMPLE: &[u8] = super::answer::DRIFT_EXAMPLE.as_bytes();
     let config = config(env);
     answer_webhook(&config, EXAMPLE, Some(String::new()), 0, false);
     if let Ok(value) = json::parse_bytes(EXAMPLE, &config.limits()) {

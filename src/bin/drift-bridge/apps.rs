@@ -13,9 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, Subcommand};
-use drift_bridge::delivery::destination::is_loopback;
 use drift_bridge::json::{self, Limits, Value, Writer};
-use ureq::http::Uri;
 use ureq::Agent;
 
 use crate::EXIT_USAGE;
@@ -143,18 +141,9 @@ impl Fields {
     }
 }
 
-/// The bridge's URL, without a trailing `/`: https, or plain http for loopback.
+/// The bridge's URL, without a trailing `/`: as `send --bridge` takes it.
 fn parse_bridge(text: &str) -> Result<String, String> {
-    let uri: Uri = text.parse().map_err(|e| format!("{text:?} is not a URL: {e}"))?;
-    let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| format!("{text:?} is not an absolute URL with a host"))?;
-    match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
-        Some("https") => {}
-        Some("http") if is_loopback(&host.to_ascii_lowercase()) => {}
-        Some("http") => return Err("must be https (plain http only for localhost): the admin token goes with every request".into()),
-        Some(other) => return Err(format!("scheme {other:?} is not supported; must be https")),
-        None => return Err(format!("{text:?} is not an absolute URL")),
-    }
-    Ok(text.trim_end_matches('/').to_owned())
+    crate::send::parse_url(text).map(|url| url.trim_end_matches('/').to_owned())
 }
 
 /// One call: method, path, body.

@@ -110,7 +110,7 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 
 /// An absolute http(s) URL; plain http only for loopback hosts, since the
 /// token travels with every request.
-fn parse_url(text: &str) -> Result<String, String> {
+pub(crate) fn parse_url(text: &str) -> Result<String, String> {
     let uri: Uri = text.parse().map_err(|e| format!("{text:?} is not a URL: {e}"))?;
     let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| format!("{text:?} is not an absolute URL with a host"))?;
     match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {

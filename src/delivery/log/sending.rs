@@ -86,10 +86,9 @@ pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
         // after the one before; one whose turn is too far off goes back to
         // the queue for it, no attempt used.
         let wait = match rate {
-            Some(rate) if !probe => {
-                let wait = st.space(ctx.now, rate);
-                if wait > PACE_MAX_MS {
-                    st.next_send -= (1000 + i64::from(rate) - 1) / i64::from(rate);
+            Some(rate) if !probe => match st.space(ctx.now, rate, PACE_MAX_MS) {
+                Ok(wait) => wait,
+                Err(wait) => {
                     let delay = u32::try_from((wait - PACE_MAX_MS) / 1000).unwrap_or(u32::MAX);
                     let (send, at) = rows::queue(sql, &mut st, ctx, &d, Status::Queued, delay, &Change::NONE)?;
                     fx.sends.push(send);
@@ -97,8 +96,7 @@ pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
                     reply.skip.push(item.id.clone());
                     continue;
                 }
-                wait
-            }
+            },
             _ => 0,
         };
         let lease_until = lease_until + wait;
@@ -143,7 +141,6 @@ pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
     if wake < i64::MAX {
         fx.alarm = st.alarm_by(wake, ctx.now);
     }
-    st.minute.flush(sql, ctx.now)?;
     super::alerting::finish(sql, &mut st, ctx, &mut fx)?;
     st.save(sql)?;
     fx.reply = Some(Reply::ok(reply.encode()));

@@ -243,13 +243,18 @@ impl LogState {
 
     /// With a `rate`, when a delivery handed out at `now` may start: at
     /// least `1000 / rate` ms (rounded up) after the one before, so that no
-    /// second holds more than `rate` starts. Answers the wait in ms.
-    pub fn space(&mut self, now: i64, rate: u32) -> i64 {
+    /// second holds more than `rate` starts. Answers the wait in ms: `Ok`
+    /// and the turn taken when it is at most `max_wait`, else `Err` and
+    /// nothing taken.
+    pub fn space(&mut self, now: i64, rate: u32, max_wait: i64) -> Result<i64, i64> {
         let start = self.next_send.max(now);
+        if start - now > max_wait {
+            return Err(start - now);
+        }
         let gap = (1000 + i64::from(rate) - 1) / i64::from(rate.max(1));
         self.next_send = start + gap;
         self.dirty = true;
-        start - now
+        Ok(start - now)
     }
 
     /// The next acceptance time: `now`, or just after the last one.
@@ -449,9 +454,11 @@ mod tests {
         assert_eq!(st.pace(20_000, Some(3), 0), 0);
         // Starts are spaced 334 ms at three a second: never four in a second.
         let mut st = LogState::new(&Settings::default());
-        let waits: Vec<i64> = (0..4).map(|_| st.space(1_000, 3)).collect();
+        let waits: Vec<i64> = (0..4).map(|_| st.space(1_000, 3, i64::MAX).unwrap()).collect();
         assert_eq!(waits, [0, 334, 668, 1002]);
-        assert_eq!(st.space(5_000, 3), 0, "a quiet app starts at once");
+        assert_eq!(st.space(5_000, 3, i64::MAX), Ok(0), "a quiet app starts at once");
+        assert_eq!(st.space(5_000, 3, 100), Err(334), "a turn further off than allowed is not taken");
+        assert_eq!(st.space(5_000, 3, i64::MAX), Ok(334), "so the next one gets it");
     }
 
     #[test]
