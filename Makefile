@@ -19,7 +19,7 @@ build: setup
 
 ## Every test: native core and CLI, wasm exports in Node, the worker in workerd, the playground and admin page in Chromium.
 test: setup
-	@bash scripts/setup.sh --browser
+	@bash scripts/setup.sh --test
 	$(MAKE) --no-print-directory test-native
 	bash scripts/build.sh
 	$(MAKE) --no-print-directory test-wasm test-worker test-delivery test-browser

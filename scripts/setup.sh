@@ -5,9 +5,11 @@
 #     folder under ~/.cache/drift-bridge (scripts/env.sh),
 #   - the npm packages in package-lock.json (wrangler/workerd, wasm-opt, esbuild,
 #     playwright-core),
-#   - prometheus_client (pinned) in a virtual environment, for the tests,
 #   - .dev.vars from .dev.vars.example,
-#   - with --browser: Chromium from Debian's packages, for the browser tests.
+#   - with --test (make test), what only the tests need: Chromium from
+#     Debian's packages, for the browser tests, and prometheus_client
+#     (pinned) in a virtual environment, to read /admin/metrics with;
+#   - with --bench (make bench), the benchmarks' tools.
 # Safe to run again: each step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,27 +39,28 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# The Prometheus client's own text parser, which the tests read /admin/metrics
-# with, in a virtual environment of its own (nothing installed system-wide).
-PROMETHEUS_CLIENT_VERSION=0.26.0
-PYTHON_ENV="$TOOLS_CACHE/python-prometheus"
-if ! "$PYTHON_ENV/bin/python" -c "import sys, importlib.metadata as m; sys.exit(m.version('prometheus_client') != '$PROMETHEUS_CLIENT_VERSION')" 2>/dev/null; then
-  say "installing prometheus_client $PROMETHEUS_CLIENT_VERSION into $PYTHON_ENV, for the tests"
-  python3 -m venv "$PYTHON_ENV"
-  "$PYTHON_ENV/bin/pip" install -q --disable-pip-version-check "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
-fi
-
 if [ ! -f .dev.vars ]; then
   say "creating .dev.vars from .dev.vars.example (local development secrets)"
   cp .dev.vars.example .dev.vars
 fi
 
-if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
-  say "installing Chromium from Debian's packages, for the browser tests"
-  SUDO=""
-  [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+if [ "${1:-}" = "--test" ]; then
+  if ! command -v chromium >/dev/null 2>&1; then
+    say "installing Chromium from Debian's packages, for the browser tests"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  fi
+  # The Prometheus client's own text parser, which the tests read /admin/metrics
+  # with, in a virtual environment of its own (nothing installed system-wide).
+  PROMETHEUS_CLIENT_VERSION=0.26.0
+  PYTHON_ENV="$TOOLS_CACHE/python-prometheus"
+  if ! "$PYTHON_ENV/bin/python" -c "import sys, importlib.metadata as m; sys.exit(m.version('prometheus_client') != '$PROMETHEUS_CLIENT_VERSION')" 2>/dev/null; then
+    say "installing prometheus_client $PROMETHEUS_CLIENT_VERSION into $PYTHON_ENV, for the tests"
+    python3 -m venv "$PYTHON_ENV"
+    "$PYTHON_ENV/bin/pip" install -q --disable-pip-version-check "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
+  fi
 fi
 if [ "${1:-}" = "--bench" ]; then
   missing=()

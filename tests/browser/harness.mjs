@@ -127,7 +127,7 @@ export async function startStaticServer(dir = path.join(ROOT, "www")) {
 
 export function launchBrowser() {
   if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}; set CHROMIUM_PATH or run scripts/setup.sh --browser`);
+    throw new Error(`Chromium not found at ${CHROMIUM}; set CHROMIUM_PATH or run scripts/setup.sh --test`);
   }
   // Playwright gives every launch a fresh temporary profile (user data dir).
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
