@@ -48,15 +48,15 @@ export const PRICES = {
   queueOperation: 0.4e-6,
 };
 
+/** A statement that writes the metrics (what counting costs): put into the wrapper as its source, not retyped in a template string, where \b would be a backspace. */
+export const METRICS_WRITE = /^(?!\s*SELECT\b)[\s\S]*\bmetrics\b/i;
+
 /**
  * The counting wrapper around a built worker (its index.js next to it),
  * exporting its Durable Object `classes`. Besides the totals it keeps the
  * rows read by each alarm and each object request (the most, and the last
  * ones), and the rows written to the metrics table (what counting costs).
  */
-/** A statement that writes the metrics (what counting costs): put into the wrapper as its source, not retyped in a template string, where \b would be a backspace. */
-export const METRICS_WRITE = /^(?!\s*SELECT\b)[\s\S]*\bmetrics\b/i;
-
 export const wrapper = (classes) => `// Written by bench/units.mjs: counts the billable units of the worker beside it.
 import * as inner from "./index.js";
 const units = { webhooks: 0, consumerInvocations: 0, requests: {}, alarms: {}, rowsRead: 0, rowsWritten: 0,
@@ -130,6 +130,25 @@ export default {
 };
 `;
 
+/**
+ * Miniflare's options for the built worker in `build` behind the counting
+ * wrapper (written beside it), exporting the Durable Object `classes`: the
+ * bench and tests/delivery/bounded.test.mjs count the same way.
+ */
+export function countingWorker(build, classes) {
+  writeFileSync(join(build, "units.mjs"), wrapper(classes));
+  return {
+    rootPath: build,
+    scriptPath: join(build, "units.mjs"),
+    modules: true,
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true },
+    ],
+    compatibilityDate: "2026-04-26",
+  };
+}
+
 /** The two workers: `before` built from a revision in a worktree, `after` the checkout's build/. */
 export function variants({ log, before = process.env.BENCH_BEFORE ?? "287fb35" }) {
   const dir = join(WORK, "before");
@@ -202,18 +221,11 @@ async function run(variant, { destinations, webhooks, rate, log }) {
   }
   const types = ["conversation_push", "conversation_status_updated"];
   const config = apps.map((s, i) => ({ name: `app-${i}`, url: `http://127.0.0.1:${s.address().port}/hook`, types: [types[i]] }));
-  writeFileSync(join(variant.build, "units.mjs"), wrapper(Object.values(variant.objects)));
+  const counting = countingWorker(variant.build, Object.values(variant.objects));
   const persist = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "drift-bridge-units-"));
   const known = new Set(execSync(`ps -o pid= --ppid ${process.pid}`).toString().split("\n").map(Number).filter(Boolean));
   const mf = new Miniflare({
-    rootPath: variant.build,
-    scriptPath: join(variant.build, "units.mjs"),
-    modules: true,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true },
-    ],
-    compatibilityDate: "2026-04-26",
+    ...counting,
     bindings: {
       DRIFT_VERIFICATION_TOKEN: TOKEN,
       ADMIN_TOKEN: ADMIN,

@@ -24,6 +24,7 @@ import { RESULTS_DIR, ROOT, launchBrowser, startWorker } from "./harness.mjs";
 import crypto from "node:crypto";
 import http from "node:http";
 import { startWorker as startBareWorker } from "../worker/support.mjs";
+import { verifySignature } from "../delivery/support.mjs";
 
 const ADMIN = "admin-browser-test-0123456789abcdef0123";
 const DRIFT = "drift-browser-test-token";
@@ -243,13 +244,6 @@ const dialog = (page) => page.locator("dialog#confirm");
 
 /** The secrets the page showed for the apps the tests added, by app. */
 const created = {};
-
-/** Whether a delivery's webhook-signature has a Standard Webhooks signature made with `secret` (whsec_…). */
-function signs(secret, { headers, body }) {
-  const key = Buffer.from(secret.slice("whsec_".length), "base64");
-  const mac = crypto.createHmac("sha256", key).update(`${headers["webhook-id"]}.${headers["webhook-timestamp"]}.${body}`).digest("base64");
-  return headers["webhook-signature"].split(" ").includes(`v1,${mac}`);
-}
 
 /**
  * A latency quantile from histogram bucket counts, written here apart from
@@ -952,8 +946,8 @@ describe("the admin page served by the worker", () => {
     await webhook(4301);
     const delivery = await until(() => apps.orders.received.slice(count).find((r) => r.headers["webhook-signature"]), "a signed delivery to orders");
     assert.equal(delivery.headers["webhook-signature"].split(" ").length, 2);
-    assert.ok(signs(secret, delivery), "signed with the new secret");
-    assert.ok(signs(created.orders, delivery), "and with the previous one");
+    assert.ok(verifySignature(delivery, secret), "signed with the new secret");
+    assert.ok(verifySignature(delivery, created.orders), "and with the previous one");
 
     // Without a clipboard (refused, or not a secure context) Copy selects the secret, to copy by hand.
     await page.evaluate(() => {

@@ -135,7 +135,6 @@ test("a backlog past ALERT_BACKLOG alerts once, with its app paused", async () =
 
 test("the metrics of a known sequence are exact, as JSON and as Prometheus text", async () => {
   // conversation 1..6 answered 200; 7 and 8 answered 500 once, then 200.
-  const seen = new Map();
   const crm = await app((attempt, { body }) => {
     const id = JSON.parse(body).data.conversationId;
     return id >= 7 && attempt === 1 ? 500 : 200;

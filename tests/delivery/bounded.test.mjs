@@ -7,11 +7,10 @@
 // statement per 100,000 rows, rather than by 100,000 webhooks.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { ADMIN, ROOT, TOKEN, receiver, persistDir, until } from "./support.mjs";
-import { METRICS_WRITE, wrapper } from "../../bench/units.mjs";
+import { ADMIN, ROOT, TOKEN, receiver, persistDir, removeDir, until } from "./support.mjs";
+import { METRICS_WRITE, countingWorker, wrapper } from "../../bench/units.mjs";
 
 const cleanups = [];
 after(async () => {
@@ -31,16 +30,9 @@ async function bridge(extra) {
   const app = await receiver(() => 200);
   cleanups.push(() => app.close());
   // The counting wrapper beside the built worker (build/ is the build's output).
-  writeFileSync(join(ROOT, "build/units.mjs"), wrapper(["Outbox", "DeliveryLog", "Registry"]));
+  const persist = persistDir();
   const mf = new Miniflare({
-    rootPath: join(ROOT, "build"),
-    scriptPath: join(ROOT, "build/units.mjs"),
-    modules: true,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true },
-    ],
-    compatibilityDate: "2026-04-26",
+    ...countingWorker(join(ROOT, "build"), ["Outbox", "DeliveryLog", "Registry"]),
     bindings: {
       DRIFT_VERIFICATION_TOKEN: TOKEN,
       ADMIN_TOKEN: ADMIN,
@@ -54,8 +46,9 @@ async function bridge(extra) {
       DELIVERY_LOG: { className: "DeliveryLog", useSQLite: true },
       REGISTRY: { className: "Registry", useSQLite: true },
     },
-    durableObjectsPersist: persistDir(),
+    durableObjectsPersist: persist,
   });
+  cleanups.push(() => removeDir(persist));
   cleanups.push(() => mf.dispose());
   await mf.ready;
   return mf;
