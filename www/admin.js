@@ -85,7 +85,6 @@ const els = {
   charts: $("charts"),
   metricsCaption: $("metrics-caption"),
   metricsRows: $("metrics-rows"),
-  changesHeading: $("changes-heading"),
   changesSummary: $("changes-summary"),
   changesProblem: $("changes-problem"),
   changesTable: $("changes-table"),
@@ -348,16 +347,10 @@ async function openDashboard({ fresh = false } = {}) {
 function followLink() {
   const name = new URLSearchParams(location.hash.slice(1)).get("destination");
   if (!name || !state.destinations.some((d) => d.name === name)) return;
-  els.fDestination.value = name;
-  applyFilters();
-  if ([...els.mApp.options].some((o) => o.value === name)) {
-    els.mApp.value = name;
-    state.cursor = state.cursorAt = null;
-    renderMetrics();
-  }
-  const card = [...els.destinations.children].find((li) => li.dataset.name === name);
+  showLogOf(name);
+  if ([...els.mApp.options].some((o) => o.value === name)) chooseApp(name);
+  const card = cardOf(name);
   card?.scrollIntoView({ block: "start" });
-  card?.querySelector("h3")?.setAttribute("tabindex", "-1");
   card?.querySelector("h3")?.focus({ preventScroll: true });
 }
 
@@ -453,7 +446,7 @@ function renderDestinations() {
     els.destinations.append(h("li", { class: "empty" }, "No apps yet: add one with “Add an app”, or declare them in DESTINATIONS (wrangler.toml)."));
   }
   if (was) {
-    const card = [...els.destinations.children].find((li) => li.dataset.name === was.name);
+    const card = cardOf(was.name);
     const same = card && [...card.querySelectorAll("button, h3")].find((el) => el.tagName === was.tag && (el.getAttribute("aria-label") ?? el.textContent) === was.label);
     (same ?? card?.querySelector("h3"))?.focus({ preventScroll: true });
   }
@@ -569,6 +562,11 @@ function destinationCard(d) {
   );
 }
 
+/** A destination's card (its <li>), by name; undefined when it has none. */
+function cardOf(name) {
+  return [...els.destinations.children].find((li) => li.dataset.name === name);
+}
+
 function showLogOf(name) {
   els.fDestination.value = name;
   applyFilters();
@@ -626,11 +624,6 @@ function readFilters() {
   return { filters };
 }
 
-/** The cursor for the log's next page: the API's `next` (null on the last page). */
-function logCursor(next) {
-  return next ?? null;
-}
-
 function query(filters, cursor) {
   const params = new URLSearchParams(filters);
   params.set("limit", String(PAGE));
@@ -651,7 +644,7 @@ async function loadLog({ reset, generation = state.generation }) {
     }
     els.rows.append(...deliveries.map(row));
     state.shown += deliveries.length;
-    state.next = logCursor(value.next);
+    state.next = value.next ?? null;
     problem(els.logProblem, "");
     fieldError("", "");
     show(els.more, Boolean(state.next));
@@ -934,13 +927,11 @@ els.confirmForm.addEventListener("submit", async (event) => {
   try {
     const answer = await run();
     const { message, closed } = typeof answer === "string" ? { message: answer } : answer;
-    running = false;
     pending = null;
     els.confirm.close("done");
     notify(message, "ok");
     closed?.();
   } catch (error) {
-    running = false;
     if (handleAuth(error)) return;
     els.confirmOk.disabled = false;
     els.confirmOk.textContent = label;
@@ -1064,7 +1055,6 @@ const FIELDS = {
   orgIds: $("app-org-ids"),
   ratePerSecond: $("app-rate"),
 };
-const FIELD_IDS = { name: "app-name", url: "app-url", types: "app-types", signed: "app-signed", token: "app-token", tokenSecret: "app-token-secret", orgIds: "app-org-ids", ratePerSecond: "app-rate" };
 
 const editor = { app: null, opener: null, saving: false }; // app: the destination edited, null when adding
 
@@ -1205,7 +1195,7 @@ function editorErrors(problems, sent = {}) {
   for (const [field, input] of Object.entries(FIELDS)) {
     const messages = byField.get(field);
     input.setAttribute("aria-invalid", messages ? "true" : "false");
-    const box = $(`${FIELD_IDS[field]}-error`);
+    const box = $(`${input.id}-error`);
     box.replaceChildren(...(messages ?? []).flatMap((m, i) => (i ? [h("br"), m] : [m])));
     show(box, Boolean(messages));
     if (messages && !first) first = input;
@@ -1257,7 +1247,6 @@ els.editorForm.addEventListener("submit", async (event) => {
     (first ?? els.editorHeading).focus();
     return;
   }
-  if (!done) return;
   const name = done.destination?.name ?? app?.name ?? body.name;
   closeEditor({ focus: false });
   notify(app ? `${name} is changed (version ${done.version}).` : `${name} is added (version ${done.version}): it gets Drift's events of its types from now on.`);
@@ -1270,8 +1259,7 @@ els.editorForm.addEventListener("submit", async (event) => {
 
 /** Moves the focus to a destination's card (its name), once it is drawn. */
 function focusCard(name) {
-  const heading = [...els.destinations.querySelectorAll(".destination h3")].find((h3) => h3.textContent === name);
-  (heading ?? els.destinationsHeading).focus();
+  (cardOf(name)?.querySelector("h3") ?? els.destinationsHeading).focus();
 }
 
 // ------------------------------------------------------------- secrets --
@@ -1548,10 +1536,10 @@ async function fingerprint(token) {
 // are also in the table below them.
 
 const RANGES = {
-  "1h": { ms: 3_600_000, step: "minute", title: "Last hour", unit: "minute", page: 10 },
-  "24h": { ms: DAY_MS, step: "minute", title: "Last 24 hours", unit: "minute", page: 60 },
-  "7d": { ms: 7 * DAY_MS, step: "hour", title: "Last 7 days", unit: "hour", page: 24 },
-  "30d": { ms: 30 * DAY_MS, step: "hour", title: "Last 30 days", unit: "hour", page: 24 },
+  "1h": { ms: 3_600_000, step: "minute", title: "Last hour", page: 10 },
+  "24h": { ms: DAY_MS, step: "minute", title: "Last 24 hours", page: 60 },
+  "7d": { ms: 7 * DAY_MS, step: "hour", title: "Last 7 days", page: 24 },
+  "30d": { ms: 30 * DAY_MS, step: "hour", title: "Last 30 days", page: 24 },
 };
 const range = () => RANGES[els.mRange.value] ?? RANGES["24h"];
 
@@ -1607,10 +1595,15 @@ function renderSparks() {
   for (const slot of els.destinations.querySelectorAll(".spark-slot")) slot.replaceChildren(...[spark(slot.dataset.name)].filter(Boolean));
 }
 
-function showChartsOf(name) {
+/** Shows the charts of app `name` ("" for the whole bridge), pointing at no slot. */
+function chooseApp(name) {
   els.mApp.value = name;
   state.cursor = state.cursorAt = null;
   renderMetrics();
+}
+
+function showChartsOf(name) {
+  chooseApp(name);
   els.metrics.scrollIntoView({ block: "start" });
   els.charts.querySelector("svg.chart")?.focus({ preventScroll: true });
 }
@@ -1646,8 +1639,6 @@ function renderMetrics() {
   renderTable();
 }
 
-const UNIT = () => range().unit;
-
 /** What one slot says, for the <title> of its bar or dot. */
 const slotTitle = {
   deliveries: (i, s) => `${SLOT.format(s.start)}: ${s.delivered} delivered, ${s.failed} failed, ${s.held} held`,
@@ -1666,17 +1657,17 @@ function renderCharts() {
   const figures = [
     {
       kind: "deliveries",
-      title: `Deliveries per ${r.unit}`,
+      title: `Deliveries per ${r.step}`,
       legend: [["delivered", "delivered"], ["failed", "failed"], ["held", "held"]],
       draw: charts.deliveriesChart,
-      label: `Deliveries per ${r.unit}, ${r.title.toLowerCase()}, ${who}: ${t.delivered} delivered, ${t.failed} failed, ${t.held} held${busiest ? `; the busiest ${r.unit} ${SLOT.format(busiest.start)} with ${busiest.delivered + busiest.failed + busiest.held}` : ""}.`,
+      label: `Deliveries per ${r.step}, ${r.title.toLowerCase()}, ${who}: ${t.delivered} delivered, ${t.failed} failed, ${t.held} held${busiest ? `; the busiest ${r.step} ${SLOT.format(busiest.start)} with ${busiest.delivered + busiest.failed + busiest.held}` : ""}.`,
     },
     {
       kind: "latency",
-      title: `Latency per ${r.unit}`,
+      title: `Latency per ${r.step}`,
       legend: [["p50", "p50"], ["p95", "p95"]],
       draw: charts.latencyChart,
-      label: `Latency of attempts per ${r.unit}, ${r.title.toLowerCase()}, ${who}: ${t.attempts ? `p50 ${charts.msLabel(t.p50)} and p95 ${charts.msLabel(t.p95)} over ${plural(t.attempts, "attempt")}` : "no attempts"}.`,
+      label: `Latency of attempts per ${r.step}, ${r.title.toLowerCase()}, ${who}: ${t.attempts ? `p50 ${charts.msLabel(t.p50)} and p95 ${charts.msLabel(t.p95)} over ${plural(t.attempts, "attempt")}` : "no attempts"}.`,
     },
     {
       kind: "backlog",
@@ -1745,7 +1736,7 @@ function setCursor(i) {
   state.cursorAt = state.cursor === null ? null : model.start + state.cursor * model.step;
   for (const chart of els.charts.querySelectorAll("svg.chart")) charts.placeCursor(chart, state.cursor);
   const s = state.cursor === null ? null : model.slots[state.cursor];
-  const start = state.cursor === null ? null : model.start + state.cursor * model.step;
+  const start = state.cursorAt;
   const r = range();
   const t = model.totals;
   const put = (kind, data, ...content) => {
@@ -1768,7 +1759,7 @@ function setCursor(i) {
   put("deliveries", { start, delivered: c.delivered, failed: c.failed, held: c.held },
     whenSlot(start), ": ", `${c.delivered} delivered · ${c.failed} failed · ${c.held} held`);
   put("latency", { start, p50: c.p50 ?? "", p95: c.p95 ?? "", attempts: c.attempts },
-    whenSlot(start), ": ", c.attempts ? `p50 ${charts.msLabel(c.p50)} · p95 ${charts.msLabel(c.p95)} (${plural(c.attempts, "attempt")})` : `no attempts this ${r.unit}`);
+    whenSlot(start), ": ", c.attempts ? `p50 ${charts.msLabel(c.p50)} · p95 ${charts.msLabel(c.p95)} (${plural(c.attempts, "attempt")})` : `no attempts this ${r.step}`);
   put("backlog", { start, backlog: c.backlog },
     whenSlot(start), ": ", c.backlog ? `${c.backlog} waiting at most` : "nothing waiting recorded");
 }
@@ -1791,14 +1782,11 @@ function renderTable() {
   });
   rows.reverse(); // newest first, as the log
   const r = range();
-  els.metricsCaption.textContent = `${r.title}, ${els.mApp.value || "all apps"}: each ${r.unit} with deliveries, attempts or a backlog, newest first (${plural(rows.length, "row")}).`;
+  els.metricsCaption.textContent = `${r.title}, ${els.mApp.value || "all apps"}: each ${r.step} with deliveries, attempts or a backlog, newest first (${plural(rows.length, "row")}).`;
   els.metricsRows.replaceChildren(...rows);
 }
 
-els.mApp.addEventListener("change", () => {
-  state.cursor = state.cursorAt = null;
-  renderMetrics();
-});
+els.mApp.addEventListener("change", () => chooseApp(els.mApp.value));
 els.mRange.addEventListener("change", () => {
   state.cursor = state.cursorAt = null;
   loadMetrics().catch((e) => handleAuth(e));
