@@ -126,8 +126,7 @@ pub fn health(req: &Request, config: &Config) -> Result<Response> {
             if i > 0 {
                 out.push(',');
             }
-            write_destination(&mut out, d);
-            out.push('}');
+            out.push_str(&destination_json(d));
         }
         out.push_str("]}");
     }
@@ -135,17 +134,16 @@ pub fn health(req: &Request, config: &Config) -> Result<Response> {
     json_response(200, &out)
 }
 
-/// `{"name","url","types","token","signed","orgIds"?,"ratePerSecond"?,"source"`
-/// of a configured destination (without the closing brace).
-fn write_destination(out: &mut String, d: &crate::delivery::Destination) {
+/// `{"name","url","types","token","signed","orgIds"?,"ratePerSecond"?,"source"}`
+/// of a configured destination.
+fn destination_json(d: &crate::delivery::Destination) -> String {
     let mut w = json::Writer::object();
     w.str("name", &d.name).str("url", &d.url).raw("types", &json::string_array(&d.types)).str("token", d.token.as_str()).bool("signed", d.signed());
     if !d.org_ids.is_empty() {
         w.raw("orgIds", &format!("[{}]", d.org_ids.join(",")));
     }
     w.opt_int("ratePerSecond", d.rate_per_second.map(i64::from)).str("source", d.source.as_str());
-    let text = w.finish();
-    out.push_str(text.strip_suffix('}').unwrap_or(&text));
+    w.finish()
 }
 
 /// `/admin/…`.
@@ -348,10 +346,7 @@ fn write_listed_destination(out: &mut String, fields: &str, health: &str) {
 async fn listed(env: &Env, config: &Config) -> Result<Vec<(String, String)>> {
     let mut items: Vec<(String, String)> = Vec::new();
     for d in config.delivery.destinations.list.iter().filter(|d| d.source == crate::delivery::Source::Declared) {
-        let mut fields = String::new();
-        write_destination(&mut fields, d);
-        fields.push('}');
-        items.push((d.name.clone(), fields));
+        items.push((d.name.clone(), destination_json(d)));
     }
     for (name, fields) in runtime_apps(env).await? {
         if !items.iter().any(|(n, _)| *n == name) {

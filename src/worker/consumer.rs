@@ -60,13 +60,7 @@ pub fn consumer_requests(env: &JsValue, destination: &JsValue, reply: &JsValue, 
                 Some(why) => set(&o, "impossible", &JsValue::from_str(why)),
                 None => {
                     set(&o, "url", &JsValue::from_str(&r.url));
-                    let headers: Array = r
-                        .headers
-                        .iter()
-                        .map(|(k, v)| Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)))
-                        .map(JsValue::from)
-                        .collect();
-                    set(&o, "headers", &headers);
+                    set(&o, "headers", &super::effects::headers(&r.headers));
                     set(&o, "body", &JsValue::from_str(&r.body));
                 }
             }

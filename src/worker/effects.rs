@@ -16,6 +16,11 @@ pub fn text(value: &JsValue) -> String {
     value.as_string().unwrap_or_default()
 }
 
+/// Request headers as the entry's `fetch` takes them: `[[name, value], …]`.
+pub fn headers(h: &[(&'static str, String)]) -> Array {
+    h.iter().map(|(k, v)| JsValue::from(Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)))).collect()
+}
+
 pub fn set(o: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(o, &JsValue::from_str(key), value);
 }
@@ -71,9 +76,6 @@ fn effects(fx: Effects) -> JsValue {
             calls.push(&c);
         }
         set(&o, "calls", &calls);
-        if let Some(then) = fx.then {
-            set(&o, "then", &JsValue::from_str(then));
-        }
     }
     if !fx.posts.is_empty() {
         let posts = Array::new();
@@ -81,17 +83,16 @@ fn effects(fx: Effects) -> JsValue {
             let r = Object::new();
             set(&r, "id", &JsValue::from_str(&post.ticket));
             set(&r, "url", &JsValue::from_str(&post.url));
-            let headers: Array =
-                post.headers.iter().map(|(k, v)| JsValue::from(Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)))).collect();
-            set(&r, "headers", &headers);
+            set(&r, "headers", &headers(&post.headers));
             set(&r, "body", &JsValue::from_str(&post.body));
             set(&r, "timeoutMs", &JsValue::from(post.timeout_ms));
             posts.push(&r);
         }
         set(&o, "posts", &posts);
-        if let Some(then) = fx.then {
-            set(&o, "then", &JsValue::from_str(then));
-        }
+    }
+    // The continuation of the calls' or the posts' results.
+    if let Some(then) = fx.then.filter(|_| !fx.calls.is_empty() || !fx.posts.is_empty()) {
+        set(&o, "then", &JsValue::from_str(then));
     }
     if let Some(at) = fx.hold_until {
         set(&o, "holdUntil", &JsValue::from_f64(at as f64));
