@@ -1,6 +1,7 @@
 // `drift-bridge apps` against the built worker in real workerd, listening on
-// a loopback port: list, add (the secret on stdout, once), edit, test, rotate,
-// rm, with the exit statuses and the token from DRIFT_BRIDGE_ADMIN_TOKEN only.
+// a loopback port: list (json and table), add (the secret on stdout, once),
+// edit, test, rotate, rm, a change sent again under its Idempotency-Key, with
+// the exit statuses and the token from DRIFT_BRIDGE_ADMIN_TOKEN only.
 // Runs the native binary (target/debug/drift-bridge, built by `cargo test`;
 // DRIFT_BRIDGE_BIN names another).
 import { test, after, before } from "node:test";
@@ -59,9 +60,13 @@ test("apps add prints the answer with the secret once; list, edit, test, rotate 
   const listed = await cli(["list", "--bridge", url]);
   assert.equal(listed.code, 0, listed.stderr);
   const names = JSON.parse(listed.stdout).destinations.map((d) => [d.name, d.source]);
-  assert.deepEqual(names, [["legacy", "declared"], ["crm", "runtime"]]);
-  assert.match(listed.stderr, /^legacy +declared +active +http:\/\/127\.0\.0\.1:\d+\/hook\ncrm +runtime +active +http/m);
+  assert.deepEqual(names, [["legacy", "declared"], ["crm", "runtime"]], "json when stdout is not a terminal");
+  assert.equal(listed.stderr, "2 apps\n");
   assert.ok(!listed.stdout.includes("whsec_"), "never in a listing");
+  const table = await cli(["list", "--output", "table", "--bridge", url]);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^NAME +SOURCE +STATE +URL\nlegacy +declared +active +http:\/\/127\.0\.0\.1:\d+\/hook\ncrm +runtime +active +http:\/\/127\.0\.0\.1:\d+\/hook\n$/);
+  assert.ok(!table.stdout.includes("whsec_"));
 
   const edited = await cli(["edit", "crm", "--types", "conversation_push,conversation_status_updated", "--no-rate", "--bridge", url]);
   assert.equal(edited.code, 0, edited.stderr);
@@ -113,4 +118,34 @@ test("exit statuses: 1 when the bridge refuses, 2 without a token, with a wrong 
   assert.match(plain.stderr, /must be https/);
   const badName = await cli(["rm", "a.b", "--bridge", url]);
   assert.equal(badName.code, 2);
+  const webhookUrl = await cli(["list", "--bridge", `${url}/webhooks/drift`]);
+  assert.equal(webhookUrl.code, 2);
+  assert.match(webhookUrl.stderr, /give the bridge's base URL, without \/webhooks\/drift/);
+});
+
+test("a change sent again under its Idempotency-Key is made once and answered with its first answer, secret included", async () => {
+  const key = `cli-test-${Date.now()}`;
+  const args = ["add", "crm2", "--url", app.url, "--types", "conversation_push", "--idempotency-key", key, "--bridge", url];
+  const first = await cli(args);
+  assert.equal(first.code, 0, first.stderr);
+  const answer = JSON.parse(first.stdout);
+  assert.match(answer.secret, /^whsec_/);
+  assert.ok(!first.stderr.includes("already done"), first.stderr);
+
+  const again = await cli(args);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(JSON.parse(again.stdout), answer, "the very same answer, the secret too");
+  assert.match(again.stderr, new RegExp(`the bridge had already done this \\(Idempotency-Key ${key}\\); this is its first answer, given again`));
+  const names = JSON.parse((await cli(["list", "--bridge", url])).stdout).destinations.filter((d) => d.name === "crm2");
+  assert.equal(names.length, 1, "added once");
+
+  const other = await cli(["rm", "crm2", "--idempotency-key", key, "--bridge", url]);
+  assert.equal(other.code, 1, other.stderr);
+  assert.match(other.stderr, /refused \(422 idempotency_key_reused\)/);
+  assert.match(other.stderr, /leave --idempotency-key out for a fresh one/);
+  assert.equal(JSON.parse(other.stdout).error.code, "idempotency_key_reused");
+
+  // Without the flag each change has a fresh key: this one is made.
+  const removed = await cli(["rm", "crm2", "--bridge", url]);
+  assert.equal(removed.code, 0, removed.stderr);
 });

@@ -157,7 +157,7 @@ describe("drift-bridge send", () => {
     assert.equal(stdout, "");
     assert.match(
       stderr,
-      /^drift-bridge: the bridge refused the token \(401 unauthorized: missing or invalid verification token\): check --token or DRIFT_VERIFICATION_TOKEN$/m,
+      /^drift-bridge: the bridge refused the token \(401 unauthorized: missing or invalid verification token\): check --token$/m,
     );
     assert.ok(!stderr.includes(wrong), stderr);
     const requests = [...seen.values()].reduce((n, e) => n + e.requests, 0);

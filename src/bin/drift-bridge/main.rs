@@ -1,17 +1,16 @@
 //! `drift-bridge`: the bridge's rules on the command line.
 //!
-//! Three jobs need the bridge outside the edge: trying the rules out and
+//! Four jobs need the bridge outside the edge: trying the rules out and
 //! backfilling archives (`convert`, which needs nothing but the core),
 //! replaying archived webhooks into a running bridge (`send`, which goes
 //! through the bridge's own verification, translation and deduplication),
-//! and managing a running bridge's apps from scripts (`apps`, over its
-//! admin API).
+//! managing a running bridge's apps from scripts (`apps`), and reading its
+//! delivery log and replaying dead letters (`deliveries`); the last two over
+//! its admin API ([`bridge`]). Every subcommand that talks to a bridge takes
+//! `--bridge <base URL>`.
 //! Like cargo and ripgrep, machine output goes to stdout and everything meant
-//! for people (progress, rejections, summaries) to stderr.
-//!
-//! Exit status: 0 when everything went through, 1 when some event or line was
-//! rejected (or, for `send`, given up on), 2 on a usage or I/O error or when
-//! the bridge refuses the token, 130 when `send` was interrupted.
+//! for people (progress, rejections, summaries) to stderr. The exit statuses
+//! are in `after_help` below and, per subcommand, in docs/cli.md.
 
 // The command line is native only: its dependencies (clap, indicatif, ureq,
 // ctrlc) stay out of the wasm builds. `cargo test --target wasm32-unknown-unknown`
@@ -22,7 +21,11 @@ fn main() {}
 #[cfg(not(target_arch = "wasm32"))]
 mod apps;
 #[cfg(not(target_arch = "wasm32"))]
+mod bridge;
+#[cfg(not(target_arch = "wasm32"))]
 mod convert;
+#[cfg(not(target_arch = "wasm32"))]
+mod deliveries;
 #[cfg(not(target_arch = "wasm32"))]
 mod progress;
 #[cfg(not(target_arch = "wasm32"))]
@@ -49,11 +52,14 @@ pub(crate) const EXIT_USAGE: u8 = 2;
     version = drift_bridge::VERSION,
     about = "Translate Drift conversation webhooks between the push and legacy close forms",
     after_help = "\
-Exit status: 0 when every event went through (apps: when the bridge did it);
-1 when some event was rejected (or, for send, given up on after retries; for
-apps, the bridge refused the change); 2 on a usage or I/O error, or when the
-bridge refuses the token or cannot be reached; 130 when send was interrupted
-(run it again to carry on).",
+Exit status, for every subcommand (the table per subcommand is in docs/cli.md):
+  0    done: every event or line went through; the bridge did what was asked
+  1    something was refused: an event or line rejected (or, for send, given
+       up on after --retries); a change, a filter or a replay the bridge
+       refused; a test delivery the app did not take
+  2    a usage or I/O error; the bridge could not be reached, gave no answer,
+       refused the token or failed (5xx)
+  130  send was interrupted: run the same command again to carry on",
     subcommand_required = true,
     arg_required_else_help = true
 )]
@@ -74,6 +80,9 @@ enum Command {
     /// Manage the apps a running bridge delivers to: list, add, edit, rm, rotate, test
     #[command(long_about = apps::ABOUT)]
     Apps(apps::Args),
+    /// A running bridge's delivery log: list, show, replay
+    #[command(long_about = deliveries::ABOUT)]
+    Deliveries(deliveries::Args),
     /// Print a completion script for SHELL on stdout
     #[command(after_help = "For example: drift-bridge completions bash > /etc/bash_completion.d/drift-bridge")]
     Completions {
@@ -91,6 +100,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => convert::run(args),
         Command::Send(args) => send::run(args),
         Command::Apps(args) => apps::run(args),
+        Command::Deliveries(args) => deliveries::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drift-bridge", &mut io::stdout());
             ExitCode::SUCCESS

@@ -3,7 +3,9 @@
 //! A backfill goes through the bridge itself rather than around it, so that
 //! archived events get the same verification, translation, deduplication and
 //! delivery as live ones. Each line of the input is one webhook body, POSTed
-//! as is with the verification token in `X-Verification-Token`.
+//! as is to `<--bridge>/webhooks/drift` with the verification token in
+//! `X-Verification-Token`. (`--to <webhook URL>` is the older way to say
+//! where, kept for a release.)
 //!
 //! What the bridge answers decides what happens to a line:
 //!
@@ -13,7 +15,7 @@
 //! | 400, 413, other 4xx | rejected | reported with the bridge's error; not retried |
 //! | 408, 429, 5xx, network error | retried | with exponential backoff and jitter, or after `Retry-After`; failed after `--retries` |
 //! | 401, 403 | — | the run stops: every line would get the same |
-//! | 3xx, 404, 405 | — | the run stops: `--to` is not the webhook's URL |
+//! | 3xx, 404, 405 | — | the run stops: `--bridge` is not the bridge's URL |
 //!
 //! Memory stays flat: lines are read as they are needed, through a bounded
 //! queue, and the state keeps line numbers as ranges. A line is sent again
@@ -32,19 +34,20 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use drift_bridge::delivery::destination::is_loopback;
 use drift_bridge::json::{self, Limits};
-use ureq::http::Uri;
 use ureq::Agent;
 
+use crate::bridge::{parse_bridge, parse_url, WEBHOOK_PATH};
 use crate::progress::{eprint_line, Progress};
 use crate::state::{Identity, Lines, State, HEAD_BYTES};
 
 pub const ABOUT: &str = "\
 Post archived Drift events to a running bridge, as Drift would have.
 
-Each line of FILE (or stdin, with -) is one webhook body, POSTed to --to with
-the token in X-Verification-Token; blank lines are skipped. Lines go
+Each line of FILE (or stdin, with -) is one webhook body, POSTed to the
+bridge's /webhooks/drift with the token in X-Verification-Token (from --token,
+or the environment: DRIFT_BRIDGE_VERIFICATION_TOKEN, or the older
+DRIFT_VERIFICATION_TOKEN); blank lines are skipped. Lines go
 --concurrency at a time and at most --rate per second. 429, 5xx and network
 errors are retried with backoff (honouring Retry-After); a line the bridge
 rejects (400, 413) is reported with its line number and the bridge's error and
@@ -56,7 +59,10 @@ exits with status 130), the same command carries on where it stopped. The
 bridge drops events it handed off in the last 24 hours, so a line sent twice
 is harmless.
 
-Progress and the final report go to stderr; stdout stays empty.";
+Progress and the final report go to stderr; stdout stays empty.
+
+--to <webhook URL> (…/webhooks/drift) still works instead of --bridge, for
+this release.";
 
 /// Exit status after Ctrl-C, as shells report a process killed by SIGINT.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -68,20 +74,30 @@ const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How much of an answer is read.
 const MAX_ANSWER_BYTES: u64 = 64 * 1024;
+/// Where `send` reads the token when `--token` is not given, in order: the
+/// name alike the admin token's, then the older one.
+const TOKEN_VARIABLES: [&str; 2] = ["DRIFT_BRIDGE_VERIFICATION_TOKEN", "DRIFT_VERIFICATION_TOKEN"];
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["bridge", "to"])))]
 pub struct Args {
     /// Drift events, one JSON body per line (NDJSON); - for stdin
     #[arg(value_name = "FILE")]
     file: PathBuf,
-    /// The bridge's webhook URL, e.g. https://drift-bridge.example.workers.dev/webhooks/drift
-    /// (plain http only for localhost)
+    /// The bridge's base URL, e.g. https://drift-bridge.example.workers.dev
+    /// (plain http only for localhost); lines go to its /webhooks/drift
+    #[arg(long, value_name = "URL", value_parser = parse_bridge)]
+    bridge: Option<String>,
+    /// Deprecated, goes in the next release: the webhook's URL
+    /// (…/webhooks/drift); use --bridge
     #[arg(long, value_name = "URL", value_parser = parse_url)]
-    to: String,
-    /// A verification token the bridge accepts (one of its DRIFT_VERIFICATION_TOKEN);
-    /// best given in the environment, out of the shell's history
-    #[arg(long, value_name = "TOKEN", env = "DRIFT_VERIFICATION_TOKEN", hide_env_values = true)]
-    token: String,
+    to: Option<String>,
+    /// A verification token the bridge accepts (one of its
+    /// DRIFT_VERIFICATION_TOKEN) [default: $DRIFT_BRIDGE_VERIFICATION_TOKEN,
+    /// or the older $DRIFT_VERIFICATION_TOKEN]; best given in the
+    /// environment, out of the shell's history
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
     /// Requests in flight at once
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
@@ -108,18 +124,52 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
-/// An absolute http(s) URL; plain http only for loopback hosts, since the
-/// token travels with every request.
-pub(crate) fn parse_url(text: &str) -> Result<String, String> {
-    let uri: Uri = text.parse().map_err(|e| format!("{text:?} is not a URL: {e}"))?;
-    let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| format!("{text:?} is not an absolute URL with a host"))?;
-    match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
-        Some("https") => Ok(text.to_owned()),
-        Some("http") if is_loopback(&host.to_ascii_lowercase()) => Ok(text.to_owned()),
-        Some("http") => Err("must be https (plain http only for localhost): the token goes with every request".into()),
-        Some(other) => Err(format!("scheme {other:?} is not supported; must be https")),
-        None => Err(format!("{text:?} is not an absolute URL")),
+/// Where lines go and what says so, for messages that name the flag.
+struct Target {
+    /// The webhook's URL: what the state names the bridge by.
+    url: String,
+    /// `--bridge` or `--to`.
+    flag: &'static str,
+}
+
+impl Target {
+    /// From `--bridge`, or the deprecated `--to` (said so on stderr).
+    fn of(args: &Args) -> Option<Target> {
+        match (&args.bridge, &args.to) {
+            (Some(base), _) => Some(Target { url: format!("{base}{WEBHOOK_PATH}"), flag: "--bridge" }),
+            (None, Some(to)) => {
+                let base = to.trim_end_matches('/').strip_suffix(WEBHOOK_PATH).unwrap_or("<the bridge's base URL>");
+                eprintln!("drift-bridge: --to is deprecated and goes in the next release; use --bridge {base}");
+                Some(Target { url: to.clone(), flag: "--to" })
+            }
+            (None, None) => None,
+        }
     }
+
+    /// What to fix when the URL is not the webhook's (404, 405).
+    fn hint(&self) -> String {
+        match self.flag {
+            "--to" => format!("is --to the bridge's webhook URL (…{WEBHOOK_PATH})?"),
+            _ => format!("is --bridge the bridge's base URL (it takes webhooks at …{WEBHOOK_PATH})?"),
+        }
+    }
+
+    /// What to fix when the URL redirects (3xx).
+    fn redirected(&self) -> &'static str {
+        match self.flag {
+            "--to" => "set --to to the webhook's final URL",
+            _ => "set --bridge to the bridge's final base URL",
+        }
+    }
+}
+
+/// The verification token and where it came from (`--token` or a variable),
+/// to name in a message.
+fn token(args: &Args) -> Option<(String, &'static str)> {
+    if let Some(token) = &args.token {
+        return Some((token.clone(), "--token"));
+    }
+    TOKEN_VARIABLES.iter().find_map(|name| std::env::var(name).ok().filter(|t| !t.trim().is_empty()).map(|t| (t, *name)))
 }
 
 /// One line to send.
@@ -202,6 +252,12 @@ pub fn run(args: Args) -> ExitCode {
         ExitCode::from(crate::EXIT_USAGE)
     };
     let started = Instant::now();
+    let Some(target) = Target::of(&args) else {
+        return usage("send needs --bridge <URL>, the bridge's base URL".into());
+    };
+    let Some((token, token_from)) = token(&args) else {
+        return usage(format!("send needs the verification token: set {} (or give --token)", TOKEN_VARIABLES[0]));
+    };
 
     let name = args.file.display().to_string();
     let (mut input, size): (Box<dyn Read + Send>, Option<u64>) = if args.file.as_os_str() == "-" {
@@ -222,7 +278,7 @@ pub fn run(args: Args) -> ExitCode {
         return usage(format!("cannot read {name}: {e}"));
     }
     let mut state = match &args.state {
-        Some(path) => match State::open(path, &Identity::new(size, &head, &name, &args.to)) {
+        Some(path) => match State::open(path, &Identity::new(size, &head, &name, &target.url)) {
             Ok(state) => Some(state),
             Err(e) => return usage(e),
         },
@@ -252,7 +308,7 @@ pub fn run(args: Args) -> ExitCode {
     }
 
     let concurrency = usize::from(args.concurrency);
-    let client = Client::new(&args, concurrency);
+    let client = Client::new(&args, concurrency, &target, token, token_from);
     let pacer = Pacer::new(args.rate);
     let progress = Progress::on_terminal(size);
 
@@ -294,7 +350,7 @@ pub fn run(args: Args) -> ExitCode {
     eprintln!(
         "drift-bridge: sent {sent} {} to {} in {:.1} s ({} {})",
         plural(sent, "line", "lines"),
-        args.to,
+        target.url,
         started.elapsed().as_secs_f64(),
         report.requests,
         plural(report.requests, "request", "requests")
@@ -438,6 +494,11 @@ fn collect(outcomes: Receiver<Outcome>, mut state: Option<State>, mut progress: 
 struct Client {
     agent: Agent,
     url: String,
+    /// What to fix when the URL is not the webhook's, or redirects.
+    hint: String,
+    redirected: &'static str,
+    /// Who to blame for a wrong token: a flag or a variable.
+    flag: &'static str,
     token: String,
     retries: u32,
 }
@@ -451,18 +512,26 @@ enum Answer {
 }
 
 impl Client {
-    fn new(args: &Args, concurrency: usize) -> Self {
+    fn new(args: &Args, concurrency: usize, target: &Target, token: String, token_from: &'static str) -> Self {
         let config = Agent::config_builder()
             // 4xx and 5xx are answers to read, not errors.
             .http_status_as_error(false)
-            // A redirect of a POST is a wrong --to, said so rather than followed.
+            // A redirect of a POST is a wrong --bridge, said so rather than followed.
             .max_redirects(0)
             .timeout_global(Some(Duration::from_secs(args.timeout)))
             .max_idle_connections(concurrency)
             .max_idle_connections_per_host(concurrency)
             .user_agent(format!("drift-bridge/{} (send)", drift_bridge::VERSION))
             .build();
-        Client { agent: config.into(), url: args.to.clone(), token: args.token.clone(), retries: args.retries }
+        Client {
+            agent: config.into(),
+            url: target.url.clone(),
+            hint: target.hint(),
+            redirected: target.redirected(),
+            flag: token_from,
+            token,
+            retries: args.retries,
+        }
     }
 
     /// Sends one line until it is accepted, rejected, given up on, or the
@@ -511,18 +580,13 @@ impl Client {
         match code {
             200..=299 => Answer::Accepted,
             300..=399 => Answer::Fatal(format!(
-                "the bridge answered {status} to {}{}: set --to to the webhook's final URL",
+                "the bridge answered {status} to {}{}: {}",
                 self.url,
-                location.map(|l| format!(" (Location: {l})")).unwrap_or_default()
+                location.map(|l| format!(" (Location: {l})")).unwrap_or_default(),
+                self.redirected
             )),
-            401 | 403 => {
-                Answer::Fatal(format!("the bridge refused the token ({code} {}): check --token or DRIFT_VERIFICATION_TOKEN", why()))
-            }
-            404 | 405 => Answer::Fatal(format!(
-                "POST {} answered {code} ({}): is --to the bridge's webhook URL (…/webhooks/drift)?",
-                self.url,
-                why()
-            )),
+            401 | 403 => Answer::Fatal(format!("the bridge refused the token ({code} {}): check {}", why(), self.flag)),
+            404 | 405 => Answer::Fatal(format!("POST {} answered {code} ({}): {}", self.url, why(), self.hint)),
             408 | 429 | 500..=599 => Answer::Retry { why: format!("{code} {}", why()), after: retry_after },
             _ => Answer::Rejected { status: code, why: why() },
         }
@@ -644,27 +708,6 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls() {
-        let cases: &[(&str, Result<(), &str>)] = &[
-            ("https://drift-bridge.example.workers.dev/webhooks/drift", Ok(())),
-            ("http://127.0.0.1:8787/webhooks/drift", Ok(())),
-            ("http://localhost:8787/webhooks/drift", Ok(())),
-            ("http://[::1]:8787/webhooks/drift", Ok(())),
-            ("http://example.com/webhooks/drift", Err("must be https (plain http only for localhost)")),
-            ("ftp://example.com/", Err("scheme \"ftp\" is not supported")),
-            ("/webhooks/drift", Err("is not an absolute URL")),
-            ("not a url", Err("is not a URL")),
-        ];
-        for (url, expected) in cases {
-            match (parse_url(url), expected) {
-                (Ok(_), Ok(())) => {}
-                (Err(e), Err(says)) => assert!(e.contains(says), "{url}: {e}"),
-                (got, _) => panic!("{url}: {got:?}"),
-            }
-        }
-    }
 
     #[test]
     fn backoff_doubles_within_bounds() {

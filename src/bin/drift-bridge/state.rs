@@ -17,7 +17,10 @@
 //! `input` names the input by its size (`-` for stdin) and the SHA-256 of its
 //! first 64 KiB, then its path as given (for people only): line numbers are
 //! only worth keeping for the very same input and bridge, so a state written
-//! for another input or another `--to` is refused rather than trusted.
+//! for another input or another bridge is refused rather than trusted. `to`
+//! is the webhook's URL, however it was given (`--bridge <base>` or the older
+//! `--to <base>/webhooks/drift`), compared as URLs are: scheme and host in
+//! any case, a default port or a trailing `/` or not.
 //! Rejected and failed lines are not recorded: a new run sends them again
 //! and reports them again.
 
@@ -108,7 +111,7 @@ pub struct Identity {
     pub head: String,
     /// The input as named on the command line (not compared).
     pub path: String,
-    /// The bridge's URL.
+    /// The bridge's webhook URL.
     pub to: String,
 }
 
@@ -247,11 +250,28 @@ fn parse(mut reader: impl BufRead, identity: &Identity) -> Result<Lines, String>
         ));
     }
     match to {
-        Some(to) if to == identity.to => {}
+        Some(to) if same_url(&to, &identity.to) => {}
         Some(to) => return Err(format!("it records what {to} accepted, not {}. Name a new --state file for this bridge", identity.to)),
         None => return Err("no `to` line: not written by drift-bridge send".into()),
     }
     Ok(accepted)
+}
+
+/// Whether two URLs name the same place: compared with the scheme and host
+/// in lower case, without a default port and without a trailing `/`.
+fn same_url(a: &str, b: &str) -> bool {
+    fn key(url: &str) -> String {
+        let Ok(uri) = url.parse::<ureq::http::Uri>() else { return url.to_owned() };
+        let scheme = uri.scheme_str().unwrap_or("").to_ascii_lowercase();
+        let host = uri.host().unwrap_or("").to_ascii_lowercase();
+        let port = match (scheme.as_str(), uri.port_u16()) {
+            ("https", Some(443)) | ("http", Some(80)) | (_, None) => String::new(),
+            (_, Some(p)) => format!(":{p}"),
+        };
+        let path = uri.path_and_query().map_or("", |p| p.as_str()).trim_end_matches('/');
+        format!("{scheme}://{host}{port}{path}")
+    }
+    a == b || key(a) == key(b)
 }
 
 #[cfg(test)]
@@ -326,6 +346,15 @@ mod tests {
             let error = parse(text.as_bytes(), other).unwrap_err();
             assert!(error.contains(says), "{name}: {error}");
         }
+        // The same bridge, written another way (--bridge http://127.0.0.1:8787/).
+        for same in
+            ["http://127.0.0.1:8787/webhooks/drift/", "HTTP://127.0.0.1:8787/webhooks/drift", "http://127.0.0.1:8787/webhooks/drift"]
+        {
+            assert!(parse(text.as_bytes(), &Identity { to: same.into(), ..identity() }).is_ok(), "{same}");
+        }
+        assert!(same_url("https://B.example:443/webhooks/drift", "https://b.example/webhooks/drift"));
+        assert!(!same_url("https://b.example:8443/webhooks/drift", "https://b.example/webhooks/drift"));
+        assert!(!same_url("https://b.example/webhooks/Drift", "https://b.example/webhooks/drift"), "paths are case-sensitive");
         // Moving the input elsewhere is fine: the path is for people.
         assert!(parse(text.as_bytes(), &Identity { path: "/elsewhere/events.ndjson".into(), ..identity() }).is_ok());
         for (name, text, says) in [
