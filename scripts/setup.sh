@@ -42,6 +42,9 @@ fi
 if [ ! -f .dev.vars ]; then
   say "creating .dev.vars from .dev.vars.example (local development secrets)"
   cp .dev.vars.example .dev.vars
+elif ! grep -q '^LOCAL_DEVELOPMENT=' .dev.vars; then
+  say "adding LOCAL_DEVELOPMENT=\"1\" to .dev.vars (apps added at runtime may be on loopback, locally)"
+  printf '\n# Added by scripts/setup.sh: a bridge run for local development.\nLOCAL_DEVELOPMENT="1"\n' >> .dev.vars
 fi
 
 if [ "${1:-}" = "--test" ]; then

@@ -29,6 +29,9 @@ pub const APPS_CACHE_MS: &str = "APPS_CACHE_MS";
 pub const ALERT_BACKLOG: &str = "ALERT_BACKLOG";
 pub const ALERT_COALESCE_SECONDS: &str = "ALERT_COALESCE_SECONDS";
 pub const PUBLIC_URL: &str = "PUBLIC_URL";
+/// "1" on a bridge run for local development (`make dev`): apps managed at
+/// runtime may then be on loopback.
+pub const LOCAL_DEVELOPMENT: &str = "LOCAL_DEVELOPMENT";
 
 pub use crate::delivery::settings::DEFAULT_MAX_LOG_BYTES;
 
@@ -58,6 +61,8 @@ pub struct Config {
     /// runtime, and so how long a change to them waits before it is
     /// answered ([`crate::delivery::apps`]).
     pub apps_lease_ms: u32,
+    /// `LOCAL_DEVELOPMENT`: apps managed at runtime may be on loopback.
+    pub local_development: bool,
     /// Everything that is wrong, in a stable order.
     pub problems: Vec<Problem>,
 }
@@ -209,13 +214,15 @@ impl Config {
             max_log_bytes,
             alerts,
         };
-        Config { tokens, legacy, max_body_bytes, delivery, admin, apps_lease_ms, problems }
+        let local_development = get(LOCAL_DEVELOPMENT).is_some_and(|v| v.trim() == "1");
+        Config { tokens, legacy, max_body_bytes, delivery, admin, apps_lease_ms, local_development, problems }
     }
 
     /// This configuration with the registry's apps (`routes`) after the
     /// declared ones; an app that cannot join is named as a problem.
     pub fn with_apps(&self, routes: &crate::delivery::apps::Routes, secret: &impl Fn(&str) -> Option<String>) -> Config {
-        let (destinations, problems) = crate::delivery::apps::merge(&self.delivery.destinations, routes, secret);
+        let reserved = self.delivery.reserved_secret_names();
+        let (destinations, problems) = crate::delivery::apps::merge(&self.delivery.destinations, &reserved, routes, secret);
         let mut config = self.clone();
         config.delivery.destinations = destinations;
         config.problems.extend(problems);

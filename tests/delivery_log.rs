@@ -23,6 +23,7 @@ fn delivery(event: usize, conversation: u64) -> NewDelivery {
         scope: format!("conversation:1:{conversation}"),
         received_at: NOW,
         body: format!(r#"{{"orgId":1,"type":"conversation_push","data":{{"conversationId":{conversation},"n":{event}}}}}"#),
+        org: Some("1".into()),
     }
 }
 
@@ -415,7 +416,7 @@ fn a_removed_destination_is_not_probed_and_its_deliveries_stay_listed_until_thei
     assert!(refs(&mut w).is_empty(), "no probes");
     let (_, listing) = w.log_op(APP, "/list", r#"{"limit":50}"#).unwrap();
     assert!(listing.contains(r#""configured":false"#), "{listing}");
-    assert!(listing.contains("the destination app is not configured any more"), "{listing}");
+    assert!(listing.contains("its app app was removed"), "{listing}");
     assert_eq!(stats(&mut w), (0, 0, 0, 6));
     // The registry still lists it until its rows are gone.
     let (_, logs) = {
@@ -553,7 +554,7 @@ fn takes_over_a_log_of_drift_bridge_0_2() {
         )
         .unwrap();
     let config = w.config.clone();
-    let found = drift_bridge::delivery::log::open(&db, &drift_bridge::delivery::log::Context { settings: &config.delivery, now: NOW, seed: 0 }).unwrap();
+    let found = drift_bridge::delivery::log::open(&db, &drift_bridge::delivery::log::Context { apps_known: true, settings: &config.delivery, now: NOW, seed: 0 }).unwrap();
     assert_eq!(found, drift_bridge::delivery::log::schema::Found::Upgraded);
     let mut w = w;
     w.logs.insert(APP.into(), db);

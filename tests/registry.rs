@@ -18,7 +18,13 @@ const NOW: i64 = 1_700_000_000_000;
 const LEASE: i64 = 5_000;
 
 fn secrets(name: &str) -> Option<String> {
-    (name == "CRM_TOKEN").then(|| "crm-replacement-token".to_owned())
+    match name {
+        "APP_TOKEN_CRM" => Some("crm-replacement-token".to_owned()),
+        "ADMIN_TOKEN" => Some("the-admin-token-0123456789abcdef0123".to_owned()),
+        "LEGACY_SIGNING" => Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()),
+        "APP_TOKEN_LEGACY" => Some("legacy-token".to_owned()),
+        _ => None,
+    }
 }
 
 struct Registry {
@@ -32,37 +38,40 @@ impl Registry {
     fn new() -> Registry {
         let db = Db::new();
         registry::open(&db).unwrap();
-        let declared = Destinations::parse(Some(r#"[{"name":"legacy","url":"https://legacy.example","types":["*"]}]"#), secrets).unwrap();
+        let declared = Destinations::parse(
+            Some(r#"[{"name":"legacy","url":"https://legacy.example","types":["*"],"signingSecret":"LEGACY_SIGNING","token":"replace","tokenSecret":"APP_TOKEN_LEGACY"}]"#),
+            secrets,
+        )
+        .unwrap();
         Registry { db, declared, now: NOW, entropy: 1 }
     }
 
     fn run(&mut self, op: &str, name: &str, body: &str) -> (u16, String, Effects) {
+        self.run_keyed(op, name, body, None)
+    }
+
+    /// A change with an Idempotency-Key.
+    fn run_keyed(&mut self, op: &str, name: &str, body: &str, key: Option<&str>) -> (u16, String, Effects) {
         self.entropy = self.entropy.wrapping_add(1);
+        let reserved = self.declared.secret_names.clone();
         let ctx = Admin {
             declared: &self.declared,
             secret: &secrets,
             parse_url,
+            reserved: &reserved,
+            allow_loopback: false,
             now: self.now,
             entropy: [self.entropy; SECRET_BYTES],
             lease_ms: LEASE,
         };
-        let change = Change { by: "0a1b2c3d".into(), name: name.into(), body: body.into() };
-        let fx = self
-            .db
-            .run(|sql| match op {
-                "create" => registry::create(sql, &ctx, &change),
-                "update" => registry::update(sql, &ctx, &change),
-                "delete" => registry::delete(sql, &ctx, &change),
-                "rotate" => registry::rotate(sql, &ctx, &change),
-                _ => unreachable!(),
-            })
-            .unwrap();
+        let change = Change { by: "0a1b2c3d".into(), name: name.into(), body: body.into(), key: key.map(str::to_owned) };
+        let fx = self.db.run(|sql| registry::change(sql, &ctx, op, &change)).unwrap();
         let reply = fx.reply.clone().unwrap();
         (reply.status, reply.body, fx)
     }
 
     fn routes(&self, known: i64) -> String {
-        self.db.run(|sql| registry::routes(sql, &format!(r#"{{"known":{known}}}"#))).unwrap().reply.unwrap().body
+        self.db.run(|sql| registry::routes(sql, &format!(r#"{{"known":{known}}}"#), self.now)).unwrap().reply.unwrap().body
     }
 
     fn copy(&self) -> Routes {
@@ -107,7 +116,7 @@ fn creating_an_app_makes_its_secret_shows_it_once_and_waits_out_every_copy() {
     // The copy isolates route by has it, and says when it is current.
     let copy = r.copy();
     assert_eq!(copy.version, 1);
-    let d = copy.apps[0].destination(&secrets).unwrap();
+    let d = copy.apps[0].destination(&secrets, &[]).unwrap();
     assert_eq!((d.source, d.signing_secrets(NOW).collect::<Vec<_>>()), (Source::Runtime, vec![secret.as_str()]));
     assert_eq!(r.routes(1), r#"{"version":1,"same":true}"#);
 }
@@ -121,7 +130,22 @@ fn a_change_is_checked_as_destinations_is_and_refused_whole() {
         (r#"{"name":"crm","url":"https://crm.example","types":["*",3]}"#, 400, "invalid_destination", "types[1]", "expected an event type name"),
         (r#"{"name":"a b","url":"https://crm.example","types":["*"]}"#, 400, "invalid_destination", "name", "\"a b\" must be 1 to 64 letters"),
         (r#"{"url":"https://crm.example","types":["*"]}"#, 400, "invalid_destination", "name", "missing"),
-        (r#"{"name":"crm","url":"https://crm.example","types":["*"],"token":"replace","tokenSecret":"NOPE"}"#, 400, "invalid_destination", "tokenSecret", "secret NOPE is not set"),
+        (r#"{"name":"crm","url":"https://crm.example","types":["*"],"token":"replace","tokenSecret":"APP_TOKEN_NOPE"}"#, 400, "invalid_destination", "tokenSecret", "secret APP_TOKEN_NOPE is not set"),
+        // A runtime app reads no binding but its own: never the admin token, another app's secret or a var.
+        (r#"{"name":"crm","url":"https://crm.example","types":["*"],"token":"replace","tokenSecret":"ADMIN_TOKEN"}"#, 400, "invalid_destination", "tokenSecret", "an app managed at runtime may name only a binding whose name starts with APP_TOKEN_"),
+        (r#"{"name":"crm","url":"https://crm.example","types":["*"],"token":"replace","tokenSecret":"NOPE"}"#, 400, "invalid_destination", "tokenSecret", "an app managed at runtime may name only a binding whose name starts with APP_TOKEN_"),
+        (r#"{"name":"crm","url":"https://crm.example","types":["*"],"token":"replace","tokenSecret":"LEGACY_SIGNING"}"#, 400, "invalid_destination", "tokenSecret", "an app managed at runtime may name only"),
+        (r#"{"name":"crm","url":"https://crm.example","types":["*"],"token":"replace","tokenSecret":"APP_TOKEN_LEGACY"}"#, 400, "invalid_destination", "tokenSecret", "APP_TOKEN_LEGACY is named by an app declared in DESTINATIONS"),
+        (r#"{"name":"crm","url":"https://crm.example","types":["*"],"token":"replace","tokenSecret":"APP_TOKEN_CRM","replacementToken":"x"}"#, 400, "invalid_destination", "replacementToken", "give either replacementToken"),
+        (r#"{"name":"crm","url":"https://crm.example","types":["*"],"token":"replace"}"#, 400, "invalid_destination", "tokenSecret", "missing; \"token\": \"replace\" needs the replacement"),
+        (r#"{"name":"crm","url":"https://crm.example","types":["*"],"replacementToken":"x"}"#, 400, "invalid_destination", "replacementToken", "only used with \"token\": \"replace\""),
+        // An app is on the internet: no private, link-local, unique-local or loopback address.
+        (r#"{"name":"crm","url":"https://169.254.169.254/latest/meta-data","types":["*"]}"#, 400, "invalid_destination", "url", "169.254.169.254 is a link-local address"),
+        (r#"{"name":"crm","url":"https://10.0.0.1:6379/","types":["*"]}"#, 400, "invalid_destination", "url", "10.0.0.1 is a private address"),
+        (r#"{"name":"crm","url":"https://[fd00::1]:2375/","types":["*"]}"#, 400, "invalid_destination", "url", "[fd00::1] is a unique-local address"),
+        (r#"{"name":"crm","url":"https://[::ffff:192.168.1.1]/","types":["*"]}"#, 400, "invalid_destination", "url", "[::ffff:c0a8:101] is a private address"),
+        (r#"{"name":"crm","url":"http://127.0.0.1:9000/hook","types":["*"]}"#, 400, "invalid_destination", "url", "127.0.0.1 is a loopback address"),
+        (r#"{"name":"crm","url":"https://0x7f.1/","types":["*"]}"#, 400, "invalid_destination", "url", "127.0.0.1 is a loopback address"),
         (r#"{"name":"crm","url":"https://crm.example","types":["*"],"signingSecret":"S"}"#, 400, "invalid_destination", "signingSecret", "apps managed at runtime are signed with a secret the bridge makes"),
         (r#"{"name":"crm","url":"https://crm.example","types":["*"],"orgIds":["7"]}"#, 400, "invalid_destination", "orgIds[0]", "expected a Drift orgId"),
         (r#"{"name":"crm","url":"https://crm.example","types":["*"],"ratePerSecond":0}"#, 400, "invalid_destination", "ratePerSecond", "expected a whole number of deliveries a second"),
@@ -174,12 +198,12 @@ fn a_patch_replaces_the_fields_it_names_and_is_checked_as_a_whole() {
     let (status, body, fx) = r.run("update", "crm", r#"{"types":["conversation_push"],"orgIds":[7,8],"ratePerSecond":5}"#);
     assert_eq!(status, 200, "{body}");
     assert!(fx.hold_until.is_some());
-    let d = r.copy().apps[0].destination(&secrets).unwrap();
+    let d = r.copy().apps[0].destination(&secrets, &[]).unwrap();
     assert_eq!((d.types.clone(), d.org_ids.clone(), d.rate_per_second), (vec!["conversation_push".to_owned()], vec!["7".to_owned(), "8".to_owned()], Some(5)));
     assert_eq!(d.url, "https://crm.example/hooks/drift", "untouched");
     // null clears; a bad field refuses the whole change.
     r.run("update", "crm", r#"{"orgIds":null,"ratePerSecond":null}"#);
-    let d = r.copy().apps[0].destination(&secrets).unwrap();
+    let d = r.copy().apps[0].destination(&secrets, &[]).unwrap();
     assert_eq!((d.org_ids.len(), d.rate_per_second), (0, None));
     let version = r.copy().version;
     let (status, body, _) = r.run("update", "crm", r#"{"url":"https://ok.example","types":"all"}"#);
@@ -192,8 +216,8 @@ fn a_patch_replaces_the_fields_it_names_and_is_checked_as_a_whole() {
         assert!(body.contains(&format!(r#""path":"{path}""#)), "{patch}: {body}");
     }
     // Token handling: replace with a secret, then back to keep (the secret's name goes with it).
-    r.run("update", "crm", r#"{"token":"replace","tokenSecret":"CRM_TOKEN"}"#);
-    let d = r.copy().apps[0].destination(&secrets).unwrap();
+    r.run("update", "crm", r#"{"token":"replace","tokenSecret":"APP_TOKEN_CRM"}"#);
+    let d = r.copy().apps[0].destination(&secrets, &[]).unwrap();
     assert_eq!(d.token, drift_bridge::delivery::TokenMode::Replace("crm-replacement-token".into()));
     let (status, body, _) = r.run("update", "crm", r#"{"token":"keep"}"#);
     assert_eq!(status, 200, "{body}");
@@ -232,15 +256,22 @@ fn a_rotation_signs_with_both_secrets_until_the_overlap_ends() {
     let new = field(&v, &["secret"]).and_then(Value::as_str).unwrap().text().into_owned();
     assert_ne!(new, old);
     assert_eq!(field(&v, &["previousSecretExpiresAt"]).and_then(Value::as_integer), Some((NOW + 3_600_000).to_string().as_str()));
-    let d = r.copy().apps[0].destination(&secrets).unwrap();
+    let d = r.copy().apps[0].destination(&secrets, &[]).unwrap();
     assert_eq!(d.signing_secrets(NOW).collect::<Vec<_>>(), [new.as_str(), old.as_str()]);
     assert_eq!(d.signing_secrets(NOW + 3_600_000).collect::<Vec<_>>(), [new.as_str()]);
     assert!(r.history().contains(r#""action":"rotate-secret""#));
     assert!(!r.history().contains("whsec_"));
-    // The default overlap is a day; no overlap is a hard cut; a rotation during an overlap drops the oldest.
+    // The default overlap is a day. A rotation during an overlap keeps the
+    // secret still in it (a rotation tried again never drops the secret the
+    // app verifies with), up to two of them; no overlap is a hard cut.
     let (_, body, _) = r.run("rotate", "crm", "");
     assert!(body.contains(&format!(r#""previousSecretExpiresAt":{}"#, NOW + 86_400_000)), "{body}");
-    assert_eq!(r.copy().apps[0].secrets.len(), 2);
+    let third = field(&parse(&body), &["secret"]).and_then(Value::as_str).unwrap().text().into_owned();
+    let d = r.copy().apps[0].destination(&secrets, &[]).unwrap();
+    assert_eq!(d.signing_secrets(NOW).collect::<Vec<_>>(), [third.as_str(), new.as_str(), old.as_str()]);
+    let (status, body, _) = r.run("rotate", "crm", "");
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("rotation_pending"), "{body}");
     let (_, body, _) = r.run("rotate", "crm", r#"{"overlapSeconds":0}"#);
     assert!(!body.contains("previousSecretExpiresAt"), "{body}");
     assert_eq!(r.copy().apps[0].secrets.len(), 1);
@@ -253,13 +284,104 @@ fn a_rotation_signs_with_both_secrets_until_the_overlap_ends() {
 fn deleting_an_app_routes_nothing_more_to_it() {
     let mut r = Registry::new();
     r.run("create", "", CRM);
+    let id = r.copy().apps[0].id.clone().unwrap();
     let (status, body, fx) = r.run("delete", "crm", "");
     assert_eq!((status, body.as_str()), (200, r#"{"deleted":"crm","version":2}"#));
     assert!(fx.hold_until.is_some());
+    // Its incarnation's log is told at once.
+    assert_eq!(fx.calls.len(), 1);
+    assert_eq!((fx.calls[0].op, &fx.calls[0].to), ("/end", &drift_bridge::delivery::effects::Object::DeliveryLog(format!("crm~{id}"))));
     assert!(r.copy().apps.is_empty());
     assert_eq!(r.run("delete", "crm", "").0, 404);
-    // Its name is free again.
+    // Its name is free again, for another incarnation.
     assert_eq!(r.run("create", "", CRM).0, 201);
+    assert_ne!(r.copy().apps[0].id.clone().unwrap(), id);
+}
+
+#[test]
+fn a_change_tried_again_with_its_idempotency_key_gets_the_same_answer() {
+    let mut r = Registry::new();
+    let (status, first, fx) = r.run_keyed("create", "", CRM, Some("k-1"));
+    assert_eq!(status, 201, "{first}");
+    let until = fx.hold_until.unwrap();
+    // The answer was lost; the same request again: the same answer, the
+    // secret with it, held no longer than the first.
+    r.now += 100;
+    let (status, again, fx) = r.run_keyed("create", "", CRM, Some("k-1"));
+    assert_eq!((status, &again), (201, &first));
+    assert_eq!(fx.reply.unwrap().headers, [("idempotent-replayed", "true".to_owned())]);
+    assert_eq!(fx.hold_until, Some(until));
+    assert_eq!(r.copy().version, 1, "made once");
+    // Another request under the same key is refused; a new key is a new change.
+    let (status, body, _) = r.run_keyed("create", "", r#"{"name":"other","url":"https://o.example","types":["*"]}"#, Some("k-1"));
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("idempotency_key_reused"), "{body}");
+    let (status, _, _) = r.run_keyed("create", "", CRM, Some("k-2"));
+    assert_eq!(status, 409, "a second create under a new key finds it made");
+    // A rotation tried again with its key rotates once.
+    let (_, rotated, _) = r.run_keyed("rotate", "crm", "{}", Some("r-1"));
+    let (_, again, _) = r.run_keyed("rotate", "crm", "{}", Some("r-1"));
+    assert_eq!(rotated, again);
+    assert_eq!(r.copy().apps[0].secrets.len(), 2);
+    // A refusal is not remembered: fixed, the same key goes through.
+    let (status, _, _) = r.run_keyed("update", "crm", r#"{"types":[]}"#, Some("u-1"));
+    assert_eq!(status, 400);
+    assert_eq!(r.run_keyed("update", "crm", r#"{"types":[]}"#, Some("u-1")).0, 400);
+    for bad in ["", "a b", &"x".repeat(65)] {
+        assert_eq!(r.run_keyed("delete", "crm", "", Some(bad)).0, 400, "{bad:?}");
+    }
+    // Keys are forgotten after a day.
+    r.now += registry::IDEMPOTENCY_MS + 1;
+    let (status, body, _) = r.run_keyed("create", "", CRM, Some("k-1"));
+    assert_eq!(status, 409, "{body}");
+}
+
+#[test]
+fn a_token_given_to_the_api_is_kept_and_never_shown() {
+    let mut r = Registry::new();
+    let (status, body, fx) =
+        r.run("create", "", r#"{"name":"crm","url":"https://crm.example","types":["*"],"signed":false,"token":"replace","replacementToken":"tok-123"}"#);
+    assert_eq!(status, 201, "{body}");
+    let listing = r.db.run(|sql| registry::list(sql, r.now)).unwrap().reply.unwrap().body;
+    for shown in [&body, &listing, &r.history(), &fx.logs[0].text] {
+        assert!(!shown.contains("tok-123"), "{shown}");
+    }
+    let d = r.copy().apps[0].destination(&secrets, &[]).unwrap();
+    assert_eq!(d.token, drift_bridge::delivery::TokenMode::Replace("tok-123".into()));
+    // A change that does not touch it keeps it; a new value replaces it.
+    r.run("update", "crm", r#"{"types":["conversation_push"]}"#);
+    assert_eq!(r.copy().apps[0].destination(&secrets, &[]).unwrap().token, drift_bridge::delivery::TokenMode::Replace("tok-123".into()));
+    let (status, body, fx) = r.run("update", "crm", r#"{"replacementToken":"tok-456"}"#);
+    assert_eq!(status, 200, "{body}");
+    assert!(fx.hold_until.is_some(), "a new value is a change");
+    assert_eq!(r.copy().apps[0].destination(&secrets, &[]).unwrap().token, drift_bridge::delivery::TokenMode::Replace("tok-456".into()));
+    r.run("update", "crm", r#"{"token":"strip"}"#);
+    assert!(!r.routes(-1).contains("tok-456"), "gone with its handling");
+}
+
+#[test]
+fn history_and_log_lines_show_an_apps_url_without_its_path() {
+    let mut r = Registry::new();
+    let (_, _, fx) = r.run("create", "", r#"{"name":"ops","url":"https://hooks.slack.example/services/T000/B000/secretpath","types":["*"]}"#);
+    for shown in [&r.history(), &fx.logs[0].text] {
+        assert!(!shown.contains("secretpath") && shown.contains("https://hooks.slack.example/… (#"), "{shown}");
+    }
+}
+
+#[test]
+fn a_secret_whose_overlap_ended_leaves_the_registry() {
+    let mut r = Registry::new();
+    r.run("create", "", CRM);
+    r.run("rotate", "crm", r#"{"overlapSeconds":60}"#);
+    assert_eq!(r.copy().apps[0].secrets.len(), 2);
+    let version = r.copy().version;
+    r.now += 60_000;
+    // Every copy of the apps taken from now on lacks it.
+    let copy = r.copy();
+    assert_eq!(copy.apps[0].secrets.len(), 1);
+    assert_eq!(copy.version, version + 1);
+    assert!(r.history().contains(r#""action":"expire-secret""#));
+    assert_eq!(r.copy().version, version + 1, "once");
 }
 
 #[test]

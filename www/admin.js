@@ -75,7 +75,7 @@ const els = {
   editorSubmit: $("editor-submit"),
   editorCancel: $("editor-cancel"),
   typesChips: $("app-types-chips"),
-  tokenSecretField: $("app-token-secret-field"),
+  replacementTokenField: $("app-replacement-token-field"),
   metrics: $("metrics"),
   metricsHeading: $("metrics-heading"),
   metricsSummary: $("metrics-summary"),
@@ -412,7 +412,7 @@ async function loadDestinations(generation = state.generation) {
   try {
     const { value } = await api("GET", "/admin/destinations");
     if (generation !== state.generation) return;
-    state.destinations = value.destinations ?? [];
+    state.destinations = incarnationsNamed(value.destinations ?? []);
     problem(els.destinationsProblem, "");
     renderDestinations();
   } catch (error) {
@@ -1051,7 +1051,7 @@ const FIELDS = {
   types: $("app-types"),
   signed: $("app-signed"),
   token: $("app-token"),
-  tokenSecret: $("app-token-secret"),
+  replacementToken: $("app-replacement-token"),
   orgIds: $("app-org-ids"),
   ratePerSecond: $("app-rate"),
 };
@@ -1096,7 +1096,8 @@ function openEditor(app = null, opener = els.addApp) {
     FIELDS.types.value = (app.types ?? []).join(", ");
     FIELDS.signed.checked = Boolean(app.signed);
     FIELDS.token.value = app.token ?? "keep";
-    FIELDS.tokenSecret.value = app.tokenSecret ?? "";
+    // Write-only: the bridge never shows it; empty keeps the one it has.
+    FIELDS.replacementToken.value = "";
     FIELDS.orgIds.value = (app.orgIds ?? []).join(", ");
     FIELDS.ratePerSecond.value = app.ratePerSecond ?? "";
   }
@@ -1121,7 +1122,7 @@ function closeEditor({ focus = true } = {}) {
 /** What the form says, as it would change the app: the types as chips, the secret's name when replacing, a warning when signing goes off. */
 function editorChanged() {
   els.typesChips.replaceChildren(...items(FIELDS.types.value).map((t) => h("li", {}, h("code", { class: "type" }, t))));
-  show(els.tokenSecretField, FIELDS.token.value === "replace");
+  show(els.replacementTokenField, FIELDS.token.value === "replace");
   const app = editor.app;
   const hint = $("app-signed-help");
   if (app && app.signed && !FIELDS.signed.checked) {
@@ -1145,7 +1146,7 @@ els.editor.addEventListener("keydown", (event) => {
 function createBody() {
   const body = { name: FIELDS.name.value.trim(), url: FIELDS.url.value.trim(), types: items(FIELDS.types.value), signed: FIELDS.signed.checked };
   if (FIELDS.token.value) body.token = FIELDS.token.value;
-  if (FIELDS.token.value === "replace") body.tokenSecret = FIELDS.tokenSecret.value.trim();
+  if (FIELDS.token.value === "replace") body.replacementToken = FIELDS.replacementToken.value;
   const orgs = items(FIELDS.orgIds.value);
   if (orgs.length) body.orgIds = orgs.map(integerOrText);
   const rate = FIELDS.ratePerSecond.value.trim();
@@ -1153,7 +1154,7 @@ function createBody() {
   return body;
 }
 
-/** The fields that differ from the app's (null clears orgIds, ratePerSecond, tokenSecret). */
+/** The fields that differ from the app's (null clears orgIds and ratePerSecond); a replacement token only when one is typed. */
 function patchBody(app) {
   const body = {};
   const url = FIELDS.url.value.trim();
@@ -1162,8 +1163,8 @@ function patchBody(app) {
   if (JSON.stringify(types) !== JSON.stringify(app.types ?? [])) body.types = types;
   if (FIELDS.signed.checked !== Boolean(app.signed)) body.signed = FIELDS.signed.checked;
   if (FIELDS.token.value !== (app.token ?? "keep")) body.token = FIELDS.token.value;
-  const secretName = FIELDS.tokenSecret.value.trim();
-  if (FIELDS.token.value === "replace" && secretName !== (app.tokenSecret ?? "")) body.tokenSecret = secretName || null;
+  const replacement = FIELDS.replacementToken.value;
+  if (FIELDS.token.value === "replace" && replacement) body.replacementToken = replacement;
   const orgs = items(FIELDS.orgIds.value);
   if (orgs.join(",") !== (app.orgIds ?? []).map(String).join(",")) body.orgIds = orgs.length ? orgs.map(integerOrText) : null;
   const rate = FIELDS.ratePerSecond.value.trim();
@@ -1181,7 +1182,8 @@ function editorErrors(problems, sent = {}) {
   const elsewhere = [];
   for (const p of problems) {
     const path = p.path ?? "";
-    const field = /^([A-Za-z]+)/.exec(path)?.[1];
+    let field = /^([A-Za-z]+)/.exec(path)?.[1];
+    if (field === "tokenSecret") field = "replacementToken";
     if (field && field in FIELDS) {
       const index = /\[(\d+)\]/.exec(path)?.[1];
       const item = index !== undefined ? sent[field]?.[Number(index)] : undefined;
@@ -1375,11 +1377,21 @@ async function sendTest(d) {
 
 // -------------------------------------------------------- delete, rotate --
 
+/**
+ * A removed app whose name is used again is listed apart from the app that
+ * has the name now: named by its delivery log's key, `<name>~<incarnation>`,
+ * which the API takes wherever it takes a destination's name.
+ */
+function incarnationsNamed(list) {
+  const current = new Set(list.filter((d) => d.configured !== false).map((d) => d.name));
+  return list.map((d) => (d.configured === false && d.incarnation && current.has(d.name) ? { ...d, name: `${d.name}~${d.incarnation}` } : d));
+}
+
 function confirmDelete(d) {
   confirmAction({
     title: `Delete ${d.name}?`,
     text: [
-      `${d.name} gets nothing more: every webhook the bridge answers after this is not routed to it. What it still has on its way becomes a dead letter, and its deliveries stay listed (not configured) until their retention ends.`,
+      `${d.name} gets nothing more: every webhook the bridge answers after this is not routed to it. What it still has on its way or held becomes a dead letter ("its app was removed"), listed apart until its retention ends; an app added later under the same name starts with none of it.`,
       d.signed ? " Its signing secret is forgotten." : "",
       " To have it back, add it again (signed with a new secret).",
     ],
@@ -1561,7 +1573,7 @@ async function loadMetrics(generation = state.generation) {
   try {
     const { value } = await api("GET", `/admin/metrics?${params}`);
     if (generation !== state.generation) return;
-    state.metrics = value;
+    state.metrics = { ...value, destinations: incarnationsNamed(value.destinations ?? []) };
     problem(els.metricsProblem, "");
     renderMetrics();
     renderSparks();

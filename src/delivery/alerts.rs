@@ -90,6 +90,9 @@ pub enum Format {
 pub struct Target {
     /// Its delivery's destination: named `@<name>`, signed with the target's secret.
     pub destination: Destination,
+    /// The binding its `signingSecret` names, if any: no app managed at
+    /// runtime may name it.
+    pub secret_name: Option<String>,
     pub format: Format,
     /// The kinds it gets (empty: all).
     pub kinds: Vec<Kind>,
@@ -181,10 +184,12 @@ pub fn parse(text: Option<&str>, secret: &impl Fn(&str) -> Option<String>, parse
             }
         };
         let mut signing = Vec::new();
+        let mut secret_name = None;
         match item.get("signingSecret") {
             None => {}
             Some(Value::String(s)) => {
                 let name = s.text().into_owned();
+                secret_name = Some(name.clone());
                 match secret(&name) {
                     None => errors.push(("signingSecret".into(), format!("secret {name} is not set; `wrangler secret put {name}`"))),
                     Some(value) => match super::sign::key_from_secret(&value) {
@@ -226,8 +231,9 @@ pub fn parse(text: Option<&str>, secret: &impl Fn(&str) -> Option<String>, parse
                 org_ids: Vec::new(),
                 rate_per_second: None,
                 source: Source::Declared,
+                incarnation: None,
             };
-            targets.push(Target { destination, format, kinds });
+            targets.push(Target { destination, secret_name, format, kinds });
         } else {
             problems.extend(errors.into_iter().map(|(field, message)| Problem::blocking(at(&field), message)));
         }
@@ -250,7 +256,12 @@ pub struct Alert {
     pub destination: String,
     /// The app's state when it was raised (`active`, `tripped`, `paused`).
     pub state: String,
+    /// What happened, in the bridge's own words.
     pub summary: String,
+    /// What the app said (its last error: the HTTP status and an excerpt of
+    /// its answer), kept apart from the summary: words that came from the
+    /// app are shown as a quote, escaped, never as the bridge's own.
+    pub detail: String,
     /// How many events it stands for (more than 1: coalesced).
     pub count: u32,
 }
@@ -266,7 +277,14 @@ impl Alert {
         h.update(b"\0");
         h.update(at.to_string().as_bytes());
         let id = crate::id::EventId::from_digest(&h.finalize()).to_hex();
-        Alert { id, kind, at, destination: destination.to_owned(), state: state.to_owned(), summary, count }
+        Alert { id, kind, at, destination: destination.to_owned(), state: state.to_owned(), summary, detail: String::new(), count }
+    }
+
+    /// With what the app said ([`Alert::detail`]), at most
+    /// [`MAX_DETAIL_CHARS`] of it.
+    pub fn with_detail(mut self, detail: &str) -> Alert {
+        self.detail = clip(detail, MAX_DETAIL_CHARS);
+        self
     }
 
     /// Its JSON body: what every target stores and a `json` target gets
@@ -280,6 +298,7 @@ impl Alert {
             .str("state", &self.state)
             .int("at", self.at)
             .str("summary", &self.summary)
+            .opt_str("detail", (!self.detail.is_empty()).then_some(self.detail.as_str()))
             .int("count", i64::from(self.count))
             .str("link", &settings.link(&self.destination))
             .finish()
@@ -292,6 +311,7 @@ impl Alert {
             .str("destination", &self.destination)
             .str("state", &self.state)
             .str("summary", &self.summary)
+            .opt_str("detail", (!self.detail.is_empty()).then_some(self.detail.as_str()))
             .int("count", i64::from(self.count));
     }
 
@@ -304,9 +324,36 @@ impl Alert {
             destination: f.str("destination")?,
             state: f.str("state")?,
             summary: f.str("summary")?,
+            detail: f.opt_str("detail")?.unwrap_or_default(),
             count: u32::try_from(f.int("count")?).unwrap_or(1),
         })
     }
+}
+
+/// The most of an app's words an alert quotes.
+pub const MAX_DETAIL_CHARS: usize = 300;
+
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+/// Text for Slack's `mrkdwn`, as its documentation asks: `&`, `<` and `>`
+/// escaped, so that nothing in it becomes a mention (`<!channel>`), a link
+/// (`<url|text>`) or a user reference.
+pub fn slack_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The body a `slack` target gets for an alert's JSON body: `{"text": …}`,
@@ -316,13 +363,23 @@ impl Alert {
 pub fn slack(alert_json: &str) -> String {
     let value = json::parse(alert_json, &Limits::INTERNAL).unwrap_or(Value::Null);
     let text = |name: &str| value.get(name).and_then(Value::as_str).map(|s| s.text().into_owned()).unwrap_or_default();
-    let (summary, link) = (text("summary"), text("link"));
-    let text = if link.starts_with("http") {
-        format!("[drift-bridge] {summary} <{link}|Open the admin page>")
+    let (summary, detail, link) = (text("summary"), text("detail"), text("link"));
+    let mut out = format!("[drift-bridge] {}", slack_escape(&summary));
+    // A link of our own only where its URL cannot end the link early.
+    if link.starts_with("http") && !link.contains(|c: char| c == '|' || c == '<' || c == '>' || c.is_whitespace()) {
+        out.push_str(&format!(" <{link}|Open the admin page>"));
     } else {
-        format!("[drift-bridge] {summary} (admin page: {link})")
-    };
-    Writer::object().str("text", &text).finish()
+        out.push_str(&format!(" (admin page: {})", slack_escape(&link)));
+    }
+    if !detail.is_empty() {
+        // The app's words, set apart as a quote, a line at a time.
+        out.push_str("\nThe app said:");
+        for line in detail.lines() {
+            out.push_str("\n>");
+            out.push_str(&slack_escape(line));
+        }
+    }
+    Writer::object().str("text", &out).finish()
 }
 
 /// One kind's coalescing: when its last alert went, and what came since.
@@ -332,6 +389,8 @@ pub struct Coalesce {
     pub more: u32,
     /// The summary of the latest event not yet sent.
     pub last: String,
+    /// What the app said in it.
+    pub last_detail: String,
 }
 
 /// What a delivery log keeps of its alerts, in its state row.
@@ -362,7 +421,7 @@ impl AlertState {
 
     /// An event of `kind` about `destination` at `now`: an alert now, or
     /// counted for the coalesced one.
-    pub fn raise(&mut self, settings: &Alerting, kind: Kind, now: i64, destination: &str, state: &str, summary: String) {
+    pub fn raise(&mut self, settings: &Alerting, kind: Kind, now: i64, destination: &str, state: &str, summary: String, detail: &str) {
         if settings.targets.is_empty() || is_alert_log(destination) || !settings.targets.iter().any(|t| t.wants(kind)) {
             return;
         }
@@ -371,12 +430,14 @@ impl AlertState {
         if c.sent > 0 && now < c.sent + window {
             c.more += 1;
             c.last = summary;
+            c.last_detail = clip(detail, MAX_DETAIL_CHARS);
             return;
         }
         c.sent = now;
         c.more = 0;
         c.last.clear();
-        self.push(Alert::new(kind, now, destination, state, summary, 1));
+        c.last_detail.clear();
+        self.push(Alert::new(kind, now, destination, state, summary, 1).with_detail(detail));
     }
 
     fn push(&mut self, alert: Alert) {
@@ -397,10 +458,11 @@ impl AlertState {
                 let since = c.sent;
                 let summary = format!("{} (and {} more like it since {} ms)", c.last, c.more.saturating_sub(1), since);
                 let summary = if c.more == 1 { c.last.clone() } else { summary };
-                due.push(Alert::new(*kind, now, destination, state, summary, c.more));
+                due.push(Alert::new(*kind, now, destination, state, summary, c.more).with_detail(&c.last_detail));
                 c.sent = now;
                 c.more = 0;
                 c.last.clear();
+                c.last_detail.clear();
             }
         }
         for alert in due {
@@ -464,7 +526,7 @@ impl AlertState {
         let kinds: Vec<String> = self
             .kinds
             .iter()
-            .map(|(k, c)| Writer::object().str("kind", k.as_str()).int("sent", c.sent).int("more", i64::from(c.more)).str("last", &c.last).finish())
+            .map(|(k, c)| Writer::object().str("kind", k.as_str()).int("sent", c.sent).int("more", i64::from(c.more)).str("last", &c.last).opt_str("lastDetail", (!c.last_detail.is_empty()).then_some(c.last_detail.as_str())).finish())
             .collect();
         w.raw("kinds", &format!("[{}]", kinds.join(",")));
         let pending: Vec<String> = self
@@ -485,7 +547,7 @@ impl AlertState {
         let f = Fields::parse("alerts", value)?;
         let kinds = f.each_opt("kinds", |k| {
             let kind = Kind::parse(&k.str("kind")?).ok_or_else(|| k.error("kind", "unknown alert kind"))?;
-            Ok((kind, Coalesce { sent: k.int("sent")?, more: u32::try_from(k.int("more")?).unwrap_or(0), last: k.opt_str("last")?.unwrap_or_default() }))
+            Ok((kind, Coalesce { sent: k.int("sent")?, more: u32::try_from(k.int("more")?).unwrap_or(0), last: k.opt_str("last")?.unwrap_or_default(), last_detail: k.opt_str("lastDetail")?.unwrap_or_default() }))
         })?;
         Ok(AlertState {
             kinds,
@@ -540,10 +602,10 @@ mod tests {
         let s = settings();
         let mut a = AlertState::default();
         let t0 = 1_000_000;
-        a.raise(&s, Kind::Tripped, t0, "crm", "tripped", "crm tripped".into());
+        a.raise(&s, Kind::Tripped, t0, "crm", "tripped", "crm tripped".into(), "");
         assert_eq!(a.pending.len(), 1);
         for i in 1..=40 {
-            a.raise(&s, Kind::Tripped, t0 + i * 1000, "crm", "tripped", format!("crm tripped #{i}"));
+            a.raise(&s, Kind::Tripped, t0 + i * 1000, "crm", "tripped", format!("crm tripped #{i}"), "");
         }
         assert_eq!(a.pending.len(), 1, "coalesced");
         assert_eq!(a.due(&s), Some(0), "the pending one goes now");
@@ -556,11 +618,11 @@ mod tests {
         assert_eq!(a.pending[0].count, 40);
         assert!(a.pending[0].summary.contains("crm tripped #40 (and 39 more like it since"), "{}", a.pending[0].summary);
         // Another kind is its own.
-        a.raise(&s, Kind::Recovered, t0 + 1, "crm", "active", "crm answers".into());
+        a.raise(&s, Kind::Recovered, t0 + 1, "crm", "active", "crm answers".into(), "");
         assert_eq!(a.pending.len(), 2);
         // Nobody wants backlog alerts but ops; alert logs and a bridge without targets raise none.
-        a.raise(&s, Kind::Tripped, t0, "@ops", "tripped", "x".into());
-        a.raise(&Alerting::default(), Kind::Tripped, t0, "other", "tripped", "x".into());
+        a.raise(&s, Kind::Tripped, t0, "@ops", "tripped", "x".into(), "");
+        a.raise(&Alerting::default(), Kind::Tripped, t0, "other", "tripped", "x".into(), "");
         assert_eq!(a.pending.len(), 2);
     }
 
@@ -568,8 +630,8 @@ mod tests {
     fn an_alert_is_handed_off_once_per_format_with_a_stable_id() {
         let s = settings();
         let mut a = AlertState::default();
-        a.raise(&s, Kind::Tripped, 5, "crm", "tripped", "crm tripped: its last 5 attempts failed".into());
-        a.raise(&s, Kind::Backlog, 5, "crm", "tripped", "crm has 1001 deliveries waiting".into());
+        a.raise(&s, Kind::Tripped, 5, "crm", "tripped", "crm tripped: its last 5 attempts failed".into(), "");
+        a.raise(&s, Kind::Backlog, 5, "crm", "tripped", "crm has 1001 deliveries waiting".into(), "");
         let (scope, payload) = a.handoff(&s, "crm", 10).unwrap();
         assert_eq!(scope, "alerts:crm");
         let h = super::super::handoff::HandOff::decode(&payload).unwrap();
@@ -592,9 +654,37 @@ mod tests {
         a.taken(&ids.iter().map(String::as_str).collect::<Vec<_>>());
         assert!(a.pending.is_empty());
         // It survives the state row.
-        a.raise(&s, Kind::DeadLetter, 99, "crm", "active", "a dead letter".into());
+        a.raise(&s, Kind::DeadLetter, 99, "crm", "active", "a dead letter".into(), "");
         let text = a.encode();
         let value = json::parse(&text, &Limits::INTERNAL).unwrap();
         assert_eq!(AlertState::decode(&value).unwrap(), a);
+    }
+
+    #[test]
+    fn an_apps_words_reach_slack_escaped_and_set_apart_as_a_quote() {
+        let s = settings();
+        let mut a = AlertState::default();
+        let said = "the app answered 500: <!channel> urgent <https://evil.example/login|Open the admin page> & more\nsecond line";
+        a.raise(&s, Kind::Tripped, 5, "crm", "tripped", "crm tripped: its last 5 attempts failed".into(), said);
+        let body = a.pending[0].render(&s);
+        let text = json::parse(&slack(&body), &Limits::INTERNAL).unwrap().get("text").unwrap().as_str().unwrap().text().into_owned();
+        assert_eq!(
+            text,
+            "[drift-bridge] crm tripped: its last 5 attempts failed <https://bridge.example/admin.html#destination=crm|Open the admin page>\n\
+             The app said:\n>the app answered 500: &lt;!channel&gt; urgent &lt;https://evil.example/login|Open the admin page&gt; &amp; more\n>second line"
+        );
+        assert!(!text.contains("<!channel>") && !text.contains("<https://evil"), "{text}");
+        // A JSON target gets the app's words in their own field.
+        let value = json::parse(&body, &Limits::INTERNAL).unwrap();
+        assert_eq!(value.get("summary").unwrap().as_str().unwrap().text(), "crm tripped: its last 5 attempts failed");
+        assert!(value.get("detail").unwrap().as_str().unwrap().text().starts_with("the app answered 500: <!channel>"));
+        // A PUBLIC_URL that would end the link early is not made a link.
+        let odd = Alerting { public_url: Some("https://x.example/a|b>".into()), ..settings() };
+        let text = slack(&a.pending[0].render(&odd));
+        assert!(text.contains("(admin page: https://x.example/a|b&gt;/admin.html"), "{text}");
+        // Long answers are clipped.
+        let mut b = AlertState::default();
+        b.raise(&s, Kind::Tripped, 5, "crm", "tripped", "x".into(), &"y".repeat(1000));
+        assert_eq!(b.pending[0].detail.chars().count(), MAX_DETAIL_CHARS + 1);
     }
 }

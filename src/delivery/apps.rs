@@ -39,6 +39,10 @@ pub const SECRET_BYTES: usize = 32;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct App {
     pub spec: Spec,
+    /// Its incarnation (16 hex digits), made when it is created: its
+    /// delivery log is its own, never that of an earlier app of the same
+    /// name (`None`: created before incarnations existed).
+    pub id: Option<String>,
     /// Newest first; empty when not signed.
     pub secrets: Vec<SigningSecret>,
     pub created_at: i64,
@@ -50,6 +54,10 @@ impl App {
     pub fn encode(&self) -> String {
         let mut w = Writer::object();
         write_public(&mut w, &self.spec);
+        w.opt_str("id", self.id.as_deref());
+        if let TokenSetting::ReplaceWith { value } = &self.spec.token {
+            w.str("replacementToken", value);
+        }
         let secrets: Vec<String> = self
             .secrets
             .iter()
@@ -63,7 +71,10 @@ impl App {
         let token = match f.str("token")?.as_str() {
             "keep" => TokenSetting::Keep,
             "strip" => TokenSetting::Strip,
-            "replace" => TokenSetting::Replace { secret: f.str("tokenSecret")? },
+            "replace" => match f.opt_str("replacementToken")? {
+                Some(value) => TokenSetting::ReplaceWith { value },
+                None => TokenSetting::Replace { secret: f.str("tokenSecret")? },
+            },
             other => return Err(f.error("token", format!("unknown token handling {}", crate::escape::quoted(other)))),
         };
         let rate = match f.opt_int("ratePerSecond")? {
@@ -82,6 +93,7 @@ impl App {
                 org_ids: f.integers("orgIds")?,
                 rate_per_second: rate,
             },
+            id: f.opt_str("id")?,
             secrets,
             created_at: f.opt_int("createdAt")?.unwrap_or(0),
             updated_at: f.opt_int("updatedAt")?.unwrap_or(0),
@@ -94,16 +106,25 @@ impl App {
         App::decode_fields(&Fields::parse(KIND, &value)?)
     }
 
-    /// What routing needs of it, `[name,[types],[orgIds],rate|null]`
+    /// What routing needs of it, `[name,[types],[orgIds],rate|null,id|null]`
     /// ([`Routing`]).
     pub fn routing(&self) -> String {
         let rate = self.spec.rate_per_second.map_or_else(|| "null".to_owned(), |r| r.to_string());
-        format!("[{},{},[{}],{rate}]", crate::escape::quoted(&self.spec.name), json::string_array(&self.spec.types), self.spec.org_ids.join(","))
+        let id = self.id.as_deref().map_or_else(|| "null".to_owned(), crate::escape::quoted);
+        format!("[{},{},[{}],{rate},{id}]", crate::escape::quoted(&self.spec.name), json::string_array(&self.spec.types), self.spec.org_ids.join(","))
+    }
+
+    /// Its delivery log's key.
+    pub fn log_key(&self) -> String {
+        super::destination::log_key(&self.spec.name, self.id.as_deref())
     }
 
     /// The app as deliveries see it, its token's replacement looked up
-    /// through `secret`.
-    pub fn destination(&self, secret: &impl Fn(&str) -> Option<String>) -> Result<Destination, String> {
+    /// through `secret`, which it may read only as [`TokenSetting::check_runtime`]
+    /// allows (`declared`: the bindings the declared apps and alert targets
+    /// name).
+    pub fn destination(&self, secret: &impl Fn(&str) -> Option<String>, declared: &[String]) -> Result<Destination, String> {
+        self.spec.token.check_runtime(declared).map_err(|(_, message)| message)?;
         let token = self.spec.token.resolve(secret).map_err(|(_, message)| message)?;
         Ok(Destination {
             name: self.spec.name.clone(),
@@ -114,7 +135,15 @@ impl App {
             org_ids: self.spec.org_ids.clone(),
             rate_per_second: self.spec.rate_per_second,
             source: Source::Runtime,
+            incarnation: self.id.clone(),
         })
+    }
+
+    /// Forgets the secrets whose overlap ended by `now`; answers whether it did.
+    pub fn purge_secrets(&mut self, now: i64) -> bool {
+        let before = self.secrets.len();
+        self.secrets.retain(|s| s.until.is_none_or(|until| until > now));
+        self.secrets.len() != before
     }
 
     /// The end of the previous secret's overlap, while it lasts at `now`.
@@ -126,6 +155,7 @@ impl App {
     /// a secret.
     pub fn write_public(&self, w: &mut Writer, now: i64) {
         write_public(w, &self.spec);
+        w.opt_str("incarnation", self.id.as_deref());
         w.bool("signed", !self.secrets.is_empty());
         if let Some(end) = self.overlap_end(now) {
             w.int("previousSecretExpiresAt", end);
@@ -198,6 +228,7 @@ pub struct Routing {
     pub types: Vec<String>,
     pub org_ids: Vec<String>,
     pub rate_per_second: Option<u32>,
+    pub incarnation: Option<String>,
 }
 
 impl Routing {
@@ -223,7 +254,8 @@ impl Routing {
                 return Err("a route lacks a field".into());
             };
             let rate = fields.get(3).and_then(Value::as_integer).and_then(|n| n.parse().ok());
-            out.push(Routing { name: name.text().into_owned(), types: texts(types), org_ids: texts(orgs), rate_per_second: rate });
+            let incarnation = fields.get(4).and_then(Value::as_str).map(|s| s.text().into_owned());
+            out.push(Routing { name: name.text().into_owned(), types: texts(types), org_ids: texts(orgs), rate_per_second: rate, incarnation });
         }
         Ok((version, Some(out)))
     }
@@ -239,6 +271,7 @@ impl Routing {
             org_ids: self.org_ids.clone(),
             rate_per_second: self.rate_per_second,
             source: Source::Runtime,
+            incarnation: self.incarnation.clone(),
         }
     }
 }
@@ -246,7 +279,12 @@ impl Routing {
 /// The apps deliveries go to: the declared ones, then those of the
 /// registry's copy (one whose name is declared too, or whose token secret
 /// is gone, is left out and named as a problem).
-pub fn merge(declared: &Destinations, routes: &Routes, secret: &impl Fn(&str) -> Option<String>) -> (Destinations, Vec<Problem>) {
+pub fn merge(
+    declared: &Destinations,
+    reserved: &[String],
+    routes: &Routes,
+    secret: &impl Fn(&str) -> Option<String>,
+) -> (Destinations, Vec<Problem>) {
     let mut list = declared.list.clone();
     let mut problems = Vec::new();
     for app in &routes.apps {
@@ -258,12 +296,12 @@ pub fn merge(declared: &Destinations, routes: &Routes, secret: &impl Fn(&str) ->
             ));
             continue;
         }
-        match app.destination(secret) {
+        match app.destination(secret, reserved) {
             Ok(d) => list.push(d),
             Err(message) => problems.push(Problem::notice(field, format!("left out: {message}"))),
         }
     }
-    (Destinations { list }, problems)
+    (Destinations { list, secret_names: declared.secret_names.clone() }, problems)
 }
 
 /// A signing secret made from `entropy` (random bytes from the caller):
@@ -271,6 +309,14 @@ pub fn merge(declared: &Destinations, routes: &Routes, secret: &impl Fn(&str) ->
 pub fn new_secret(entropy: &[u8; SECRET_BYTES]) -> String {
     use base64::Engine;
     format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(entropy))
+}
+
+/// A new app's incarnation: 16 hex digits, drawn from `entropy` apart from
+/// its secret (a hash of them, so that neither says anything of the other).
+pub fn new_incarnation(entropy: &[u8; SECRET_BYTES]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new().chain_update(b"incarnation\0").chain_update(entropy).finalize();
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Who made a change: the first 8 hex digits of the admin token's SHA-256
@@ -286,7 +332,7 @@ pub fn fingerprint(token: &str) -> String {
 pub fn merge_routing(declared: &Destinations, routing: &[Routing]) -> Destinations {
     let mut list = declared.list.clone();
     list.extend(routing.iter().filter(|r| declared.get(&r.name).is_none()).map(Routing::destination));
-    Destinations { list }
+    Destinations { list, secret_names: declared.secret_names.clone() }
 }
 
 #[cfg(test)]
@@ -303,6 +349,7 @@ mod tests {
     fn an_app_round_trips_through_its_stored_form() {
         let app = App {
             spec: spec(r#"{"name":"crm","url":"https://crm.example/x","types":["conversation_push"],"orgIds":[7],"ratePerSecond":3}"#),
+            id: Some("0123456789abcdef".into()),
             secrets: vec![
                 SigningSecret { secret: "whsec_new".into(), until: None },
                 SigningSecret { secret: "whsec_old".into(), until: Some(99) },
@@ -318,10 +365,14 @@ mod tests {
         assert_eq!(Routes::decode(&Routes::encode_same(4)).unwrap(), (4, None));
         // The routing part says of each app what routing needs, the same as the whole.
         let (version, routing) = Routing::decode(&routes.encode()).unwrap();
-        let whole = app.destination(&|_| None).unwrap();
+        let whole = app.destination(&|_| None, &[]).unwrap();
         let light = routing.unwrap().remove(0).destination();
         assert_eq!(version, 4);
-        assert_eq!((&light.name, &light.types, &light.org_ids, light.rate_per_second), (&whole.name, &whole.types, &whole.org_ids, whole.rate_per_second));
+        assert_eq!(
+            (&light.name, &light.types, &light.org_ids, light.rate_per_second, &light.incarnation),
+            (&whole.name, &whole.types, &whole.org_ids, whole.rate_per_second, &whole.incarnation)
+        );
+        assert_eq!(whole.log_key(), "crm~0123456789abcdef");
         for event_type in ["conversation_push", "conversation_inactive"] {
             for org in [Some("7"), Some("8"), None] {
                 assert_eq!(light.wants(event_type, org), whole.wants(event_type, org), "{event_type} {org:?}");
@@ -334,6 +385,7 @@ mod tests {
     fn what_the_admin_api_shows_carries_no_secret() {
         let app = App {
             spec: spec(r#"{"name":"crm","url":"https://crm.example/x","types":["*"]}"#),
+            id: None,
             secrets: vec![
                 SigningSecret { secret: "whsec_bmV3LXNlY3JldA==".into(), until: None },
                 SigningSecret { secret: "whsec_b2xkLXNlY3JldA==".into(), until: Some(50) },
@@ -354,8 +406,8 @@ mod tests {
     #[test]
     fn declared_apps_win_a_shared_name() {
         let declared = Destinations::parse(Some(r#"[{"name":"crm","url":"https://a.example","types":["*"]}]"#), |_| None).unwrap();
-        let app = |name: &str| App { spec: spec(&format!(r#"{{"name":"{name}","url":"https://b.example","types":["*"],"signed":false}}"#)), secrets: vec![], created_at: 0, updated_at: 0 };
-        let (merged, problems) = merge(&declared, &Routes { version: 1, apps: vec![app("crm"), app("push")] }, &|_| None);
+        let app = |name: &str| App { spec: spec(&format!(r#"{{"name":"{name}","url":"https://b.example","types":["*"],"signed":false}}"#)), id: None, secrets: vec![], created_at: 0, updated_at: 0 };
+        let (merged, problems) = merge(&declared, &[], &Routes { version: 1, apps: vec![app("crm"), app("push")] }, &|_| None);
         assert_eq!(merged.list.iter().map(|d| (d.name.as_str(), d.source)).collect::<Vec<_>>(), [("crm", Source::Declared), ("push", Source::Runtime)]);
         assert_eq!(merged.get("crm").unwrap().url, "https://a.example/");
         assert_eq!(problems.len(), 1);
@@ -369,5 +421,55 @@ mod tests {
         assert_eq!(crate::delivery::sign::key_from_secret(&secret).unwrap(), vec![7; SECRET_BYTES]);
         assert_eq!(fingerprint("0123456789abcdef0123456789abcdef").len(), 8);
         assert_ne!(fingerprint("a"), fingerprint("b"));
+    }
+
+    #[test]
+    fn a_runtime_app_reads_only_the_bindings_it_may_and_keeps_a_token_given_to_it() {
+        use crate::delivery::destination::TokenMode;
+        let secret = |name: &str| match name {
+            "ADMIN_TOKEN" => Some("admin-token-value".to_owned()),
+            "APP_TOKEN_CRM" => Some("crm-token".to_owned()),
+            "APP_TOKEN_DECLARED" => Some("declared-token".to_owned()),
+            _ => None,
+        };
+        let reserved = vec!["APP_TOKEN_DECLARED".to_owned()];
+        let with = |token: &str| App {
+            spec: spec(&format!(r#"{{"name":"crm","url":"https://crm.example/x","types":["*"],"signed":false,"token":"replace",{token}}}"#)),
+            id: Some("00000000000000aa".into()),
+            secrets: vec![],
+            created_at: 0,
+            updated_at: 0,
+        };
+        for refused in ["ADMIN_TOKEN", "DRIFT_VERIFICATION_TOKEN", "DESTINATIONS", "APP_TOKEN_DECLARED", "APP_TOKEN_", "app_token_crm"] {
+            let app = with(&format!(r#""tokenSecret":"{refused}""#));
+            let e = app.destination(&secret, &reserved).unwrap_err();
+            assert!(!e.contains("admin-token-value") && !e.contains("is not set"), "{refused}: {e}");
+        }
+        assert_eq!(with(r#""tokenSecret":"APP_TOKEN_CRM""#).destination(&secret, &reserved).unwrap().token, TokenMode::Replace("crm-token".into()));
+        // A token given to the API: stored with the app, never shown.
+        let app = with(r#""replacementToken":"tok-123""#);
+        assert_eq!(app.destination(&secret, &reserved).unwrap().token, TokenMode::Replace("tok-123".into()));
+        let back = App::decode(&app.encode()).unwrap();
+        assert_eq!(back.spec.token, app.spec.token);
+        let mut w = Writer::object();
+        app.write_public(&mut w, 0);
+        assert!(!w.finish().contains("tok-123"));
+        assert!(!app.routing().contains("tok-123"));
+    }
+
+    #[test]
+    fn expired_secrets_are_forgotten() {
+        let mut app = App {
+            spec: spec(r#"{"name":"crm","url":"https://crm.example/x","types":["*"]}"#),
+            id: None,
+            secrets: vec![SigningSecret { secret: "whsec_a".into(), until: None }, SigningSecret { secret: "whsec_b".into(), until: Some(10) }],
+            created_at: 0,
+            updated_at: 0,
+        };
+        assert!(!app.purge_secrets(9));
+        assert!(app.purge_secrets(10));
+        assert_eq!(app.secrets.len(), 1);
+        assert_eq!(new_incarnation(&[1; SECRET_BYTES]).len(), 16);
+        assert_ne!(new_incarnation(&[1; SECRET_BYTES]), new_incarnation(&[2; SECRET_BYTES]));
     }
 }

@@ -103,9 +103,51 @@ pub struct Destination {
     /// At most this many deliveries a second to this app.
     pub rate_per_second: Option<u32>,
     pub source: Source,
+    /// Which incarnation of the name this is: an app managed at runtime gets
+    /// one when it is created, and a delete ends it, so that an app created
+    /// again under the same name shares nothing with the one before
+    /// (`None`: a declared app or an alert target, whose name is its
+    /// identity, or an app created before incarnations existed).
+    pub incarnation: Option<String>,
+}
+
+/// Separates an app's name from its incarnation in a delivery log's key:
+/// names are `[A-Za-z0-9_-]`, and `~` needs no escaping in a URL.
+pub const INCARNATION_MARK: char = '~';
+
+/// The delivery log of an app: `<name>` or `<name>~<incarnation>`.
+pub fn log_key(name: &str, incarnation: Option<&str>) -> String {
+    match incarnation {
+        None => name.to_owned(),
+        Some(i) => format!("{name}{INCARNATION_MARK}{i}"),
+    }
+}
+
+/// The app's name in a delivery log's key.
+pub fn name_of_key(key: &str) -> &str {
+    key.split(INCARNATION_MARK).next().unwrap_or(key)
+}
+
+/// The incarnation in a delivery log's key, if it has one.
+pub fn incarnation_of_key(key: &str) -> Option<&str> {
+    key.split_once(INCARNATION_MARK).map(|(_, i)| i)
 }
 
 impl Destination {
+    /// Its delivery log's key ([`log_key`]).
+    pub fn log_key(&self) -> String {
+        log_key(&self.name, self.incarnation.as_deref())
+    }
+
+    /// Whether its delivery log's key is `key`.
+    pub fn has_key(&self, key: &str) -> bool {
+        match (&self.incarnation, key.split_once(INCARNATION_MARK)) {
+            (None, None) => self.name == key,
+            (Some(i), Some((name, j))) => self.name == name && i == j,
+            _ => false,
+        }
+    }
+
     /// Whether this app subscribes to `event_type` of organisation `org`
     /// (the event's `orgId` as written, if it has one).
     pub fn wants(&self, event_type: &str, org: Option<&str>) -> bool {
@@ -128,11 +170,19 @@ impl Destination {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Destinations {
     pub list: Vec<Destination>,
+    /// The secret bindings the declared apps name (`tokenSecret`,
+    /// `signingSecret`): an app managed at runtime may never name them.
+    pub secret_names: Vec<String>,
 }
 
 impl Destinations {
     pub fn get(&self, name: &str) -> Option<&Destination> {
         self.list.iter().find(|d| d.name == name)
+    }
+
+    /// The app whose delivery log has the key `key` ([`log_key`]).
+    pub fn by_key(&self, key: &str) -> Option<&Destination> {
+        self.list.iter().find(|d| d.has_key(key))
     }
 
     /// [`Destinations::parse_with`] with the `url` crate as the URL parser.
@@ -164,9 +214,15 @@ impl Destinations {
         };
         let mut problems = Vec::new();
         let mut list = Vec::new();
+        let mut secret_names = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let at = |field: &str| format!("{DESTINATIONS}[{i}]{}{field}", if field.is_empty() || field.starts_with('[') { "" } else { "." });
-            match read_spec(item, Kind::Declared, parse_url).and_then(|spec| spec.declared(&secret)) {
+            let spec = read_spec(item, Kind::Declared, parse_url);
+            if let Ok(spec) = &spec {
+                secret_names.extend(spec.signing_secrets.iter().cloned());
+                secret_names.extend(spec.token.secret().map(str::to_owned));
+            }
+            match spec.and_then(|spec| spec.declared(&secret)) {
                 Ok(d) => {
                     if list.iter().any(|o: &Destination| o.name == d.name) {
                         problems.push(problem(at("name"), format!("{} is used by an earlier destination; names must be unique", crate::escape::quoted(&d.name))));
@@ -177,7 +233,7 @@ impl Destinations {
             }
         }
         if problems.is_empty() {
-            Ok(Destinations { list })
+            Ok(Destinations { list, secret_names })
         } else {
             Err(problems)
         }
@@ -206,7 +262,16 @@ pub enum Kind {
 }
 
 const DECLARED_FIELDS: [&str; 8] = ["name", "url", "types", "token", "tokenSecret", "signingSecret", "orgIds", "ratePerSecond"];
-const RUNTIME_FIELDS: [&str; 8] = ["name", "url", "types", "token", "tokenSecret", "signed", "orgIds", "ratePerSecond"];
+const RUNTIME_FIELDS: [&str; 9] = ["name", "url", "types", "token", "tokenSecret", "replacementToken", "signed", "orgIds", "ratePerSecond"];
+
+/// The longest `replacementToken`.
+pub const MAX_REPLACEMENT_TOKEN_BYTES: usize = 4096;
+
+/// The secret bindings an app managed at runtime may name in `tokenSecret`:
+/// those whose name starts with this, and that no declared app or alert
+/// target names. Any other binding (`ADMIN_TOKEN`, the verification token,
+/// `DESTINATIONS`, a declared app's secret) is out of its reach.
+pub const RUNTIME_SECRET_PREFIX: &str = "APP_TOKEN_";
 
 /// How Drift's token is handled, as configured (the replacement still a
 /// secret's name).
@@ -214,7 +279,11 @@ const RUNTIME_FIELDS: [&str; 8] = ["name", "url", "types", "token", "tokenSecret
 pub enum TokenSetting {
     Keep,
     Strip,
+    /// Replaced by the value of the secret binding `secret`.
     Replace { secret: String },
+    /// Replaced by this value, given to the admin API (apps managed at
+    /// runtime only): stored like a signing secret, never shown.
+    ReplaceWith { value: String },
 }
 
 impl TokenSetting {
@@ -222,7 +291,7 @@ impl TokenSetting {
         match self {
             TokenSetting::Keep => "keep",
             TokenSetting::Strip => "strip",
-            TokenSetting::Replace { .. } => "replace",
+            TokenSetting::Replace { .. } | TokenSetting::ReplaceWith { .. } => "replace",
         }
     }
 
@@ -243,8 +312,36 @@ impl TokenSetting {
                 Some(value) if !value.is_empty() => TokenMode::Replace(value),
                 _ => return Err(("tokenSecret".into(), format!("secret {name} is not set; `wrangler secret put {name}`"))),
             },
+            TokenSetting::ReplaceWith { value } => TokenMode::Replace(value.clone()),
         })
     }
+
+    /// Checks that an app managed at runtime may read the binding it names
+    /// (see [`RUNTIME_SECRET_PREFIX`]); `declared` are the bindings the
+    /// declared apps and alert targets name. The refusal says what is
+    /// allowed, never which bindings exist.
+    pub fn check_runtime(&self, declared: &[String]) -> Result<(), (String, String)> {
+        let Some(name) = self.secret() else { return Ok(()) };
+        if !runtime_may_read(name, declared) {
+            let message = if runtime_may_read(name, &[]) {
+                format!("{name} is named by an app declared in DESTINATIONS or an alert target; an app managed at runtime needs a secret of its own")
+            } else {
+                format!(
+                    "an app managed at runtime may name only a binding whose name starts with {RUNTIME_SECRET_PREFIX} (e.g. `wrangler secret put {RUNTIME_SECRET_PREFIX}CRM`), \
+                     or give the token itself as \"replacementToken\", which the bridge stores and never shows"
+                )
+            };
+            return Err(("tokenSecret".into(), message));
+        }
+        Ok(())
+    }
+}
+
+/// Whether an app managed at runtime may read the binding `name`.
+pub fn runtime_may_read(name: &str, declared: &[String]) -> bool {
+    name.strip_prefix(RUNTIME_SECRET_PREFIX)
+        .is_some_and(|rest| !rest.is_empty() && rest.len() <= 64 && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
+        && !declared.iter().any(|d| d == name)
 }
 
 /// An app's object read and checked field by field, its secrets not yet
@@ -296,6 +393,7 @@ impl Spec {
             org_ids: self.org_ids,
             rate_per_second: self.rate_per_second,
             source: Source::Declared,
+            incarnation: None,
         })
     }
 }
@@ -400,24 +498,57 @@ pub fn read_spec(item: &Value<'_>, kind: Kind, parse_url: UrlParser) -> Result<S
         Kind::Declared => item.get("signingSecret").is_some(),
         Kind::Runtime => signed,
     };
+    let replacement = match (kind, item.get("replacementToken")) {
+        (_, None | Some(Value::Null)) => None,
+        (Kind::Runtime, Some(Value::String(s))) => {
+            let value = s.text().into_owned();
+            if value.is_empty() || value.len() > MAX_REPLACEMENT_TOKEN_BYTES || value.chars().any(char::is_control) {
+                errors.push((
+                    "replacementToken".into(),
+                    format!("expected the token an app gets in Drift's place: 1 to {MAX_REPLACEMENT_TOKEN_BYTES} bytes, no control characters"),
+                ));
+                None
+            } else {
+                Some(value)
+            }
+        }
+        (Kind::Runtime, Some(v)) => {
+            errors.push(("replacementToken".into(), format!("expected a string, found {}", v.describe())));
+            None
+        }
+        // Declared apps never reach here: it is not one of their fields.
+        (Kind::Declared, Some(_)) => None,
+    };
     let token = match string("token", &mut errors).as_deref() {
         None if is_signed => TokenSetting::Strip,
         None | Some("keep") => TokenSetting::Keep,
         Some("strip") => TokenSetting::Strip,
-        Some("replace") => match &token_secret {
-            None => {
-                errors.push(("tokenSecret".into(), "missing; \"token\": \"replace\" needs the name of a secret holding the replacement".into()));
+        Some("replace") => match (&token_secret, &replacement) {
+            (Some(_), Some(_)) => {
+                errors.push(("replacementToken".into(), "give either replacementToken (the token itself) or tokenSecret (a binding's name), not both".into()));
                 TokenSetting::Keep
             }
-            Some(name) => TokenSetting::Replace { secret: name.clone() },
+            (None, Some(value)) => TokenSetting::ReplaceWith { value: value.clone() },
+            (None, None) => {
+                let message = match kind {
+                    Kind::Declared => "missing; \"token\": \"replace\" needs the name of a secret holding the replacement",
+                    Kind::Runtime => "missing; \"token\": \"replace\" needs the replacement: \"replacementToken\" (the token itself, stored and never shown) or \"tokenSecret\" (an APP_TOKEN_… binding)",
+                };
+                errors.push(("tokenSecret".into(), message.into()));
+                TokenSetting::Keep
+            }
+            (Some(name), None) => TokenSetting::Replace { secret: name.clone() },
         },
         Some(other) => {
             errors.push(("token".into(), format!("{} is not one of keep, strip, replace", crate::escape::quoted(other))));
             TokenSetting::Keep
         }
     };
-    if token_secret.is_some() && token.secret().is_none() && !errors.iter().any(|(f, _)| f == "token" || f == "tokenSecret") {
+    if token_secret.is_some() && token.secret().is_none() && !errors.iter().any(|(f, _)| f == "token" || f == "tokenSecret" || f == "replacementToken") {
         errors.push(("tokenSecret".into(), "only used with \"token\": \"replace\"".into()));
+    }
+    if replacement.is_some() && token.as_str() != "replace" && !errors.iter().any(|(f, _)| f == "token" || f == "replacementToken") {
+        errors.push(("replacementToken".into(), "only used with \"token\": \"replace\"".into()));
     }
     let mut org_ids: Vec<String> = Vec::new();
     match item.get("orgIds") {
@@ -609,6 +740,63 @@ pub fn is_loopback(hostname: &str) -> bool {
         return v4.is_loopback();
     }
     hostname == "localhost" || hostname.ends_with(".localhost")
+}
+
+/// Why an app managed at runtime may not be at `hostname` (a serialised
+/// host, see [`ParsedUrl::hostname`]), if it may not: an address that is not
+/// on the internet (private, shared, link-local, unique-local, multicast,
+/// reserved), or loopback, unless `allow_loopback` (local development).
+/// Only literal addresses and `localhost` names are judged: names are not
+/// resolved here, and a Worker's `fetch` reaches no private network by name.
+pub fn refuse_address(hostname: &str, allow_loopback: bool) -> Option<String> {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    fn v4(a: Ipv4Addr) -> Option<&'static str> {
+        let [b0, b1, b2, _] = a.octets();
+        Some(match () {
+            () if a.is_loopback() => "loopback",
+            () if a.is_private() => "private",
+            () if a.is_link_local() => "link-local",
+            () if b0 == 0 => "this-network",
+            () if b0 == 100 && (64..128).contains(&b1) => "shared (carrier-grade NAT)",
+            () if b0 == 192 && b1 == 0 && b2 == 0 => "IETF-reserved",
+            () if b0 == 198 && (b1 == 18 || b1 == 19) => "benchmarking",
+            () if a.is_documentation() => "documentation",
+            () if a.is_multicast() => "multicast",
+            () if b0 >= 240 => "reserved",
+            () => return None,
+        })
+    }
+    let class = if let Some(text) = hostname.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        let Ok(a) = text.parse::<Ipv6Addr>() else { return Some(format!("{hostname} is not an IPv6 address")) };
+        let s = a.segments();
+        if let Some(mapped) = a.to_ipv4_mapped() {
+            v4(mapped)
+        } else if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4] {
+            // NAT64: the IPv4 address in its last 32 bits.
+            v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8))
+        } else {
+            match () {
+                () if a.is_loopback() => Some("loopback"),
+                () if a.is_unspecified() => Some("unspecified"),
+                () if s[0] & 0xfe00 == 0xfc00 => Some("unique-local"),
+                () if s[0] & 0xffc0 == 0xfe80 => Some("link-local"),
+                () if a.is_multicast() => Some("multicast"),
+                () if s[0] == 0x2001 && s[1] == 0x0db8 => Some("documentation"),
+                () => None,
+            }
+        }
+    } else if let Ok(a) = hostname.parse::<Ipv4Addr>() {
+        v4(a)
+    } else if hostname == "localhost" || hostname.ends_with(".localhost") {
+        Some("loopback")
+    } else {
+        None
+    }?;
+    if class == "loopback" && allow_loopback {
+        return None;
+    }
+    let hint = if class == "loopback" { " (allowed only with LOCAL_DEVELOPMENT=1, for a bridge run by `make dev`)" } else { "" };
+    Some(format!("{hostname} is a {class} address, not on the internet; an app managed at runtime must be reachable there{hint}"))
 }
 
 #[cfg(test)]

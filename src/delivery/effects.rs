@@ -58,15 +58,17 @@ pub struct Post {
 pub struct Reply {
     pub status: u16,
     pub body: String,
+    /// Headers beyond the status and body (rare: a replayed change says so).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
     pub fn ok(body: impl Into<String>) -> Reply {
-        Reply { status: 200, body: body.into() }
+        Reply { status: 200, body: body.into(), headers: Vec::new() }
     }
 
     pub fn status(status: u16, body: impl Into<String>) -> Reply {
-        Reply { status, body: body.into() }
+        Reply { status, body: body.into(), headers: Vec::new() }
     }
 }
 

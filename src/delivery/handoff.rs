@@ -52,6 +52,11 @@ pub fn plan(events: &[Outbound], destinations: &Destinations, org: Option<&str>,
             json::write_str_escaped(&mut payload, &scope);
             payload.push_str(",\"at\":");
             payload.push_str(&now_ms.to_string());
+            if let Some(org) = org.filter(|o| !o.is_empty() && o.bytes().all(|b| b.is_ascii_digit() || b == b'-')) {
+                payload.push_str(",\"org\":\"");
+                payload.push_str(org);
+                payload.push('"');
+            }
             payload.push_str(",\"events\":[");
         } else {
             payload.push(',');
@@ -65,7 +70,11 @@ pub fn plan(events: &[Outbound], destinations: &Destinations, org: Option<&str>,
             if i > 0 {
                 payload.push(',');
             }
-            json::write_str_escaped(&mut payload, &d.name);
+            // Its delivery log: this incarnation of the app.
+            match &d.incarnation {
+                None => json::write_str_escaped(&mut payload, &d.name),
+                Some(_) => json::write_str_escaped(&mut payload, &d.log_key()),
+            }
             deliveries += 1;
         }
         payload.push_str("],\"body\":");
@@ -85,6 +94,8 @@ pub struct HandOff {
     pub scope: String,
     /// When the webhook was received, in ms since the epoch.
     pub at_ms: i64,
+    /// The inbound event's `orgId`, as written, when it has one.
+    pub org: Option<String>,
     pub events: Vec<HandOffEvent>,
 }
 
@@ -94,6 +105,8 @@ pub struct HandOffEvent {
     /// The event id, 16 hex digits: the `webhook-id` of its deliveries.
     pub id: String,
     pub event_type: String,
+    /// The delivery logs that get it: each app's log key
+    /// ([`super::destination::log_key`]).
     pub to: Vec<String>,
     /// The outbound event's JSON (before any destination's token handling).
     pub body: String,
@@ -107,8 +120,10 @@ impl HandOffEvent {
 }
 
 /// `<event id>.<destination>`: names a delivery in the outbox, the queue and
-/// the admin API. Destination names never contain a `.`.
+/// the admin API. Destination names never contain a `.`; `destination` may
+/// be a delivery log's key, whose incarnation is not part of the id.
 pub fn delivery_id(event_id: &str, destination: &str) -> String {
+    let destination = super::destination::name_of_key(destination);
     let mut id = String::with_capacity(event_id.len() + 1 + destination.len());
     id.push_str(event_id);
     id.push('.');
@@ -153,6 +168,7 @@ impl HandOff {
             v.as_str().map(|s| s.text().into_owned()).ok_or_else(|| bad(path, "expected a string"))
         };
         let scope = text(value.get("scope").unwrap_or(&Value::Null), "scope")?;
+        let org = value.get("org").and_then(Value::as_str).map(|s| s.text().into_owned());
         let at_ms = value
             .get("at")
             .and_then(Value::as_integer)
@@ -184,7 +200,7 @@ impl HandOff {
                 body: text(field("body"), &at("body"))?,
             });
         }
-        Ok(HandOff { scope, at_ms, events })
+        Ok(HandOff { scope, at_ms, org, events })
     }
 }
 

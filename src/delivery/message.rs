@@ -249,6 +249,7 @@ impl V1 {
                 scope: self.scope.clone(),
                 received_at: self.queued_at_ms,
                 body: self.event.clone(),
+                org: None,
             }],
         }
     }
@@ -344,6 +345,9 @@ pub struct NewDelivery {
     pub received_at: i64,
     /// The outbound event's JSON (before the destination's token handling).
     pub body: String,
+    /// Its Drift organisation (`orgId` as written), when it has one: whether
+    /// it still fits its app is decided again when it is sent.
+    pub org: Option<String>,
 }
 
 impl NewDelivery {
@@ -356,6 +360,7 @@ impl NewDelivery {
             .str("scope", &self.scope)
             .int("at", self.received_at)
             .str("body", &self.body)
+            .opt_str("org", self.org.as_deref())
             .finish()
     }
 }
@@ -395,6 +400,7 @@ impl Add {
                 scope: d.str("scope")?,
                 received_at: d.int("at")?,
                 body: d.str("body")?,
+                org: d.opt_str("org")?,
             })
         })?;
         Ok(Add { destination: f.str("destination")?, deliveries })
@@ -926,6 +932,7 @@ mod tests {
                 scope: "conversation:1:2".into(),
                 received_at: 1_700_000_000_000,
                 body: body.clone(),
+                org: Some("1".into()),
             }],
         };
         assert_eq!(Add::decode(&add.encode()).unwrap(), add);

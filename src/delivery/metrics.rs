@@ -49,6 +49,19 @@ pub const TOTAL: i64 = 0;
 /// which all record it, so between two rows it stayed at the first one's
 /// end.
 pub const BACKLOG_TYPE: &str = "*";
+/// Pass-through event types (neither Drift's conversation types nor an
+/// alert) a log counts on their own: past this many, the rest are counted
+/// together as [`OTHER_TYPE`], so that a stream of new types adds no rows
+/// and series without end.
+pub const MAX_OWN_TYPES: usize = 16;
+/// What the pass-through types past [`MAX_OWN_TYPES`] are counted as.
+pub const OTHER_TYPE: &str = "(other)";
+
+/// Whether `event_type` is always counted on its own: one of Drift's
+/// conversation types, or an alert.
+pub fn always_own(event_type: &str) -> bool {
+    event_type == super::alerts::ALERT_TYPE || crate::event::EventType::ALL.iter().any(|t| t.name() == event_type)
+}
 
 /// What happened to one event type's deliveries in a span of time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -79,6 +79,7 @@ pub fn open(sql: &impl Sql) -> Result<(), StorageError> {
             scope: row.take(4),
             received_at: row.int0(5),
             body: row.take(6),
+            org: None,
         };
         let at = item.received_at;
         match by_destination.iter_mut().find(|(d, _, _)| *d == destination) {
@@ -135,6 +136,7 @@ pub fn accept(sql: &impl Sql, body: &str, now: i64) -> Result<Effects, StorageEr
                 scope: handoff.scope.clone(),
                 received_at: handoff.at_ms,
                 body: event.body.clone(),
+                org: handoff.org.clone(),
             }
             .encode();
             match destinations.iter_mut().find(|(d, _)| d == destination) {

@@ -21,9 +21,39 @@ pub fn token(event_json: &str) -> String {
     Value::Object(members).to_json()
 }
 
+/// An app's URL as log lines and the history of changes show it: its
+/// scheme, host and port, and for the rest (whose path or query may be a
+/// credential: a Slack webhook's `/services/…`, a `?code=`) only `/…` and
+/// the first 8 hex digits of the whole URL's SHA-256, so that two URLs can
+/// still be told apart. `https://hooks.slack.com/services/T0/B0/x` reads
+/// `https://hooks.slack.com/… (#4f1c2a9e)`.
+pub fn url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+    let rest = &url[end..];
+    if rest.is_empty() || rest == "/" {
+        return url.to_owned();
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(url.as_bytes());
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}/… (#{hex})", &url[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_is_shown_without_its_path_and_query() {
+        assert_eq!(url("https://crm.example/"), "https://crm.example/");
+        assert_eq!(url("https://crm.example:8443"), "https://crm.example:8443");
+        let slack = url("https://hooks.slack.com/services/T000/B000/XXXXXXXX");
+        assert!(slack.starts_with("https://hooks.slack.com/… (#") && !slack.contains("T000") && !slack.contains("XXXX"), "{slack}");
+        let code = url("https://crm.example/?code=secret");
+        assert!(code.starts_with("https://crm.example/… (#") && !code.contains("secret"), "{code}");
+        assert_ne!(url("https://a.example/x"), url("https://a.example/y"), "told apart");
+    }
 
     #[test]
     fn only_the_token_changes() {

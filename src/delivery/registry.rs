@@ -14,13 +14,13 @@
 //!   undoes a newer one, however the calls are ordered.
 
 use super::apps::{self, App, Routes, DEFAULT_OVERLAP_SECONDS, LEASE_MARGIN_MS, MAX_APPS, MAX_OVERLAP_SECONDS, SECRET_BYTES};
-use super::destination::{read_spec, typos, Destinations, Kind, SigningSecret, Spec, UrlParser};
-use super::effects::{Effects, Reply};
-use super::message::{self, Fields, Logs, MessageError, Registration};
+use super::destination::{read_spec, typos, Destinations, Kind, SigningSecret, Spec, TokenSetting, UrlParser};
+use super::effects::{Call, Effects, Object, Reply};
+use super::message::{self, Fields, Logs, MessageError, Named, Registration};
 use super::sql::{Arg, Sql, StorageError};
 use crate::json::{self, Limits, Value, Writer};
 
-pub const TABLES: [&str; 4] = [
+pub const TABLES: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS logs (destination TEXT PRIMARY KEY, epoch INTEGER NOT NULL, \
      holds INTEGER NOT NULL, since INTEGER NOT NULL) WITHOUT ROWID",
     // Each app as stored (its JSON, secrets included) and as routing sees it
@@ -29,7 +29,20 @@ pub const TABLES: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, action TEXT NOT NULL, \
      destination TEXT NOT NULL, by TEXT NOT NULL, version INTEGER NOT NULL, detail TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS registry (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+    // The answers of changes made with an Idempotency-Key, so that a change
+    // tried again (its answer was lost) gets the same answer, its one-time
+    // secret included, rather than being made twice.
+    "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, at INTEGER NOT NULL, request TEXT NOT NULL, \
+     status INTEGER NOT NULL, body TEXT NOT NULL, hold_until INTEGER NOT NULL) WITHOUT ROWID",
 ];
+
+/// How long an Idempotency-Key's answer is kept.
+pub const IDEMPOTENCY_MS: i64 = 24 * 3_600_000;
+/// The most answers kept for Idempotency-Keys (the oldest go first).
+pub const IDEMPOTENCY_KEYS: i64 = 1000;
+/// The most signing secrets an app has at once: the current one and two
+/// still in their overlap.
+pub const MAX_SECRETS: usize = 3;
 
 /// A log that holds nothing is forgotten this long after it said so.
 pub const FORGET_MS: i64 = 24 * 3_600_000;
@@ -94,16 +107,21 @@ fn find(sql: &impl Sql, name: &str) -> Result<Option<App>, StorageError> {
 /// `/routes` (`{"known": <version>}`): the apps and their version, for an
 /// isolate's copy ([`Routes`]); only the version when the caller's copy is
 /// current. The stored texts joined, nothing decoded.
-pub fn routes(sql: &impl Sql, body: &str) -> Result<Effects, StorageError> {
+pub fn routes(sql: &impl Sql, body: &str, now: i64) -> Result<Effects, StorageError> {
     let known = json::parse(body, &Limits::INTERNAL).ok().and_then(|v| v.get("known").and_then(Value::as_integer).and_then(|n| n.parse::<i64>().ok()));
+    // A secret whose overlap ended leaves every copy of the apps with this answer.
+    let purged = purge_expired(sql, now)?;
     let version = version(sql)?;
+    let mut fx = purged.unwrap_or_default();
     if known == Some(version) {
-        return Ok(Effects::reply(Reply::ok(Routes::encode_same(version))));
+        fx.reply = Some(Reply::ok(Routes::encode_same(version)));
+        return Ok(fx);
     }
     let rows = sql.query("SELECT config, routing FROM apps ORDER BY name", &[])?;
     let join = |i: usize| rows.iter().map(|r| r.text(i).unwrap_or("null")).collect::<Vec<_>>().join(",");
     let answer = format!("{{\"version\":{version},\"routing\":[{}],\"apps\":[{}]}}", join(1), join(0));
-    Ok(Effects::reply(Reply::ok(answer)))
+    fx.reply = Some(Reply::ok(answer));
+    Ok(fx)
 }
 
 /// What a change runs with.
@@ -113,6 +131,11 @@ pub struct Admin<'a> {
     /// The worker's secrets, by name (for `tokenSecret`).
     pub secret: &'a dyn Fn(&str) -> Option<String>,
     pub parse_url: UrlParser,
+    /// The bindings the declared apps and alert targets name, out of a
+    /// runtime app's reach.
+    pub reserved: &'a [String],
+    /// `LOCAL_DEVELOPMENT`: an app may be on loopback.
+    pub allow_loopback: bool,
     pub now: i64,
     /// Random bytes for a new signing secret.
     pub entropy: [u8; SECRET_BYTES],
@@ -128,19 +151,161 @@ pub struct Change {
     pub by: String,
     pub name: String,
     pub body: String,
+    /// The request's `Idempotency-Key`, if it has one.
+    pub key: Option<String>,
 }
 
 impl Change {
     pub fn encode(&self) -> String {
-        Writer::object().str("by", &self.by).str("name", &self.name).str("body", &self.body).finish()
+        Writer::object().str("by", &self.by).str("name", &self.name).str("body", &self.body).opt_str("key", self.key.as_deref()).finish()
     }
 
     pub fn decode(text: &str) -> Result<Change, MessageError> {
         const KIND: &str = "registry change";
         let value = message::parse(KIND, text, &Limits::INTERNAL)?;
         let f = Fields::parse(KIND, &value)?;
-        Ok(Change { by: f.str("by")?, name: f.opt_str("name")?.unwrap_or_default(), body: f.opt_str("body")?.unwrap_or_default() })
+        Ok(Change {
+            by: f.str("by")?,
+            name: f.opt_str("name")?.unwrap_or_default(),
+            body: f.opt_str("body")?.unwrap_or_default(),
+            key: f.opt_str("key")?,
+        })
     }
+}
+
+/// Whether `key` may be an Idempotency-Key: 1 to 64 of `[A-Za-z0-9_-]`.
+pub fn valid_idempotency_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// One change, as the admin API asks for it: what it does is `op`
+/// (`create`, `update`, `delete`, `rotate`). With an Idempotency-Key, the
+/// same key and the same request answer what the first did (held as long as
+/// the first answer was); the same key with another request is refused.
+pub fn change(sql: &impl Sql, ctx: &Admin<'_>, op: &str, change: &Change) -> Result<Effects, StorageError> {
+    let Some(key) = &change.key else { return run(sql, ctx, op, change) };
+    if !valid_idempotency_key(key) {
+        return Ok(refuse(400, "invalid_parameter", "an Idempotency-Key is 1 to 64 letters, digits, '-' or '_'", "", &[]));
+    }
+    sql.execute(
+        "DELETE FROM idempotency WHERE at < ? OR key IN (SELECT key FROM idempotency ORDER BY at DESC LIMIT -1 OFFSET ?)",
+        &[Arg::Int(ctx.now - IDEMPOTENCY_MS), Arg::Int(IDEMPOTENCY_KEYS - 1)],
+    )?;
+    let request = request_fingerprint(op, change);
+    if let Some(row) = sql.first("SELECT request, status, body, hold_until FROM idempotency WHERE key = ?", &[Arg::Text(key)])? {
+        if row.text(0) != Some(request.as_str()) {
+            return Ok(refuse(
+                422,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for another request in the last 24 hours; use a new key for a new change",
+                "",
+                &[],
+            ));
+        }
+        let mut reply = Reply::status(u16::try_from(row.int0(1)).unwrap_or(500), row.text(2).unwrap_or(""));
+        reply.headers.push(("idempotent-replayed", "true".to_owned()));
+        let mut fx = Effects::reply(reply);
+        fx.hold_until = row.int(3).filter(|at| *at > ctx.now);
+        return Ok(fx);
+    }
+    let fx = run(sql, ctx, op, change)?;
+    // Only what was done is remembered: a refusal may be tried again as it is.
+    if let Some(reply) = fx.reply.as_ref().filter(|r| r.status < 300) {
+        sql.execute(
+            "INSERT INTO idempotency (key, at, request, status, body, hold_until) VALUES (?, ?, ?, ?, ?, ?)",
+            &[
+                Arg::Text(key),
+                Arg::Int(ctx.now),
+                Arg::Text(&request),
+                Arg::Int(i64::from(reply.status)),
+                Arg::Text(&reply.body),
+                Arg::Int(fx.hold_until.unwrap_or(ctx.now)),
+            ],
+        )?;
+    }
+    Ok(fx)
+}
+
+fn run(sql: &impl Sql, ctx: &Admin<'_>, op: &str, change: &Change) -> Result<Effects, StorageError> {
+    purge_expired(sql, ctx.now)?;
+    match op {
+        "create" => create(sql, ctx, change),
+        "update" => update(sql, ctx, change),
+        "delete" => delete(sql, ctx, change),
+        "rotate" => rotate(sql, ctx, change),
+        other => Ok(refuse(404, "not_found", &format!("unknown change {other}"), "", &[])),
+    }
+}
+
+/// What identifies a request for its Idempotency-Key: what it does, to
+/// which app, with which body (not who asks: a rotated admin token may try
+/// again).
+fn request_fingerprint(op: &str, change: &Change) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(op.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(change.name.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(change.body.trim().as_bytes())
+        .finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Forgets every signing secret whose overlap ended, as a change of the
+/// bridge's own (a new version, so that every isolate's copy drops it too).
+pub fn purge_expired(sql: &impl Sql, now: i64) -> Result<Option<Effects>, StorageError> {
+    let mut purged = Vec::new();
+    for mut app in apps(sql)? {
+        if app.purge_secrets(now) {
+            store(sql, &app)?;
+            purged.push(app.spec.name.clone());
+        }
+    }
+    if purged.is_empty() {
+        return Ok(None);
+    }
+    let mut fx = Effects::default();
+    for name in &purged {
+        let version = bump(sql)?;
+        record(sql, now, "expire-secret", name, "bridge", version, "{}")?;
+        fx.log(config_line("expire-secret", name, "bridge", version, "{}"));
+    }
+    Ok(Some(fx))
+}
+
+/// A new version of the apps.
+fn bump(sql: &impl Sql) -> Result<i64, StorageError> {
+    let version = version(sql)? + 1;
+    sql.execute(
+        "INSERT INTO registry (key, value) VALUES ('version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[Arg::Int(version)],
+    )?;
+    Ok(version)
+}
+
+/// One entry of the history (bounded).
+fn record(sql: &impl Sql, now: i64, action: &str, name: &str, by: &str, version: i64, detail: &str) -> Result<(), StorageError> {
+    sql.execute(
+        "INSERT INTO changes (at, action, destination, by, version, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        &[Arg::Int(now), Arg::Text(action), Arg::Text(name), Arg::Text(by), Arg::Int(version), Arg::Text(detail)],
+    )?;
+    sql.execute(
+        "DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - ? OR at < ?",
+        &[Arg::Int(HISTORY_CHANGES), Arg::Int(now - HISTORY_MS)],
+    )?;
+    Ok(())
+}
+
+fn config_line(action: &str, name: &str, by: &str, version: i64, detail: &str) -> String {
+    Writer::object()
+        .str("kind", "config")
+        .str("action", action)
+        .str("destination", name)
+        .str("by", by)
+        .int("version", version)
+        .raw("detail", detail)
+        .finish()
 }
 
 /// An answer of the admin API: `{"error":{"code","message","path"[,"problems"]}}`.
@@ -201,31 +366,11 @@ fn commit(
     detail: &str,
     reply: impl FnOnce(i64) -> Reply,
 ) -> Result<Effects, StorageError> {
-    let version = version(sql)? + 1;
-    sql.execute(
-        "INSERT INTO registry (key, value) VALUES ('version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        &[Arg::Int(version)],
-    )?;
-    sql.execute(
-        "INSERT INTO changes (at, action, destination, by, version, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        &[Arg::Int(ctx.now), Arg::Text(action), Arg::Text(&change.name), Arg::Text(&change.by), Arg::Int(version), Arg::Text(detail)],
-    )?;
-    sql.execute(
-        "DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - ? OR at < ?",
-        &[Arg::Int(HISTORY_CHANGES), Arg::Int(ctx.now - HISTORY_MS)],
-    )?;
+    let version = bump(sql)?;
+    record(sql, ctx.now, action, &change.name, &change.by, version, detail)?;
     let mut fx = Effects::reply(reply(version));
     fx.hold_until = Some(ctx.now + ctx.lease_ms + LEASE_MARGIN_MS);
-    fx.log(
-        Writer::object()
-            .str("kind", "config")
-            .str("action", action)
-            .str("destination", &change.name)
-            .str("by", &change.by)
-            .int("version", version)
-            .raw("detail", detail)
-            .finish(),
-    );
+    fx.log(config_line(action, &change.name, &change.by, version, detail));
     Ok(fx)
 }
 
@@ -250,8 +395,20 @@ fn answer(app: &App, now: i64, secret: Option<&str>, version: i64) -> String {
 
 /// What the history says of an app: its settings, never a secret.
 fn settings_detail(spec: &Spec, signed: bool) -> String {
+    settings_json(spec, signed, true)
+}
+
+/// The app's settings in the API's words; `redact`: its URL's path and
+/// query left out (they may carry a credential: a Slack webhook's path, a
+/// `?code=`), as the history and log lines show it.
+fn settings_json(spec: &Spec, signed: bool, redact: bool) -> String {
     let mut w = Writer::object();
-    w.str("url", &spec.url)
+    if redact {
+        w.str("url", &super::redact::url(&spec.url));
+    } else {
+        w.str("url", &spec.url);
+    }
+    w
         .raw("types", &json::string_array(&spec.types))
         .str("token", spec.token.as_str())
         .opt_str("tokenSecret", spec.token.secret())
@@ -266,11 +423,20 @@ fn settings_detail(spec: &Spec, signed: bool) -> String {
 /// Reads and checks an app's object as the admin API takes it.
 fn check(ctx: &Admin<'_>, value: &Value<'_>) -> Result<Spec, Vec<(String, String)>> {
     let spec = read_spec(value, Kind::Runtime, ctx.parse_url)?;
-    let typos = typos(&spec.types);
-    if !typos.is_empty() {
-        return Err(typos);
+    let mut problems = typos(&spec.types);
+    if let Ok(url) = (ctx.parse_url)(&spec.url) {
+        if let Some(why) = super::destination::refuse_address(&url.hostname, ctx.allow_loopback) {
+            problems.push(("url".into(), why));
+        }
     }
-    spec.token.resolve(&ctx.secret).map_err(|e| vec![e])?;
+    if let Err(e) = spec.token.check_runtime(ctx.reserved) {
+        problems.push(e);
+    } else if let Err(e) = spec.token.resolve(&ctx.secret) {
+        problems.push(e);
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
     Ok(spec)
 }
 
@@ -297,6 +463,7 @@ pub fn create(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effect
     }
     let secret = spec.signed.then(|| apps::new_secret(&ctx.entropy));
     let app = App {
+        id: Some(apps::new_incarnation(&ctx.entropy)),
         secrets: secret.iter().map(|s| SigningSecret { secret: s.clone(), until: None }).collect(),
         created_at: ctx.now,
         updated_at: ctx.now,
@@ -309,7 +476,7 @@ pub fn create(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effect
 }
 
 /// The fields a change may carry.
-const PATCH_FIELDS: [&str; 7] = ["url", "types", "token", "tokenSecret", "signed", "orgIds", "ratePerSecond"];
+const PATCH_FIELDS: [&str; 8] = ["url", "types", "token", "tokenSecret", "replacementToken", "signed", "orgIds", "ratePerSecond"];
 
 /// `PATCH /admin/destinations/{name}`: the fields given replace the app's
 /// (`null` clears `orgIds`, `ratePerSecond` and `tokenSecret`); the result
@@ -341,7 +508,12 @@ pub fn update(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effect
     }
     // The app as it is, in the API's words, with the change laid over it.
     let before = settings_detail(&current.spec, !current.secrets.is_empty());
-    let before_value = json::parse(&before, &Limits::INTERNAL).map_err(|e| StorageError(e.to_string()))?;
+    let before_whole = settings_json(&current.spec, !current.secrets.is_empty(), false);
+    let before_value = json::parse(&before_whole, &Limits::INTERNAL).map_err(|e| StorageError(e.to_string()))?;
+    let kept_value = match &current.spec.token {
+        TokenSetting::ReplaceWith { value } => Some(value.as_str()),
+        _ => None,
+    };
     let mut members: Vec<(json::Str<'_>, Value<'_>)> = vec![(json::Str::new("name"), Value::String(json::Str::new(&current.spec.name)))];
     if let Some(old) = before_value.as_object() {
         members.extend(old.iter().cloned());
@@ -356,9 +528,20 @@ pub fn update(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effect
         if key_text == "token" && v.as_str().is_some_and(|t| !t.eq_text("replace")) && !patch.iter().any(|(k, _)| k.eq_text("tokenSecret")) {
             members.retain(|(k, _)| !k.eq_text("tokenSecret"));
         }
+        // A replacement given one way replaces the one given the other.
+        if key_text == "replacementToken" && *v != Value::Null {
+            members.retain(|(k, _)| !k.eq_text("tokenSecret"));
+        }
         if *v != Value::Null {
             members.push((key.clone(), v.clone()));
         }
+    }
+    // The stored replacement stays, unless the change gives another or
+    // another way of handling the token.
+    let replaces = members.iter().any(|(k, v)| k.eq_text("token") && v.as_str().is_some_and(|t| t.eq_text("replace")));
+    let given = members.iter().any(|(k, _)| k.eq_text("tokenSecret") || k.eq_text("replacementToken"));
+    if let (true, false, Some(value)) = (replaces, given, kept_value) {
+        members.push((json::Str::new("replacementToken"), Value::String(json::Str::new(value))));
     }
     let merged = Value::Object(members);
     let spec = match check(ctx, &merged) {
@@ -375,8 +558,9 @@ pub fn update(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effect
         (_, false) => (Vec::new(), None),
     };
     let after = settings_detail(&spec, spec.signed);
-    let app = App { spec, secrets, created_at: current.created_at, updated_at: ctx.now };
-    if before == after {
+    let same = settings_json(&spec, spec.signed, false) == before_whole && spec.token == current.spec.token;
+    let app = App { spec, secrets, created_at: current.created_at, updated_at: ctx.now, id: current.id.clone() };
+    if same {
         // Nothing changed: no new version, nothing to wait for.
         return Ok(Effects::reply(Reply::ok(answer(&app, ctx.now, None, version(sql)?))));
     }
@@ -394,7 +578,12 @@ pub fn delete(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effect
     let Some(current) = find(sql, &change.name)? else { return Ok(unknown(&change.name)) };
     sql.execute("DELETE FROM apps WHERE name = ?", &[Arg::Text(&change.name)])?;
     let detail = settings_detail(&current.spec, !current.secrets.is_empty());
-    commit(sql, ctx, change, "delete", &detail, |v| Reply::ok(Writer::object().str("deleted", &change.name).int("version", v).finish()))
+    let mut fx = commit(sql, ctx, change, "delete", &detail, |v| Reply::ok(Writer::object().str("deleted", &change.name).int("version", v).finish()))?;
+    // Its incarnation ends now: its log makes dead letters of what it held,
+    // and nothing of it reaches an app created later under the same name.
+    let key = current.log_key();
+    fx.calls.push(Call { to: Object::DeliveryLog(key.clone()), op: "/end", body: Named { destination: key }.encode(), ticket: String::new() });
+    Ok(fx)
 }
 
 /// `POST /admin/destinations/{name}/rotate-secret` (`{"overlapSeconds": n}`,
@@ -441,11 +630,30 @@ pub fn rotate(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effect
     let Some(old) = current.secrets.iter().find(|s| s.until.is_none()).cloned() else {
         return Ok(refuse(409, "not_signed", &format!("{} is not signed; turn signing on with PATCH {{\"signed\": true}}", change.name), "", &[]));
     };
+    // Secrets still in an earlier rotation's overlap stay until it ends: a
+    // rotation tried again (its answer lost) never drops the secret the app
+    // still verifies with.
+    let overlapping: Vec<SigningSecret> = current.secrets.iter().filter(|s| s.until.is_some_and(|u| u > ctx.now)).cloned().collect();
+    if overlapping.len() + 2 > MAX_SECRETS && overlap > 0 {
+        let ends = overlapping.iter().filter_map(|s| s.until).min().unwrap_or(ctx.now);
+        return Ok(refuse(
+            409,
+            "rotation_pending",
+            &format!(
+                "{} already has {} older secrets in their overlap (the first ends at {ends} ms); rotate again after that, or with \"overlapSeconds\": 0 to drop the current secret at once",
+                change.name,
+                overlapping.len()
+            ),
+            "",
+            &[],
+        ));
+    }
     let secret = apps::new_secret(&ctx.entropy);
     let until = ctx.now + overlap * 1000;
     let mut secrets = vec![SigningSecret { secret: secret.clone(), until: None }];
     if overlap > 0 {
         secrets.push(SigningSecret { secret: old.secret, until: Some(until) });
+        secrets.extend(overlapping);
     }
     let app = App { secrets, updated_at: ctx.now, ..current };
     store(sql, &app)?;

@@ -62,13 +62,31 @@ impl Default for Settings {
 pub const DEFAULT_MAX_LOG_BYTES: i64 = 1_000_000_000;
 
 impl Settings {
-    /// The destination a delivery log is named for: an app, or an alert
-    /// target (`@<name>`).
-    pub fn destination(&self, name: &str) -> Option<&Destination> {
+    /// The destination of the delivery log with the key `key`
+    /// ([`super::destination::log_key`]): an app (that incarnation of it),
+    /// or an alert target (`@<name>`).
+    pub fn destination(&self, key: &str) -> Option<&Destination> {
+        match self.destinations.by_key(key) {
+            Some(d) => Some(d),
+            None => self.alerts.target(key).map(|t| &t.destination),
+        }
+    }
+
+    /// The destination named `name`, as the admin API names it: an app
+    /// (its current incarnation) or an alert target.
+    pub fn named(&self, name: &str) -> Option<&Destination> {
         match self.destinations.get(name) {
             Some(d) => Some(d),
             None => self.alerts.target(name).map(|t| &t.destination),
         }
+    }
+
+    /// The secret bindings the declared apps and alert targets name: no app
+    /// managed at runtime may read them.
+    pub fn reserved_secret_names(&self) -> Vec<String> {
+        let mut names = self.destinations.secret_names.clone();
+        names.extend(self.alerts.targets.iter().filter_map(|t| t.secret_name.clone()));
+        names
     }
 
     /// The deduplication window in milliseconds.

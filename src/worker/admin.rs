@@ -69,6 +69,42 @@ async fn call(env: &Env, to: Object, op: &str, body: String) -> Result<(u16, Str
     Ok((response.status_code(), text))
 }
 
+/// A change to the apps, passed to the registry: its answer, and whether it
+/// is a replay of an earlier answer (an Idempotency-Key seen before). A
+/// registry that cannot be reached answers 503, so that the caller knows
+/// to try again (with the same key).
+async fn call_registry(env: &Env, op: &str, body: String) -> Result<Response> {
+    let stub = env.durable_object(super::env::REGISTRY)?.id_from_name(&Object::Registry.instance_name())?.get_stub()?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let sent = async { stub.fetch_with_request(Request::new_with_init(&format!("https://do{op}"), &init)?).await };
+    let mut response = match sent.await {
+        Ok(r) => r,
+        Err(e) => return registry_unavailable(&e.to_string()),
+    };
+    let replayed = response.headers().get("idempotent-replayed").ok().flatten();
+    let status = response.status_code();
+    let text = response.text().await?;
+    if !text.trim_start().starts_with('{') {
+        return registry_unavailable(&format!("it answered {status}: {}", text.chars().take(200).collect::<String>()));
+    }
+    let mut answer = json_response(status, &text)?;
+    if let Some(value) = replayed {
+        answer.headers_mut().set("idempotent-replayed", &value)?;
+    }
+    Ok(answer)
+}
+
+fn registry_unavailable(why: &str) -> Result<Response> {
+    worker::console_error!("admin: the registry could not be reached: {why}");
+    error_response(
+        503,
+        "registry_unavailable",
+        "the registry of apps could not be reached; nothing was changed that this answer confirms: try again (with the same Idempotency-Key)",
+        "",
+    )
+}
+
 /// Like [`call`], but anything but 200 is an error with the reply's text.
 async fn call_ok(env: &Env, to: Object, op: &str, body: String) -> Result<String> {
     match call(env, to, op, body).await? {
@@ -77,15 +113,36 @@ async fn call_ok(env: &Env, to: Object, op: &str, body: String) -> Result<String
     }
 }
 
-fn log(name: &str) -> Object {
-    Object::DeliveryLog(name.to_owned())
+fn log(key: &str) -> Object {
+    Object::DeliveryLog(key.to_owned())
 }
 
-/// The destinations whose deliveries the admin API shows: the configured
-/// ones, then those removed from the configuration whose logs still hold
-/// deliveries (the registry knows them).
+/// The delivery log the admin API means by `name`: that of the app (or
+/// alert target) of that name now, else `name` itself (a log's key, as the
+/// listings show for a removed app).
+fn key_of(config: &Config, name: &str) -> String {
+    config.delivery.named(name).map_or_else(|| name.to_owned(), |d| d.log_key())
+}
+
+/// The log a `destination` parameter means among the logs `keys`: that key
+/// itself, else the app of that name now, else a removed app's of that
+/// name (the last listed).
+fn resolve_key(config: &Config, keys: &[String], given: &str) -> Option<String> {
+    if keys.iter().any(|k| k == given) {
+        return Some(given.to_owned());
+    }
+    let current = key_of(config, given);
+    if keys.contains(&current) {
+        return Some(current);
+    }
+    keys.iter().rev().find(|k| crate::delivery::destination::name_of_key(k) == given).cloned()
+}
+
+/// The delivery logs whose deliveries the admin API shows, by key: the
+/// configured apps', then those of apps removed (deleted, or no longer
+/// declared) whose logs still hold deliveries (the registry knows them).
 async fn known(env: &Env, config: &Config) -> Result<Vec<(String, bool)>> {
-    let mut names: Vec<(String, bool)> = config.delivery.destinations.list.iter().map(|d| (d.name.clone(), true)).collect();
+    let mut names: Vec<(String, bool)> = config.delivery.destinations.list.iter().map(|d| (d.log_key(), true)).collect();
     if env.durable_object(super::env::REGISTRY).is_err() {
         // A bridge that never delivers may leave the Durable Objects out.
         return Ok(names);
@@ -98,9 +155,9 @@ async fn known(env: &Env, config: &Config) -> Result<Vec<(String, bool)>> {
             return Ok(names);
         }
     };
-    for name in logs.destinations {
-        if config.delivery.destinations.get(&name).is_none() {
-            names.push((name, false));
+    for key in logs.destinations {
+        if config.delivery.destination(&key).is_none() {
+            names.push((key, false));
         }
     }
     Ok(names)
@@ -109,9 +166,27 @@ async fn known(env: &Env, config: &Config) -> Result<Vec<(String, bool)>> {
 /// `GET /health`: whether the bridge is configured and how many problems it
 /// has; with the admin token, also what they are and how it is set up.
 pub fn health(req: &Request, config: &Config) -> Result<Response> {
+    // Served whether or not the registry answered: it says which.
+    let registry = super::env::registry_problem();
+    let with_registry;
+    let config = match &registry {
+        Some(why) => {
+            let mut c = config.clone();
+            c.problems.push(crate::problem::Problem::notice(
+                super::env::REGISTRY,
+                format!("could not be reached ({why}): the declared apps are delivered; webhooks for apps managed at runtime are answered 503 until it answers"),
+            ));
+            with_registry = c;
+            &with_registry
+        }
+        None => config,
+    };
     let mut out = String::with_capacity(256);
     out.push('{');
     config.write_summary(&mut out);
+    if registry.is_some() {
+        out.push_str(",\"registry\":\"unreachable\"");
+    }
     if authorized(req, config) {
         out.push_str(&format!(
             ",\"details\":{{\"legacyPolicy\":\"{}\",\"maxBodyBytes\":{},\"verificationTokens\":{},\"problems\":",
@@ -190,28 +265,23 @@ pub async fn route(req: &Request, env: &Env, config: &Config, path: &str) -> Res
     let rest = rest.trim_start_matches('/');
     if let Some(id) = rest.strip_suffix("/replay") {
         return match method {
-            Method::Post => replay(env, id).await,
+            Method::Post => replay(env, config, id).await,
             _ => method_not_allowed("POST"),
         };
     }
     match method {
-        Method::Get => one(env, rest).await,
+        Method::Get => one(env, config, rest).await,
         _ => method_not_allowed("GET"),
     }
 }
 
-/// The registry's answer to a change, passed on as it is (it is the admin
+/// The registry's answer to a question, passed on as it is (it is the admin
 /// API's own answer, errors included).
 async fn registry(env: &Env, op: &str, body: String) -> Result<Response> {
     if env.durable_object(super::env::REGISTRY).is_err() {
         return error_response(503, "not_configured", "apps can be managed at runtime only with the REGISTRY binding (see wrangler.toml)", "");
     }
-    let (status, text) = call(env, Object::Registry, op, body).await?;
-    if text.trim_start().starts_with('{') {
-        json_response(status, &text)
-    } else {
-        Err(worker::Error::RustError(format!("the registry answered {status}: {text}")))
-    }
+    call_registry(env, op, body).await
 }
 
 /// A change to an app, as the registry takes it.
@@ -222,8 +292,17 @@ async fn change(req: &Request, env: &Env, token: &str, op: &str, name: &str) -> 
         return error_response(413, "too_large", &format!("the body is over {} bytes", crate::delivery::registry::MAX_BODY_BYTES), "");
     }
     let body = req.clone()?.text().await?;
-    let change = Change { by: crate::delivery::apps::fingerprint(token), name: name.to_owned(), body };
-    registry(env, op, change.encode()).await
+    let key = req.headers().get("idempotency-key").ok().flatten().map(|k| k.trim().to_owned());
+    if let Some(k) = &key {
+        if !crate::delivery::registry::valid_idempotency_key(k) {
+            return error_response(400, "invalid_parameter", "the Idempotency-Key header is 1 to 64 letters, digits, '-' or '_'", "");
+        }
+    }
+    let change = Change { by: crate::delivery::apps::fingerprint(token), name: name.to_owned(), body, key };
+    if env.durable_object(super::env::REGISTRY).is_err() {
+        return error_response(503, "not_configured", "apps can be managed at runtime only with the REGISTRY binding (see wrangler.toml)", "");
+    }
+    call_registry(env, op, change.encode()).await
 }
 
 /// `GET /admin/changes?limit=&before=`: the history of changes to the apps.
@@ -288,27 +367,28 @@ async fn destinations(req: &Request, env: &Env, config: &Config, token: &str, re
         Some(_) => return error_response(404, "not_found", usage, ""),
     }
     let action = action.unwrap_or_default();
-    let Some(destination) = config.delivery.destination(name) else {
+    let Some(destination) = config.delivery.named(name) else {
         return error_response(404, "not_found", &format!("no destination {name:?} is configured"), "");
     };
     if method != Method::Post {
         return method_not_allowed("POST");
     }
     let name = destination.name.clone();
+    let key = destination.log_key();
     if action == "test" {
         return test(env, config, destination).await;
     }
     let request = match action {
         "recover" => {
             let body = req.clone()?.text().await?;
-            match recover_request(&name, &body) {
+            match recover_request(&key, &body) {
                 Ok(r) => r.encode(),
                 Err(response) => return response,
             }
         }
-        _ => Named { destination: name.clone() }.encode(),
+        _ => Named { destination: key.clone() }.encode(),
     };
-    let reply = call_ok(env, log(&name), &format!("/{action}"), request).await?;
+    let reply = call_ok(env, log(&key), &format!("/{action}"), request).await?;
     let mut out = String::from("{\"destination\":");
     json::write_str_escaped(&mut out, &name);
     out.push(',');
@@ -326,7 +406,11 @@ async fn runtime_apps(env: &Env) -> Result<Vec<(String, String)>> {
     let Some(Value::Array(items)) = value.get("apps") else { return Ok(Vec::new()) };
     Ok(items
         .iter()
-        .filter_map(|item| Some((item.get("name")?.as_str()?.text().into_owned(), item.to_json())))
+        .filter_map(|item| {
+            let name = item.get("name")?.as_str()?.text().into_owned();
+            let incarnation = item.get("incarnation").and_then(Value::as_str).map(|i| i.text().into_owned());
+            Some((crate::delivery::destination::log_key(&name, incarnation.as_deref()), item.to_json()))
+        })
         .collect())
 }
 
@@ -346,11 +430,12 @@ fn write_listed_destination(out: &mut String, fields: &str, health: &str) {
 async fn listed(env: &Env, config: &Config) -> Result<Vec<(String, String)>> {
     let mut items: Vec<(String, String)> = Vec::new();
     for d in config.delivery.destinations.list.iter().filter(|d| d.source == crate::delivery::Source::Declared) {
-        items.push((d.name.clone(), destination_json(d)));
+        items.push((d.log_key(), destination_json(d)));
     }
-    for (name, fields) in runtime_apps(env).await? {
-        if !items.iter().any(|(n, _)| *n == name) {
-            items.push((name, fields));
+    for (key, fields) in runtime_apps(env).await? {
+        let name = crate::delivery::destination::name_of_key(&key);
+        if !items.iter().any(|(k, _)| crate::delivery::destination::name_of_key(k) == name) {
+            items.push((key, fields));
         }
     }
     // Alert targets are delivered to like apps, each with its own log.
@@ -369,12 +454,13 @@ async fn listed(env: &Env, config: &Config) -> Result<Vec<(String, String)>> {
         w.str("source", "alerts");
         items.push((d.name.clone(), w.finish()));
     }
-    for (name, configured) in known(env, config).await? {
-        if !configured && !items.iter().any(|(n, _)| *n == name) {
-            let mut fields = String::from("{\"name\":");
-            json::write_str_escaped(&mut fields, &name);
-            fields.push('}');
-            items.push((name, fields));
+    for (key, configured) in known(env, config).await? {
+        if !configured && !items.iter().any(|(k, _)| *k == key) {
+            // A removed app: its name, and which incarnation of it this was.
+            let mut w = json::Writer::object();
+            w.str("name", crate::delivery::destination::name_of_key(&key))
+                .opt_str("incarnation", crate::delivery::destination::incarnation_of_key(&key));
+            items.push((key, w.finish()));
         }
     }
     Ok(items)
@@ -384,7 +470,7 @@ async fn listed(env: &Env, config: &Config) -> Result<Vec<(String, String)>> {
 async fn destination_list(env: &Env, config: &Config) -> Result<Response> {
     let items = listed(env, config).await?;
     let healths = futures_util::future::join_all(
-        items.iter().map(|(name, _)| call_ok(env, log(name), "/health", Named { destination: name.clone() }.encode())),
+        items.iter().map(|(key, _)| call_ok(env, log(key), "/health", Named { destination: key.clone() }.encode())),
     )
     .await;
     let mut out = String::from("{\"destinations\":[");
@@ -401,8 +487,12 @@ async fn destination_list(env: &Env, config: &Config) -> Result<Response> {
 /// `GET /admin/destinations/{name}`: one destination, as listed.
 async fn destination_one(env: &Env, config: &Config, name: &str) -> Result<Option<Response>> {
     let items = listed(env, config).await?;
-    let Some((_, fields)) = items.iter().find(|(n, _)| n == name) else { return Ok(None) };
-    let health = call_ok(env, log(name), "/health", Named { destination: name.to_owned() }.encode()).await?;
+    // The app of that name now, else a removed one (named by its log's key).
+    let found = items.iter().find(|(k, _)| crate::delivery::destination::name_of_key(k) == name && config.delivery.destination(k).is_some());
+    let Some((key, fields)) = found.or_else(|| items.iter().find(|(k, _)| k == name || crate::delivery::destination::name_of_key(k) == name)) else {
+        return Ok(None);
+    };
+    let health = call_ok(env, log(key), "/health", Named { destination: key.clone() }.encode()).await?;
     let mut out = String::from("{\"destination\":");
     write_listed_destination(&mut out, fields, &health);
     out.push('}');
@@ -434,10 +524,15 @@ async fn metrics(req: &Request, env: &Env, config: &Config) -> Result<Response> 
     };
     let mut names = metric_logs(env, config).await?;
     if let Some(d) = arg("destination") {
-        if !names.contains(&d) {
+        let Some(key) = resolve_key(config, &names, &d) else {
             return error_response(400, "invalid_parameter", &format!("no destination {d:?} is configured or holds deliveries"), "destination");
-        }
-        names = vec![d];
+        };
+        names = vec![key];
+    }
+    if prometheus {
+        // A removed app's counters end with it; an app of the same name
+        // created since is another series, starting from zero.
+        names.retain(|key| config.delivery.destination(key).is_some());
     }
     let only_type = arg("type");
     if prometheus {
@@ -464,7 +559,8 @@ async fn metrics(req: &Request, env: &Env, config: &Config) -> Result<Response> 
                 _ => Vec::new(),
             };
             let bytes = value.get("bytes").and_then(Value::as_integer).and_then(|n| n.parse().ok()).unwrap_or(0);
-            scrapes.push(crate::delivery::metrics::Scrape { destination: name.clone(), state, counts, bytes, types });
+            let destination = crate::delivery::destination::name_of_key(name).to_owned();
+            scrapes.push(crate::delivery::metrics::Scrape { destination, state, counts, bytes, types });
         }
         let body = crate::delivery::metrics::prometheus(&scrapes);
         let headers = worker::Headers::new();
@@ -515,9 +611,13 @@ async fn metrics(req: &Request, env: &Env, config: &Config) -> Result<Response> 
         };
         let backlog = value.get("backlog").map(Value::to_json).unwrap_or_else(|| "[]".into());
         let before = value.get("backlogBefore").and_then(Value::as_integer).unwrap_or("0").to_owned();
+        let configured = config.delivery.destination(name).is_some();
+        let incarnation = crate::delivery::destination::incarnation_of_key(name).filter(|_| !configured);
         items.push(
             json::Writer::object()
-                .str("name", name)
+                .str("name", crate::delivery::destination::name_of_key(name))
+                .opt_str("incarnation", incarnation)
+                .raw("configured", if configured { "true" } else { "false" })
                 .raw("series", &format!("[{}]", series.join(",")))
                 .raw("backlog", &backlog)
                 .raw("backlogBefore", &before)
@@ -544,13 +644,13 @@ async fn test(env: &Env, config: &Config, d: &crate::delivery::Destination) -> R
     // 16 hex digits, as every event id: the log and the admin API read it so.
     let event_id = format!("{:016x}", (random * 1.8e19) as u64 ^ (now as u64).rotate_left(17));
     let request = TestDelivery {
-        destination: d.name.clone(),
+        destination: d.log_key(),
         event_id,
         event_type: event.event_type.to_string(),
         body: event.json.clone(),
         subscribed: wanted.is_some(),
     };
-    match call(env, log(&d.name), "/test", request.encode()).await? {
+    match call(env, log(&d.log_key()), "/test", request.encode()).await? {
         (200, reply) => json_response(200, &reply),
         (404, message) => error_response(404, "not_found", &message, ""),
         (409, message) => error_response(409, "cannot_send", &message, ""),
@@ -650,10 +750,10 @@ async fn list(req: &Request, env: &Env, config: &Config) -> Result<Response> {
     let known = known(env, config).await?;
     let mut names: Vec<String> = known.into_iter().map(|(n, _)| n).collect();
     if let Some(d) = &destination {
-        if !names.contains(d) {
+        let Some(key) = resolve_key(config, &names, d) else {
             return error_response(400, "invalid_parameter", &format!("no destination {d:?} is configured or holds deliveries"), "destination");
-        }
-        names = vec![d.clone()];
+        };
+        names = vec![key];
     }
     // Where each log's page starts: below its position in the cursor; a log
     // the cursor calls done is not asked again.
@@ -758,12 +858,39 @@ async fn list(req: &Request, env: &Env, config: &Config) -> Result<Response> {
     json_response(200, &out)
 }
 
+/// The delivery logs a delivery id may be in, most likely first: that of
+/// the app of its name now, then those of removed apps of that name.
+async fn logs_of(env: &Env, config: &Config, id: &str) -> Result<Option<Vec<String>>> {
+    let Some(name) = handoff::destination_of(id) else { return Ok(None) };
+    let mut keys = vec![key_of(config, name)];
+    for (key, configured) in known(env, config).await? {
+        if !configured && crate::delivery::destination::name_of_key(&key) == name && !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    Ok(Some(keys))
+}
+
+/// Asks each log of `keys` in turn until one knows the delivery: its answer,
+/// or the first's 404.
+async fn ask_logs(env: &Env, keys: &[String], op: &str, id: &str) -> Result<(u16, String)> {
+    let mut first = None;
+    for key in keys {
+        let answer = call(env, log(key), op, ById { id: id.to_owned() }.encode()).await?;
+        if answer.0 != 404 {
+            return Ok(answer);
+        }
+        first.get_or_insert(answer);
+    }
+    Ok(first.unwrap_or((404, format!("no delivery {id}"))))
+}
+
 /// `GET /admin/deliveries/{id}`.
-async fn one(env: &Env, id: &str) -> Result<Response> {
-    let Some(destination) = handoff::destination_of(id) else {
+async fn one(env: &Env, config: &Config, id: &str) -> Result<Response> {
+    let Some(keys) = logs_of(env, config, id).await? else {
         return error_response(404, "not_found", &format!("{id:?} is not a delivery id (<event id>.<destination>)"), "");
     };
-    let reply = match call(env, log(destination), "/get", ById { id: id.to_owned() }.encode()).await? {
+    let reply = match ask_logs(env, &keys, "/get", id).await? {
         (200, reply) => reply,
         (404, message) => return error_response(404, "not_found", &message, ""),
         (_, message) => return Err(worker::Error::RustError(message)),
@@ -792,11 +919,11 @@ async fn one(env: &Env, id: &str) -> Result<Response> {
 }
 
 /// `POST /admin/deliveries/{id}/replay`.
-async fn replay(env: &Env, id: &str) -> Result<Response> {
-    let Some(destination) = handoff::destination_of(id) else {
+async fn replay(env: &Env, config: &Config, id: &str) -> Result<Response> {
+    let Some(keys) = logs_of(env, config, id).await? else {
         return error_response(404, "not_found", &format!("{id:?} is not a delivery id (<event id>.<destination>)"), "");
     };
-    match call(env, log(destination), "/replay", ById { id: id.to_owned() }.encode()).await? {
+    match ask_logs(env, &keys, "/replay", id).await? {
         (200, reply) => json_response(202, &reply),
         (404, message) => error_response(404, "not_found", &message, ""),
         (409, message) => error_response(409, "conflict", &message, ""),
@@ -819,16 +946,19 @@ pub async fn test_route(req: &Request, env: &Env, path: &str) -> Result<Response
             json_response(response.status_code(), &response.text().await?)
         }
         "/__test/destination" => {
-            let (status, text) = call(env, log(&arg("name")), "/stats", String::new()).await?;
+            let config = super::env::config(&env.clone().into(), false);
+            let (status, text) = call(env, log(&key_of(&config, &arg("name"))), "/stats", String::new()).await?;
             json_response(status, &text)
         }
         "/__test/fill" => {
+            let config = super::env::config(&env.clone().into(), false);
+            let key = key_of(&config, &arg("name"));
             let body = json::Writer::object()
-                .str("destination", &arg("name"))
+                .str("destination", &key)
                 .raw("count", &arg("count").parse::<u32>().unwrap_or(0).to_string())
                 .str("status", &arg("status"))
                 .finish();
-            let (status, text) = call(env, log(&arg("name")), "/fill", body).await?;
+            let (status, text) = call(env, log(&key), "/fill", body).await?;
             json_response(status, &text)
         }
         _ => error_response(404, "not_found", "no such test route", ""),
@@ -849,10 +979,11 @@ pub fn log_admin(
     input: &wasm_bindgen::JsValue,
     now: f64,
     seed: u32,
+    apps_known: bool,
 ) -> std::result::Result<wasm_bindgen::JsValue, wasm_bindgen::JsError> {
     use crate::delivery::log::{self, Context};
     let config = super::env::config(env, false);
-    let ctx = Context { settings: &config.delivery, now: now as i64, seed };
+    let ctx = Context { settings: &config.delivery, now: now as i64, seed, apps_known };
     let input = super::effects::text(input);
     super::effects::answer(match super::effects::text(op).as_str() {
         "/list" => log::list(sql, &ctx, &input),
@@ -865,6 +996,7 @@ pub fn log_admin(
         "/stats" => log::stats(sql, &ctx),
         "/fill" if super::env::switch(env, "DRIFT_BRIDGE_TEST_ROUTES") => log::fill(sql, &ctx, &input),
         "/test" => log::test(sql, &ctx, &input),
+        "/end" => log::end(sql, &ctx, &input),
         "/metrics" => log::metrics(sql, &ctx, &input),
         "/totals" => log::totals(sql, &ctx),
         "tested" => log::tested(sql, &ctx, &input),
@@ -912,7 +1044,7 @@ pub fn registry_step(
         "/register" => registry::register(sql, &input, true, now),
         "/unregister" => registry::register(sql, &input, false, now),
         "/logs" => registry::logs(sql),
-        "/routes" => registry::routes(sql, &input),
+        "/routes" => registry::routes(sql, &input, now),
         "/apps" => registry::list(sql, now),
         "/changes" => registry::changes(sql, &input),
         "/create" | "/update" | "/delete" | "/rotate" => match Change::decode(&input) {
@@ -920,20 +1052,18 @@ pub fn registry_step(
                 // Only the declared apps' names are taken: the registry knows its own.
                 let base = super::env::declared(env, false);
                 let secret = |name: &str| super::env::var(env, name);
+                let reserved = base.delivery.reserved_secret_names();
                 let ctx = Admin {
                     declared: &base.delivery.destinations,
                     secret: &secret,
                     parse_url: super::env::parse_url,
+                    reserved: &reserved,
+                    allow_loopback: base.local_development,
                     now,
                     entropy: bytes,
                     lease_ms: i64::from(base.apps_lease_ms),
                 };
-                match op.as_str() {
-                    "/create" => registry::create(sql, &ctx, &change),
-                    "/update" => registry::update(sql, &ctx, &change),
-                    "/delete" => registry::delete(sql, &ctx, &change),
-                    _ => registry::rotate(sql, &ctx, &change),
-                }
+                registry::change(sql, &ctx, op.trim_start_matches('/'), &change)
             }
             Err(e) => Ok(crate::delivery::effects::Effects::reply(crate::delivery::effects::Reply::status(400, e.to_string()))),
         },

@@ -50,17 +50,18 @@ pub fn outbox_step(env: &JsValue, sql: &SqlStorage, op: &JsValue, input: &JsValu
 #[wasm_bindgen(js_name = logOpen)]
 pub fn log_open(env: &JsValue, sql: &SqlStorage, now: f64) -> Result<(), JsError> {
     let config = config(env);
-    log::open(sql, &Context { settings: &config.delivery, now: now as i64, seed: 0 }).map(drop).map_err(fail)
+    log::open(sql, &Context { settings: &config.delivery, now: now as i64, seed: 0, apps_known: true }).map(drop).map_err(fail)
 }
 
 /// One step of a delivery log on the delivery path: `/add`, `/attempt`,
 /// `/settle`, `/dead`, `alarm`, or the continuation `called`. (The admin
 /// API's operations run in the operator's module: src/worker/admin.rs,
-/// `logAdmin`.)
+/// `logAdmin`.) `apps_known`: whether the entry could confirm its copy of
+/// the apps (the registry answered).
 #[wasm_bindgen(js_name = logStep)]
-pub fn log_step(env: &JsValue, sql: &SqlStorage, op: &JsValue, input: &JsValue, now: f64, seed: u32) -> Result<JsValue, JsError> {
+pub fn log_step(env: &JsValue, sql: &SqlStorage, op: &JsValue, input: &JsValue, now: f64, seed: u32, apps_known: bool) -> Result<JsValue, JsError> {
     let config = config(env);
-    let ctx = Context { settings: &config.delivery, now: now as i64, seed };
+    let ctx = Context { settings: &config.delivery, now: now as i64, seed, apps_known };
     let input = text(input);
     answer(match text(op).as_str() {
         "/add" => log::add(sql, &ctx, &input),

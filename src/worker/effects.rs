@@ -25,7 +25,7 @@ pub fn set(o: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(o, &JsValue::from_str(key), value);
 }
 
-/// [`Effects`] as `{status?, body?, alarm?, sends?, calls?, posts?, then?, holdUntil?, logs?}`:
+/// [`Effects`] as `{status?, body?, headers?, alarm?, sends?, calls?, posts?, then?, holdUntil?, logs?}`:
 /// `alarm` absent to keep it, a time to set it, `null` to delete it; `sends`
 /// in batches the queue takes in one `sendBatch` (`{body, contentType,
 /// delaySeconds?}` each); `calls` as `{namespace, name, op, body, ticket}`;
@@ -36,6 +36,9 @@ fn effects(fx: Effects) -> JsValue {
     if let Some(reply) = &fx.reply {
         set(&o, "status", &JsValue::from(reply.status));
         set(&o, "body", &JsValue::from_str(&reply.body));
+        if !reply.headers.is_empty() {
+            set(&o, "headers", &headers(&reply.headers));
+        }
     }
     match fx.alarm {
         Alarm::Keep => {}

@@ -55,6 +55,9 @@ const HEADERS = { "content-type": "application/json; charset=utf-8", "cache-cont
 /** The answer when the outbox did not store the hand-off: Drift retries (tests/delivery/entry.test.mjs). */
 const UNAVAILABLE =
   '{"error":{"code":"unavailable","message":"the events could not be stored for delivery; try again","path":""}}';
+/** The answer when the registry could not be reached: the declared apps' deliveries were stored, the rest need Drift to try again. */
+const REGISTRY_UNAVAILABLE =
+  '{"error":{"code":"unavailable","message":"the apps managed at runtime could not be confirmed (the registry did not answer); the deliveries to the declared apps are stored; try again","path":""}}';
 /** The queue whose messages the delivery consumer gave up on (wrangler.toml `dead_letter_queue`). */
 const DEAD_LETTER_QUEUE = "drift-bridge-dead-letters";
 /** At most this much of a failing app's answer is read, for the log. */
@@ -85,15 +88,34 @@ export default {
   },
 };
 
-/** /health, /admin/…, wrong methods and unknown paths: the operator's, with the apps' current copy. */
+/**
+ * /health, /admin/…, wrong methods and unknown paths: the operator's, with
+ * the apps' current copy. When the registry cannot be reached they are
+ * served with the copy this isolate has (the declared apps are always
+ * right): /health says so, and what needs the registry itself answers 503.
+ */
 async function operatorFetch(request, env, ctx) {
+  let problem = null;
   try {
     await freshApps(env);
   } catch (error) {
-    console.error(`apps: ${error?.message ?? error}`);
-    return new Response(UNAVAILABLE, { status: 503, headers: HEADERS });
+    problem = String(error?.message ?? error);
+    console.error(`apps: ${problem}`);
   }
-  return withApps(env, operator("routes")).fetch(request, env, ctx);
+  // A body without Content-Length is read here, held to the same limit as
+  // a webhook's, rather than whole by the operator's module.
+  if (request.body !== null && request.headers.get("content-length") === null) {
+    limit ??= bridge.maxBodyBytes(env);
+    const body = await readBody(request, limit);
+    if (body === null) {
+      const message = `the body is over ${limit} bytes (MAX_BODY_BYTES)`;
+      return new Response(JSON.stringify({ error: { code: "too_large", message, path: "" } }), { status: 413, headers: HEADERS });
+    }
+    request = new Request(request, { body, duplex: "half" });
+  }
+  const module = withApps(env, operator("routes"));
+  module.setRegistryProblem(problem);
+  return module.fetch(request, env, ctx);
 }
 
 // ------------------------------------------------------------------- the apps
@@ -108,7 +130,7 @@ async function operatorFetch(request, env, ctx) {
  * answers a change only once every copy taken before it has expired, so a
  * webhook answered 200 after a change's answer is routed by the change.
  */
-const apps = { version: -1, text: undefined, takenAt: -Infinity };
+const apps = { version: -1, text: undefined, takenAt: -Infinity, known: true };
 /** APPS_CACHE_MS, asked of the wasm once per isolate. */
 let appsLease;
 
@@ -124,6 +146,22 @@ async function freshApps(env) {
   appsLease ??= bridge.appsLeaseMs(env);
   if (Date.now() - apps.takenAt < appsLease * 0.8) return;
   await refreshApps(env);
+}
+
+/**
+ * Whether this isolate's copy of the apps is current: refreshed now if it
+ * must be; false (and the reason logged) when the registry cannot be
+ * reached, in which case the declared apps are still known for sure.
+ */
+async function appsKnown(env) {
+  try {
+    await freshApps(env);
+    apps.known = true;
+  } catch (error) {
+    console.error(`apps: the registry could not be reached; going on with the declared apps: ${error?.message ?? error}`);
+    apps.known = false;
+  }
+  return apps.known;
 }
 
 async function refreshApps(env) {
@@ -166,12 +204,20 @@ async function webhook(request, env) {
   // One receive time for both routings, so that a second one that routes
   // the same way hands off the same payload, and is not sent again.
   const now = Date.now();
-  const route = () => withApps(env, bridge).webhook(env, body ?? EMPTY, token, now, body === null);
+  // Without a current copy of the apps, only the declared apps are routed.
+  const route = () => withApps(env, bridge).webhook(env, body ?? EMPTY, token, now, body === null, failure !== undefined);
   let answer = route();
-  // Without a current copy of the apps, nothing is answered 200.
   if (answer.scope === undefined && (failure === undefined || answer.status !== 200)) return respond(answer);
-  // 200 only once the conversation's outbox has the deliveries.
-  if (failure === undefined) {
+  if (failure !== undefined) {
+    // The declared apps' share is stored (they are delivered); the answer is
+    // 503 all the same, so that Drift sends it again for the apps managed at
+    // runtime (what the declared apps already have is dropped as a repeat).
+    if (answer.scope !== undefined) {
+      const stored = await accept(env, answer);
+      if (stored !== undefined) failure += `; the declared apps' share was not stored either: ${stored}`;
+    }
+  } else {
+    // 200 only once the conversation's outbox has the deliveries.
     try {
       const routedBy = apps.takenAt;
       failure = await accept(env, answer);
@@ -194,7 +240,8 @@ async function webhook(request, env) {
   }
   console.error(`hand-off to the outbox ${answer.scope ?? "(none)"} failed: ${failure}`);
   if (answer.refusedLog !== undefined) console.log(answer.refusedLog);
-  return new Response(UNAVAILABLE, { status: 503, headers: HEADERS });
+  const registryDown = failure.startsWith("the apps could not be confirmed") && !failure.includes("not stored either");
+  return new Response(registryDown ? REGISTRY_UNAVAILABLE : UNAVAILABLE, { status: 503, headers: HEADERS });
 }
 
 /** Hands a webhook's deliveries to its conversation's outbox: undefined once stored, else why not. */
@@ -326,7 +373,7 @@ async function step(object, call, next) {
   if (results !== undefined && fx.then !== undefined) reply = await step(object, (sql) => next(fx.then, sql, JSON.stringify(results)), next);
   // A change to the apps is answered once every copy taken before it has expired.
   if (fx.holdUntil !== undefined) await sleep(fx.holdUntil - Date.now());
-  return fx.status === undefined ? reply : new Response(fx.body, { status: fx.status });
+  return fx.status === undefined ? reply : new Response(fx.body, { status: fx.status, headers: fx.headers });
 }
 
 const sleep = (ms) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : undefined);
@@ -439,12 +486,14 @@ export class DeliveryLog extends DurableObject {
   fetch(request) {
     return serve("delivery log", request, async (path, body) => {
       const env = this.env;
-      // Whether its app is configured, where it is and how it is signed: by a current copy of the apps.
-      await freshApps(env);
-      if (DELIVERY_PATH.has(path)) return step(this, (sql) => withApps(env, bridge).logStep(env, sql, path, body, Date.now(), seed()), this.#next);
+      // Whether its app is configured, where it is and how it is signed: by
+      // a current copy of the apps, or, when the registry cannot be reached,
+      // by the declared apps alone (a runtime app's log then waits).
+      const known = await appsKnown(env);
+      if (DELIVERY_PATH.has(path)) return step(this, (sql) => withApps(env, bridge).logStep(env, sql, path, body, Date.now(), seed(), known), this.#next);
       if ((path === "/stats" || path === "/fill") && env.DRIFT_BRIDGE_TEST_ROUTES !== "1") return new Response("unknown delivery log operation", { status: 404 });
       // The admin API's operations, in the operator's module.
-      const response = await step(this, (sql) => withApps(env, operator("log admin")).logAdmin(env, sql, path, body, Date.now(), seed()), this.#admin);
+      const response = await step(this, (sql) => withApps(env, operator("log admin")).logAdmin(env, sql, path, body, Date.now(), seed(), known), this.#admin);
       if (path !== "/stats") return response;
       const stats = JSON.parse(await response.text());
       stats.alarm = await this.ctx.storage.getAlarm();
@@ -453,12 +502,12 @@ export class DeliveryLog extends DurableObject {
   }
 
   async alarm() {
-    await freshApps(this.env);
-    return step(this, (sql) => withApps(this.env, bridge).logStep(this.env, sql, "alarm", "", Date.now(), seed()), this.#next);
+    const known = await appsKnown(this.env);
+    return step(this, (sql) => withApps(this.env, bridge).logStep(this.env, sql, "alarm", "", Date.now(), seed(), known), this.#next);
   }
 
-  #next = (then, sql, results) => withApps(this.env, bridge).logStep(this.env, sql, then, results, Date.now(), seed());
-  #admin = (then, sql, results) => withApps(this.env, operator("log admin")).logAdmin(this.env, sql, then, results, Date.now(), seed());
+  #next = (then, sql, results) => withApps(this.env, bridge).logStep(this.env, sql, then, results, Date.now(), seed(), apps.known);
+  #admin = (then, sql, results) => withApps(this.env, operator("log admin")).logAdmin(this.env, sql, then, results, Date.now(), seed(), apps.known);
 }
 
 /** The registry (src/delivery/registry.rs): the apps managed at runtime, and the delivery logs that hold deliveries. */
@@ -487,9 +536,11 @@ export class Registry extends DurableObject {
  * retries are spent only when this invocation fails as a whole.
  */
 async function consume(batch, env) {
-  // Where each app is and how it is signed: by a current copy of the apps
-  // (if it cannot be had, the batch fails and the queue tries it again).
-  await freshApps(env);
+  // Where each app is and how it is signed: by a current copy of the apps.
+  // Without one (the registry cannot be reached) the batch still goes: the
+  // delivery logs hand out only what they can tell is still wanted (the
+  // declared apps'), and the dead-letter queue needs no apps at all.
+  await appsKnown(env);
   const bodies = batch.messages.map((m) => (typeof m.body === "string" ? m.body : JSON.stringify(m.body)));
   const plan = withApps(env, operator("consumer")).consumerPlan(env, batch.queue === DEAD_LETTER_QUEUE, bodies);
   for (const line of plan.logs) console.error(line);

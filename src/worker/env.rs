@@ -33,6 +33,23 @@ thread_local! {
     /// entry module sets it from its copy ([`set_apps`]) before any call
     /// that routes, delivers or signs.
     static WITH_APPS: RefCell<Option<(i64, Rc<Config>)>> = const { RefCell::new(None) };
+    /// Why the entry could not refresh its copy of the apps for the request
+    /// being served (the registry could not be reached), if it could not.
+    static REGISTRY_PROBLEM: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// `setRegistryProblem(message | null)`: the entry says, before a request it
+/// serves with the copy of the apps it has, whether the registry answered.
+#[cfg(feature = "operator")]
+#[wasm_bindgen(js_name = setRegistryProblem)]
+pub fn set_registry_problem(message: Option<String>) {
+    REGISTRY_PROBLEM.with(|cell| *cell.borrow_mut() = message);
+}
+
+/// Why the registry could not be reached for this request, if it could not.
+#[cfg(feature = "operator")]
+pub fn registry_problem() -> Option<String> {
+    REGISTRY_PROBLEM.with(|cell| cell.borrow().clone())
 }
 
 /// The configuration, with the registry's apps once the entry gave them.

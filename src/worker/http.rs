@@ -14,8 +14,20 @@ use crate::json;
 pub(super) fn json_response(status: u16, body: &str) -> Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json; charset=utf-8")?;
-    headers.set("cache-control", "no-store")?;
+    protect(&headers)?;
     Ok(Response::builder().with_status(status).with_headers(headers).fixed(body.as_bytes().to_vec()))
+}
+
+/// What every answer of the operator's routes (`/health`, `/admin/…`) carries:
+/// never cached, never framed, never sniffed as another type. (The admin
+/// page itself gets the same from `www/_headers`.)
+#[cfg(feature = "operator")]
+pub(super) fn protect(headers: &Headers) -> Result<()> {
+    headers.set("cache-control", "no-store")?;
+    headers.set("x-content-type-options", "nosniff")?;
+    headers.set("x-frame-options", "DENY")?;
+    headers.set("content-security-policy", "default-src 'none'; frame-ancestors 'none'")?;
+    Ok(())
 }
 
 /// `{"error":{"code":…,"message":…,"path":…}}`, appended to `out`.

@@ -88,10 +88,13 @@ pub fn warm_up(env: &JsValue) -> String {
 
 /// `POST /webhooks/drift`: `token` is the `X-Verification-Token` header (a
 /// string, or null); `over_limit` says the entry stopped reading `body` at
-/// `MAX_BODY_BYTES`.
+/// `MAX_BODY_BYTES`; `declared_only`: route to the declared apps alone (the
+/// registry could not be asked for the others: the entry stores their
+/// share, then answers 503 so that Drift sends it again).
 #[wasm_bindgen]
-pub fn webhook(env: &JsValue, body: &Uint8Array, token: &JsValue, now_ms: f64, over_limit: bool) -> JsValue {
-    answer_webhook(&config(env), &body.to_vec(), token.as_string(), now_ms as i64, over_limit).to_js()
+pub fn webhook(env: &JsValue, body: &Uint8Array, token: &JsValue, now_ms: f64, over_limit: bool, declared_only: bool) -> JsValue {
+    let config = if declared_only { super::env::declared(env, true) } else { config(env) };
+    answer_webhook(&config, &body.to_vec(), token.as_string(), now_ms as i64, over_limit).to_js()
 }
 
 fn answer_webhook(config: &Config, body: &[u8], token: Option<String>, now: i64, over_limit: bool) -> Answer {

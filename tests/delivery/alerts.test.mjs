@@ -94,7 +94,8 @@ test("an app that goes down and comes back: exactly one tripped and one recovere
   assert.equal(chat.requests.length, 2);
   const texts = chat.requests.map((q) => JSON.parse(q.body));
   assert.deepEqual(Object.keys(texts[0]), ["text"]);
-  assert.match(texts[0].text, /^\[drift-bridge\] crm tripped: .* <https:\/\/bridge\.example\/admin\.html#destination=crm\|Open the admin page>$/);
+  // The bridge's words, its link, and what the app said set apart as a quote.
+  assert.match(texts[0].text, /^\[drift-bridge\] crm tripped: .* <https:\/\/bridge\.example\/admin\.html#destination=crm\|Open the admin page>\nThe app said:\n>the app answered 503/);
   assert.match(texts[1].text, /crm answers again/);
   assert.equal(chat.requests[0].headers["webhook-signature"], undefined);
   // The targets are listed with the destinations, as alert targets.
@@ -109,7 +110,8 @@ test("a dead letter sends one alert; more within the window come as one", async 
   await until(() => kinds(ops).includes("dead-letter"), 20000, "the dead letter's alert");
   const first = alertsOf(ops)[0];
   assert.equal(first.count, 1);
-  assert.match(first.summary, /\.crm to crm is a dead letter: the app answered 410/);
+  assert.match(first.summary, /\.crm to crm is a dead letter$/);
+  assert.match(first.detail, /the app answered 410/, "what the app said, in a field of its own");
   for (let id = 2; id <= 4; id++) assert.equal((await webhook(mf, conversation(id, "conversation_push"))).status, 200);
   await until(() => gone.requests.length >= 4, 20000, "the three more answered 410");
   await quiet(1000);

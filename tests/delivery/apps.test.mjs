@@ -70,9 +70,10 @@ test("an app created at runtime gets the next webhook, signed with a secret show
   assert.ok(created.ms >= LEASE_MS, `answered once every copy expired (${created.ms} ms)`);
   const secret = created.body.secret;
   assert.match(secret, /^whsec_/);
+  assert.match(created.body.destination.incarnation, /^[0-9a-f]{16}$/, "this incarnation of the name");
   assert.deepEqual(
-    { ...created.body.destination, createdAt: 0, updatedAt: 0 },
-    { name: "crm", url: r.url, types: ["conversation_push"], token: "strip", signed: true, createdAt: 0, updatedAt: 0, source: "runtime" },
+    { ...created.body.destination, createdAt: 0, updatedAt: 0, incarnation: "" },
+    { name: "crm", url: r.url, types: ["conversation_push"], token: "strip", incarnation: "", signed: true, createdAt: 0, updatedAt: 0, source: "runtime" },
   );
   // The very next webhook is routed by the change.
   assert.equal((await webhook(mf, push(2))).status, 200);
@@ -102,6 +103,8 @@ test("a change to types and a deletion route every webhook answered after them",
   assert.equal((await webhook(mf, conversation(11))).status, 200);
   await until(() => r.requests.some((q) => JSON.parse(q.body).type === "conversation_status_updated"), 10000, "the legacy close");
   assert.equal((await webhook(mf, push(12))).status, 200);
+  // (A delete ends what the app's log still holds: let this one arrive first.)
+  await until(() => r.requests.some((q) => conversationOf(q) === 12), 10000, "the legacy close of 12");
   const deleted = await call(mf, "DELETE", "/admin/destinations/crm");
   assert.equal(deleted.status, 200, deleted.text);
   assert.equal(deleted.body.deleted, "crm");

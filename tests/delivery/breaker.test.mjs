@@ -128,7 +128,7 @@ test("a destination removed from the configuration is not probed; its deliveries
   for (const d of listed) {
     assert.equal(d.configured, false);
     assert.equal(d.status, "failed");
-    assert.match(d.reason, /the destination old-app is not configured any more/);
+    assert.match(d.reason, /its app old-app was removed/);
   }
   const all = (await admin(mf, "/admin/deliveries")).body.deliveries;
   assert.equal(all.filter((d) => d.destination === "old-app").length, 4, "listed with the others");

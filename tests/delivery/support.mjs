@@ -3,7 +3,7 @@
 // on loopback that record what they got.
 import { createServer } from "node:http";
 import { createHmac } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -65,8 +65,10 @@ export function removeDir(dir) {
 }
 
 /** Starts the worker with destinations and delivery settings for tests
- * (`options`: more Miniflare options, e.g. a real port). */
-export async function startWorker({ destinations, persist, consumers = true, extra = {}, options = {} }) {
+ * (`options`: more Miniflare options, e.g. a real port). `faults`: run it
+ * behind the test entry (tests/delivery/entry-with-faults.mjs), whose bindings
+ * (`TEST_…` in `extra`) switch faults on. */
+export async function startWorker({ destinations, persist, consumers = true, extra = {}, options = {}, faults = false }) {
   const bindings = {
     DRIFT_VERIFICATION_TOKEN: TOKEN,
     ADMIN_TOKEN: ADMIN,
@@ -77,14 +79,24 @@ export async function startWorker({ destinations, persist, consumers = true, ext
     SIGNING_SECRET,
     APP_TOKEN: "app-specific-token",
     DRIFT_BRIDGE_TEST_ROUTES: "1",
+    // The apps these tests add at runtime are loopback receivers.
+    LOCAL_DEVELOPMENT: "1",
     ...extra,
   };
   let output = "";
+  let scriptPath = join(ROOT, "build/index.js");
+  if (faults) {
+    scriptPath = join(ROOT, "build/entry-with-faults.mjs");
+    copyFileSync(join(ROOT, "tests/delivery/entry-with-faults.mjs"), scriptPath);
+  }
   const mf = new Miniflare({
     rootPath: ROOT,
-    scriptPath: join(ROOT, "build/index.js"),
+    scriptPath,
     modules: true,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true },
+    ],
     compatibilityDate: "2026-04-26",
     bindings,
     queueProducers: { DELIVERIES: { queueName: "drift-bridge-deliveries" } },

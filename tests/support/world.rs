@@ -76,6 +76,9 @@ pub struct World {
     /// Whether the queue loses a message now and then (it is at least once,
     /// but a restart of local workerd loses what it held).
     pub lossy_queue: bool,
+    /// Whether the registry answers: without it, only the declared apps
+    /// are known for sure.
+    pub apps_known: bool,
     rng: u64,
 }
 
@@ -100,6 +103,7 @@ impl World {
             lines: Vec::new(),
             seed: 7,
             lossy_queue: false,
+            apps_known: true,
             rng: 0x9e37_79b9_7f4a_7c15,
         }
     }
@@ -124,7 +128,7 @@ impl World {
 
     fn ctx(&mut self) -> Context<'_> {
         self.seed = self.seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        Context { settings: &self.config.delivery, now: self.now, seed: self.seed }
+        Context { settings: &self.config.delivery, now: self.now, seed: self.seed, apps_known: self.apps_known }
     }
 
     pub fn app(&mut self, name: &str, behave: impl FnMut(&Request<'_>) -> Option<u16> + 'static) {
@@ -136,7 +140,7 @@ impl World {
         if !self.logs.contains_key(name) {
             let db = Db::new();
             let config = self.config.clone();
-            log::open(&db, &Context { settings: &config.delivery, now: self.now, seed: 0 }).unwrap();
+            log::open(&db, &Context { settings: &config.delivery, now: self.now, seed: 0, apps_known: true }).unwrap();
             self.logs.insert(name.to_owned(), db);
         }
         &self.logs[name]
@@ -155,7 +159,9 @@ impl World {
     pub fn webhook(&mut self, event: &str) -> u16 {
         self.died = false;
         let events = translate(event, &Options::new(self.now)).unwrap();
-        let Some(plan) = handoff::plan(&events, &self.config.delivery.destinations, Some("1"), self.now) else { return 200 };
+        let value = drift_bridge::json::parse(event, &drift_bridge::Limits::default()).unwrap();
+        let org = value.get("orgId").and_then(drift_bridge::json::Value::as_integer).map(str::to_owned);
+        let Some(plan) = handoff::plan(&events, &self.config.delivery.destinations, org.as_deref(), self.now) else { return 200 };
         let now = self.now;
         let db = self.outbox(&plan.scope);
         let fx = db.run(|sql| outbox::accept(sql, &plan.payload, now)).unwrap();
@@ -230,7 +236,7 @@ impl World {
             self.seed = self.seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             self.seed
         };
-        let ctx = Context { settings: &ctx_config.delivery, now: self.now, seed };
+        let ctx = Context { settings: &ctx_config.delivery, now: self.now, seed, apps_known: self.apps_known };
         let db = &self.logs[name];
         let fx = db
             .run(|sql| match op {
@@ -248,6 +254,7 @@ impl World {
                 "/stats" => log::stats(sql, &ctx),
                 "/metrics" => log::metrics(sql, &ctx, body),
                 "/totals" => log::totals(sql, &ctx),
+                "/end" => log::end(sql, &ctx, body),
                 other => panic!("unknown op {other}"),
             })
             .map_err(|e| e.to_string())?;
@@ -282,10 +289,11 @@ impl World {
         let text = CallResults::encode(&results);
         let config = self.config.clone();
         let now = self.now;
+        let apps_known = self.apps_known;
         let next = match (then, log_name) {
             ("called", Some(name)) => {
                 let db = &self.logs[name];
-                db.run(|sql| log::called(sql, &Context { settings: &config.delivery, now, seed: 0 }, &text))
+                db.run(|sql| log::called(sql, &Context { settings: &config.delivery, now, seed: 0, apps_known }, &text))
             }
             (other, _) => panic!("unexpected continuation {other}"),
         }
@@ -341,9 +349,10 @@ impl World {
                 self.seed = self.seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
                 self.seed
             };
+            let apps_known = self.apps_known;
             let db = &self.logs[&name];
             let fired = db.alarm.get();
-            match db.run(|sql| log::alarm(sql, &Context { settings: &config.delivery, now, seed })) {
+            match db.run(|sql| log::alarm(sql, &Context { settings: &config.delivery, now, seed, apps_known })) {
                 Ok(fx) => {
                     let done = self.after(Some(&name), fx).is_ok();
                     let db = &self.logs[&name];

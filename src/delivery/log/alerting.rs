@@ -14,11 +14,13 @@ use super::Context;
 /// How long a hand-off may take before the alarm tries it again.
 const IN_FLIGHT_MS: i64 = 30_000;
 
-/// An event of `kind` happened to this log's app.
-pub(super) fn raise(st: &mut LogState, ctx: &Context<'_>, kind: Kind, summary: String) {
-    let Some(name) = st.name.clone() else { return };
+/// An event of `kind` happened to this log's app: `summary` in the bridge's
+/// words, `detail` what the app said, if anything (kept apart, quoted).
+pub(super) fn raise(st: &mut LogState, ctx: &Context<'_>, kind: Kind, summary: String, detail: &str) {
+    let Some(key) = st.name.clone() else { return };
+    let name = super::super::destination::name_of_key(&key);
     let state = st.breaker.mode.as_str();
-    st.touch().alerts.raise(&ctx.settings.alerts, kind, ctx.now, &name, state, summary);
+    st.touch().alerts.raise(&ctx.settings.alerts, kind, ctx.now, name, state, summary, detail);
 }
 
 /// At the end of an operation: the thresholds, the coalesced alerts whose
@@ -26,7 +28,8 @@ pub(super) fn raise(st: &mut LogState, ctx: &Context<'_>, kind: Kind, summary: S
 /// alerts next need the alarm.
 pub(super) fn review(st: &mut LogState, ctx: &Context<'_>, fx: &mut Effects) -> Option<i64> {
     let settings = &ctx.settings.alerts;
-    let name = st.name.clone()?;
+    let key = st.name.clone()?;
+    let name = super::super::destination::name_of_key(&key).to_owned();
     if settings.targets.is_empty() || alerts::is_alert_log(&name) {
         return None;
     }
@@ -37,7 +40,7 @@ pub(super) fn review(st: &mut LogState, ctx: &Context<'_>, fx: &mut Effects) -> 
             "{name} has {waiting} deliveries waiting ({} held, {} pending), more than ALERT_BACKLOG ({})",
             st.counts.held, st.counts.pending, settings.backlog
         );
-        raise(st, ctx, Kind::Backlog, summary);
+        raise(st, ctx, Kind::Backlog, summary, "");
     } else if st.alerts.backlog_raised && waiting * 2 < settings.backlog {
         st.touch().alerts.backlog_raised = false;
     }
@@ -49,7 +52,7 @@ pub(super) fn review(st: &mut LogState, ctx: &Context<'_>, fx: &mut Effects) -> 
             st.bytes,
             st.bytes.saturating_mul(100) / max
         );
-        raise(st, ctx, Kind::LogFull, summary);
+        raise(st, ctx, Kind::LogFull, summary, "");
     } else if st.alerts.full_raised && st.bytes.saturating_mul(100) < max.saturating_mul(alerts::FULL_REARM_PERCENT) {
         st.touch().alerts.full_raised = false;
     }

@@ -19,7 +19,7 @@ use super::super::status::Status;
 use super::rows::{self, hold_end};
 use super::schema::ROW_OVERHEAD;
 use super::state::LogState;
-use super::{bad_request, configured, Context, Delivery};
+use super::{bad_request, Context, Delivery, Presence};
 
 /// `/add`: answers [`Added`].
 pub fn add(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, StorageError> {
@@ -27,7 +27,7 @@ pub fn add(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, Sto
         Ok(add) => add,
         Err(e) => return Ok(bad_request(e)),
     };
-    let mut st = LogState::load(sql, &ctx.settings.circuit)?;
+    let mut st = super::open_state(sql, ctx)?;
     match &st.name {
         None => st.touch().name = Some(add.destination.clone()),
         Some(name) if *name != add.destination => {
@@ -37,7 +37,9 @@ pub fn add(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, Sto
     }
     st.minute.flush(sql, ctx.now)?;
     let name = add.destination.as_str();
-    let on = configured(ctx, Some(name));
+    // Not known to be gone (the registry could not be asked): taken in, and
+    // decided when it would be sent.
+    let on = super::presence_of(ctx, &st) != Presence::Removed;
     let rate = ctx.rate(Some(name));
     let window = ctx.settings.dedup_window_ms();
     let mut fx = Effects::default();
@@ -47,7 +49,7 @@ pub fn add(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, Sto
         let conversation = conversation_of(&d.scope);
         let size = d.body.len() as i64 + ROW_OVERHEAD;
         let (status, reason, body) = if !on {
-            (Status::Failed, Some(format!("the destination {name} is not configured any more")), d.body.as_str())
+            (Status::Failed, Some(super::removed_reason(name)), d.body.as_str())
         } else if st.bytes + size > ctx.settings.max_log_bytes {
             (
                 Status::Failed,
@@ -72,7 +74,7 @@ pub fn add(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, Sto
         let stored_size = if body.is_empty() { ROW_OVERHEAD } else { size };
         let written = sql.execute(
             "INSERT INTO deliveries (id, event_id, type, scope, conversation, body, status, generation, attempts, created_at, \
-             updated_at, accepted_at, wake_at, expires_at, size, reason) VALUES (?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?, ?, ?, ?, ?) \
+             updated_at, accepted_at, wake_at, expires_at, size, reason, org) VALUES (?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (id) DO NOTHING",
             &[
                 Arg::Text(&d.id),
@@ -89,31 +91,32 @@ pub fn add(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, Sto
                 if status.is_settled() { Arg::Int(row_wake) } else { Arg::Null },
                 Arg::Int(stored_size),
                 Arg::from(reason.as_deref()),
+                Arg::from(d.org.as_deref()),
             ],
         )?;
         if written > 0 {
             st.accept_time(accepted);
             st.add(status, 1);
             st.bytes += stored_size;
-            let counters = st.minute.at(&d.event_type);
-            counters.accepted += 1;
+            st.count(&d.event_type).accepted += 1;
             match status {
                 Status::Queued => {
                     added.added += 1;
                     fx.sends.push(rows::message(&st, &d.id, 1, delay));
                 }
                 Status::Held => {
-                    counters.held += 1;
+                    st.count(&d.event_type).held += 1;
                     added.added += 1;
                 }
                 _ => {
-                    counters.failed += 1;
+                    st.count(&d.event_type).failed += 1;
                     added.refused += u32::from(body.is_empty());
                     if body.is_empty() {
                         st.refused += 1;
                     }
-                    if let Some(reason) = &reason {
-                        super::alerting::raise(&mut st, ctx, Kind::DeadLetter, format!("{} to {name} is a dead letter: {reason}", d.id));
+                    if let (Some(reason), true) = (&reason, on) {
+                        let summary = format!("{} to {} is a dead letter", d.id, super::super::destination::name_of_key(name));
+                        super::alerting::raise(&mut st, ctx, Kind::DeadLetter, summary, reason);
                     }
                 }
             }
@@ -135,7 +138,7 @@ pub fn add(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, Sto
             held,
             "sent again: the event came in again after the deduplication window (DEDUP_WINDOW_SECONDS)",
         )?;
-        st.minute.at(&d.event_type).accepted += 1;
+        st.count(&d.event_type).accepted += 1;
         added.again += 1;
         fx.sends.extend(send);
         wake = wake.min(at);
@@ -144,6 +147,10 @@ pub fn add(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, Sto
         if let Some(probe) = st.breaker.next_probe_ms {
             wake = wake.min(probe);
         }
+    }
+    if st.counts.held + st.counts.pending > 0 {
+        // Whether its app is still there, at least this often.
+        wake = wake.min(ctx.now + super::CHECK_MS);
     }
     register(&mut st, &mut fx, false);
     if wake < i64::MAX {

@@ -41,6 +41,7 @@
 //! rows of metrics per event type.
 
 mod alerting;
+mod ending;
 mod intake;
 mod operator;
 mod rows;
@@ -55,6 +56,7 @@ use super::sql::{Row, Sql, StorageError};
 use super::status::Status;
 use super::settings::Settings;
 
+pub use ending::end;
 pub use intake::add;
 pub use operator::{fill, get, health, list, metrics, pause, recover, replay, resume, stats, totals, METRICS_ROWS};
 pub use run::{alarm, called};
@@ -70,6 +72,16 @@ pub const SCAN_ROWS: i64 = 1000;
 pub const RECOVER_PAGE: i64 = 200;
 /// Attempts in a delivery's history; older probes are dropped first.
 pub const HISTORY_MAX: usize = 24;
+/// A log whose deliveries wait looks at least this often whether its app
+/// is still there (a declared app removed from `DESTINATIONS` ends what its
+/// log holds within this long).
+pub const CHECK_MS: i64 = 3_600_000;
+/// A declared app that is back this long after its log ended what it held
+/// starts afresh; sooner, it was a deploy rolling out, and it goes on.
+pub const RESTART_AFTER_MS: i64 = 15 * 60_000;
+/// How long a log whose app's presence cannot be confirmed (the registry
+/// could not be reached) waits before it looks again.
+pub const UNKNOWN_RETRY_MS: i64 = 30_000;
 /// Settled rows are deleted in batches: their deletion time is rounded up
 /// to this (or a sixteenth of their retention, if that is shorter), so that
 /// one alarm deletes many.
@@ -84,6 +96,11 @@ pub struct Context<'a> {
     pub now: i64,
     /// A random number, for the jitter of retries.
     pub seed: u32,
+    /// Whether the settings hold a current copy of the apps managed at
+    /// runtime (the registry answered). Without one, only the declared apps
+    /// are known for sure: a runtime app's log then neither sends nor ends
+    /// anything until it can tell.
+    pub apps_known: bool,
 }
 
 impl Context<'_> {
@@ -106,6 +123,17 @@ impl Context<'_> {
         self.settings.destination(name?)?.rate_per_second
     }
 
+    /// Whether the app of the log with the key `key` is still there.
+    pub fn presence(&self, key: Option<&str>) -> Presence {
+        let Some(key) = key else { return Presence::Removed };
+        match self.settings.destination(key) {
+            Some(d) if d.source == super::Source::Declared => Presence::Here,
+            Some(_) if self.apps_known => Presence::Here,
+            None if self.apps_known => Presence::Removed,
+            _ => Presence::Unknown,
+        }
+    }
+
     /// When a settled row with `retention_ms` is deleted.
     fn expiry(&self, retention_ms: i64) -> i64 {
         let grain = (retention_ms / 16).clamp(1, EXPIRY_GRAIN_MS);
@@ -114,10 +142,20 @@ impl Context<'_> {
     }
 }
 
+/// Whether a log's app is still there, as far as a step can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    Here,
+    /// Deleted (or removed from `DESTINATIONS`): what its log holds ends.
+    Removed,
+    /// Not known: the registry could not be asked (only for runtime apps).
+    Unknown,
+}
+
 /// The columns of [`Delivery`], in its order.
 macro_rules! delivery_columns {
     () => {
-        "seq, id, status, generation, attempts, probe, lease_until, wake_at, accepted_at, created_at, event_id, type, size, replayed_as"
+        "seq, id, status, generation, attempts, probe, lease_until, wake_at, accepted_at, created_at, event_id, type, size, replayed_as, org, scope"
     };
 }
 pub(crate) use delivery_columns;
@@ -139,6 +177,9 @@ pub(crate) struct Delivery {
     pub event_type: String,
     pub size: i64,
     pub replayed_as: Option<String>,
+    /// The Drift organisation of its event (its `orgId` as written), when
+    /// known.
+    pub org: Option<String>,
 }
 
 impl Delivery {
@@ -160,6 +201,7 @@ impl Delivery {
             event_type: r.take(11),
             size: r.int(12).unwrap_or(schema::ROW_OVERHEAD),
             replayed_as: r.take_opt(13),
+            org: r.take_opt(14).or_else(|| org_of_scope(r.text(15)?).map(str::to_owned)),
         }
     }
 
@@ -170,14 +212,59 @@ impl Delivery {
     }
 }
 
+/// Why a delivery of a removed app (the log's key `key`) is a dead letter.
+pub(crate) fn removed_reason(key: &str) -> String {
+    format!("its app {} was removed", super::destination::name_of_key(key))
+}
+
+/// The organisation in a scope `conversation:<orgId>:<conversationId>`
+/// (rows from before the `org` column).
+fn org_of_scope(scope: &str) -> Option<&str> {
+    scope.strip_prefix("conversation:")?.split_once(':').map(|(org, _)| org)
+}
+
+/// The log's state for a step: as stored, or started afresh when the app
+/// whose incarnation had ended is there again (a declared app removed from
+/// `DESTINATIONS`, then declared again: the new one shares nothing with it).
+pub(crate) fn open_state(sql: &impl Sql, ctx: &Context<'_>) -> Result<state::LogState, StorageError> {
+    let mut st = state::LogState::load(sql, &ctx.settings.circuit)?;
+    if let Some(ended) = st.ended {
+        let key = st.name.as_deref();
+        // An incarnation that ended never comes back (an app created again
+        // has a log of its own); a declared app may be declared again.
+        if key.is_some_and(|k| super::destination::incarnation_of_key(k).is_none()) && ctx.presence(key) == Presence::Here {
+            if ctx.now - ended < RESTART_AFTER_MS {
+                // Back so soon: a deploy's isolates disagreeing while it
+                // rolls out, not an app removed. What ended stays ended.
+                st.touch().ended = None;
+            } else {
+                ending::restart(sql, &mut st, ctx)?;
+            }
+        }
+    }
+    Ok(st)
+}
+
+/// Whether the app of the log whose state is `st` is there: as the step's
+/// copy of the apps says, but an incarnation that ended is gone for good
+/// (a copy a few seconds old may still list it).
+pub(crate) fn presence_of(ctx: &Context<'_>, st: &state::LogState) -> Presence {
+    let key = st.name.as_deref();
+    if st.ended.is_some() && key.is_some_and(|k| super::destination::incarnation_of_key(k).is_some()) {
+        return Presence::Removed;
+    }
+    ctx.presence(key)
+}
+
 /// Creates (or upgrades) the tables, as the object starts.
 pub fn open(sql: &impl Sql, ctx: &Context<'_>) -> Result<schema::Found, StorageError> {
     schema::open(sql, ctx.now, ctx.settings.hold_retention_ms())
 }
 
-/// Whether the log's destination is configured.
-fn configured(ctx: &Context<'_>, name: Option<&str>) -> bool {
-    name.is_some_and(|n| ctx.settings.destination(n).is_some())
+/// Whether the log's app is there, for the admin API's `configured`:
+/// present, or not known to be gone.
+fn configured(ctx: &Context<'_>, st: &state::LogState) -> bool {
+    presence_of(ctx, st) != Presence::Removed
 }
 
 /// Effects with only a reply, for a request that could not be read.

@@ -63,9 +63,9 @@ pub fn list(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, St
         Ok(q) => q,
         Err(e) => return Ok(bad_request(e)),
     };
-    let st = LogState::load(sql, &ctx.settings.circuit)?;
+    let st = super::open_state(sql, ctx)?;
     let name = st.name.clone().unwrap_or_default();
-    let on = configured(ctx, st.name.as_deref());
+    let on = configured(ctx, &st);
     let before = q.before.unwrap_or(i64::MAX);
     let statuses = if q.statuses.is_empty() { String::new() } else { format!(",{},", q.statuses.join(",")) };
     let only = |set: &[&str]| !q.statuses.is_empty() && q.statuses.iter().all(|s| set.contains(&s.as_str()));
@@ -136,13 +136,13 @@ pub fn list(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, St
 }
 
 /// One delivery as the admin API lists it, from a row of [`listed_columns`].
-fn write_listed(out: &mut String, r: &Row, destination: &str, configured: bool) {
+fn write_listed(out: &mut String, r: &Row, key: &str, configured: bool) {
     let status = r.text(2).and_then(Status::from_sql).unwrap_or(Status::Failed);
     let mut w = Writer::with_capacity(320);
     w.str("id", r.text(1).unwrap_or(""))
         .str("status", status.api().as_str())
         .str("state", status.sql())
-        .str("destination", destination)
+        .str("destination", super::super::destination::name_of_key(key))
         .str("eventId", r.text(3).unwrap_or(""))
         .str("type", r.text(4).unwrap_or(""))
         .str("scope", r.text(5).unwrap_or(""))
@@ -154,7 +154,9 @@ fn write_listed(out: &mut String, r: &Row, destination: &str, configured: bool) 
         .opt_str("reason", r.text(11))
         .opt_str("replayedAs", r.text(12));
     if !configured {
-        w.bool("configured", false);
+        // A removed app's: which incarnation, since an app of the same name
+        // may exist now.
+        w.bool("configured", false).opt_str("incarnation", super::super::destination::incarnation_of_key(key));
     }
     out.push_str(&w.finish());
 }
@@ -167,7 +169,7 @@ pub fn get(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, Sto
         Ok(q) => q,
         Err(e) => return Ok(bad_request(e)),
     };
-    let st = LogState::load(sql, &ctx.settings.circuit)?;
+    let st = super::open_state(sql, ctx)?;
     let name = st.name.clone().unwrap_or_default();
     let row = sql.first(
         concat!("SELECT ", listed_columns!(), ", body, history FROM deliveries WHERE id = ?"),
@@ -177,7 +179,7 @@ pub fn get(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, Sto
         return Ok(Effects::reply(Reply::status(404, not_found(ctx, &q.id))));
     };
     let mut out = String::new();
-    write_listed(&mut out, &row, &name, configured(ctx, st.name.as_deref()));
+    write_listed(&mut out, &row, &name, configured(ctx, &st));
     out.pop();
     out.push_str(",\"body\":");
     json::write_str_escaped(&mut out, row.text(13).unwrap_or(""));
@@ -224,10 +226,17 @@ pub fn replay(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
         Ok(q) => q,
         Err(e) => return Ok(bad_request(e)),
     };
-    let mut st = LogState::load(sql, &ctx.settings.circuit)?;
+    let mut st = super::open_state(sql, ctx)?;
     let Some(d) = Delivery::find(sql, &q.id)? else {
         return Ok(Effects::reply(Reply::status(404, not_found(ctx, &q.id))));
     };
+    if st.ended.is_some() || super::presence_of(ctx, &st) == super::Presence::Removed {
+        let key = st.name.clone().unwrap_or_default();
+        return Ok(Effects::reply(Reply::status(
+            409,
+            format!("{} cannot be replayed: {}; nothing of it goes to an app created since under the same name", d.id, super::removed_reason(&key)),
+        )));
+    }
     match d.status {
         Status::Failed | Status::Gone => {}
         Status::Replayed => {
@@ -264,7 +273,7 @@ pub fn recover(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
         Ok(q) => q,
         Err(e) => return Ok(bad_request(e)),
     };
-    let mut st = LogState::load(sql, &ctx.settings.circuit)?;
+    let mut st = super::open_state(sql, ctx)?;
     if let Err(fx) = learn(&mut st, &q.destination) {
         return Ok(fx);
     }
@@ -321,7 +330,7 @@ pub fn pause(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, S
         Ok(q) => q,
         Err(e) => return Ok(bad_request(e)),
     };
-    let mut st = LogState::load(sql, &ctx.settings.circuit)?;
+    let mut st = super::open_state(sql, ctx)?;
     if let Err(fx) = learn(&mut st, &q.destination) {
         return Ok(fx);
     }
@@ -330,7 +339,7 @@ pub fn pause(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, S
     let mut fx = Effects::default();
     fx.log(circuit_line(&q.destination, &st, "paused by hand"));
     let summary = format!("{} was paused by hand: its deliveries are held until it is resumed ({} held now)", q.destination, st.counts.held);
-    super::alerting::raise(&mut st, ctx, Kind::Paused, summary);
+    super::alerting::raise(&mut st, ctx, Kind::Paused, summary, "");
     super::alerting::finish(sql, &mut st, ctx, &mut fx)?;
     st.save(sql)?;
     fx.reply = Some(Reply::ok(Writer::object().str("state", "paused").int("held", st.counts.held).finish()));
@@ -344,7 +353,7 @@ pub fn resume(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
         Ok(q) => q,
         Err(e) => return Ok(bad_request(e)),
     };
-    let mut st = LogState::load(sql, &ctx.settings.circuit)?;
+    let mut st = super::open_state(sql, ctx)?;
     if let Err(fx) = learn(&mut st, &q.destination) {
         return Ok(fx);
     }
@@ -355,7 +364,7 @@ pub fn resume(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
     fx.log(circuit_line(&q.destination, &st, "resumed by hand"));
     fx.alarm = st.alarm_by(ctx.now, ctx.now);
     let summary = format!("{} was resumed by hand: its {} held deliveries are released in order", q.destination, st.counts.held);
-    super::alerting::raise(&mut st, ctx, Kind::Resumed, summary);
+    super::alerting::raise(&mut st, ctx, Kind::Resumed, summary, "");
     super::alerting::finish(sql, &mut st, ctx, &mut fx)?;
     st.save(sql)?;
     fx.reply = Some(Reply::ok(Writer::object().str("state", "active").int("draining", st.counts.held).finish()));
@@ -367,7 +376,7 @@ pub fn resume(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
 /// configuration): counts kept in the state, percentiles estimated from the
 /// metrics.
 pub fn health(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, StorageError> {
-    let mut st = LogState::load(sql, &ctx.settings.circuit)?;
+    let mut st = super::open_state(sql, ctx)?;
     if let Ok(q) = Named::decode(body) {
         if let Err(fx) = learn(&mut st, &q.destination) {
             return Ok(fx);
@@ -390,7 +399,7 @@ pub fn health(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
         .int("maxBytes", ctx.settings.max_log_bytes)
         .bool("full", st.bytes >= ctx.settings.max_log_bytes)
         .int("refused", st.refused)
-        .bool("configured", configured(ctx, st.name.as_deref()));
+        .bool("configured", configured(ctx, &st));
     match &st.recovery {
         Some(r) => w.raw("recovery", &Writer::object().int("recovered", r.recovered).bool("more", true).int("since", r.since).finish()),
         None => match st.last_recovery {
@@ -440,7 +449,7 @@ pub fn metrics(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
     let until = int("until").unwrap_or(ctx.now + 1);
     let since = int("since").unwrap_or(until - 24 * HOUR_MS);
     let from = since - since.rem_euclid(step);
-    let st = LogState::load(sql, &ctx.settings.circuit)?;
+    let st = super::open_state(sql, ctx)?;
     let mut series = Vec::new();
     let mut backlog = Vec::new();
     let mut current = st.minute.clone();
@@ -488,7 +497,7 @@ pub fn metrics(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
 /// began, per type (counters that only grow), its deliveries by status, its
 /// state and size (gauges).
 pub fn totals(sql: &impl Sql, ctx: &Context<'_>) -> Result<Effects, StorageError> {
-    let st = LogState::load(sql, &ctx.settings.circuit)?;
+    let st = super::open_state(sql, ctx)?;
     let types: Vec<String> = metrics::totals(sql, &st.minute)?.iter().map(|(t, c)| metrics::span_json(0, t, c)).collect();
     let out = Writer::object()
         .str("state", st.breaker.mode.as_str())
@@ -512,7 +521,7 @@ pub fn fill(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, St
         Some("failed") => Status::Failed,
         _ => Status::Held,
     };
-    let mut st = LogState::load(sql, &ctx.settings.circuit)?;
+    let mut st = super::open_state(sql, ctx)?;
     if let Err(fx) = learn(&mut st, &destination) {
         return Ok(fx);
     }
@@ -551,7 +560,7 @@ pub fn fill(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, St
 /// Row counts by status (counted, to check the kept counts), the kept
 /// state and the recorded alarm, for tests.
 pub fn stats(sql: &impl Sql, ctx: &Context<'_>) -> Result<Effects, StorageError> {
-    let st = LogState::load(sql, &ctx.settings.circuit)?;
+    let st = super::open_state(sql, ctx)?;
     let mut by_status = Writer::object();
     let mut rows = 0;
     for r in sql.query("SELECT status, COUNT(*) FROM deliveries GROUP BY status ORDER BY status", &[])? {

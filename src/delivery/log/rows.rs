@@ -108,9 +108,10 @@ pub fn settle(
     )?;
     st.moved(d.status, status);
     if status.is_dead() {
-        let name = st.name.clone().unwrap_or_default();
+        let key = st.name.clone().unwrap_or_default();
+        let name = super::super::destination::name_of_key(&key);
         let why = reason.or(change.error).unwrap_or("no reason kept");
-        super::alerting::raise(st, ctx, super::super::alerts::Kind::DeadLetter, format!("{} to {name} is a dead letter: {why}", d.id));
+        super::alerting::raise(st, ctx, super::super::alerts::Kind::DeadLetter, format!("{} to {name} is a dead letter", d.id), why);
     }
     Ok(expires)
 }
@@ -122,7 +123,7 @@ pub fn dead_line(st: &LogState, d: &Delivery, reason: &str) -> String {
         .str("kind", "dead-letter")
         .str("delivery", &d.id)
         .str("eventId", &d.event_id)
-        .str("destination", st.name.as_deref().unwrap_or(""))
+        .str("destination", super::super::destination::name_of_key(st.name.as_deref().unwrap_or("")))
         .int("attempts", i64::from(d.attempts))
         .str("reason", reason)
         .finish()

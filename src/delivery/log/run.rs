@@ -17,14 +17,14 @@ use super::intake::register;
 use super::rows::{self, Change};
 use super::sending::start_drain;
 use super::state::LogState;
-use super::{configured, delivery_columns, Context, Delivery, ALARM_ROWS};
+use super::{delivery_columns, Context, Delivery, Presence, ALARM_ROWS};
 use crate::json::Writer;
 
 /// The alarm.
 pub fn alarm(sql: &impl Sql, ctx: &Context<'_>) -> Result<Effects, StorageError> {
     let settings = ctx.settings.circuit;
     let now = ctx.now;
-    let mut st = LogState::load(sql, &settings)?;
+    let mut st = super::open_state(sql, ctx)?;
     let mut fx = Effects::default();
     let Some(name) = st.name.clone() else {
         // Never told its name: it holds nothing.
@@ -33,8 +33,14 @@ pub fn alarm(sql: &impl Sql, ctx: &Context<'_>) -> Result<Effects, StorageError>
         return Ok(fx);
     };
     st.minute.flush(sql, now)?;
-    let on = configured(ctx, Some(&name));
+    let presence = super::presence_of(ctx, &st);
+    let on = presence == Presence::Here;
     let mut more = false;
+
+    // Its app was removed: what it holds ends.
+    if presence == Presence::Removed {
+        more |= super::ending::end_step(sql, &mut st, ctx, &mut fx)?;
+    }
 
     // Rows whose time has come.
     let due: Vec<Delivery> = sql
@@ -47,29 +53,27 @@ pub fn alarm(sql: &impl Sql, ctx: &Context<'_>) -> Result<Effects, StorageError>
         .collect();
     more |= due.len() as i64 == ALARM_ROWS;
     st.breaker.probe_lost(now, &settings);
-    let removed = format!("the destination {name} is not configured any more");
     let mut requeued = 0;
     for d in &due {
         match d.status {
             Status::Sending if d.lease_until.is_some_and(|l| l > now) => {
                 sql.execute("UPDATE deliveries SET wake_at = ? WHERE seq = ?", &[Arg::from(d.lease_until), Arg::Int(d.seq)])?;
             }
+            // Its app's presence is not known: nothing is sent or ended
+            // until it is (the alarm looks again soon).
+            s if (s.is_live() || s == Status::Held) && !on => {}
             s if s.is_live() || s == Status::Held => {
-                if !on {
-                    rows::settle(sql, &mut st, ctx, d, Status::Failed, Some(&removed), &Change::NONE)?;
-                    st.minute.at(&d.event_type).failed += 1;
-                    fx.log(rows::dead_line(&st, d, &removed));
-                } else if s == Status::Held {
+                if s == Status::Held {
                     let reason = format!(
                         "held for longer than {} s (HOLD_RETENTION_SECONDS) while the app was down or paused",
                         ctx.settings.hold_retention_seconds
                     );
                     rows::settle(sql, &mut st, ctx, d, Status::Failed, Some(&reason), &Change::NONE)?;
-                    st.minute.at(&d.event_type).failed += 1;
+                    st.count(&d.event_type).failed += 1;
                     fx.log(rows::dead_line(&st, d, &reason));
                 } else if st.breaker.holds(&d.id) {
                     rows::hold(sql, &mut st, ctx, d, &Change::NONE)?;
-                    st.minute.at(&d.event_type).held += 1;
+                    st.count(&d.event_type).held += 1;
                 } else {
                     // No progress within the grace period (a lost message, a
                     // consumer that stopped): queued again.
@@ -84,16 +88,6 @@ pub fn alarm(sql: &impl Sql, ctx: &Context<'_>) -> Result<Effects, StorageError>
         fx.error(format!("destination {name}: no progress on {requeued} deliveries within RECOVERY_GRACE_SECONDS; queued them again"));
     }
 
-    // A destination removed from the configuration: what it holds fails.
-    if !on && st.counts.held > 0 {
-        let held = held_after(sql, 0, i64::MAX, ALARM_ROWS)?;
-        more |= held.len() as i64 == ALARM_ROWS;
-        for d in &held {
-            rows::settle(sql, &mut st, ctx, d, Status::Failed, Some(&removed), &Change::NONE)?;
-            st.minute.at(&d.event_type).failed += 1;
-            fx.log(rows::dead_line(&st, d, &removed));
-        }
-    }
 
     // A tripped app: probe it with the next held delivery after the last
     // one probed.
@@ -152,6 +146,10 @@ pub fn alarm(sql: &impl Sql, ctx: &Context<'_>) -> Result<Effects, StorageError>
     if let Some(at) = alerts_due {
         sooner(at);
     }
+    if st.counts.pending + st.counts.held > 0 {
+        // Whether its app is still there, at least this often.
+        sooner(now + super::CHECK_MS);
+    }
     if more {
         sooner(now);
     }
@@ -160,7 +158,13 @@ pub fn alarm(sql: &impl Sql, ctx: &Context<'_>) -> Result<Effects, StorageError>
     if let Some(end) = metrics::next_expiry(sql)? {
         sooner(end);
     }
-    fx.alarm = st.alarm_exactly(next.map(|t| t.max(now + if more { 0 } else { 1 })));
+    let mut at = next.map(|t| t.max(now + if more { 0 } else { 1 }));
+    if presence == Presence::Unknown && st.counts.pending + st.counts.held > 0 {
+        // Rows due now wait until the registry answers: look again soon,
+        // not at once.
+        at = Some(at.map_or(now + super::UNKNOWN_RETRY_MS, |t| t.max(now + super::UNKNOWN_RETRY_MS)));
+    }
+    fx.alarm = st.alarm_exactly(at);
     st.save(sql)?;
     Ok(fx)
 }

@@ -15,7 +15,7 @@ use super::super::metrics;
 use super::super::sql::{Arg, Sql, StorageError};
 
 /// The current layout of the tables (kept in the state row).
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 const TABLES: [&str; 7] = [
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -23,7 +23,7 @@ const TABLES: [&str; 7] = [
      type TEXT NOT NULL, scope TEXT NOT NULL, conversation TEXT, body TEXT NOT NULL, status TEXT NOT NULL, \
      generation INTEGER NOT NULL DEFAULT 1, attempts INTEGER NOT NULL DEFAULT 0, probe INTEGER NOT NULL DEFAULT 0, \
      created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, due_at INTEGER, expires_at INTEGER, last_error TEXT, \
-     reason TEXT, replayed_as TEXT, accepted_at INTEGER, wake_at INTEGER, lease_until INTEGER, history TEXT, size INTEGER)",
+     reason TEXT, replayed_as TEXT, accepted_at INTEGER, wake_at INTEGER, lease_until INTEGER, history TEXT, size INTEGER, org TEXT)",
     "CREATE INDEX IF NOT EXISTS deliveries_wake ON deliveries (wake_at)",
     "CREATE INDEX IF NOT EXISTS deliveries_held ON deliveries (seq) WHERE status = 'held'",
     "CREATE INDEX IF NOT EXISTS deliveries_dead ON deliveries (seq) WHERE status IN ('failed', 'gone')",
@@ -103,6 +103,11 @@ pub fn open(sql: &impl Sql, now: i64, hold_retention_ms: i64) -> Result<Found, S
     }
     for statement in TABLES {
         sql.execute(statement, &[])?;
+    }
+    // Each delivery's organisation (layout 4): whether it still fits its
+    // app is decided when it is sent.
+    if existing.as_deref().is_some_and(|text| !text.contains(" org TEXT")) {
+        sql.execute("ALTER TABLE deliveries ADD COLUMN org TEXT", &[])?;
     }
     let metrics = sql.first("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'metrics'", &[])?;
     if let Some(text) = metrics.as_ref().and_then(|r| r.text(0)).map(str::to_owned) {

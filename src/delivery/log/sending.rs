@@ -11,7 +11,7 @@ use super::super::sql::{Arg, Sql, StorageError};
 use super::super::status::Status;
 use super::rows::{self, appended, Change};
 use super::state::{Drain, LogState};
-use super::{bad_request, configured, delivery_columns, Context, Delivery};
+use super::{bad_request, delivery_columns, Context, Delivery, Presence};
 use crate::json::Writer;
 
 /// The longest a consumer is asked to wait before it sends a delivery (an
@@ -25,8 +25,9 @@ pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
         Ok(r) => r,
         Err(e) => return Ok(bad_request(e)),
     };
-    let mut st = LogState::load(sql, &ctx.settings.circuit)?;
-    let on = configured(ctx, st.name.as_deref());
+    let mut st = super::open_state(sql, ctx)?;
+    let presence = super::presence_of(ctx, &st);
+    let app = st.name.as_deref().and_then(|key| ctx.settings.destination(key)).cloned();
     let lease_until = ctx.now + request.lease_ms.clamp(1_000, 15 * 60_000);
     let rate = ctx.rate(st.name.as_deref());
     let mut reply = AttemptReply::default();
@@ -42,19 +43,31 @@ pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
             reply.skip.push(item.id.clone());
             continue;
         };
-        let conversation = row.take_opt(16);
-        let history = row.take_opt(15);
-        let body = row.take(14);
+        let conversation = row.take_opt(18);
+        let history = row.take_opt(17);
+        let body = row.take(16);
         let d = Delivery::from_row(row);
         let taken = d.status == Status::Sending && d.lease_until.is_some_and(|l| l > ctx.now);
         if d.generation != item.generation || !d.status.is_live() || taken {
             reply.skip.push(item.id.clone());
             continue;
         }
-        if !on {
-            let reason = format!("the destination {} is not configured any more", st.name.as_deref().unwrap_or("?"));
+        // Whether it still fits its app is decided now, as it is sent: a
+        // removed app, or one that no longer wants its type or organisation,
+        // never gets it.
+        let unfit = match (presence, &app) {
+            (Presence::Unknown, _) => {
+                // Not known yet: left as it is; the alarm queues it again
+                // once the recovery grace is over.
+                reply.skip.push(item.id.clone());
+                continue;
+            }
+            (Presence::Removed, _) | (_, None) => Some(super::removed_reason(st.name.as_deref().unwrap_or("?"))),
+            (Presence::Here, Some(app)) => no_longer_wanted(app, &d),
+        };
+        if let Some(reason) = unfit {
             wake = wake.min(rows::settle(sql, &mut st, ctx, &d, Status::Failed, Some(&reason), &Change::NONE)?);
-            st.minute.at(&d.event_type).failed += 1;
+            st.count(&d.event_type).failed += 1;
             fx.log(rows::dead_line(&st, &d, &reason));
             reply.skip.push(item.id.clone());
             continue;
@@ -62,7 +75,7 @@ pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
         if st.breaker.holds(&d.id) {
             // No attempt used: it waits for the app, in its place.
             wake = wake.min(rows::hold(sql, &mut st, ctx, &d, &Change::NONE)?);
-            st.minute.at(&d.event_type).held += 1;
+            st.count(&d.event_type).held += 1;
             reply.skip.push(item.id.clone());
             continue;
         }
@@ -77,7 +90,7 @@ pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
                 (d.attempts as usize).saturating_sub(reported)
             );
             wake = wake.min(rows::settle(sql, &mut st, ctx, &d, Status::Failed, Some(&reason), &Change::NONE)?);
-            st.minute.at(&d.event_type).failed += 1;
+            st.count(&d.event_type).failed += 1;
             fx.log(rows::dead_line(&st, &d, &reason));
             reply.skip.push(item.id.clone());
             continue;
@@ -147,6 +160,21 @@ pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects,
     Ok(fx)
 }
 
+/// Why `d` no longer fits `app`, if it does not: the app no longer
+/// subscribes to its type, or no longer takes its organisation.
+pub(super) fn no_longer_wanted(app: &super::super::Destination, d: &Delivery) -> Option<String> {
+    if app.wants(&d.event_type, d.org.as_deref()) {
+        return None;
+    }
+    if !app.types.iter().any(|t| t == "*" || *t == d.event_type) {
+        return Some(format!("its app {} no longer subscribes to {}", app.name, d.event_type));
+    }
+    Some(match &d.org {
+        Some(org) => format!("its app {} no longer takes events of organisation {org}", app.name),
+        None => format!("its app {} takes only some organisations (orgIds), and this event's is not known", app.name),
+    })
+}
+
 /// When each of a batch's deliveries goes, given its conversation: side by
 /// side, each after every earlier one of its conversation, so that one
 /// conversation's events keep their order. With `scout` (the app's last
@@ -176,9 +204,9 @@ pub fn settle(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
         Ok(r) => r,
         Err(e) => return Ok(bad_request(e)),
     };
-    let mut st = LogState::load(sql, &ctx.settings.circuit)?;
+    let mut st = super::open_state(sql, ctx)?;
     st.minute.flush(sql, ctx.now)?;
-    let name = st.name.clone().unwrap_or_default();
+    let name = super::super::destination::name_of_key(st.name.as_deref().unwrap_or("")).to_owned();
     let settings = ctx.settings.circuit;
     let mut fx = Effects::default();
     let mut reply = SettleReply::default();
@@ -189,7 +217,7 @@ pub fn settle(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
             reply.results.push((o.id.clone(), "unknown".into()));
             continue;
         };
-        let history = row.take_opt(14);
+        let history = row.take_opt(16);
         let d = Delivery::from_row(row);
         // The attempt this outcome is about is the one in flight, unless the
         // row moved on (its lease ran out and it was queued again, or it
@@ -204,7 +232,7 @@ pub fn settle(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
                     let change = Change { attempts: Some(attempts), ..Change::NONE };
                     if st.breaker.holds(&d.id) {
                         wake = wake.min(rows::hold(sql, &mut st, ctx, &d, &change)?);
-                        st.minute.at(&d.event_type).held += 1;
+                        st.count(&d.event_type).held += 1;
                     } else {
                         let delay = ctx.settings.retry_base_seconds.max(1);
                         let (send, at) = rows::queue(sql, &mut st, ctx, &d, Status::Queued, delay, &change)?;
@@ -228,10 +256,12 @@ pub fn settle(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
             .bool("probe", d.probe && current)
             .finish();
         let history = appended(history.as_deref(), &line);
-        let counters = st.minute.at(&d.event_type);
-        counters.attempts += 1;
-        counters.succeeded += u64::from(delivered);
-        counters.observe_latency(o.latency_ms);
+        {
+            let counters = st.count(&d.event_type);
+            counters.attempts += 1;
+            counters.succeeded += u64::from(delivered);
+            counters.observe_latency(o.latency_ms);
+        }
         // What the app's answer says of the app.
         let change = match Signal::of(code) {
             Signal::Up => st.breaker.answered(&d.id, delivered, ctx.now, &settings),
@@ -242,12 +272,11 @@ pub fn settle(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
                 st.drain = None;
                 fx.log(circuit_line(&name, &st, "the last attempts all failed"));
                 let summary = format!(
-                    "{name} tripped: its last {} attempts failed (last: {}); its deliveries are held, and it is probed every {} s or more",
+                    "{name} tripped: its last {} attempts failed; its deliveries are held, and it is probed every {} s or more",
                     st.breaker.consecutive_failures,
-                    error.as_deref().unwrap_or("no answer"),
                     ctx.settings.circuit.probe_ms / 1000
                 );
-                super::alerting::raise(&mut st, ctx, Kind::Tripped, summary);
+                super::alerting::raise(&mut st, ctx, Kind::Tripped, summary, error.as_deref().unwrap_or("no answer"));
                 if let Some(probe) = st.breaker.next_probe_ms {
                     wake = wake.min(probe);
                 }
@@ -260,7 +289,7 @@ pub fn settle(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
                     st.counts.held,
                     ctx.settings.circuit.drain_per_second
                 );
-                super::alerting::raise(&mut st, ctx, Kind::Recovered, summary);
+                super::alerting::raise(&mut st, ctx, Kind::Recovered, summary, "");
                 wake = wake.min(ctx.now);
             }
             BreakerChange::ProbeFailed => {
@@ -280,7 +309,7 @@ pub fn settle(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
             if delivered && (d.status.is_live() || d.status == Status::Held) {
                 // Delivered after all: the copy queued since is skipped.
                 wake = wake.min(rows::settle(sql, &mut st, ctx, &d, Status::Delivered, None, &change)?);
-                st.minute.at(&d.event_type).delivered += 1;
+                st.count(&d.event_type).delivered += 1;
                 Status::Delivered
             } else {
                 sql.execute("UPDATE deliveries SET history = ? WHERE seq = ?", &[Arg::Text(&history), Arg::Int(d.seq)])?;
@@ -288,28 +317,28 @@ pub fn settle(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, 
             }
         } else if delivered {
             wake = wake.min(rows::settle(sql, &mut st, ctx, &d, Status::Delivered, None, &change)?);
-            st.minute.at(&d.event_type).delivered += 1;
+            st.count(&d.event_type).delivered += 1;
             Status::Delivered
         } else if code == Some(410) {
             wake = wake.min(rows::settle(sql, &mut st, ctx, &d, Status::Gone, error.as_deref(), &change)?);
-            st.minute.at(&d.event_type).failed += 1;
+            st.count(&d.event_type).failed += 1;
             Status::Gone
         } else if Signal::of(code) == Signal::Down && st.breaker.mode != Mode::Active {
             // The app is down: the delivery waits for it, whatever its budget.
             wake = wake.min(rows::hold(sql, &mut st, ctx, &d, &change)?);
-            st.minute.at(&d.event_type).held += 1;
+            st.count(&d.event_type).held += 1;
             Status::Held
         } else if attempts >= MAX_ATTEMPTS {
             let reason = format!("gave up after {attempts} attempts; last: {}", error.as_deref().unwrap_or("unknown"));
             wake = wake.min(rows::settle(sql, &mut st, ctx, &d, Status::Failed, Some(&reason), &change)?);
-            st.minute.at(&d.event_type).failed += 1;
+            st.count(&d.event_type).failed += 1;
             fx.log(rows::dead_line(&st, &Delivery { attempts, ..d.clone() }, &reason));
             Status::Failed
         } else {
             let delay = schedule::delay_seconds(ctx.settings.retry_base_seconds, attempts.max(1), ctx.jitter(&d.id));
             let (send, at) = rows::queue(sql, &mut st, ctx, &d, Status::Retrying, delay, &change)?;
             fx.sends.push(send);
-            st.minute.at(&d.event_type).retried += 1;
+            st.count(&d.event_type).retried += 1;
             wake = wake.min(at);
             Status::Retrying
         };
@@ -351,7 +380,7 @@ pub fn dead(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, St
         Ok(r) => r,
         Err(e) => return Ok(bad_request(e)),
     };
-    let mut st = LogState::load(sql, &ctx.settings.circuit)?;
+    let mut st = super::open_state(sql, ctx)?;
     st.minute.flush(sql, ctx.now)?;
     let mut failed = 0;
     let mut fx = Effects::default();
@@ -367,7 +396,7 @@ pub fn dead(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, St
         );
         let end = rows::settle(sql, &mut st, ctx, &d, Status::Failed, Some(&reason), &Change::NONE)?;
         fx.alarm = st.alarm_by(end, ctx.now);
-        st.minute.at(&d.event_type).failed += 1;
+        st.count(&d.event_type).failed += 1;
         fx.log(rows::dead_line(&st, &d, &reason));
         failed += 1;
     }
@@ -381,7 +410,7 @@ pub fn dead(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, St
 pub(super) fn circuit_line(name: &str, st: &LogState, why: &str) -> String {
     Writer::object()
         .str("kind", "circuit")
-        .str("destination", name)
+        .str("destination", super::super::destination::name_of_key(name))
         .str("state", st.breaker.mode.as_str())
         .str("why", why)
         .int("consecutiveFailures", i64::from(st.breaker.consecutive_failures))

@@ -118,6 +118,13 @@ pub struct LogState {
     pub pace: (i64, u32),
     /// Alerts: their coalescing, and those not yet handed off.
     pub alerts: AlertState,
+    /// When this log found its app removed and ended what it held; `None`
+    /// while its app is there.
+    pub ended: Option<i64>,
+    /// The pass-through event types it counts on their own in the metrics
+    /// (at most [`super::super::metrics::MAX_OWN_TYPES`]; more are counted
+    /// together).
+    pub own_types: Vec<String>,
     /// Whether anything changed since it was read.
     dirty: bool,
 }
@@ -144,6 +151,8 @@ impl LogState {
             next_send: 0,
             pace: (0, 0),
             alerts: AlertState::default(),
+            ended: None,
+            own_types: Vec::new(),
             dirty: true,
         }
     }
@@ -257,6 +266,21 @@ impl LogState {
         Ok(start - now)
     }
 
+    /// The current minute's counters for deliveries of `event_type`, a
+    /// pass-through type past [`super::super::metrics::MAX_OWN_TYPES`]
+    /// counted as [`super::super::metrics::OTHER_TYPE`].
+    pub fn count(&mut self, event_type: &str) -> &mut super::super::metrics::Counters {
+        use super::super::metrics::{always_own, MAX_OWN_TYPES, OTHER_TYPE};
+        let own = always_own(event_type)
+            || self.own_types.iter().any(|t| t == event_type)
+            || (self.own_types.len() < MAX_OWN_TYPES && {
+                self.own_types.push(event_type.to_owned());
+                true
+            });
+        self.dirty = true;
+        self.minute.at(if own { event_type } else { OTHER_TYPE })
+    }
+
     /// The next acceptance time: `now`, or just after the last one.
     pub fn accept_time(&mut self, now: i64) -> i64 {
         self.dirty = true;
@@ -326,6 +350,10 @@ impl LogState {
         }
         if !self.alerts.is_empty() {
             w.raw("alerts", &self.alerts.encode());
+        }
+        w.opt_int("ended", self.ended);
+        if !self.own_types.is_empty() {
+            w.raw("ownTypes", &crate::json::string_array(&self.own_types));
         }
         w.finish()
     }
@@ -407,6 +435,8 @@ impl LogState {
                 Some(a) => AlertState::decode(a)?,
                 None => AlertState::default(),
             },
+            ended: f.opt_int("ended")?,
+            own_types: f.strings("ownTypes")?,
             dirty: version != super::schema::VERSION,
         })
     }
@@ -459,6 +489,24 @@ mod tests {
         assert_eq!(st.space(5_000, 3, i64::MAX), Ok(0), "a quiet app starts at once");
         assert_eq!(st.space(5_000, 3, 100), Err(334), "a turn further off than allowed is not taken");
         assert_eq!(st.space(5_000, 3, i64::MAX), Ok(334), "so the next one gets it");
+    }
+
+    #[test]
+    fn pass_through_types_past_a_bound_are_counted_together() {
+        use super::super::super::metrics::{MAX_OWN_TYPES, OTHER_TYPE};
+        let mut st = LogState::new(&Settings::default());
+        for i in 0..MAX_OWN_TYPES + 5 {
+            st.count(&format!("type_{i}")).accepted += 1;
+        }
+        // Drift's conversation types are always their own.
+        st.count("conversation_push").accepted += 1;
+        let types: Vec<&str> = st.minute.by_type.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(types.len(), MAX_OWN_TYPES + 2, "{types:?}");
+        assert!(types.contains(&OTHER_TYPE) && types.contains(&"conversation_push"));
+        assert_eq!(st.minute.by_type.iter().find(|(t, _)| t == OTHER_TYPE).unwrap().1.accepted, 5);
+        // Those it counts on their own stay so, across the state row.
+        let read = LogState::decode(&st.encode(), &Settings::default()).unwrap();
+        assert_eq!(read.own_types, st.own_types);
     }
 
     #[test]

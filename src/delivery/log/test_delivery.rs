@@ -15,7 +15,6 @@ use super::super::message::{self, Fields, Go, MessageError, Tried};
 use super::super::sql::{Arg, Sql, StorageError};
 use super::super::status::Status;
 use super::schema::ROW_OVERHEAD;
-use super::state::LogState;
 use super::{bad_request, Context};
 use crate::json::{Limits, Writer};
 
@@ -70,7 +69,7 @@ pub fn test(_sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, S
         Ok(t) => t,
         Err(e) => return Ok(bad_request(e)),
     };
-    let Some(d) = ctx.settings.destinations.get(&t.destination) else {
+    let Some(d) = ctx.settings.destination(&t.destination) else {
         return Ok(Effects::reply(Reply::status(404, format!("no destination {} is configured", crate::escape::quoted(&t.destination)))));
     };
     let go = Go {
@@ -131,7 +130,7 @@ pub fn tested(sql: &impl Sql, ctx: &Context<'_>, results: &str) -> Result<Effect
     };
     let delivered = code.is_some_and(|c| (200..300).contains(&c));
     let status = if delivered { Status::Delivered } else { Status::Failed };
-    let mut st = LogState::load(sql, &ctx.settings.circuit)?;
+    let mut st = super::open_state(sql, ctx)?;
     if st.name.is_none() {
         st.touch().name = Some(t.destination.clone());
     }
@@ -188,7 +187,7 @@ pub fn tested(sql: &impl Sql, ctx: &Context<'_>, results: &str) -> Result<Effect
         .opt_str("error", error.as_deref());
     if !delivered && !s.excerpt.is_empty() {
         let excerpt: String = s.excerpt.chars().take(200).collect();
-        let d = ctx.settings.destinations.get(&t.destination);
+        let d = ctx.settings.destination(&t.destination);
         w.str("excerpt", &consumer::redact_echo(excerpt, &t.body, d));
     }
     fx.log(
