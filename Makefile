@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: setup dev build test test-native test-wasm test-worker test-delivery test-browser bench clean
+.PHONY: setup dev build test test-native test-wasm test-worker test-delivery test-browser test-openapi bench clean
 
 ## Install what is missing (wasm target, wasm-bindgen-cli, npm packages, .dev.vars).
 setup:
@@ -22,7 +22,7 @@ test: setup
 	@bash scripts/setup.sh --test
 	$(MAKE) --no-print-directory test-native
 	bash scripts/build.sh
-	$(MAKE) --no-print-directory test-wasm test-worker test-delivery test-browser
+	$(MAKE) --no-print-directory test-wasm test-worker test-delivery test-browser test-openapi
 
 test-native:
 	cargo test --locked
@@ -40,6 +40,9 @@ test-delivery:
 
 test-browser:
 	node --test --test-concurrency=1 tests/browser/
+
+test-openapi:
+	node tests/openapi/run.mjs
 
 ## Benchmarks side by side (bench/README.md, bench/results.json); about 30 minutes.
 bench: setup

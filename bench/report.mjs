@@ -289,34 +289,65 @@ const n2 = (x) => (x >= 100 ? fmt(Math.round(x)) : x.toFixed(2));
 /** "What a webhook costs": bench/units.mjs's figures. */
 function units(u, line) {
   const [before, after] = [u.variants.before, u.variants.after];
+  // Figures from before the wrapper counted alarms set, p90 and the sustained stream render as they did.
+  const alarmsCounted = after.runs[0].perWebhook.per.alarmRowsWritten !== undefined;
+  const deletesBilled = u.settings.deleteAlarmBilled === true;
+  // Whether each worker used the delivery queue (unrecorded: both did).
+  const queueNow = after.queue !== false;
+  const queueBefore = before.queue !== false;
   line();
   line("## What a webhook costs");
   line();
   line("The billable units one webhook causes, from Drift's POST to the app's 200 and to the end of every row's");
   line("lifetime, counted rather than timed (bench/units.mjs): each worker in local workerd behind a counting wrapper");
   line("that counts every Durable Object request (fetch and alarm), every SQL row read and written as the runtime's");
-  line("cursors count them (index entries included), every queue operation (a message written, read, deleted) and every");
+  if (alarmsCounted) {
+    line("cursors count them (index entries included), every alarm set (`setAlarm()`, in `transactionSync` too), which Workers");
+    line("bills as one row written: added to the rows written, and shown apart; every alarm deleted (`deleteAlarm()`), shown");
+    if (deletesBilled) line("and added to the rows written as one each too; every queue operation (a message written, read, deleted) and every");
+    else {
+      line("but not priced, as neither Cloudflare's pricing nor workerd's billing counts it; every queue operation (a message");
+      line("written, read, deleted) and every");
+    }
+  } else {
+    line("cursors count them (index entries included), every queue operation (a message written, read, deleted) and every");
+  }
   line("Worker invocation, and the workerd process's CPU (all of it: the webhook, the objects, the consumer). Loopback");
   line(`apps answer 200. ${u.settings.webhooks} webhooks at ${u.settings.rate} a second over ${u.settings.conversations} conversations, each`);
   line("`conversation_inactive` (three outbound events); one destination takes the `conversation_push`, two also the");
   line(`legacy close. Time-based settings shortened so that every row's life ends in the run (${u.settings.windows});`);
-  line("the rest as wrangler.toml, the queue consumer's batches of 10 within 1 s included. The worker before the");
+  if (queueNow && queueBefore) line("the rest as wrangler.toml, the queue consumer's batches of 10 within 1 s included. The worker before the");
+  else line(`the rest as each worker's wrangler.toml (${queueBefore ? "before, the queue consumer's batches of 10 within 1 s" : "before, no queue"}; ${queueNow ? "now, the queue as wrangler.toml" : "now, no queue"}). The worker before the`);
   line(`delivery state machine (${before.label.replace("drift-bridge at ", "")}) and now (${after.label.replace("drift-bridge at ", "")}), in the same run.`);
   if (u.separately) line(`This section was measured on its own (${u.separately}), after the rest of the run.`);
   line();
   line("| per webhook | before, 1 app | now, 1 app | before, 2 apps | now, 2 apps |");
   line("|---|---:|---:|---:|---:|");
-  const rows = [
-    ["Worker invocations (webhooks, consumer batches)", (p) => p.workerInvocations],
-    ["Durable Object requests (calls and alarms)", (p) => p.doRequests],
-    ["… of which alarms", (p) => p.doAlarms],
-    ["SQL rows written", (p) => p.rowsWritten],
-    ["SQL rows written per delivery", (p) => p.rowsWrittenPerDelivery],
-    ["SQL rows written by counting (the metrics), of the rows written", (p) => p.metricsRowsWritten ?? 0],
-    ["SQL rows read", (p) => p.rowsRead],
-    ["queue operations", (p) => p.queueOperations],
-    ["CPU, all of workerd (ms)", (p) => p.cpuMs],
-  ];
+  const rows = alarmsCounted
+    ? [
+        ["Worker invocations (webhooks, consumer batches)", (p) => p.workerInvocations],
+        ["Durable Object requests (calls and alarms)", (p) => p.doRequests],
+        ["… of which alarms", (p) => p.doAlarms],
+        ["rows written (SQL rows and alarms set)", (p) => p.rowsWritten],
+        [deletesBilled ? "… of which alarms set and deleted" : "… of which alarms set (`setAlarm`)", (p) => p.alarmRowsWritten],
+        ["rows written per delivery", (p) => p.rowsWrittenPerDelivery],
+        ["rows written by counting (the metrics), of the rows written", (p) => p.metricsRowsWritten ?? 0],
+        [deletesBilled ? "alarms deleted (`deleteAlarm`, in the rows written)" : "alarms deleted (`deleteAlarm`, not priced)", (p) => p.alarmDeletes],
+        ["SQL rows read", (p) => p.rowsRead],
+        ["queue operations", (p) => p.queueOperations],
+        ["CPU, all of workerd (ms)", (p) => p.cpuMs],
+      ]
+    : [
+        ["Worker invocations (webhooks, consumer batches)", (p) => p.workerInvocations],
+        ["Durable Object requests (calls and alarms)", (p) => p.doRequests],
+        ["… of which alarms", (p) => p.doAlarms],
+        ["SQL rows written", (p) => p.rowsWritten],
+        ["SQL rows written per delivery", (p) => p.rowsWrittenPerDelivery],
+        ["SQL rows written by counting (the metrics), of the rows written", (p) => p.metricsRowsWritten ?? 0],
+        ["SQL rows read", (p) => p.rowsRead],
+        ["queue operations", (p) => p.queueOperations],
+        ["CPU, all of workerd (ms)", (p) => p.cpuMs],
+      ];
   const runs = [before.runs[0], after.runs[0], before.runs[1], after.runs[1]];
   for (const [label, get] of rows) line(`| ${label} | ${runs.map((r) => n2(get(r.perWebhook.per))).join(" | ")} |`);
   line();
@@ -330,30 +361,77 @@ function units(u, line) {
     ["CPU ($0.02/M ms)", "cpu"],
     ["Durable Object requests ($0.15/M)", "doRequests"],
     ["rows read ($0.001/M)", "rowsRead"],
-    ["rows written ($1.00/M)", "rowsWritten"],
+    [alarmsCounted ? `rows written, alarms set${deletesBilled ? " and deleted" : ""} included ($1.00/M)` : "rows written ($1.00/M)", "rowsWritten"],
     ["queue operations ($0.40/M)", "queueOperations"],
     ["**total**", "total"],
   ];
   for (const [label, key] of priced) line(`| ${label} | ${runs.map((r) => money(r.perWebhook.dollarsPerMillionWebhooks[key])).join(" | ")} |`);
   line();
-  line("From the webhook's 200 to the app, in the same runs (the consumer's batch window of up to 1 s is most of it):");
-  line();
-  line("| latency | before, 1 app | now, 1 app | before, 2 apps | now, 2 apps |");
-  line("|---|---:|---:|---:|---:|");
-  line(`| p50 | ${runs.map((r) => `${Math.round(r.latency.p50)} ms`).join(" | ")} |`);
-  line(`| p99 | ${runs.map((r) => `${Math.round(r.latency.p99)} ms`).join(" | ")} |`);
+  const ms = (x) => `${Math.round(x)} ms`;
+  if (runs.every((r) => r.latency.p90 !== undefined)) {
+    const windowNote = queueBefore && queueNow ? " (the consumer's batch window of up to 1 s is most of it)" : queueBefore ? " (before, the consumer's batch window of up to 1 s is most of it; now there is no queue)" : "";
+    line(`From the webhook's 200 to the app, in the same runs${windowNote}. Each latency is from`);
+    line("a webhook's answer read to its delivery's arrival at the app, for every delivery that arrived; one that arrived");
+    line("before its webhook's answer was read counts as 0 ms, not left out:");
+    line();
+    line("| latency | before, 1 app | now, 1 app | before, 2 apps | now, 2 apps |");
+    line("|---|---:|---:|---:|---:|");
+    for (const p of ["p50", "p90", "p99"]) line(`| ${p} | ${runs.map((r) => ms(r.latency[p])).join(" | ")} |`);
+    line(`| deliveries measured | ${runs.map((r) => fmt(r.latency.measured)).join(" | ")} |`);
+    line(`| … of which before the answer (0 ms) | ${runs.map((r) => fmt(r.latency.beforeTheAnswer ?? 0)).join(" | ")} |`);
+  } else {
+    line("From the webhook's 200 to the app, in the same runs (the consumer's batch window of up to 1 s is most of it):");
+    line();
+    line("| latency | before, 1 app | now, 1 app | before, 2 apps | now, 2 apps |");
+    line("|---|---:|---:|---:|---:|");
+    line(`| p50 | ${runs.map((r) => ms(r.latency.p50)).join(" | ")} |`);
+    line(`| p99 | ${runs.map((r) => ms(r.latency.p99)).join(" | ")} |`);
+  }
   const [db, da] = [before.destination, after.destination];
   line();
+  const queues = queueBefore && queueNow ? "the queue as wrangler.toml" : `${queueBefore ? "before, the queue as wrangler.toml" : "before, no queue"}; ${queueNow ? "now, the queue as wrangler.toml" : "now, no queue"}`;
   line(`One app's deliveries a second (bench/destination.mjs: ${fmt(da.deliveries)} webhooks held while paused, then resumed with`);
-  line(`DRAIN_PER_SECOND=1000; the queue as wrangler.toml; ${da.of ?? "one run"}), to a loopback app that answers at once:`);
+  line(`DRAIN_PER_SECOND=1000; ${queues}; ${da.of ?? "one run"}), to a loopback app that answers at once:`);
   line(`before ${fmt(db.deliveriesPerSecond)}, now ${fmt(da.deliveriesPerSecond)} (${ratio(da.deliveriesPerSecond, db.deliveriesPerSecond)}×; the runs: before ${(db.runs ?? [db.deliveriesPerSecond]).join(", ")}, now ${(da.runs ?? [da.deliveriesPerSecond]).join(", ")}).`);
   const [sb, sa] = [before.slowApp, after.slowApp];
   if (sb && sa) {
     line(`To an app that answers in ${sa.appDelayMs} ms, as one across the internet might (${fmt(sa.deliveries)} deliveries, one run): before`);
-    line(`${fmt(sb.deliveriesPerSecond)}, now ${fmt(sa.deliveriesPerSecond)} (${ratio(sa.deliveriesPerSecond, sb.deliveriesPerSecond)}×): a batch's deliveries now go side by side (one conversation's one after`);
-    line("another), where before they went one after the other.");
+    if (queueBefore && queueNow) {
+      line(`${fmt(sb.deliveriesPerSecond)}, now ${fmt(sa.deliveriesPerSecond)} (${ratio(sa.deliveriesPerSecond, sb.deliveriesPerSecond)}×): a batch's deliveries now go side by side (one conversation's one after`);
+      line("another), where before they went one after the other.");
+    } else {
+      line(`${fmt(sb.deliveriesPerSecond)}, now ${fmt(sa.deliveriesPerSecond)} (${ratio(sa.deliveriesPerSecond, sb.deliveriesPerSecond)}×).`);
+    }
   }
   line(`Webhooks taken in a second from 16 connections meanwhile: before ${fmt(db.webhooksPerSecond)}, now ${fmt(da.webhooksPerSecond)}.`);
+  const [tb, ta] = [before.destinationSustained, after.destinationSustained];
+  if (tb && ta) {
+    const [wb, wa] = [before.slowAppSustained, after.slowAppSustained];
+    const slow = wb && wa;
+    line();
+    line(`The same app as a sustained stream (bench/destination.mjs, sustained): not paused, ${fmt(ta.deliveries)} webhooks for distinct`);
+    line(`conversations from ${ta.connections} connections, each sent as soon as the last answer on its connection was read; deliveries a`);
+    line("second are the deliveries after the first over the time from the first delivery's arrival at the app to the last's,");
+    line("and the same up to the last webhook's 200 only (while webhooks were being taken; – where at most one delivery");
+    line("arrived by then);");
+    line("latency is from each webhook's answer read to its delivery's arrival, 0 ms where the delivery arrived first. One");
+    line("delivery per webhook, so deliveries a second cannot outrun webhooks a second: where the two are close, taking the");
+    line(`webhooks is the limit, not delivering them. Loopback app: ${ta.of ?? "one run"}${slow ? `; the app answering in ${wa.appDelayMs} ms: ${fmt(wa.deliveries)} webhooks, one run` : ""}.`);
+    line();
+    const cols = slow ? [tb, ta, wb, wa] : [tb, ta];
+    line(`| sustained stream, one app | before, loopback | now, loopback${slow ? ` | before, ${wa.appDelayMs} ms app | now, ${wa.appDelayMs} ms app` : ""} |`);
+    line(`|---|${cols.map(() => "---:").join("|")}|`);
+    line(`| deliveries a second | ${cols.map((c) => fmt(c.deliveriesPerSecond)).join(" | ")} |`);
+    line(`| … while webhooks were being taken | ${cols.map((c) => (c.whilePosting?.perSecond == null ? "–" : fmt(c.whilePosting.perSecond))).join(" | ")} |`);
+    line(`| webhooks taken a second | ${cols.map((c) => fmt(c.webhooksPerSecond)).join(" | ")} |`);
+    for (const p of ["p50", "p90", "p99"]) line(`| ${p} from the webhook's 200 | ${cols.map((c) => ms(c.latencyMs[p])).join(" | ")} |`);
+    line(`| deliveries measured | ${cols.map((c) => fmt(c.latencyMs.measured)).join(" | ")} |`);
+    line(`| … of which before the answer (0 ms) | ${cols.map((c) => fmt(c.latencyMs.beforeTheAnswer)).join(" | ")} |`);
+    line(`| deliveries after the last 200 | ${cols.map((c) => fmt(c.afterLastAnswer?.deliveries ?? "–")).join(" | ")} |`);
+    line(`| last delivery after the last 200 | ${cols.map((c) => ms(c.lastDeliveryAfterLastAnswerMs)).join(" | ")} |`);
+    line();
+    line(`The loopback runs: deliveries a second before ${(tb.runs ?? [tb.deliveriesPerSecond]).join(", ")}, now ${(ta.runs ?? [ta.deliveriesPerSecond]).join(", ")}; webhooks a second before ${(tb.webhooksPerSecondRuns ?? [tb.webhooksPerSecond]).join(", ")}, now ${(ta.webhooksPerSecondRuns ?? [ta.webhooksPerSecond]).join(", ")}.`);
+  }
 }
 
 /** The targets of the delivery state machine, from bench/units.mjs's figures. */

@@ -9,18 +9,30 @@
 //   - Durable Object requests: every fetch and every alarm, per class;
 //   - SQL rows read and written, as the runtime's cursors count them
 //     (cursor.rowsRead, cursor.rowsWritten: index entries included);
-//   - queue operations: messages written, read by a consumer, retried, and
-//     deleted (acked), each one operation per 64 KB;
+//   - alarms set: every ctx.storage.setAlarm(), which Workers bills as one
+//     row written ("Each setAlarm() is billed as a single row written",
+//     Durable Objects pricing; workerd adds one storage write unit per call),
+//     inside transactionSync or a transaction too; kept apart from the SQL
+//     rows (alarmRowsWritten) and added to the rows written in perWebhook;
+//   - alarms deleted: every ctx.storage.deleteAlarm(), counted apart
+//     (alarmDeletes) and not priced: neither the pricing nor workerd's
+//     billing counts it (DELETE_ALARM_BILLED says which);
+//   - queue operations, for a worker with a queue: messages written, read by
+//     a consumer, retried, and deleted (acked), each one operation per 64 KB;
 //   - Worker invocations: the webhooks and the consumer's batches;
 //   - CPU: user + system time of the workerd process (/proc), all of it.
 // Loopback apps answer 200 and note when each delivery arrived, so the same
-// run gives the latency from the webhook's 200 to the app. The time-based
+// run gives the latency from the webhook's 200 to the app (0 for a delivery
+// that arrived before the webhook's answer was read: a worker may answer and
+// deliver at once). The time-based
 // settings are shortened (RECOVERY_GRACE_SECONDS 10, the windows and
 // retentions 20 s) so that every row's life ends inside the run; all else is
-// wrangler.toml's, the queue consumer's settings included.
+// wrangler.toml's, the queue consumer's settings included (for a worker with
+// a queue: variants() says which).
 //
 // Then the deliveries a second one app takes (bench/destination.mjs), for
-// both workers. Prices are Workers Paid list prices, without the included
+// both workers, as a catch-up (paused, then drained) and as a sustained
+// stream. Prices are Workers Paid list prices, without the included
 // allowances.
 //
 //   node bench/units.mjs            writes bench/work/units.json
@@ -31,7 +43,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
-import { destinationBench } from "./destination.mjs";
+import { QUEUES, destinationBench, percentiles, queueOptions, workerConfig } from "./destination.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WORK = join(ROOT, "bench/work");
@@ -48,6 +60,15 @@ export const PRICES = {
   queueOperation: 0.4e-6,
 };
 
+/**
+ * Whether a deleteAlarm() is priced as a row written. No: Cloudflare's
+ * pricing bills each setAlarm() as one row written and says nothing of
+ * deleteAlarm(), and workerd's storage (src/workerd/api/actor-state.c++)
+ * adds a write unit in setAlarm() and none in deleteAlarm(). The calls are
+ * counted either way (alarmDeletes); true adds them to the rows written.
+ */
+export const DELETE_ALARM_BILLED = false;
+
 /** A statement that writes the metrics (what counting costs): put into the wrapper as its source, not retyped in a template string, where \b would be a backspace. */
 export const METRICS_WRITE = /^(?!\s*SELECT\b)[\s\S]*\bmetrics\b/i;
 
@@ -57,10 +78,10 @@ export const METRICS_WRITE = /^(?!\s*SELECT\b)[\s\S]*\bmetrics\b/i;
  * rows read by each alarm and each object request (the most, and the last
  * ones), and the rows written to the metrics table (what counting costs).
  */
-export const wrapper = (classes) => `// Written by bench/units.mjs: counts the billable units of the worker beside it.
-import * as inner from "./index.js";
+export const wrapper = (classes, entry = "index.js") => `// Written by bench/units.mjs: counts the billable units of the worker beside it.
+import * as inner from "./${entry}";
 const units = { webhooks: 0, consumerInvocations: 0, requests: {}, alarms: {}, rowsRead: 0, rowsWritten: 0,
-  metricsRowsWritten: 0, alarmRowsRead: [], requestRowsRead: [], queue: { written: 0, read: 0, retried: 0 } };
+  alarmRowsWritten: 0, alarmDeletes: 0, metricsRowsWritten: 0, alarmRowsRead: [], requestRowsRead: [], queue: { written: 0, read: 0, retried: 0 } };
 const cursors = new Set();
 let patched = false;
 function patch(sql) {
@@ -69,6 +90,20 @@ function patch(sql) {
   const proto = Object.getPrototypeOf(sql);
   const exec = proto.exec;
   proto.exec = function (...args) { const c = exec.apply(this, args); cursors.add(c); if (${METRICS_WRITE}.test(args[0])) metrics.add(c); return c; };
+}
+// Alarms set and deleted, counted on the storage's prototype (as the SQL's
+// exec), so that every caller counts: a step's storage.setAlarm() inside
+// storage.transactionSync(), and a transaction's txn.setAlarm() too. A call
+// counts once it returned (one that throws, e.g. a time <= 0, is not billed).
+const alarmProtos = new WeakSet();
+function patchAlarms(storage) {
+  const proto = storage && Object.getPrototypeOf(storage);
+  if (!proto || alarmProtos.has(proto)) return;
+  alarmProtos.add(proto);
+  const { setAlarm, deleteAlarm, transaction } = proto;
+  if (typeof setAlarm === "function") proto.setAlarm = function (...a) { const p = setAlarm.apply(this, a); units.alarmRowsWritten += 1; return p; };
+  if (typeof deleteAlarm === "function") proto.deleteAlarm = function (...a) { const p = deleteAlarm.apply(this, a); units.alarmDeletes += 1; return p; };
+  if (typeof transaction === "function") proto.transaction = function (fn, ...rest) { return transaction.call(this, (txn) => { patchAlarms(txn); return fn(txn); }, ...rest); };
 }
 const metrics = new Set();
 // Every cursor is read to its end before the code that made it awaits: count
@@ -90,8 +125,9 @@ function producer(q) {
   };
 }
 const wrapped = new WeakMap();
+// A worker without a queue has no DELIVERIES: it stays undefined.
 function wrapEnv(env) {
-  if (!wrapped.has(env)) wrapped.set(env, new Proxy(env, { get: (t, k) => (k === "DELIVERIES" ? producer(t.DELIVERIES) : Reflect.get(t, k)) }));
+  if (!wrapped.has(env)) wrapped.set(env, new Proxy(env, { get: (t, k) => (k === "DELIVERIES" && t.DELIVERIES ? producer(t.DELIVERIES) : Reflect.get(t, k)) }));
   return wrapped.get(env);
 }
 function bind(target, value) { return typeof value === "function" ? value.bind(target) : value; }
@@ -109,34 +145,39 @@ function wrapBatch(batch) {
 function object(Base, name) {
   if (!Base) return undefined;
   return class extends Base {
-    constructor(ctx, env) { patch(ctx.storage.sql); super(ctx, wrapEnv(env)); }
+    constructor(ctx, env) { patch(ctx.storage.sql); patchAlarms(ctx.storage); super(ctx, wrapEnv(env)); }
     fetch(request) { units.requests[name] = (units.requests[name] ?? 0) + 1; return counted(() => super.fetch(request), units.requestRowsRead); }
     alarm(...a) { units.alarms[name] = (units.alarms[name] ?? 0) + 1; return counted(() => super.alarm(...a), units.alarmRowsRead); }
   };
 }
 ${classes.map((c) => `export const ${c} = object(inner.${c}, "${c}");`).join("\n")}
-export default {
+const handlers = {
   fetch(request, env, ctx) {
     if (new URL(request.url).pathname === "/__units") { settle(); return Response.json(units); }
     if (new URL(request.url).pathname === "/__units/reset") { settle(); units.alarmRowsRead = []; units.requestRowsRead = []; return Response.json({}); }
     units.webhooks += 1;
     return inner.default.fetch(request, wrapEnv(env), ctx);
   },
-  queue(batch, env, ctx) {
+};
+// The consumer, for a worker that has one.
+if (typeof inner.default.queue === "function") {
+  handlers.queue = function queue(batch, env, ctx) {
     units.consumerInvocations += 1;
     units.queue.read += batch.messages.length;
     return counted(() => inner.default.queue(wrapBatch(batch), wrapEnv(env), ctx), []);
-  },
-};
+  };
+}
+export default handlers;
 `;
 
 /**
  * Miniflare's options for the built worker in `build` behind the counting
  * wrapper (written beside it), exporting the Durable Object `classes`: the
- * bench and tests/delivery/bounded.test.mjs count the same way.
+ * bench and tests/delivery/bounded.test.mjs count the same way. `entry`: the
+ * module it wraps (the tests wrap the test entry, test-entry.mjs).
  */
-export function countingWorker(build, classes) {
-  writeFileSync(join(build, "units.mjs"), wrapper(classes));
+export function countingWorker(build, classes, entry = "index.js") {
+  writeFileSync(join(build, "units.mjs"), wrapper(classes, entry));
   return {
     rootPath: build,
     scriptPath: join(build, "units.mjs"),
@@ -149,7 +190,16 @@ export function countingWorker(build, classes) {
   };
 }
 
-/** The two workers: `before` built from a revision in a worktree, `after` the checkout's build/. */
+/**
+ * The two workers: `before` built from a revision in a worktree, `after` the
+ * checkout's build/. Each says its Durable Object classes by binding
+ * (`objects`) and whether it uses the delivery queue (`queue`, with
+ * Miniflare's options for it in `queues`): 287fb35 did, with the classes
+ * below; the checkout's are read from its wrangler.toml and build
+ * (destination.mjs, workerConfig: `[[durable_objects.bindings]]`, and a queue
+ * when wrangler.toml declares `[[queues.producers]]` or build/index.js still
+ * names DELIVERIES), since the worker is being rewritten.
+ */
 export function variants({ log, before = process.env.BENCH_BEFORE ?? "287fb35" }) {
   const dir = join(WORK, "before");
   const rev = execFileSync("git", ["rev-parse", "--short", before], { cwd: ROOT, encoding: "utf8" }).trim();
@@ -169,14 +219,18 @@ export function variants({ log, before = process.env.BENCH_BEFORE ?? "287fb35" }
       label: `drift-bridge at ${rev} (before the state machine)`,
       build: join(dir, "build"),
       objects: { OUTBOX: "Outbox", DESTINATION: "Destination" },
+      queue: true,
+      queues: QUEUES,
     },
-    {
-      name: "after",
-      label: `drift-bridge at ${commit}${dirty() ? " (with changes not committed)" : ""}`,
-      build: join(ROOT, "build"),
-      objects: { OUTBOX: "Outbox", DELIVERY_LOG: "DeliveryLog", REGISTRY: "Registry" },
-    },
+    current(ROOT, `drift-bridge at ${commit}${dirty() ? " (with changes not committed)" : ""}`),
   ];
+}
+
+/** The worker of the checkout at `root` (its build/), as variants() names it "after". */
+export function current(root, label) {
+  const { objects, queue, queues } = workerConfig(root);
+  if (Object.keys(objects).length === 0) throw new Error(`${join(root, "wrangler.toml")} declares no [[durable_objects.bindings]]`);
+  return { name: "after", label, build: join(root, "build"), objects, queue, queues };
 }
 
 function dirty() {
@@ -194,10 +248,6 @@ function workerdPid(known) {
   return out.split("\n").map((l) => l.trim().split(/\s+/)).filter(([pid, comm]) => comm === "workerd" && !known.has(Number(pid))).map(([pid]) => Number(pid))[0];
 }
 
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** One run: `webhooks` at `rate` a second to a worker with `destinations` apps. */
@@ -235,11 +285,8 @@ async function run(variant, { destinations, webhooks, rate, log }) {
       DELIVERY_LOG_SECONDS: "20",
       DEAD_LETTER_RETENTION_SECONDS: "20",
     },
-    queueProducers: { DELIVERIES: { queueName: "drift-bridge-deliveries" } },
-    queueConsumers: {
-      "drift-bridge-deliveries": { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 11, deadLetterQueue: "drift-bridge-dead-letters" },
-      "drift-bridge-dead-letters": { maxBatchSize: 10, maxBatchTimeout: 1 },
-    },
+    // As its wrangler.toml; none for a worker without a queue.
+    ...queueOptions(variant),
     durableObjects: Object.fromEntries(Object.entries(variant.objects).map(([binding, className]) => [binding, { className, useSQLite: true }])),
     durableObjectsPersist: persist,
     handleRuntimeStdio(stdout, stderr) {
@@ -277,14 +324,27 @@ async function run(variant, { destinations, webhooks, rate, log }) {
   await sleep(45_000);
   const end = await (await mf.dispatchFetch("http://bridge.test/__units")).json();
   const cpu = cpuMs(pid) - cpuStart;
-  const latencies = expected.flatMap((ids, i) => ids.map((id) => arrivals.get(i).get(id) - answered.get(id).at)).filter((x) => x >= 0);
+  // A delivery that arrived before its webhook's answer was read (a worker may
+  // answer and deliver at once) counts as 0, not left out; undelivered ones are.
+  const pairs = expected.flatMap((ids, i) => ids.filter((id) => arrivals.get(i).has(id)).map((id) => arrivals.get(i).get(id) - answered.get(id).at));
+  const latencies = pairs.map((x) => Math.max(0, x));
   await mf.dispose();
   for (const s of apps) s.close();
   rmSync(persist, { recursive: true, force: true });
   const diff = (a, b) =>
     Object.fromEntries(Object.keys(a).filter((k) => !Array.isArray(a[k])).map((k) => [k, typeof a[k] === "object" ? diff(a[k], b[k] ?? {}) : a[k] - (b[k] ?? 0)]));
   const units = diff(end, start);
-  return { destinations, webhooks, rate, deliveries: delivered, expected: expected.flat().length, units, cpuMs: cpu, latency: { p50: pct(latencies, 50), p99: pct(latencies, 99) } };
+  return {
+    destinations,
+    webhooks,
+    rate,
+    deliveries: delivered,
+    expected: expected.flat().length,
+    units,
+    cpuMs: cpu,
+    // ms from the webhook's answer read to the delivery's arrival at the app; `measured` deliveries, `beforeTheAnswer` of them counted as 0.
+    latency: { ...percentiles(latencies), beforeTheAnswer: pairs.filter((x) => x < 0).length },
+  };
 }
 
 /** Per webhook, and priced per million webhooks. */
@@ -294,14 +354,22 @@ export function perWebhook(r) {
   const sum = (o) => Object.values(o ?? {}).reduce((a, b) => a + b, 0);
   const doRequests = sum(u.requests) + sum(u.alarms);
   const queueOps = u.queue.written + u.queue.read + (u.queue.read - u.queue.retried);
+  // Rows written: the SQL cursors' and one per alarm set (and per alarm deleted, if DELETE_ALARM_BILLED).
+  const alarmRows = (u.alarmRowsWritten ?? 0) + (DELETE_ALARM_BILLED ? (u.alarmDeletes ?? 0) : 0);
+  const rowsWritten = u.rowsWritten + alarmRows;
   const per = {
     workerInvocations: (u.webhooks + u.consumerInvocations) / n,
     doRequests: doRequests / n,
     doCalls: sum(u.requests) / n,
     doAlarms: sum(u.alarms) / n,
     rowsRead: u.rowsRead / n,
-    rowsWritten: u.rowsWritten / n,
-    rowsWrittenPerDelivery: u.rowsWritten / r.deliveries,
+    rowsWritten: rowsWritten / n,
+    rowsWrittenPerDelivery: rowsWritten / r.deliveries,
+    // Of the rows written: the SQL cursors', and the alarms set (setAlarm).
+    sqlRowsWritten: u.rowsWritten / n,
+    alarmRowsWritten: alarmRows / n,
+    // deleteAlarm calls, priced only if DELETE_ALARM_BILLED (then in alarmRowsWritten too).
+    alarmDeletes: (u.alarmDeletes ?? 0) / n,
     // What counting (the metrics) writes, a share of the rows written.
     metricsRowsWritten: (u.metricsRowsWritten ?? 0) / n,
     queueOperations: queueOps / n,
@@ -320,13 +388,49 @@ export function perWebhook(r) {
 }
 
 const DESTINATION_ROUNDS = 5;
+const DESTINATION = { deliveries: 2000, connections: 16 };
 const SLOW_APP = { delayMs: 50, deliveries: 300 };
 
-export async function unitsBench({ log = (...a) => console.error("units:", ...a), webhooks = 300, rate = 10 } = {}) {
-  const out = { method: "see bench/units.mjs", settings: { webhooks, rate, conversations: 16, windows: "RECOVERY_GRACE_SECONDS 10, DEDUP_WINDOW_SECONDS, DELIVERY_LOG_SECONDS and DEAD_LETTER_RETENTION_SECONDS 20" }, prices: PRICES, variants: {} };
-  const all = variants({ log });
+/** The median run of `runs` by deliveries a second, with every run's figures beside it. */
+function median(runs, of) {
+  const sorted = [...runs].sort((a, b) => a.deliveriesPerSecond - b.deliveriesPerSecond);
+  const m = sorted[Math.floor(sorted.length / 2)];
+  const extra = m.mode === "sustained" ? { webhooksPerSecondRuns: runs.map((r) => r.webhooksPerSecond), latencyP50Runs: runs.map((r) => r.latencyMs.p50) } : {};
+  return { ...m, runs: runs.map((r) => r.deliveriesPerSecond), ...extra, of };
+}
+
+/**
+ * Everything: the units of each variant with one and two apps, then one
+ * app's deliveries a second. `variants`, `rounds` and the deliveries of the
+ * destination runs can be given (a trial with fewer); by default the two
+ * workers of variants() and the figures above.
+ */
+export async function unitsBench({
+  log = (...a) => console.error("units:", ...a),
+  webhooks = 300,
+  rate = 10,
+  variants: all = variants({ log }),
+  rounds = DESTINATION_ROUNDS,
+  destination = DESTINATION,
+  slowApp = SLOW_APP,
+} = {}) {
+  const out = {
+    method: "see bench/units.mjs and bench/destination.mjs",
+    settings: {
+      webhooks,
+      rate,
+      conversations: 16,
+      windows: "RECOVERY_GRACE_SECONDS 10, DEDUP_WINDOW_SECONDS, DELIVERY_LOG_SECONDS and DEAD_LETTER_RETENTION_SECONDS 20",
+      // Rows written include one per setAlarm(); deleteAlarm() calls are counted apart and priced only if this is true.
+      deleteAlarmBilled: DELETE_ALARM_BILLED,
+      destination: { ...destination, rounds },
+      slowApp,
+    },
+    prices: PRICES,
+    variants: {},
+  };
   for (const variant of all) {
-    out.variants[variant.name] = { label: variant.label, runs: [] };
+    out.variants[variant.name] = { label: variant.label, objects: variant.objects, queue: variant.queue, runs: [] };
     for (const destinations of [1, 2]) {
       const r = await run(variant, { destinations, webhooks, rate, log });
       r.perWebhook = perWebhook(r);
@@ -335,25 +439,32 @@ export async function unitsBench({ log = (...a) => console.error("units:", ...a)
     }
   }
   // One app's deliveries a second swing by a fifth from run to run on these
-  // machines: the variants take turns, and each keeps its median.
-  const runs = Object.fromEntries(all.map((v) => [v.name, []]));
-  for (let round = 0; round < DESTINATION_ROUNDS; round++) {
+  // machines: the variants take turns, each round both modes, and each keeps
+  // its median per mode. `destination`: the catch-up (paused, then drained);
+  // `destinationSustained`: the stream, not paused.
+  const bench = (variant, o) => destinationBench({ build: variant.build, objects: variant.objects, queue: variant.queue, queues: variant.queues, connections: destination.connections, log, ...o });
+  const runs = Object.fromEntries(all.map((v) => [v.name, { drain: [], sustained: [] }]));
+  for (let round = 0; round < rounds; round++) {
     for (const variant of all) {
-      const r = await destinationBench({ build: variant.build, objects: variant.objects, log });
-      runs[variant.name].push(r);
-      log(`${variant.name}, one app: ${r.deliveriesPerSecond} deliveries/s`);
+      for (const mode of ["drain", "sustained"]) {
+        const r = await bench(variant, { mode, total: destination.deliveries });
+        runs[variant.name][mode].push(r);
+        log(`${variant.name}, one app, ${mode}: ${r.deliveriesPerSecond} deliveries/s, ${r.webhooksPerSecond} webhooks/s`);
+      }
     }
   }
+  const of = `the median of ${rounds} run${rounds === 1 ? "" : "s"}${all.length > 1 ? ", taking turns with the other variant" : ""}`;
   for (const variant of all) {
-    const sorted = [...runs[variant.name]].sort((a, b) => a.deliveriesPerSecond - b.deliveriesPerSecond);
-    const median = sorted[Math.floor(sorted.length / 2)];
-    out.variants[variant.name].destination = { ...median, runs: runs[variant.name].map((r) => r.deliveriesPerSecond), of: `the median of ${DESTINATION_ROUNDS} runs, taking turns with the other variant` };
+    out.variants[variant.name].destination = median(runs[variant.name].drain, of);
+    out.variants[variant.name].destinationSustained = median(runs[variant.name].sustained, of);
   }
-  // An app that takes as long to answer as one across the internet.
+  // An app that takes as long to answer as one across the internet: one run of each mode.
   for (const variant of all) {
-    const r = await destinationBench({ build: variant.build, objects: variant.objects, total: SLOW_APP.deliveries, appDelayMs: SLOW_APP.delayMs, log });
-    out.variants[variant.name].slowApp = r;
-    log(`${variant.name}, one app answering in ${SLOW_APP.delayMs} ms: ${r.deliveriesPerSecond} deliveries/s`);
+    for (const [mode, key] of [["drain", "slowApp"], ["sustained", "slowAppSustained"]]) {
+      const r = await bench(variant, { mode, total: slowApp.deliveries, appDelayMs: slowApp.delayMs });
+      out.variants[variant.name][key] = r;
+      log(`${variant.name}, one app answering in ${slowApp.delayMs} ms, ${mode}: ${r.deliveriesPerSecond} deliveries/s`);
+    }
   }
   return out;
 }

@@ -2,10 +2,10 @@
 # Builds the wasm artifacts from the one crate:
 #   build/            the Worker: index.js, the entry module src/worker/entry.mjs
 #                     bundled with the wasm-bindgen glue of its two modules,
-#                     bridge_bg.wasm (feature "bridge": webhooks, the Durable
-#                     Objects, the consumer; no workers-rs) and
-#                     operator_bg.wasm (feature "operator": workers-rs, /health
-#                     and the admin API)
+#                     bridge_bg.wasm (feature "bridge": webhooks and the
+#                     delivery logs' steps; no workers-rs) and
+#                     operator_bg.wasm (feature "operator": workers-rs, /health,
+#                     the admin API and the registry)
 #   www/pkg/          the playground's module (feature "browser")
 # Both by cargo, wasm-bindgen --target web and wasm-opt (and esbuild for the
 # worker's one JavaScript file).
@@ -34,12 +34,12 @@ if [ "$what" = all ] || [ "$what" = worker ]; then
   [ "${DRIFT_BRIDGE_KEEP_NAMES:-0}" = 1 ] && strip=(--debuginfo)
   # feature, target dir, output name (the glue is <name>.js, the wasm
   # <name>_bg.wasm), optimisation: both favour size (the bridge's module,
-  # which every isolate starts, must stay under 250 KB with the delivery state
+  # which every isolate starts, must stay under 300 KB with the delivery state
   # machine in it; bench/README.md, "Size and start", has what that costs).
   for module in "bridge target/bridge bridge z" "operator target/operator operator z"; do
     read -r feature dir name level <<<"$module"
     CARGO_PROFILE_RELEASE_OPT_LEVEL=$level \
-      cargo build --quiet --lib --release --target wasm32-unknown-unknown --features "$feature" --target-dir "$dir"
+      cargo build --quiet --lib --release --target wasm32-unknown-unknown --no-default-features --features "$feature" --target-dir "$dir"
     # --force-enable-abort-handler: a panic (a trap, with panic = "abort")
     # marks the instance dead, and the glue starts a fresh one on the next
     # call (each module registers the abort handler; see entry.mjs).
@@ -62,7 +62,7 @@ if [ "$what" = all ] || [ "$what" = worker ]; then
   rm -rf target/build.old
 fi
 if [ "$what" = all ] || [ "$what" = browser ]; then
-  cargo build --quiet --lib --release --target wasm32-unknown-unknown --features browser --target-dir target/browser
+  cargo build --quiet --lib --release --target wasm32-unknown-unknown --no-default-features --features browser --target-dir target/browser
   wasm-bindgen --target web --no-typescript --out-dir www/pkg \
     target/browser/wasm32-unknown-unknown/release/drift_bridge.wasm
   "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \

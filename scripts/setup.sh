@@ -4,12 +4,17 @@
 #   - wasm-bindgen-cli (the exact version in Cargo.lock), into a versioned
 #     folder under ~/.cache/drift-bridge (scripts/env.sh),
 #   - the npm packages in package-lock.json (wrangler/workerd, wasm-opt, esbuild,
-#     playwright-core),
-#   - .dev.vars from .dev.vars.example,
+#     playwright-core, the Standard Webhooks reference library),
+#   - .dev.vars from .dev.vars.example (and LOCAL_DEVELOPMENT="1" in an
+#     older .dev.vars that lacks it),
 #   - with --test (make test), what only the tests need: Chromium from
-#     Debian's packages, for the browser tests, and prometheus_client
-#     (pinned) in a virtual environment, to read /admin/metrics with;
-#   - with --bench (make bench), the benchmarks' tools.
+#     Debian's packages, for the browser tests, and in one virtual
+#     environment in the tools' cache (scripts/env.sh), pinned:
+#     prometheus_client, to read /admin/metrics with, and
+#     openapi-spec-validator and Schemathesis, to check /openapi.json
+#     (tests/openapi/check.sh);
+#   - with --bench (make bench), the benchmarks' tools (jq, GNU time,
+#     Chromium, perf) from Debian's packages.
 # Safe to run again: each step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,6 +68,14 @@ if [ "${1:-}" = "--test" ]; then
     say "installing prometheus_client $PROMETHEUS_CLIENT_VERSION into $PYTHON_ENV, for the tests"
     python3 -m venv "$PYTHON_ENV"
     "$PYTHON_ENV/bin/pip" install -q --disable-pip-version-check "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
+  fi
+  # The OpenAPI document's checkers (tests/openapi/check.sh), in the same
+  # virtual environment: the OpenAPI spec validator, and Schemathesis.
+  OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
+  SCHEMATHESIS_VERSION=4.32.5
+  if ! "$PYTHON_ENV/bin/python" -c "import sys, importlib.metadata as m; sys.exit(m.version('openapi-spec-validator') != '$OPENAPI_SPEC_VALIDATOR_VERSION' or m.version('schemathesis') != '$SCHEMATHESIS_VERSION')" 2>/dev/null; then
+    say "installing openapi-spec-validator $OPENAPI_SPEC_VALIDATOR_VERSION and schemathesis $SCHEMATHESIS_VERSION into $PYTHON_ENV, for the tests"
+    "$PYTHON_ENV/bin/pip" install -q --disable-pip-version-check "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
   fi
 fi
 if [ "${1:-}" = "--bench" ]; then

@@ -229,14 +229,6 @@ impl Config {
         config
     }
 
-    /// This configuration with the registry's apps as routing sees them
-    /// (the module that serves webhooks keeps no more of them).
-    pub fn with_routing(&self, routing: &[crate::delivery::apps::Routing]) -> Config {
-        let mut config = self.clone();
-        config.delivery.destinations = crate::delivery::apps::merge_routing(&self.delivery.destinations, routing);
-        config
-    }
-
     /// Whether the worker may accept webhooks: no blocking problem.
     pub fn is_complete(&self) -> bool {
         !self.problems.iter().any(|p| p.blocking)

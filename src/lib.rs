@@ -9,7 +9,8 @@
 //!
 //! - the Cloudflare Worker (`src/worker/`, features `bridge` and `operator`),
 //! - the browser playground's exports (`src/browser.rs`, feature `browser`),
-//! - the `drift-bridge convert` command line (`src/bin/drift-bridge.rs`).
+//! - the `drift-bridge` command line (`src/bin/drift-bridge/`): `convert`
+//!   for backfills, and the bridge's admin API, `send` and `listen`.
 //!
 //! Data flows one way: bytes → [`json`] → [`event`] → [`rules`] → outbound
 //! events with [`id`]s, which the adapters deliver.
@@ -24,6 +25,7 @@
 //! assert_eq!(events.len(), 1);
 //! ```
 
+pub mod api;
 pub mod batch;
 pub mod config;
 pub mod delivery;
@@ -34,6 +36,7 @@ pub mod id;
 pub mod json;
 pub mod legacy;
 pub mod log;
+pub mod openapi;
 pub(crate) mod path;
 pub mod problem;
 pub mod rules;

@@ -1,6 +1,9 @@
 //! The shape of the code, checked: the core knows nothing of wasm, JS or
-//! Workers, and no two modules import each other (directly or around a
-//! loop), in the core or in the worker's adapter.
+//! Workers; the delivery system is sans-IO state machines (no await, no
+//! clock, no queue and no consumer), whose inputs are decoded once, at the
+//! edge, and whose delivery log decides its alarm and saves its state in
+//! one finishing step; and no two modules import each other (directly or
+//! around a loop), in the core or in the worker's adapter.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -121,6 +124,79 @@ fn the_delivery_state_machine_names_no_runtime_type_never_awaits_and_reads_no_cl
             "rand::",
         ] {
             assert!(!code.contains(forbidden), "{} names {forbidden}", file.display());
+        }
+    }
+}
+
+fn delivery_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    rust_files(&src().join("delivery"), &mut files);
+    files
+}
+
+fn relative(file: &Path) -> String {
+    file.strip_prefix(src().join("delivery")).unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn the_delivery_system_has_no_queue_and_no_consumer() {
+    let names: Vec<String> = delivery_files().iter().map(|f| relative(f)).collect();
+    for gone in ["consumer.rs", "message.rs", "log/run.rs", "log/operator.rs"] {
+        assert!(!names.iter().any(|n| n == gone), "src/delivery/{gone} is back");
+    }
+    for log in ["log/input.rs", "log/finish.rs", "log/places.rs", "log/intake.rs", "log/sending.rs", "log/timers.rs", "log/ordered.rs", "log/schema.rs"] {
+        assert!(names.iter().any(|n| n == log), "the delivery log's {log} is missing: {names:?}");
+    }
+    let effects = code(&src().join("delivery/effects.rs"));
+    for field in ["pub sends", "pub then", "fn then"] {
+        assert!(!effects.contains(field), "Effects names {field}: a step asks only for its reply, alarm, requests, calls and lines");
+    }
+    for file in delivery_files() {
+        let code = code(&file);
+        for queue in ["QueueMessage", "sendBatch", "DELIVERIES"] {
+            assert!(!code.contains(queue), "{} names {queue}", file.display());
+        }
+    }
+}
+
+/// An arm matching a request's path, `"/accept" =>`, and the function it is in.
+fn path_arms(code: &str) -> Vec<(String, String)> {
+    let mut function = String::new();
+    let mut out = Vec::new();
+    for line in code.lines() {
+        let t = line.trim_start();
+        if let Some(at) = t.find("fn ").filter(|_| t.starts_with("fn ") || t.starts_with("pub ") || t.starts_with("pub(crate) ")) {
+            function = t[at + 3..].split(['(', '<']).next().unwrap_or("").to_owned();
+        }
+        if t.starts_with("\"/") && t.contains("=>") {
+            out.push((function.clone(), t.to_owned()));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_input_is_decoded_once_at_the_edge() {
+    // What crosses the wire is read into a typed input by a `decode`, and
+    // every other part of an object works on the typed value.
+    let mut found = 0;
+    for file in delivery_files() {
+        for (function, arm) in path_arms(&code(&file)) {
+            assert_eq!(function, "decode", "{}: a path matched outside a decoder: {arm}", file.display());
+            found += 1;
+        }
+    }
+    assert!(found >= 20, "found the decoders' arms: {found}");
+}
+
+#[test]
+fn the_delivery_log_sets_its_alarm_and_saves_its_state_in_one_place() {
+    for file in delivery_files().iter().filter(|f| relative(f).starts_with("log/")) {
+        let name = relative(file);
+        let code = code(file);
+        if name != "log/finish.rs" {
+            assert!(!code.contains("fx.alarm ="), "{name} sets the alarm: the rule is log/finish.rs's alone");
+            assert!(!code.contains(".save(") || name == "log/state.rs", "{name} saves the state: log/finish.rs does, once a step");
         }
     }
 }

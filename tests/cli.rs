@@ -211,6 +211,26 @@ fn usage_errors_exit_2_and_say_why() {
         ("deliveries: a limit over 200", &["deliveries", "list", "--limit", "201"], "201 is not in 1..=200"),
         ("deliveries: a bad delivery id", &["deliveries", "show", "../admin"], "expected a delivery id like 945d7df49ee99b50.crm"),
         ("deliveries without a token", &["deliveries", "list", "--bridge", "https://b.example"], "set DRIFT_BRIDGE_ADMIN_TOKEN"),
+        (
+            "apps add without --url or --listen",
+            &["apps", "add", "crm", "--types", "*", "--bridge", "https://b.example"],
+            "drift-bridge apps: add needs --url (where its deliveries go) or --listen (they wait for drift-bridge listen)",
+        ),
+        (
+            "apps add with --url and --listen",
+            &["apps", "add", "crm", "--url", "https://crm.example.com/drift", "--listen"],
+            "the argument '--url <URL>' cannot be used with '--listen'",
+        ),
+        (
+            "listen: a forward URL that is not http",
+            &["listen", "crm", "--forward", "ws://localhost:3000/", "--bridge", "https://b.example"],
+            "scheme \"ws\" is not supported: give an http or https URL, like http://localhost:3000/drift",
+        ),
+        (
+            "listen without a token",
+            &["listen", "crm", "--forward", "http://localhost:3000/", "--bridge", "https://b.example"],
+            "set DRIFT_BRIDGE_ADMIN_TOKEN",
+        ),
     ];
     for (name, args, says) in cases {
         let out = Command::new(BIN)
@@ -244,6 +264,10 @@ fn help_and_version_go_to_stdout_and_exit_0() {
         (&["deliveries", "list", "--help"], "--status <STATUS>"),
         (&["deliveries", "list", "--help"], "- table: Aligned columns, times in UTC: for people"),
         (&["deliveries", "show", "--help"], "Usage: drift-bridge deliveries show [OPTIONS] <ID>"),
+        (&["apps", "add", "--help"], "--listen"),
+        (&["listen", "--help"], "Usage: drift-bridge listen [OPTIONS] --forward <URL> <APP>"),
+        (&["listen", "--help"], "- table: One line per delivery, in local time: for people"),
+        (&["help"], "  listen       Take an app's deliveries on this machine"),
         (&["convert", "--help"], "Usage: drift-bridge convert [OPTIONS] [FILE]"),
         (&["help", "convert"], "--legacy <POLICY>"),
         (&["send", "--help"], "Usage: drift-bridge send [OPTIONS] <--bridge <URL>|--to <URL>> <FILE>"),
@@ -282,7 +306,7 @@ fn completions_for_each_shell() {
         assert!(out.status.success(), "{shell}");
         let script = text(&out.stdout);
         assert!(script.contains(says), "{shell}: {script}");
-        for word in ["convert", "send", "legacy", "concurrency", "state", "deliveries", "bridge", "idempotency-key"] {
+        for word in ["convert", "send", "legacy", "concurrency", "state", "deliveries", "bridge", "idempotency-key", "listen", "forward"] {
             assert!(script.contains(word), "{shell} completes {word}");
         }
     }
@@ -651,6 +675,30 @@ fn reads_are_tried_again_after_502_to_504() {
 }
 
 const APPS: &str = r#"{"destinations":[{"name":"legacy-crm","source":"declared","state":"active","url":"https://legacy.example.com/drift"},{"name":"crm","source":"runtime","state":"tripped","url":"https://crm.example.com/drift"},{"name":"old","state":"active","configured":false}]}"#;
+
+#[test]
+fn apps_add_listen_makes_an_app_without_a_url() {
+    let added =
+        r#"{"destination":{"name":"laptop","listen":true,"types":["*"],"signed":true},"secret":"whsec_Tn8N0d0sQ2c5ZWNyZXQ=","version":5}"#;
+    let bridge = Fake::start(move |_, _| json(201, added));
+    let out = cli(&["apps", "add", "laptop", "--listen", "--types", "*", "--bridge", &bridge.url]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(bridge.seen()[0].body, r#"{"name":"laptop","types":["*"],"listen":true}"#);
+    assert_eq!(text(&out.stdout), format!("{added}\n"));
+    assert!(
+        stderr.ends_with(&format!(
+            "laptop takes a listener: drift-bridge listen laptop --forward http://localhost:PORT/PATH --bridge {}\n",
+            bridge.url
+        )),
+        "{stderr}"
+    );
+    // Listed without a URL, as the listener's.
+    let list = r#"{"destinations":[{"name":"laptop","source":"runtime","state":"active","listen":true,"types":["*"]}]}"#;
+    let bridge = Fake::start(move |_, _| json(200, list));
+    let out = cli(&["apps", "list", "--output", "table", "--bridge", &bridge.url]);
+    assert_eq!(text(&out.stdout), "NAME    SOURCE   STATE   URL\nlaptop  runtime  active  (drift-bridge listen)\n");
+}
 
 #[test]
 fn apps_list_prints_json_or_a_table() {

@@ -2,7 +2,7 @@
 //! app is decided when it is sent; a log whose app's presence cannot be
 //! confirmed (the registry is down) neither sends nor ends anything of a
 //! runtime app's, and goes on for the declared ones. Natively, through the
-//! whole delivery system (tests/support/world.rs).
+//! whole delivery system (tests/support/world.rs). (Issue 30.)
 
 mod support;
 
@@ -86,7 +86,10 @@ fn a_name_used_again_is_a_new_app_with_nothing_of_the_old_one() {
     w.run_for(60_000, 1_000);
     assert!(w.received.is_empty(), "neither URL got the old app's deliveries: {:?}", w.received);
     // The old dead letters cannot be replayed to the new app.
-    let id: String = w.logs[old_key].conn.query_row("SELECT id FROM deliveries LIMIT 1", [], |r| r.get(0)).unwrap();
+    let (_, page) = w.log_op(old_key, "/list", r#"{"limit":1}"#).unwrap();
+    let page = json::parse(&page, &Limits::INTERNAL).unwrap();
+    let Some(Value::Array(items)) = page.get("deliveries") else { panic!() };
+    let id = items[0].get("id").and_then(Value::as_str).unwrap().text().into_owned();
     let (status, answer) = w.log_op(old_key, "/replay", &format!(r#"{{"id":"{id}"}}"#)).unwrap();
     assert_eq!(status, 409, "{answer}");
     assert!(answer.contains("its app reuse was removed"), "{answer}");
@@ -99,6 +102,7 @@ fn a_name_used_again_is_a_new_app_with_nothing_of_the_old_one() {
     // Its metrics begin with it.
     let (_, totals) = w.log_op(new_key, "/totals", "").unwrap();
     assert!(totals.contains(r#""accepted":1"#), "{totals}");
+    w.invariants().unwrap();
 }
 
 #[test]
@@ -133,6 +137,7 @@ fn a_narrowed_filter_decides_what_is_sent_not_what_was_routed() {
     w.run_for(30_000, 1_000);
     assert_eq!(w.received.len(), 1, "nothing of org 1");
     assert!(listed(&mut w, "app").iter().any(|(_, _, reason)| reason == "its app app no longer takes events of organisation 1"));
+    w.invariants().unwrap();
 }
 
 #[test]
@@ -160,6 +165,7 @@ fn a_declared_app_removed_ends_its_log_and_declared_again_starts_afresh() {
     assert_eq!(w.webhook(r#"{"orgId":1,"type":"conversation_push","data":{"conversationId":99}}"#), 200);
     w.run_for(10_000, 1_000);
     assert_eq!(w.received.len(), 1);
+    w.invariants().unwrap();
 }
 
 #[test]
@@ -169,11 +175,16 @@ fn without_the_registry_a_runtime_apps_log_waits_and_the_declared_ones_go_on() {
     let app = runtime("00000000000000c3", r#"{"name":"crm","url":"https://crm.example/hook","types":["conversation_push"],"signed":false}"#);
     let key = "crm~00000000000000c3";
     let mut w = World::new(with(&plain, vec![app.clone()]), START);
-    w.app("legacy", |_| Some(200));
-    w.app(key, |_| Some(200));
+    // Each app fails its first request: its delivery waits for a retry.
+    for name in ["legacy", key] {
+        let mut first = true;
+        w.app(name, move |_| if std::mem::replace(&mut first, false) { Some(503) } else { Some(200) });
+    }
     // Routed while the registry answered; then it stops answering, and the
     // copy of the apps is gone with its lease.
     assert_eq!(inactive(&mut w, 7, 1), 200);
+    w.run_until(w.now + 600);
+    assert!(w.received.is_empty());
     w.apps_known = false;
     w.config = plain.clone();
     w.run_for(120_000, 1_000);
@@ -188,4 +199,35 @@ fn without_the_registry_a_runtime_apps_log_waits_and_the_declared_ones_go_on() {
     w.run_for(60_000, 1_000);
     assert_eq!(w.received.iter().filter(|r| r.destination == key).count(), 1);
     assert_eq!(listed(&mut w, key)[0].1, "delivered");
+    w.invariants().unwrap();
+}
+
+#[test]
+fn without_the_registry_an_ordered_runtime_apps_log_keeps_each_conversation_in_order() {
+    let plain = base(&[("RECOVERY_GRACE_SECONDS", "5")]);
+    let app = runtime("00000000000000d4", r#"{"name":"crm","url":"https://crm.example/hook","types":["*"],"signed":false,"ordered":true}"#);
+    let key = "crm~00000000000000d4";
+    let mut w = World::new(with(&plain, vec![app.clone()]), START);
+    // The app takes its time: its first request is answered while the
+    // registry cannot be asked.
+    w.app(key, |_| None);
+    assert_eq!(inactive(&mut w, 7, 1), 200);
+    assert_eq!(w.requests.len(), 1, "one of the conversation's three at a time");
+    w.apps_known = false;
+    w.config = plain.clone();
+    w.app(key, |_| Some(200));
+    w.run_for(120_000, 1_000);
+    assert_eq!(w.requests.len(), 1, "nothing goes while its app cannot be confirmed");
+    w.invariants().unwrap();
+    // The registry answers again: the rest go, one after the other, in order.
+    w.apps_known = true;
+    w.config = with(&plain, vec![app]);
+    w.run_for(60_000, 1_000);
+    let sent: Vec<(i64, i64)> = w.requests.iter().map(|r| (r.at, r.until)).collect();
+    assert_eq!(sent.len(), 4, "the first again (it timed out), then the other two: {sent:?}");
+    assert_eq!(w.requests[0].webhook_id, w.requests[1].webhook_id);
+    assert!(sent.windows(2).all(|p| p[1].0 >= p[0].1), "one at a time: {sent:?}");
+    let types: Vec<String> = listed(&mut w, key).into_iter().map(|(t, status, _)| format!("{t} {status}")).collect();
+    assert!(types.iter().all(|t| t.ends_with("delivered")), "{types:?}");
+    w.invariants().unwrap();
 }

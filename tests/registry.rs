@@ -9,7 +9,7 @@ mod support;
 use drift_bridge::delivery::apps::{Routes, LEASE_MARGIN_MS, MAX_APPS, SECRET_BYTES};
 use drift_bridge::delivery::destination::{parse_url, Destinations, Source};
 use drift_bridge::delivery::effects::Effects;
-use drift_bridge::delivery::registry::{self, Admin, Change, HISTORY_CHANGES};
+use drift_bridge::delivery::registry::{self, Admin, Change, ChangeOp, Input, HISTORY_CHANGES};
 use drift_bridge::delivery::sign;
 use drift_bridge::json::{self, Limits, Value};
 use support::Db;
@@ -53,6 +53,24 @@ impl Registry {
     /// A change with an Idempotency-Key.
     fn run_keyed(&mut self, op: &str, name: &str, body: &str, key: Option<&str>) -> (u16, String, Effects) {
         self.entropy = self.entropy.wrapping_add(1);
+        let op = match op {
+            "create" => ChangeOp::Create,
+            "update" => ChangeOp::Update,
+            "delete" => ChangeOp::Delete,
+            "rotate" => ChangeOp::Rotate,
+            other => panic!("no change {other}"),
+        };
+        let change = Change { by: "0a1b2c3d".into(), name: name.into(), body: body.into(), key: key.map(str::to_owned) };
+        // What crosses the wire: the input read back from its encoding.
+        let (path, text) = Input::Change { op, change }.encode();
+        let input = Input::decode(path, &text).unwrap();
+        let fx = self.step(input);
+        let reply = fx.reply.clone().unwrap();
+        (reply.status, reply.body, fx)
+    }
+
+    /// One step of the registry.
+    fn step(&self, input: Input) -> Effects {
         let reserved = self.declared.secret_names.clone();
         let ctx = Admin {
             declared: &self.declared,
@@ -64,14 +82,16 @@ impl Registry {
             entropy: [self.entropy; SECRET_BYTES],
             lease_ms: LEASE,
         };
-        let change = Change { by: "0a1b2c3d".into(), name: name.into(), body: body.into(), key: key.map(str::to_owned) };
-        let fx = self.db.run(|sql| registry::change(sql, &ctx, op, &change)).unwrap();
-        let reply = fx.reply.clone().unwrap();
-        (reply.status, reply.body, fx)
+        self.db.run(|sql| registry::step(sql, &ctx, input)).unwrap()
+    }
+
+    /// A request's answer, read from its path and body as the registry reads them.
+    fn ask(&self, path: &str, body: &str) -> String {
+        self.step(Input::decode(path, body).unwrap()).reply.unwrap().body
     }
 
     fn routes(&self, known: i64) -> String {
-        self.db.run(|sql| registry::routes(sql, &format!(r#"{{"known":{known}}}"#), self.now)).unwrap().reply.unwrap().body
+        self.ask("/routes", &format!(r#"{{"known":{known}}}"#))
     }
 
     fn copy(&self) -> Routes {
@@ -79,7 +99,11 @@ impl Registry {
     }
 
     fn history(&self) -> String {
-        self.db.run(|sql| registry::changes(sql, r#"{"limit":200}"#)).unwrap().reply.unwrap().body
+        self.ask("/changes", r#"{"limit":200}"#)
+    }
+
+    fn listing(&self) -> String {
+        self.ask("/apps", "")
     }
 }
 
@@ -109,7 +133,7 @@ fn creating_an_app_makes_its_secret_shows_it_once_and_waits_out_every_copy() {
     assert_eq!(fx.logs.len(), 1);
     assert!(fx.logs[0].text.starts_with(r#"{"kind":"config","action":"create","destination":"crm","by":"0a1b2c3d","version":1"#), "{}", fx.logs[0].text);
     // Never again: not in the listing, the history or the log line.
-    let listing = r.db.run(|sql| registry::list(sql, r.now)).unwrap().reply.unwrap().body;
+    let listing = r.listing();
     for shown in [&listing, &r.history(), &fx.logs[0].text] {
         assert!(!shown.contains(&secret) && !shown.contains("whsec_"), "{shown}");
     }
@@ -229,6 +253,24 @@ fn a_patch_replaces_the_fields_it_names_and_is_checked_as_a_whole() {
 }
 
 #[test]
+fn an_ordered_app_stays_ordered_through_a_patch_and_a_patch_cannot_change_it() {
+    let mut r = Registry::new();
+    let ordered = CRM.replacen('{', r#"{"ordered":true,"#, 1);
+    let (status, body, _) = r.run("create", "", &ordered);
+    assert_eq!(status, 201, "{body}");
+    r.now += 1000;
+    let (status, body, _) = r.run("update", "crm", r#"{"ratePerSecond":5}"#);
+    assert_eq!(status, 200, "{body}");
+    assert!(r.copy().apps[0].spec.ordered, "a change of another field keeps it ordered");
+    let (status, _, _) = r.run("update", "crm", r#"{"ordered":true}"#);
+    assert_eq!(status, 200, "the same value is no change");
+    let (status, body, _) = r.run("update", "crm", r#"{"ordered":false}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains(r#""path":"ordered""#) && body.contains("create one with"), "{body}");
+    assert!(r.copy().apps[0].spec.ordered);
+}
+
+#[test]
 fn signing_turned_on_makes_a_secret_and_turned_off_forgets_it() {
     let mut r = Registry::new();
     r.run("create", "", r#"{"name":"crm","url":"https://crm.example","types":["*"],"signed":false}"#);
@@ -290,7 +332,7 @@ fn deleting_an_app_routes_nothing_more_to_it() {
     assert!(fx.hold_until.is_some());
     // Its incarnation's log is told at once.
     assert_eq!(fx.calls.len(), 1);
-    assert_eq!((fx.calls[0].op, &fx.calls[0].to), ("/end", &drift_bridge::delivery::effects::Object::DeliveryLog(format!("crm~{id}"))));
+    assert_eq!((fx.calls[0].path, &fx.calls[0].to), ("/end", &drift_bridge::delivery::effects::Object::DeliveryLog(format!("crm~{id}"))));
     assert!(r.copy().apps.is_empty());
     assert_eq!(r.run("delete", "crm", "").0, 404);
     // Its name is free again, for another incarnation.
@@ -342,7 +384,7 @@ fn a_token_given_to_the_api_is_kept_and_never_shown() {
     let (status, body, fx) =
         r.run("create", "", r#"{"name":"crm","url":"https://crm.example","types":["*"],"signed":false,"token":"replace","replacementToken":"tok-123"}"#);
     assert_eq!(status, 201, "{body}");
-    let listing = r.db.run(|sql| registry::list(sql, r.now)).unwrap().reply.unwrap().body;
+    let listing = r.listing();
     for shown in [&body, &listing, &r.history(), &fx.logs[0].text] {
         assert!(!shown.contains("tok-123"), "{shown}");
     }
@@ -399,11 +441,64 @@ fn the_registry_and_its_history_are_bounded() {
     }
     assert!(r.db.count("SELECT COUNT(*) FROM changes") <= HISTORY_CHANGES);
     // Newest first, a page at a time.
-    let page = r.db.run(|sql| registry::changes(sql, r#"{"limit":2}"#)).unwrap().reply.unwrap().body;
+    let page = r.ask("/changes", r#"{"limit":2}"#);
     let v = parse(&page);
     let Some(Value::Array(items)) = v.get("changes") else { panic!("{page}") };
     assert_eq!(items.len(), 2);
     let next = v.get("next").and_then(Value::as_integer).unwrap().to_owned();
-    let older = r.db.run(|sql| registry::changes(sql, &format!(r#"{{"limit":2,"before":{next}}}"#))).unwrap().reply.unwrap().body;
+    let older = r.ask("/changes", &format!(r#"{{"limit":2,"before":{next}}}"#));
     assert!(older != page);
+}
+
+#[test]
+fn a_logs_registrations_are_ordered_by_their_epoch_whatever_order_they_arrive_in() {
+    let r = Registry::new();
+    let say = |path: &str, epoch: i64| {
+        let (path, body) = Input::Register { registration: registry::Registration { destination: "crm~0a".into(), epoch }, holds: path == "/register" }.encode();
+        assert_eq!(r.ask(path, &body), "{}");
+    };
+    let listed = || registry::Logs::decode(&r.ask("/logs", "")).unwrap().keys;
+    say("/register", 2);
+    say("/unregister", 1);
+    assert_eq!(listed(), ["crm~0a"], "an older message never undoes a newer one");
+    say("/unregister", 3);
+    assert!(listed().is_empty());
+    say("/register", 2);
+    assert!(listed().is_empty());
+    assert_eq!(Input::decode("/nope", "").unwrap_err().0, 404);
+    assert_eq!(Input::decode("/register", r#"{"destination":"crm"}"#).unwrap_err().0, 400);
+}
+
+/// Through the simulated runtime: a change's answer is held until every
+/// copy of the apps taken before it has expired, and a deletion's call ends
+/// the app's delivery log at once.
+#[test]
+fn in_the_runtime_a_change_waits_out_every_copy_and_a_deletion_ends_the_apps_log() {
+    use support::world::{Obj, World};
+    let base = support::config(&[]);
+    let mut w = World::new(base.clone(), NOW);
+    let change = |name: &str, body: &str| Change { by: "0a1b2c3d".into(), name: name.into(), body: body.into(), key: None };
+    let app = r#"{"name":"crm","url":"https://crm.example/hook","types":["conversation_push"],"signed":false}"#;
+    let (path, body) = Input::Change { op: ChangeOp::Create, change: change("", app) }.encode();
+    let (status, answer) = w.request(&Obj::Registry, path, &body).unwrap();
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(w.now, NOW + i64::from(base.apps_lease_ms) + LEASE_MARGIN_MS, "answered once every copy taken before it expired");
+    // The isolates' copy of the apps, and a webhook routed by it.
+    let (_, copy) = w.request(&Obj::Registry, "/routes", r#"{"known":-1}"#).unwrap();
+    let routes = Routes::decode(&copy).unwrap().1.unwrap();
+    let key = routes.apps[0].log_key();
+    w.config = base.with_apps(&routes, &|_| None);
+    w.app(&key, |_| None);
+    assert_eq!(w.webhook(r#"{"orgId":1,"type":"conversation_push","data":{"conversationId":7}}"#), 200);
+    assert_eq!(w.requests.len(), 1);
+    // Deleted: its log is told at once, and ends what it holds.
+    let (path, body) = Input::Change { op: ChangeOp::Delete, change: change("crm", "") }.encode();
+    assert_eq!(w.request(&Obj::Registry, path, &body).unwrap().0, 200);
+    assert!(w.trace.iter().any(|t| t.starts_with(&format!("log {key} /end:"))), "{:#?}", w.trace);
+    let (_, list) = w.log_op(&key, "/list", "{}").unwrap();
+    assert!(list.contains(r#""status":"failed""#) && list.contains("its app crm was removed"), "{list}");
+    w.config = base;
+    w.run_until(w.now + 600_000);
+    assert_eq!(w.requests.len(), 1, "nothing of it is sent again");
+    w.invariants().unwrap();
 }

@@ -25,7 +25,7 @@
 //! well below (half the backlog; 70 % of the log).
 
 use super::destination::{check_url, read_name, Destination, SigningSecret, Source, TokenMode, UrlParser};
-use super::message::{Fields, MessageError};
+use super::wire::{Fields, MessageError};
 use crate::json::{self, Limits, Value, Writer};
 use crate::problem::Problem;
 
@@ -232,6 +232,8 @@ pub fn parse(text: Option<&str>, secret: &impl Fn(&str) -> Option<String>, parse
                 rate_per_second: None,
                 source: Source::Declared,
                 incarnation: None,
+                ordered: false,
+                listen: false,
             };
             targets.push(Target { destination, secret_name, format, kinds });
         } else {
@@ -382,6 +384,15 @@ pub fn slack(alert_json: &str) -> String {
     Writer::object().str("text", &out).finish()
 }
 
+/// What an alert is about: its kind, when, which app, the app's state.
+#[derive(Clone, Copy, Debug)]
+pub struct About<'a> {
+    pub kind: Kind,
+    pub now: i64,
+    pub destination: &'a str,
+    pub state: &'a str,
+}
+
 /// One kind's coalescing: when its last alert went, and what came since.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Coalesce {
@@ -419,9 +430,10 @@ impl AlertState {
         &mut self.kinds[i].1
     }
 
-    /// An event of `kind` about `destination` at `now`: an alert now, or
-    /// counted for the coalesced one.
-    pub fn raise(&mut self, settings: &Alerting, kind: Kind, now: i64, destination: &str, state: &str, summary: String, detail: &str) {
+    /// An event `about` an app: an alert now, or counted for the coalesced
+    /// one. `summary` in the bridge's words, `detail` what the app said.
+    pub fn raise(&mut self, settings: &Alerting, about: About<'_>, summary: String, detail: &str) {
+        let About { kind, now, destination, state } = about;
         if settings.targets.is_empty() || is_alert_log(destination) || !settings.targets.iter().any(|t| t.wants(kind)) {
             return;
         }
@@ -478,29 +490,22 @@ impl AlertState {
         windows.chain(retry).min()
     }
 
-    /// The hand-off of the pending alerts to their targets, through an
-    /// outbox (scope `alerts:<destination>`): `None` when there is nothing
-    /// to hand off now.
-    pub fn handoff(&self, settings: &Alerting, destination: &str, now: i64) -> Option<(String, String)> {
+    /// The hand-off of the pending alerts: for each target that wants any
+    /// of them, its log's key and those alerts (id and JSON body); empty
+    /// when there is nothing to hand off now.
+    pub fn handoff(&self, settings: &Alerting, now: i64) -> Vec<(String, Vec<(String, String)>)> {
         if self.pending.is_empty() || self.retry_at.is_some_and(|r| r > now) {
-            return None;
+            return Vec::new();
         }
-        let mut events = Vec::new();
-        for alert in &self.pending {
-            let to: Vec<String> = settings.targets.iter().filter(|t| t.wants(alert.kind)).map(|t| t.destination.name.clone()).collect();
-            if to.is_empty() {
-                continue;
+        let mut out: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        for target in &settings.targets {
+            let alerts: Vec<(String, String)> =
+                self.pending.iter().filter(|a| target.wants(a.kind)).map(|a| (a.id.clone(), a.render(settings))).collect();
+            if !alerts.is_empty() {
+                out.push((target.destination.name.clone(), alerts));
             }
-            let mut e = Writer::object();
-            e.str("id", &alert.id).str("type", ALERT_TYPE).raw("to", &json::string_array(&to)).str("body", &alert.render(settings));
-            events.push(e.finish());
         }
-        if events.is_empty() {
-            return None;
-        }
-        let scope = format!("alerts:{destination}");
-        let payload = Writer::object().int("v", 2).str("scope", &scope).int("at", now).raw("events", &format!("[{}]", events.join(","))).finish();
-        Some((scope, payload))
+        out
     }
 
     /// The hand-off of these alerts (their ids) was taken: forget them.
@@ -602,10 +607,10 @@ mod tests {
         let s = settings();
         let mut a = AlertState::default();
         let t0 = 1_000_000;
-        a.raise(&s, Kind::Tripped, t0, "crm", "tripped", "crm tripped".into(), "");
+        a.raise(&s, About { kind: Kind::Tripped, now: t0, destination: "crm", state: "tripped" }, "crm tripped".into(), "");
         assert_eq!(a.pending.len(), 1);
         for i in 1..=40 {
-            a.raise(&s, Kind::Tripped, t0 + i * 1000, "crm", "tripped", format!("crm tripped #{i}"), "");
+            a.raise(&s, About { kind: Kind::Tripped, now: t0 + i * 1000, destination: "crm", state: "tripped" }, format!("crm tripped #{i}"), "");
         }
         assert_eq!(a.pending.len(), 1, "coalesced");
         assert_eq!(a.due(&s), Some(0), "the pending one goes now");
@@ -618,11 +623,11 @@ mod tests {
         assert_eq!(a.pending[0].count, 40);
         assert!(a.pending[0].summary.contains("crm tripped #40 (and 39 more like it since"), "{}", a.pending[0].summary);
         // Another kind is its own.
-        a.raise(&s, Kind::Recovered, t0 + 1, "crm", "active", "crm answers".into(), "");
+        a.raise(&s, About { kind: Kind::Recovered, now: t0 + 1, destination: "crm", state: "active" }, "crm answers".into(), "");
         assert_eq!(a.pending.len(), 2);
         // Nobody wants backlog alerts but ops; alert logs and a bridge without targets raise none.
-        a.raise(&s, Kind::Tripped, t0, "@ops", "tripped", "x".into(), "");
-        a.raise(&Alerting::default(), Kind::Tripped, t0, "other", "tripped", "x".into(), "");
+        a.raise(&s, About { kind: Kind::Tripped, now: t0, destination: "@ops", state: "tripped" }, "x".into(), "");
+        a.raise(&Alerting::default(), About { kind: Kind::Tripped, now: t0, destination: "other", state: "tripped" }, "x".into(), "");
         assert_eq!(a.pending.len(), 2);
     }
 
@@ -630,23 +635,22 @@ mod tests {
     fn an_alert_is_handed_off_once_per_format_with_a_stable_id() {
         let s = settings();
         let mut a = AlertState::default();
-        a.raise(&s, Kind::Tripped, 5, "crm", "tripped", "crm tripped: its last 5 attempts failed".into(), "");
-        a.raise(&s, Kind::Backlog, 5, "crm", "tripped", "crm has 1001 deliveries waiting".into(), "");
-        let (scope, payload) = a.handoff(&s, "crm", 10).unwrap();
-        assert_eq!(scope, "alerts:crm");
-        let h = super::super::handoff::HandOff::decode(&payload).unwrap();
-        let got: Vec<(&str, Vec<&str>)> = h.events.iter().map(|e| (e.id.as_str(), e.to.iter().map(String::as_str).collect())).collect();
-        let (tripped, backlog) = (&a.pending[0].id, &a.pending[1].id);
-        assert_eq!(got, [(tripped.as_str(), vec!["@ops", "@pager"]), (backlog.as_str(), vec!["@ops"])]);
+        a.raise(&s, About { kind: Kind::Tripped, now: 5, destination: "crm", state: "tripped" }, "crm tripped: its last 5 attempts failed".into(), "");
+        a.raise(&s, About { kind: Kind::Backlog, now: 5, destination: "crm", state: "tripped" }, "crm has 1001 deliveries waiting".into(), "");
+        let handed = a.handoff(&s, 10);
+        let (tripped, backlog) = (a.pending[0].id.clone(), a.pending[1].id.clone());
+        let got: Vec<(&str, Vec<&str>)> = handed.iter().map(|(t, alerts)| (t.as_str(), alerts.iter().map(|(id, _)| id.as_str()).collect())).collect();
+        assert_eq!(got, [("@ops", vec![tripped.as_str(), backlog.as_str()]), ("@pager", vec![tripped.as_str()])]);
+        let body = &handed[0].1[0].1;
         assert_eq!(
-            h.events[0].body,
+            *body,
             format!(r#"{{"type":"drift_bridge.alert","id":"{tripped}","kind":"tripped","destination":"crm","state":"tripped","at":5,"summary":"crm tripped: its last 5 attempts failed","count":1,"link":"https://bridge.example/admin.html#destination=crm"}}"#)
         );
-        assert_eq!(slack(&h.events[0].body), r#"{"text":"[drift-bridge] crm tripped: its last 5 attempts failed <https://bridge.example/admin.html#destination=crm|Open the admin page>"}"#);
-        assert_eq!(Alert::new(Kind::Tripped, 5, "crm", "x", "y".into(), 1).id, *tripped, "the same alert, the same id");
+        assert_eq!(slack(body), r#"{"text":"[drift-bridge] crm tripped: its last 5 attempts failed <https://bridge.example/admin.html#destination=crm|Open the admin page>"}"#);
+        assert_eq!(Alert::new(Kind::Tripped, 5, "crm", "x", "y".into(), 1).id, tripped, "the same alert, the same id");
         // A failed hand-off waits, doubling; a taken one is forgotten.
         a.failed(10);
-        assert_eq!(a.handoff(&s, "crm", 11), None);
+        assert!(a.handoff(&s, 11).is_empty());
         assert_eq!(a.retry_at, Some(10 + RETRY_MS));
         a.failed(20);
         assert_eq!(a.retry_at, Some(20 + 2 * RETRY_MS));
@@ -654,7 +658,7 @@ mod tests {
         a.taken(&ids.iter().map(String::as_str).collect::<Vec<_>>());
         assert!(a.pending.is_empty());
         // It survives the state row.
-        a.raise(&s, Kind::DeadLetter, 99, "crm", "active", "a dead letter".into(), "");
+        a.raise(&s, About { kind: Kind::DeadLetter, now: 99, destination: "crm", state: "active" }, "a dead letter".into(), "");
         let text = a.encode();
         let value = json::parse(&text, &Limits::INTERNAL).unwrap();
         assert_eq!(AlertState::decode(&value).unwrap(), a);
@@ -665,7 +669,7 @@ mod tests {
         let s = settings();
         let mut a = AlertState::default();
         let said = "the app answered 500: <!channel> urgent <https://evil.example/login|Open the admin page> & more\nsecond line";
-        a.raise(&s, Kind::Tripped, 5, "crm", "tripped", "crm tripped: its last 5 attempts failed".into(), said);
+        a.raise(&s, About { kind: Kind::Tripped, now: 5, destination: "crm", state: "tripped" }, "crm tripped: its last 5 attempts failed".into(), said);
         let body = a.pending[0].render(&s);
         let text = json::parse(&slack(&body), &Limits::INTERNAL).unwrap().get("text").unwrap().as_str().unwrap().text().into_owned();
         assert_eq!(
@@ -684,7 +688,7 @@ mod tests {
         assert!(text.contains("(admin page: https://x.example/a|b&gt;/admin.html"), "{text}");
         // Long answers are clipped.
         let mut b = AlertState::default();
-        b.raise(&s, Kind::Tripped, 5, "crm", "tripped", "x".into(), &"y".repeat(1000));
+        b.raise(&s, About { kind: Kind::Tripped, now: 5, destination: "crm", state: "tripped" }, "x".into(), &"y".repeat(1000));
         assert_eq!(b.pending[0].detail.chars().count(), MAX_DETAIL_CHARS + 1);
     }
 }

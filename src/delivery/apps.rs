@@ -17,8 +17,8 @@
 //! ran, and no isolate ever routes by a copy it could not confirm.
 
 use super::destination::{Destination, Destinations, SigningSecret, Source, Spec, TokenSetting};
-use super::message::{self, Fields, MessageError};
-use crate::json::{self, Limits, Value, Writer};
+use super::wire::{self as message, Fields, MessageError};
+use crate::json::{self, Limits, Writer};
 use crate::problem::Problem;
 
 /// The most apps the registry keeps (declared apps are not counted).
@@ -85,13 +85,15 @@ impl App {
         Ok(App {
             spec: Spec {
                 name: f.str("name")?,
-                url: f.str("url")?,
+                url: f.opt_str("url")?.unwrap_or_default(),
                 types: f.strings("types")?,
                 token,
                 signing_secrets: Vec::new(),
                 signed: !secrets.is_empty(),
                 org_ids: f.integers("orgIds")?,
                 rate_per_second: rate,
+                ordered: f.bool("ordered")?,
+                listen: f.bool("listen")?,
             },
             id: f.opt_str("id")?,
             secrets,
@@ -104,14 +106,6 @@ impl App {
         const KIND: &str = "stored app";
         let value = message::parse(KIND, text, &Limits::INTERNAL)?;
         App::decode_fields(&Fields::parse(KIND, &value)?)
-    }
-
-    /// What routing needs of it, `[name,[types],[orgIds],rate|null,id|null]`
-    /// ([`Routing`]).
-    pub fn routing(&self) -> String {
-        let rate = self.spec.rate_per_second.map_or_else(|| "null".to_owned(), |r| r.to_string());
-        let id = self.id.as_deref().map_or_else(|| "null".to_owned(), crate::escape::quoted);
-        format!("[{},{},[{}],{rate},{id}]", crate::escape::quoted(&self.spec.name), json::string_array(&self.spec.types), self.spec.org_ids.join(","))
     }
 
     /// Its delivery log's key.
@@ -136,6 +130,8 @@ impl App {
             rate_per_second: self.spec.rate_per_second,
             source: Source::Runtime,
             incarnation: self.id.clone(),
+            ordered: self.spec.ordered,
+            listen: self.spec.listen,
         })
     }
 
@@ -164,17 +160,25 @@ impl App {
     }
 }
 
-/// `name`, `url`, `types`, `token`, `tokenSecret`, `orgIds`, `ratePerSecond`.
+/// `name`, `url` (or `"listen": true`), `types`, `token`, `tokenSecret`,
+/// `orgIds`, `ratePerSecond`, `ordered`.
 fn write_public(w: &mut Writer, spec: &Spec) {
-    w.str("name", &spec.name)
-        .str("url", &spec.url)
-        .raw("types", &json::string_array(&spec.types))
+    w.str("name", &spec.name);
+    if spec.listen {
+        w.bool("listen", true);
+    } else {
+        w.str("url", &spec.url);
+    }
+    w.raw("types", &json::string_array(&spec.types))
         .str("token", spec.token.as_str())
         .opt_str("tokenSecret", spec.token.secret());
     if !spec.org_ids.is_empty() {
         w.raw("orgIds", &format!("[{}]", spec.org_ids.join(",")));
     }
     w.opt_int("ratePerSecond", spec.rate_per_second.map(i64::from));
+    if spec.ordered {
+        w.bool("ordered", true);
+    }
 }
 
 /// A copy of the registry's apps at one version: what `/routes` answers,
@@ -186,18 +190,11 @@ pub struct Routes {
 }
 
 impl Routes {
-    /// `{"version","routing":[[name,[types],[orgIds],rate|null],…],"apps":[…]}`:
-    /// `routing` is what routing needs of each app, which the module that
-    /// serves webhooks reads ([`Routing::decode`]); `apps` everything, which
-    /// the operator's module reads.
+    /// `{"version","apps":[…]}`: every app as stored (the isolates' copy
+    /// holds their URLs and secrets: the delivery logs send from it).
     pub fn encode(&self) -> String {
         let apps: Vec<String> = self.apps.iter().map(App::encode).collect();
-        let routing: Vec<String> = self.apps.iter().map(App::routing).collect();
-        Writer::object()
-            .int("version", self.version)
-            .raw("routing", &format!("[{}]", routing.join(",")))
-            .raw("apps", &format!("[{}]", apps.join(",")))
-            .finish()
+        Writer::object().int("version", self.version).raw("apps", &format!("[{}]", apps.join(","))).finish()
     }
 
     /// `/routes`' answer when the caller's copy is current.
@@ -215,64 +212,6 @@ impl Routes {
             return Ok((version, None));
         }
         Ok((version, Some(Routes { version, apps: f.each("apps", App::decode_fields)? })))
-    }
-}
-
-/// What routing needs of an app: where webhooks go and how fast. The
-/// module that serves webhooks and runs the delivery logs keeps only this
-/// of the registry's apps (their URLs and secrets are the consumer's, in
-/// the operator's module), read with a few lines of code.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Routing {
-    pub name: String,
-    pub types: Vec<String>,
-    pub org_ids: Vec<String>,
-    pub rate_per_second: Option<u32>,
-    pub incarnation: Option<String>,
-}
-
-impl Routing {
-    /// Reads `/routes`' answer for its `routing`: `Ok(None)` when it says
-    /// the caller's copy is current.
-    pub fn decode(text: &str) -> Result<(i64, Option<Vec<Routing>>), String> {
-        let value = json::parse(text, &Limits::INTERNAL).map_err(|e| e.to_string())?;
-        let version = value.get("version").and_then(Value::as_integer).and_then(|n| n.parse().ok()).ok_or("no version")?;
-        if value.get("same") == Some(&Value::Bool(true)) {
-            return Ok((version, None));
-        }
-        let Some(Value::Array(items)) = value.get("routing") else { return Err("no routing".into()) };
-        let texts = |v: &Value<'_>| -> Vec<String> {
-            match v {
-                Value::Array(a) => a.iter().filter_map(|t| t.as_str().map(|s| s.text().into_owned()).or_else(|| t.as_integer().map(str::to_owned))).collect(),
-                _ => Vec::new(),
-            }
-        };
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let Value::Array(fields) = item else { return Err("a route is not an array".into()) };
-            let (Some(name), Some(types), Some(orgs)) = (fields.first().and_then(Value::as_str), fields.get(1), fields.get(2)) else {
-                return Err("a route lacks a field".into());
-            };
-            let rate = fields.get(3).and_then(Value::as_integer).and_then(|n| n.parse().ok());
-            let incarnation = fields.get(4).and_then(Value::as_str).map(|s| s.text().into_owned());
-            out.push(Routing { name: name.text().into_owned(), types: texts(types), org_ids: texts(orgs), rate_per_second: rate, incarnation });
-        }
-        Ok((version, Some(out)))
-    }
-
-    /// The app as routing sees it: no URL, no token handling, no secret.
-    pub fn destination(&self) -> Destination {
-        Destination {
-            name: self.name.clone(),
-            url: String::new(),
-            types: self.types.clone(),
-            token: super::destination::TokenMode::Keep,
-            signing: Vec::new(),
-            org_ids: self.org_ids.clone(),
-            rate_per_second: self.rate_per_second,
-            source: Source::Runtime,
-            incarnation: self.incarnation.clone(),
-        }
     }
 }
 
@@ -327,14 +266,6 @@ pub fn fingerprint(token: &str) -> String {
     digest[..4].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// [`merge`] for the module that serves webhooks: the declared apps, then
-/// the registry's as routing sees them.
-pub fn merge_routing(declared: &Destinations, routing: &[Routing]) -> Destinations {
-    let mut list = declared.list.clone();
-    list.extend(routing.iter().filter(|r| declared.get(&r.name).is_none()).map(Routing::destination));
-    Destinations { list, secret_names: declared.secret_names.clone() }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,22 +294,11 @@ mod tests {
         let routes = Routes { version: 4, apps: vec![app.clone()] };
         assert_eq!(Routes::decode(&routes.encode()).unwrap(), (4, Some(Routes { version: 4, apps: vec![back] })));
         assert_eq!(Routes::decode(&Routes::encode_same(4)).unwrap(), (4, None));
-        // The routing part says of each app what routing needs, the same as the whole.
-        let (version, routing) = Routing::decode(&routes.encode()).unwrap();
+        // What the isolates' copy routes by is the app as stored.
         let whole = app.destination(&|_| None, &[]).unwrap();
-        let light = routing.unwrap().remove(0).destination();
-        assert_eq!(version, 4);
-        assert_eq!(
-            (&light.name, &light.types, &light.org_ids, light.rate_per_second, &light.incarnation),
-            (&whole.name, &whole.types, &whole.org_ids, whole.rate_per_second, &whole.incarnation)
-        );
         assert_eq!(whole.log_key(), "crm~0123456789abcdef");
-        for event_type in ["conversation_push", "conversation_inactive"] {
-            for org in [Some("7"), Some("8"), None] {
-                assert_eq!(light.wants(event_type, org), whole.wants(event_type, org), "{event_type} {org:?}");
-            }
-        }
-        assert_eq!(Routing::decode(&Routes::encode_same(4)).unwrap(), (4, None));
+        assert!(whole.wants("conversation_push", Some("7")) && !whole.wants("conversation_push", Some("8")));
+        assert!(!whole.wants("conversation_inactive", Some("7")));
     }
 
     #[test]
@@ -454,7 +374,6 @@ mod tests {
         let mut w = Writer::object();
         app.write_public(&mut w, 0);
         assert!(!w.finish().contains("tok-123"));
-        assert!(!app.routing().contains("tok-123"));
     }
 
     #[test]

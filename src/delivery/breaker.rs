@@ -22,7 +22,7 @@
 //!
 //! Pure state and transitions; the delivery log stores it with its state.
 
-use super::message::{Fields, MessageError};
+use super::wire::{Fields, MessageError};
 use crate::json::{Value, Writer};
 
 /// How the breaker behaves (the `CIRCUIT_*` and `DRAIN_PER_SECOND` settings).

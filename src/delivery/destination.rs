@@ -89,6 +89,7 @@ pub struct SigningSecret {
 pub struct Destination {
     /// Unique, `[A-Za-z0-9_-]{1,64}`; part of delivery ids and queue messages.
     pub name: String,
+    /// Where its deliveries are POSTed ("" for an app that takes a listener).
     pub url: String,
     /// Drift type names, or `*` for every type.
     pub types: Vec<String>,
@@ -109,6 +110,12 @@ pub struct Destination {
     /// (`None`: a declared app or an alert target, whose name is its
     /// identity, or an app created before incarnations existed).
     pub incarnation: Option<String>,
+    /// Whether a conversation's next event waits until the one before it has
+    /// settled (`"ordered": true`).
+    pub ordered: bool,
+    /// Whether it has no URL and takes its deliveries over the WebSocket of
+    /// `drift-bridge listen` (`"listen": true`): held while none is connected.
+    pub listen: bool,
 }
 
 /// Separates an app's name from its incarnation in a delivery log's key:
@@ -261,8 +268,8 @@ pub enum Kind {
     Runtime,
 }
 
-const DECLARED_FIELDS: [&str; 8] = ["name", "url", "types", "token", "tokenSecret", "signingSecret", "orgIds", "ratePerSecond"];
-const RUNTIME_FIELDS: [&str; 9] = ["name", "url", "types", "token", "tokenSecret", "replacementToken", "signed", "orgIds", "ratePerSecond"];
+const DECLARED_FIELDS: [&str; 10] = ["name", "url", "types", "token", "tokenSecret", "signingSecret", "orgIds", "ratePerSecond", "ordered", "listen"];
+const RUNTIME_FIELDS: [&str; 11] = ["name", "url", "types", "token", "tokenSecret", "replacementToken", "signed", "orgIds", "ratePerSecond", "ordered", "listen"];
 
 /// The longest `replacementToken`.
 pub const MAX_REPLACEMENT_TOKEN_BYTES: usize = 4096;
@@ -359,6 +366,9 @@ pub struct Spec {
     pub signed: bool,
     pub org_ids: Vec<String>,
     pub rate_per_second: Option<u32>,
+    pub ordered: bool,
+    /// No URL (`url` is ""): its deliveries go to `drift-bridge listen`.
+    pub listen: bool,
 }
 
 impl Spec {
@@ -394,6 +404,8 @@ impl Spec {
             rate_per_second: self.rate_per_second,
             source: Source::Declared,
             incarnation: None,
+            ordered: self.ordered,
+            listen: self.listen,
         })
     }
 }
@@ -434,7 +446,21 @@ pub fn read_spec(item: &Value<'_>, kind: Kind, parse_url: UrlParser) -> Result<S
         }
     };
     let name = read_name(item, &mut errors);
+    let listen = match item.get("listen") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => {
+            errors.push(("listen".into(), format!("expected true or false, found {}", v.describe())));
+            false
+        }
+    };
     let url = match string("url", &mut errors) {
+        // An app that takes a listener has no URL.
+        _ if listen && matches!(item.get("url"), None | Some(Value::Null)) => None,
+        _ if listen => {
+            errors.push(("url".into(), "an app with \"listen\": true has no URL: its deliveries go to drift-bridge listen".into()));
+            None
+        }
         None if item.get("url").is_none() => {
             errors.push(("url".into(), "missing".into()));
             None
@@ -580,8 +606,18 @@ pub fn read_spec(item: &Value<'_>, kind: Kind, parse_url: UrlParser) -> Result<S
             }
         },
     };
+    let ordered = match item.get("ordered") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => {
+            errors.push(("ordered".into(), format!("expected true or false, found {}", v.describe())));
+            false
+        }
+    };
     if errors.is_empty() {
         Ok(Spec {
+            ordered,
+            listen,
             name: name.unwrap_or_default(),
             url: url.unwrap_or_default(),
             types,

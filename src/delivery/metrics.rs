@@ -14,7 +14,7 @@
 //! Latency percentiles are estimated from the histogram, as Prometheus'
 //! `histogram_quantile` does: linear within the bucket the rank falls in.
 
-use super::message::{Fields, MessageError};
+use super::wire::{Fields, MessageError};
 use super::sql::{Arg, Sql, StorageError};
 use crate::json::{Value, Writer};
 
@@ -207,9 +207,15 @@ impl Minute {
     }
 
     /// Writes the counts of the minute that is over (if any) and starts
-    /// `now`'s minute.
+    /// `now`'s minute. Run before anything of `now` is counted, so that
+    /// what is counted lands in its own minute.
     pub fn flush(&mut self, sql: &impl Sql, now: i64) -> Result<(), StorageError> {
         if !self.due(now) {
+            return Ok(());
+        }
+        if self.start == 0 {
+            // Nothing counted yet in any minute: what is there is now's.
+            self.start = minute_of(now);
             return Ok(());
         }
         let hour = self.start - self.start.rem_euclid(HOUR_MS);

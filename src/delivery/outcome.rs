@@ -1,15 +1,16 @@
 //! How one delivery attempt ended, in words for the log: the status
 //! decides what happens next (the delivery log's [`crate::delivery::log`]
 //! and the breaker's [`crate::delivery::breaker::Signal`]); the answer's body
-//! is only a clue, read by the consumer up to [`EXCERPT_BYTES`] within the
-//! attempt's deadline.
+//! is only a clue, read by whoever made the request (the entry, or
+//! `drift-bridge listen`) up to [`EXCERPT_BYTES`] within the attempt's
+//! deadline.
 
 /// How much of an app's answer is read, at most, for the log.
 pub const EXCERPT_BYTES: usize = 4096;
 /// How much of it is kept in `last_error`.
 const EXCERPT_CHARS: usize = 200;
 
-/// How an attempt ended, as the consumer saw it.
+/// How an attempt ended, as the one who made the request saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
     /// The app answered `code`. Redirects are answers too: they are never

@@ -16,7 +16,7 @@
 use super::apps::{self, App, Routes, DEFAULT_OVERLAP_SECONDS, LEASE_MARGIN_MS, MAX_APPS, MAX_OVERLAP_SECONDS, SECRET_BYTES};
 use super::destination::{read_spec, typos, Destinations, Kind, SigningSecret, Spec, TokenSetting, UrlParser};
 use super::effects::{Call, Effects, Object, Reply};
-use super::message::{self, Fields, Logs, MessageError, Named, Registration};
+use super::wire::{self as message, Fields, MessageError};
 use super::sql::{Arg, Sql, StorageError};
 use crate::json::{self, Limits, Value, Writer};
 
@@ -60,12 +60,132 @@ pub fn open(sql: &impl Sql) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// What the registry takes: one input per step, read once, here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A delivery log holds deliveries (or, `holds` false, holds none any more).
+    Register { registration: Registration, holds: bool },
+    /// Every delivery log that holds deliveries.
+    Logs,
+    /// The apps, for an isolate's copy (`known`: the version it has).
+    Routes { known: Option<i64> },
+    /// The apps in the admin API's words.
+    Apps,
+    /// The history of changes, newest first.
+    Changes { limit: i64, before: i64 },
+    /// A change to the apps.
+    Change { op: ChangeOp, change: Change },
+}
+
+/// A change to the apps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeOp {
+    Create,
+    Update,
+    Delete,
+    Rotate,
+}
+
+impl ChangeOp {
+    fn path(self) -> &'static str {
+        match self {
+            ChangeOp::Create => "/create",
+            ChangeOp::Update => "/update",
+            ChangeOp::Delete => "/delete",
+            ChangeOp::Rotate => "/rotate",
+        }
+    }
+}
+
+impl Input {
+    /// Reads a request's path and body.
+    pub fn decode(path: &str, body: &str) -> Result<Input, (u16, String)> {
+        let bad = |e: MessageError| (400, e.to_string());
+        let int = |name: &str| -> Option<i64> {
+            json::parse(body, &Limits::INTERNAL).ok()?.get(name).and_then(Value::as_integer).and_then(|n| n.parse::<i64>().ok())
+        };
+        Ok(match path {
+            "/register" | "/unregister" => Input::Register { registration: Registration::decode(body).map_err(bad)?, holds: path == "/register" },
+            "/logs" => Input::Logs,
+            "/routes" => Input::Routes { known: int("known") },
+            "/apps" => Input::Apps,
+            "/changes" => Input::Changes { limit: int("limit").unwrap_or(50).clamp(1, 200), before: int("before").unwrap_or(i64::MAX) },
+            "/create" | "/update" | "/delete" | "/rotate" => {
+                let op = [ChangeOp::Create, ChangeOp::Update, ChangeOp::Delete, ChangeOp::Rotate].into_iter().find(|o| o.path() == path).unwrap_or(ChangeOp::Create);
+                Input::Change { op, change: Change::decode(body).map_err(bad)? }
+            }
+            other => return Err((404, format!("unknown registry operation {}", crate::escape::quoted(other)))),
+        })
+    }
+
+    /// The path and body [`Input::decode`] reads back as this input.
+    pub fn encode(&self) -> (&'static str, String) {
+        match self {
+            Input::Register { registration, holds } => (if *holds { "/register" } else { "/unregister" }, registration.encode()),
+            Input::Logs => ("/logs", String::new()),
+            Input::Routes { known } => ("/routes", Writer::object().int("known", known.unwrap_or(-1)).finish()),
+            Input::Apps => ("/apps", String::new()),
+            Input::Changes { limit, before } => ("/changes", Writer::object().int("limit", *limit).int("before", *before).finish()),
+            Input::Change { op, change } => (op.path(), change.encode()),
+        }
+    }
+}
+
+/// One step of the registry.
+pub fn step(sql: &impl Sql, ctx: &Admin<'_>, input: Input) -> Result<Effects, StorageError> {
+    match input {
+        Input::Register { registration, holds } => register(sql, &registration, holds, ctx.now),
+        Input::Logs => logs(sql),
+        Input::Routes { known } => routes(sql, known, ctx.now),
+        Input::Apps => list(sql, ctx.now),
+        Input::Changes { limit, before } => changes(sql, limit, before),
+        Input::Change { op, change: c } => change(sql, ctx, op, &c),
+    }
+}
+
+/// A delivery log tells the registry it holds rows (so that the admin API
+/// finds it after its app is removed), or that it holds none any more.
+/// `epoch` orders them: an older message never undoes a newer one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// The log's key.
+    pub destination: String,
+    pub epoch: i64,
+}
+
+impl Registration {
+    pub fn encode(&self) -> String {
+        Writer::object().str("destination", &self.destination).int("epoch", self.epoch).finish()
+    }
+
+    pub fn decode(text: &str) -> Result<Registration, MessageError> {
+        const KIND: &str = "registration";
+        let value = message::parse(KIND, text, &Limits::INTERNAL)?;
+        let f = Fields::parse(KIND, &value)?;
+        Ok(Registration { destination: f.str("destination")?, epoch: f.int("epoch")? })
+    }
+}
+
+/// The registry's answer to `Logs`: every delivery log that holds rows, by key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Logs {
+    pub keys: Vec<String>,
+}
+
+impl Logs {
+    pub fn encode(&self) -> String {
+        Writer::object().raw("logs", &json::string_array(&self.keys)).finish()
+    }
+
+    pub fn decode(text: &str) -> Result<Logs, MessageError> {
+        const KIND: &str = "/logs";
+        let value = message::parse(KIND, text, &Limits::INTERNAL)?;
+        Ok(Logs { keys: Fields::parse(KIND, &value)?.strings("logs")? })
+    }
+}
+
 /// `/register` (`holds`) or `/unregister`.
-pub fn register(sql: &impl Sql, body: &str, holds: bool, now: i64) -> Result<Effects, StorageError> {
-    let r = match Registration::decode(body) {
-        Ok(r) => r,
-        Err(e) => return Ok(Effects::reply(Reply::status(400, e.to_string()))),
-    };
+fn register(sql: &impl Sql, r: &Registration, holds: bool, now: i64) -> Result<Effects, StorageError> {
     sql.execute(
         "INSERT INTO logs (destination, epoch, holds, since) VALUES (?, ?, ?, ?) ON CONFLICT (destination) DO UPDATE \
          SET epoch = excluded.epoch, holds = excluded.holds, since = excluded.since WHERE excluded.epoch > logs.epoch",
@@ -76,10 +196,10 @@ pub fn register(sql: &impl Sql, body: &str, holds: bool, now: i64) -> Result<Eff
 }
 
 /// `/logs`: the destinations whose logs hold deliveries, by name.
-pub fn logs(sql: &impl Sql) -> Result<Effects, StorageError> {
+fn logs(sql: &impl Sql) -> Result<Effects, StorageError> {
     let destinations =
         sql.query("SELECT destination FROM logs WHERE holds = 1 ORDER BY destination", &[])?.into_iter().map(|mut r| r.take(0)).collect();
-    Ok(Effects::reply(Reply::ok(Logs { destinations }.encode())))
+    Ok(Effects::reply(Reply::ok(Logs { keys: destinations }.encode())))
 }
 
 // ------------------------------------------------------------------ the apps
@@ -107,8 +227,7 @@ fn find(sql: &impl Sql, name: &str) -> Result<Option<App>, StorageError> {
 /// `/routes` (`{"known": <version>}`): the apps and their version, for an
 /// isolate's copy ([`Routes`]); only the version when the caller's copy is
 /// current. The stored texts joined, nothing decoded.
-pub fn routes(sql: &impl Sql, body: &str, now: i64) -> Result<Effects, StorageError> {
-    let known = json::parse(body, &Limits::INTERNAL).ok().and_then(|v| v.get("known").and_then(Value::as_integer).and_then(|n| n.parse::<i64>().ok()));
+fn routes(sql: &impl Sql, known: Option<i64>, now: i64) -> Result<Effects, StorageError> {
     // A secret whose overlap ended leaves every copy of the apps with this answer.
     let purged = purge_expired(sql, now)?;
     let version = version(sql)?;
@@ -117,9 +236,9 @@ pub fn routes(sql: &impl Sql, body: &str, now: i64) -> Result<Effects, StorageEr
         fx.reply = Some(Reply::ok(Routes::encode_same(version)));
         return Ok(fx);
     }
-    let rows = sql.query("SELECT config, routing FROM apps ORDER BY name", &[])?;
-    let join = |i: usize| rows.iter().map(|r| r.text(i).unwrap_or("null")).collect::<Vec<_>>().join(",");
-    let answer = format!("{{\"version\":{version},\"routing\":[{}],\"apps\":[{}]}}", join(1), join(0));
+    let rows = sql.query("SELECT config FROM apps ORDER BY name", &[])?;
+    let apps = rows.iter().map(|r| r.text(0).unwrap_or("null")).collect::<Vec<_>>().join(",");
+    let answer = format!("{{\"version\":{version},\"apps\":[{apps}]}}");
     fx.reply = Some(Reply::ok(answer));
     Ok(fx)
 }
@@ -182,7 +301,7 @@ pub fn valid_idempotency_key(key: &str) -> bool {
 /// (`create`, `update`, `delete`, `rotate`). With an Idempotency-Key, the
 /// same key and the same request answer what the first did (held as long as
 /// the first answer was); the same key with another request is refused.
-pub fn change(sql: &impl Sql, ctx: &Admin<'_>, op: &str, change: &Change) -> Result<Effects, StorageError> {
+fn change(sql: &impl Sql, ctx: &Admin<'_>, op: ChangeOp, change: &Change) -> Result<Effects, StorageError> {
     let Some(key) = &change.key else { return run(sql, ctx, op, change) };
     if !valid_idempotency_key(key) {
         return Ok(refuse(400, "invalid_parameter", "an Idempotency-Key is 1 to 64 letters, digits, '-' or '_'", "", &[]));
@@ -226,24 +345,23 @@ pub fn change(sql: &impl Sql, ctx: &Admin<'_>, op: &str, change: &Change) -> Res
     Ok(fx)
 }
 
-fn run(sql: &impl Sql, ctx: &Admin<'_>, op: &str, change: &Change) -> Result<Effects, StorageError> {
+fn run(sql: &impl Sql, ctx: &Admin<'_>, op: ChangeOp, change: &Change) -> Result<Effects, StorageError> {
     purge_expired(sql, ctx.now)?;
     match op {
-        "create" => create(sql, ctx, change),
-        "update" => update(sql, ctx, change),
-        "delete" => delete(sql, ctx, change),
-        "rotate" => rotate(sql, ctx, change),
-        other => Ok(refuse(404, "not_found", &format!("unknown change {other}"), "", &[])),
+        ChangeOp::Create => create(sql, ctx, change),
+        ChangeOp::Update => update(sql, ctx, change),
+        ChangeOp::Delete => delete(sql, ctx, change),
+        ChangeOp::Rotate => rotate(sql, ctx, change),
     }
 }
 
 /// What identifies a request for its Idempotency-Key: what it does, to
 /// which app, with which body (not who asks: a rotated admin token may try
 /// again).
-fn request_fingerprint(op: &str, change: &Change) -> String {
+fn request_fingerprint(op: ChangeOp, change: &Change) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::new()
-        .chain_update(op.as_bytes())
+        .chain_update(op.path().as_bytes())
         .chain_update(b"\0")
         .chain_update(change.name.as_bytes())
         .chain_update(b"\0")
@@ -378,7 +496,8 @@ fn store(sql: &impl Sql, app: &App) -> Result<(), StorageError> {
     sql.execute(
         "INSERT INTO apps (name, config, routing) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET config = excluded.config, \
          routing = excluded.routing",
-        &[Arg::Text(&app.spec.name), Arg::Text(&app.encode()), Arg::Text(&app.routing())],
+        // (`routing`: kept for the tables of drift-bridge 0.3; nothing reads it.)
+        &[Arg::Text(&app.spec.name), Arg::Text(&app.encode()), Arg::Text("")],
     )?;
     Ok(())
 }
@@ -403,7 +522,9 @@ fn settings_detail(spec: &Spec, signed: bool) -> String {
 /// `?code=`), as the history and log lines show it.
 fn settings_json(spec: &Spec, signed: bool, redact: bool) -> String {
     let mut w = Writer::object();
-    if redact {
+    if spec.listen {
+        w.bool("listen", true);
+    } else if redact {
         w.str("url", &super::redact::url(&spec.url));
     } else {
         w.str("url", &spec.url);
@@ -417,6 +538,9 @@ fn settings_json(spec: &Spec, signed: bool, redact: bool) -> String {
         w.raw("orgIds", &format!("[{}]", spec.org_ids.join(",")));
     }
     w.opt_int("ratePerSecond", spec.rate_per_second.map(i64::from));
+    if spec.ordered {
+        w.bool("ordered", true);
+    }
     w.finish()
 }
 
@@ -424,7 +548,7 @@ fn settings_json(spec: &Spec, signed: bool, redact: bool) -> String {
 fn check(ctx: &Admin<'_>, value: &Value<'_>) -> Result<Spec, Vec<(String, String)>> {
     let spec = read_spec(value, Kind::Runtime, ctx.parse_url)?;
     let mut problems = typos(&spec.types);
-    if let Ok(url) = (ctx.parse_url)(&spec.url) {
+    if let Some(Ok(url)) = (!spec.listen).then(|| (ctx.parse_url)(&spec.url)) {
         if let Some(why) = super::destination::refuse_address(&url.hostname, ctx.allow_loopback) {
             problems.push(("url".into(), why));
         }
@@ -442,7 +566,7 @@ fn check(ctx: &Admin<'_>, value: &Value<'_>) -> Result<Spec, Vec<(String, String
 
 /// `POST /admin/destinations`: a new app; with signing on (the default), its
 /// secret is made here and shown once, in this answer.
-pub fn create(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
+fn create(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
     let value = match body_object(&change.body) {
         Ok(v) => v,
         Err(fx) => return Ok(fx),
@@ -482,7 +606,7 @@ const PATCH_FIELDS: [&str; 8] = ["url", "types", "token", "tokenSecret", "replac
 /// (`null` clears `orgIds`, `ratePerSecond` and `tokenSecret`); the result
 /// is checked as a whole, as a new app would be. Turning signing on makes a
 /// secret, shown once; turning it off forgets the secrets.
-pub fn update(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
+fn update(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
     if ctx.declared.get(&change.name).is_some() {
         return Ok(declared(&change.name));
     }
@@ -498,6 +622,18 @@ pub fn update(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effect
         if key == "name" {
             if !v.as_str().is_some_and(|s| s.eq_text(&change.name)) {
                 problems.push(("name".to_owned(), "an app cannot be renamed: create one under the new name and delete this one".to_owned()));
+            }
+        } else if key == "listen" {
+            if *v != Value::Bool(current.spec.listen) {
+                let message = "an app cannot start or stop taking a listener: create one with (or without) \"listen\": true and delete this one";
+                problems.push(("listen".to_owned(), message.to_owned()));
+            }
+        } else if key == "ordered" {
+            // Its log keeps a conversation's waiting events in line: they
+            // would be left there, or overtake each other, by a change.
+            if *v != Value::Bool(current.spec.ordered) {
+                let message = "an app cannot start or stop taking a conversation's events in order: create one with (or without) \"ordered\": true and delete this one";
+                problems.push(("ordered".to_owned(), message.to_owned()));
             }
         } else if !PATCH_FIELDS.contains(&key.as_ref()) {
             problems.push((key.to_string(), format!("unknown field; the fields a change may carry are {}", PATCH_FIELDS.join(", "))));
@@ -520,7 +656,7 @@ pub fn update(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effect
     }
     for (key, v) in patch {
         let key_text = key.text();
-        if key_text == "name" {
+        if key_text == "name" || key_text == "listen" || key_text == "ordered" {
             continue;
         }
         members.retain(|(k, _)| !k.eq_text(&key_text));
@@ -571,7 +707,7 @@ pub fn update(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effect
 
 /// `DELETE /admin/destinations/{name}`: from the next webhook on, nothing
 /// goes to it; what it still had on its way becomes a dead letter.
-pub fn delete(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
+fn delete(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
     if ctx.declared.get(&change.name).is_some() {
         return Ok(declared(&change.name));
     }
@@ -582,7 +718,8 @@ pub fn delete(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effect
     // Its incarnation ends now: its log makes dead letters of what it held,
     // and nothing of it reaches an app created later under the same name.
     let key = current.log_key();
-    fx.calls.push(Call { to: Object::DeliveryLog(key.clone()), op: "/end", body: Named { destination: key }.encode(), ticket: String::new() });
+    let body = Writer::object().str("destination", &key).finish();
+    fx.calls.push(Call { to: Object::DeliveryLog(key), path: "/end", body, ticket: None });
     Ok(fx)
 }
 
@@ -590,7 +727,7 @@ pub fn delete(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effect
 /// a day by default): a new secret, shown once; until the overlap ends,
 /// deliveries are signed with both. Answers `{"destination":{…},"secret",
 /// "previousSecretExpiresAt"?,"version"}`, as a create does.
-pub fn rotate(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
+fn rotate(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
     if ctx.declared.get(&change.name).is_some() {
         return Ok(refuse(
             409,
@@ -670,7 +807,7 @@ pub fn rotate(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effect
 }
 
 /// `/apps`: the apps in the admin API's words (never a secret), and the version.
-pub fn list(sql: &impl Sql, now: i64) -> Result<Effects, StorageError> {
+fn list(sql: &impl Sql, now: i64) -> Result<Effects, StorageError> {
     let items: Vec<String> = apps(sql)?
         .iter()
         .map(|a| {
@@ -684,11 +821,7 @@ pub fn list(sql: &impl Sql, now: i64) -> Result<Effects, StorageError> {
 }
 
 /// `/changes` (`{"limit": n, "before": seq}`): the history, newest first.
-pub fn changes(sql: &impl Sql, body: &str) -> Result<Effects, StorageError> {
-    let value = json::parse(body, &Limits::INTERNAL).unwrap_or(Value::Null);
-    let int = |name: &str| value.get(name).and_then(Value::as_integer).and_then(|n| n.parse::<i64>().ok());
-    let limit = int("limit").unwrap_or(50).clamp(1, 200);
-    let before = int("before").unwrap_or(i64::MAX);
+fn changes(sql: &impl Sql, limit: i64, before: i64) -> Result<Effects, StorageError> {
     let rows = sql.query(
         "SELECT seq, at, action, destination, by, version, detail FROM changes WHERE seq < ? ORDER BY seq DESC LIMIT ?",
         &[Arg::Int(before), Arg::Int(limit + 1)],

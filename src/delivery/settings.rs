@@ -16,8 +16,9 @@ pub struct Settings {
     pub retry_base_seconds: u32,
     /// How long one delivery attempt may take.
     pub delivery_timeout_ms: u32,
-    /// How long a delivery may show no progress before it is put on the
-    /// queue again (a lost queue message, a consumer that stopped).
+    /// How long past its deadline (and the report window) a request may go
+    /// unreported before its delivery log sends it again (the object was
+    /// evicted or the process died while the request was out).
     pub recovery_grace_seconds: u32,
     /// How long an accepted (event, destination) keeps the same pair from
     /// being delivered again.

@@ -4,7 +4,7 @@
 //! Every operation of the outbox and the delivery log is written against
 //! [`Sql`], never against a runtime type, so that the same code runs over
 //! Workers storage in production (src/worker/storage.rs) and over real
-//! SQLite in the native tests (tests/support/sqlite.rs). The interface is as
+//! SQLite in the native tests (tests/support/mod.rs). The interface is as
 //! small as the state machine needs: run a statement with bound arguments,
 //! read its rows, learn how many rows it wrote.
 //!
@@ -18,9 +18,22 @@ use std::fmt;
 /// A bound argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arg<'a> {
+    /// An integer within ±2^53: the Workers SQL API carries numbers as
+    /// JavaScript numbers, exact only that far (times, counts, positions).
     Int(i64),
     Text(&'a str),
+    /// An event id (64 bits, [`crate::delivery::key::event_bits`]), bound as
+    /// its 16 hex digits, the only form in which all 64 bits cross the
+    /// Workers SQL API and come back ([`Row::event`]).
+    Event(i64),
     Null,
+}
+
+impl Arg<'_> {
+    /// The text an [`Arg::Event`] is bound as.
+    pub fn event_text(bits: i64) -> String {
+        crate::delivery::key::event_hex(bits)
+    }
 }
 
 impl From<i64> for Arg<'_> {
@@ -105,6 +118,11 @@ impl Row {
     /// Column `i` as an integer, 0 when null or missing.
     pub fn int0(&self, i: usize) -> i64 {
         self.int(i).unwrap_or(0)
+    }
+
+    /// Column `i` as an event id stored by [`Arg::Event`], 0 when it is not one.
+    pub fn event(&self, i: usize) -> i64 {
+        self.text(i).and_then(crate::delivery::key::event_bits).unwrap_or(0)
     }
 
     /// Column `i` as text; `None` when null or missing.

@@ -2,23 +2,28 @@
 //! words the admin API shows.
 //!
 //! ```text
-//! queued ─▶ sending ─▶ delivered
-//!   ▲  │       │  └──▶ gone (the app answered 410) | failed (a dead letter)
-//!   │  ▼       ▼
-//!   │ held  retrying ─▶ sending …
-//!   └──┘
+//!  waiting ─▶ queued ─▶ sending ─▶ delivered
+//!               ▲  │      │  └──▶ gone (the app answered 410) | failed (a dead letter)
+//!               │  ▼      ▼
+//!               │ held  retrying ─▶ sending …
+//!               └──┘
 //! failed | gone ─(replay, recover)─▶ replayed, and a new delivery <id>.r<n>
 //! ```
 //!
-//! `queued`: a queue message is on its way. `sending`: a consumer has it
-//! (until its lease ends). `retrying`: the last attempt failed and the next
-//! one's message waits in the queue. `held`: not sent while the app is
-//! down, paused, or while a recovered backlog drains. The admin API calls the
-//! first three `pending`.
+//! `waiting`: behind an earlier delivery of its conversation that has not
+//! settled (an app with `"ordered": true`). `queued`: to be sent as soon as
+//! its turn comes (the app's rate, the requests already out). `sending`: a
+//! request is out (until its lease ends). `retrying`: the last attempt
+//! failed and the next waits for its time. `held`: not sent while the app
+//! is down, paused, or while a recovered backlog drains. The admin API calls
+//! the first four `pending`.
 
 /// A delivery's status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Status {
+    /// Behind an earlier delivery of its conversation that has not settled
+    /// (an app that takes its events in order).
+    Waiting,
     Queued,
     Sending,
     Retrying,
@@ -30,7 +35,8 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 9] = [
+        Status::Waiting,
         Status::Queued,
         Status::Sending,
         Status::Retrying,
@@ -44,6 +50,7 @@ impl Status {
     /// The word stored in the `status` column.
     pub const fn sql(self) -> &'static str {
         match self {
+            Status::Waiting => "waiting",
             Status::Queued => "queued",
             Status::Sending => "sending",
             Status::Retrying => "retrying",
@@ -58,7 +65,7 @@ impl Status {
     /// The word the admin API and the log lines show.
     pub const fn api(self) -> ApiStatus {
         match self {
-            Status::Queued | Status::Sending | Status::Retrying => ApiStatus::Pending,
+            Status::Waiting | Status::Queued | Status::Sending | Status::Retrying => ApiStatus::Pending,
             Status::Held => ApiStatus::Held,
             Status::Delivered => ApiStatus::Delivered,
             Status::Failed => ApiStatus::Failed,
@@ -73,7 +80,7 @@ impl Status {
 
     /// On its way: a queue message or a consumer has it.
     pub const fn is_live(self) -> bool {
-        matches!(self, Status::Queued | Status::Sending | Status::Retrying)
+        matches!(self, Status::Waiting | Status::Queued | Status::Sending | Status::Retrying)
     }
 
     /// Done: nothing more will be sent (but a replay).
@@ -120,7 +127,7 @@ impl ApiStatus {
     /// The stored statuses it stands for.
     pub fn stored(self) -> &'static [Status] {
         match self {
-            ApiStatus::Pending => &[Status::Queued, Status::Sending, Status::Retrying],
+            ApiStatus::Pending => &[Status::Waiting, Status::Queued, Status::Sending, Status::Retrying],
             ApiStatus::Held => &[Status::Held],
             ApiStatus::Delivered => &[Status::Delivered],
             ApiStatus::Failed => &[Status::Failed],

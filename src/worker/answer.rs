@@ -13,33 +13,31 @@ pub const DRIFT_EXAMPLE: &str = r#"{"orgId":1,"type":"conversation_inactive","da
 
 /// What the entry does with a request to one of these routes.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Answer {
+pub struct Served {
     pub status: u16,
     pub body: String,
     /// The log line, if any, written once the answer is final.
     pub log: Option<String>,
-    /// Deliveries to hand off first: answer `status` (200) only once this
-    /// conversation's outbox stored them.
-    pub handoff: Option<HandOff>,
+    /// Deliveries to hand off first: answer `status` (200) only once every
+    /// app's delivery log stored its share.
+    pub handoff: Option<Shares>,
 }
 
-/// A hand-off to an outbox.
+/// A webhook's shares: each app's deliveries, for its delivery log.
 #[derive(Debug, PartialEq, Eq)]
-pub struct HandOff {
-    /// The outbox (`idFromName`).
-    pub scope: String,
-    /// The body of its `/accept`.
-    pub payload: String,
-    /// The log line if the outbox refused it (answered then 503 `unavailable`).
+pub struct Shares {
+    /// (the log's `idFromName`, the body of its `/accept`), one per app.
+    pub logs: Vec<(String, String)>,
+    /// The log line if a log did not store its share (answered then 503 `unavailable`).
     pub refused_log: String,
 }
 
-impl Answer {
-    pub fn new(status: u16, body: String) -> Answer {
-        Answer { status, body, ..Answer::default() }
+impl Served {
+    pub fn new(status: u16, body: String) -> Served {
+        Served { status, body, ..Served::default() }
     }
 
-    /// As a JavaScript object: `{status, body, log?, scope?, payload?, refusedLog?}`.
+    /// As a JavaScript object: `{status, body, log?, handoffs?: [{name, body}], refusedLog?}`.
     pub fn to_js(&self) -> JsValue {
         let o = Object::new();
         let set = |k: &str, v: JsValue| {
@@ -51,8 +49,14 @@ impl Answer {
             set("log", JsValue::from_str(log));
         }
         if let Some(h) = &self.handoff {
-            set("scope", JsValue::from_str(&h.scope));
-            set("payload", JsValue::from_str(&h.payload));
+            let logs = js_sys::Array::new();
+            for (name, body) in &h.logs {
+                let item = Object::new();
+                let _ = Reflect::set(&item, &JsValue::from_str("name"), &JsValue::from_str(name));
+                let _ = Reflect::set(&item, &JsValue::from_str("body"), &JsValue::from_str(body));
+                logs.push(&item);
+            }
+            set("handoffs", logs.into());
             set("refusedLog", JsValue::from_str(&h.refused_log));
         }
         o.into()
@@ -60,26 +64,26 @@ impl Answer {
 }
 
 /// `{"error":{"code","message","path":""}}` with `status`.
-pub fn error(status: u16, code: &str, message: &str) -> Answer {
+pub fn error(status: u16, code: &str, message: &str) -> Served {
     let mut out = String::new();
     write_error(&mut out, code, message, "");
-    Answer::new(status, out)
+    Served::new(status, out)
 }
 
 #[cfg(feature = "operator")]
-pub fn parameter_error(message: &str, parameter: &str) -> Answer {
+pub fn parameter_error(message: &str, parameter: &str) -> Served {
     let mut out = String::new();
     write_error(&mut out, "invalid_parameter", message, parameter);
-    Answer::new(400, out)
+    Served::new(400, out)
 }
 
 /// A core error as `400`. (Bodies over the size limit never reach the core:
 /// the entry stops reading them and the answer is 413, so a core `too_large`
 /// here is about nesting depth, a bad request rather than a big one.)
-pub fn core_error(e: &crate::Error) -> Answer {
-    Answer::new(400, format!("{{\"error\":{}}}", e.to_json()))
+pub fn core_error(e: &crate::Error) -> Served {
+    Served::new(400, format!("{{\"error\":{}}}", e.to_json()))
 }
 
-pub fn too_large(limit: usize) -> Answer {
+pub fn too_large(limit: usize) -> Served {
     error(413, "too_large", &format!("the request body is larger than the limit of {limit} bytes (MAX_BODY_BYTES)"))
 }

@@ -9,7 +9,7 @@ use js_sys::Uint8Array;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
-use super::answer::{core_error, parameter_error, too_large, Answer};
+use super::answer::{core_error, parameter_error, too_large, Served};
 use super::http::query_pairs;
 use crate::config::Config;
 use crate::json;
@@ -22,7 +22,7 @@ pub fn convert(env: &JsValue, body: &Uint8Array, query: &JsValue, now_ms: f64, o
     answer_convert(&super::env::config(env, false), &body.to_vec(), &query.as_string().unwrap_or_default(), now_ms as i64, over_limit).to_js()
 }
 
-fn answer_convert(config: &Config, body: &[u8], query: &str, now: i64, over_limit: bool) -> Answer {
+fn answer_convert(config: &Config, body: &[u8], query: &str, now: i64, over_limit: bool) -> Served {
     let mut legacy = config.legacy;
     let mut now = now;
     for (key, value) in query_pairs(query) {
@@ -49,7 +49,7 @@ fn answer_convert(config: &Config, body: &[u8], query: &str, now: i64, over_limi
     let options = Options { legacy, received_at_ms: now, limits };
     match translate_batch(text, &options, &limits) {
         Batch::One(Err(e)) => core_error(&e),
-        batch => Answer::new(200, batch.to_json()),
+        batch => Served::new(200, batch.to_json()),
     }
 }
 

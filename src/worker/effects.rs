@@ -1,10 +1,12 @@
-//! A step's [`Effects`] as the JavaScript object the entry module
-//! (src/worker/entry.mjs, `step`) applies; shared by both wasm modules.
+//! A step's [`Effects`] as the list of actions the entry module
+//! (src/worker/entry.mjs, `run`) executes in order, shared by both wasm
+//! modules. The order is [`Effects::actions`]'s, decided in the core; the
+//! entry only executes it, as the native tests' runtime does.
 
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsError, JsValue};
 
-use crate::delivery::effects::{Alarm, Effects, Object as Callee};
+use crate::delivery::effects::{Action, Alarm, Effects};
 use crate::delivery::sql::StorageError;
 
 pub fn fail(e: impl std::fmt::Display) -> JsError {
@@ -16,7 +18,7 @@ pub fn text(value: &JsValue) -> String {
     value.as_string().unwrap_or_default()
 }
 
-/// Request headers as the entry's `fetch` takes them: `[[name, value], …]`.
+/// Headers as `fetch` and `Response` take them: `[[name, value], …]`.
 pub fn headers(h: &[(&'static str, String)]) -> Array {
     h.iter().map(|(k, v)| JsValue::from(Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)))).collect()
 }
@@ -25,95 +27,103 @@ pub fn set(o: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(o, &JsValue::from_str(key), value);
 }
 
-/// [`Effects`] as `{status?, body?, headers?, alarm?, sends?, calls?, posts?, then?, holdUntil?, logs?}`:
-/// `alarm` absent to keep it, a time to set it, `null` to delete it; `sends`
-/// in batches the queue takes in one `sendBatch` (`{body, contentType,
-/// delaySeconds?}` each); `calls` as `{namespace, name, op, body, ticket}`;
-/// `posts` as the consumer's requests (`{id, url, headers, body, timeoutMs}`,
-/// their ticket as `id`); `logs` as `{error, text}`.
-fn effects(fx: Effects) -> JsValue {
-    let o = Object::new();
-    if let Some(reply) = &fx.reply {
-        set(&o, "status", &JsValue::from(reply.status));
-        set(&o, "body", &JsValue::from_str(&reply.body));
-        if !reply.headers.is_empty() {
-            set(&o, "headers", &headers(&reply.headers));
-        }
-    }
-    match fx.alarm {
-        Alarm::Keep => {}
-        Alarm::At(at) => set(&o, "alarm", &JsValue::from_f64(at as f64)),
-        Alarm::Clear => set(&o, "alarm", &JsValue::NULL),
-    }
-    if !fx.sends.is_empty() {
-        let batches = Array::new();
-        for batch in fx.send_batches() {
-            let messages = Array::new();
-            for send in batch {
-                let m = Object::new();
-                set(&m, "body", &JsValue::from_str(&send.body));
-                set(&m, "contentType", &JsValue::from_str("json"));
-                if send.delay_seconds > 0 {
-                    set(&m, "delaySeconds", &JsValue::from(send.delay_seconds));
-                }
-                messages.push(&m);
+/// [`Effects`] as `[{do, …}]`, in order:
+/// - `{do:"alarm", at}` (`at` null: delete it), inside the step's transaction;
+/// - `{do:"log", error, text}`;
+/// - `{do:"reply", status, body, headers?, holdUntil?}`;
+/// - `{do:"post", posts:[{ticket, url, headers, body, timeoutMs, delayMs?, listen?}], reportWithinMs}`:
+///   send them (one with `listen: {id, type, conversation, attempt}` over
+///   the listener's WebSocket, not to `url`), and report what was seen as `[{ticket, status, location?, excerpt, error?, latencyMs}]`;
+/// - `{do:"call", calls:[{namespace, name, path, body, ticket?}], report}`:
+///   call them, and with `report`, report `[{ticket, status, body}]` of those with a ticket.
+fn actions(fx: &Effects) -> JsValue {
+    let list = Array::new();
+    for action in fx.actions() {
+        let o = Object::new();
+        match action {
+            Action::Alarm(alarm) => {
+                set(&o, "do", &JsValue::from_str("alarm"));
+                let at = match alarm {
+                    Alarm::At(at) => JsValue::from_f64(at as f64),
+                    Alarm::Clear | Alarm::Keep => JsValue::NULL,
+                };
+                set(&o, "at", &at);
             }
-            batches.push(&messages);
+            Action::Log(line) => {
+                set(&o, "do", &JsValue::from_str("log"));
+                set(&o, "error", &JsValue::from_bool(line.error));
+                set(&o, "text", &JsValue::from_str(&line.text));
+            }
+            Action::Reply { reply, hold_until } => {
+                set(&o, "do", &JsValue::from_str("reply"));
+                set(&o, "status", &JsValue::from(reply.status));
+                set(&o, "body", &JsValue::from_str(&reply.body));
+                if !reply.headers.is_empty() {
+                    set(&o, "headers", &headers(&reply.headers));
+                }
+                if let Some(at) = hold_until {
+                    set(&o, "holdUntil", &JsValue::from_f64(at as f64));
+                }
+            }
+            Action::Post { posts, report_within_ms } => {
+                set(&o, "do", &JsValue::from_str("post"));
+                let items = Array::new();
+                for p in posts {
+                    let r = Object::new();
+                    set(&r, "ticket", &JsValue::from_str(&p.ticket.encode()));
+                    set(&r, "url", &JsValue::from_str(&p.url));
+                    set(&r, "headers", &headers(&p.headers));
+                    set(&r, "body", &JsValue::from_str(&p.body));
+                    set(&r, "timeoutMs", &JsValue::from(p.timeout_ms));
+                    if p.delay_ms > 0 {
+                        set(&r, "delayMs", &JsValue::from(p.delay_ms));
+                    }
+                    if let Some(l) = &p.listen {
+                        let o = Object::new();
+                        set(&o, "id", &JsValue::from_str(&l.id));
+                        set(&o, "type", &JsValue::from_str(&l.event_type));
+                        set(&o, "conversation", &l.conversation.as_deref().map_or(JsValue::NULL, JsValue::from_str));
+                        set(&o, "attempt", &JsValue::from(l.attempt));
+                        set(&r, "listen", &o);
+                    }
+                    items.push(&r);
+                }
+                set(&o, "posts", &items);
+                set(&o, "reportWithinMs", &JsValue::from(report_within_ms));
+            }
+            Action::Call(calls) => {
+                set(&o, "do", &JsValue::from_str("call"));
+                let items = Array::new();
+                for c in calls {
+                    let r = Object::new();
+                    set(&r, "namespace", &JsValue::from_str(c.to.namespace()));
+                    set(&r, "name", &JsValue::from_str(&c.to.instance_name()));
+                    set(&r, "path", &JsValue::from_str(c.path));
+                    set(&r, "body", &JsValue::from_str(&c.body));
+                    if let Some(t) = &c.ticket {
+                        set(&r, "ticket", &JsValue::from_str(&t.encode()));
+                    }
+                    items.push(&r);
+                }
+                set(&o, "calls", &items);
+                set(&o, "report", &JsValue::from_bool(fx.reports_calls()));
+            }
         }
-        set(&o, "sends", &batches);
+        list.push(&o);
     }
-    if !fx.calls.is_empty() {
-        let calls = Array::new();
-        for call in &fx.calls {
-            let c = Object::new();
-            let namespace = match call.to {
-                Callee::DeliveryLog(_) => super::env::DELIVERY_LOG,
-                Callee::Registry => super::env::REGISTRY,
-                Callee::Outbox(_) => super::env::OUTBOX,
-            };
-            set(&c, "namespace", &JsValue::from_str(namespace));
-            set(&c, "name", &JsValue::from_str(&call.to.instance_name()));
-            set(&c, "op", &JsValue::from_str(call.op));
-            set(&c, "body", &JsValue::from_str(&call.body));
-            set(&c, "ticket", &JsValue::from_str(&call.ticket));
-            calls.push(&c);
-        }
-        set(&o, "calls", &calls);
-    }
-    if !fx.posts.is_empty() {
-        let posts = Array::new();
-        for post in &fx.posts {
-            let r = Object::new();
-            set(&r, "id", &JsValue::from_str(&post.ticket));
-            set(&r, "url", &JsValue::from_str(&post.url));
-            set(&r, "headers", &headers(&post.headers));
-            set(&r, "body", &JsValue::from_str(&post.body));
-            set(&r, "timeoutMs", &JsValue::from(post.timeout_ms));
-            posts.push(&r);
-        }
-        set(&o, "posts", &posts);
-    }
-    // The continuation of the calls' or the posts' results.
-    if let Some(then) = fx.then.filter(|_| !fx.calls.is_empty() || !fx.posts.is_empty()) {
-        set(&o, "then", &JsValue::from_str(then));
-    }
-    if let Some(at) = fx.hold_until {
-        set(&o, "holdUntil", &JsValue::from_f64(at as f64));
-    }
-    if !fx.logs.is_empty() {
-        let logs = Array::new();
-        for line in &fx.logs {
-            let l = Object::new();
-            set(&l, "error", &JsValue::from_bool(line.error));
-            set(&l, "text", &JsValue::from_str(&line.text));
-            logs.push(&l);
-        }
-        set(&o, "logs", &logs);
-    }
-    o.into()
+    list.into()
+}
+
+/// `[{do:"elsewhere"}]`: this module does not run the step (the bridge's,
+/// for the delivery log's admin operations); the operator's does, with the
+/// same arguments. Nothing was read or written.
+#[cfg(not(feature = "log-admin"))]
+pub fn elsewhere() -> JsValue {
+    let o = Object::new();
+    set(&o, "do", &JsValue::from_str("elsewhere"));
+    Array::of1(&o).into()
 }
 
 pub fn answer(result: Result<Effects, StorageError>) -> Result<JsValue, JsError> {
-    result.map(effects).map_err(fail)
+    result.map(|fx| actions(&fx)).map_err(fail)
 }
-

@@ -2,26 +2,29 @@
 // wasm-bindgen glue of the worker's two wasm modules into build/index.js,
 // next to build/bridge_bg.wasm and build/operator_bg.wasm.
 //
-// The entry owns every await; the wasm only decides. Two modules (one crate,
+// The entry owns every await; the wasm decides. Two modules (one crate,
 // two features; docs/architecture.md):
 //   bridge_bg.wasm    (src/worker/webhook.rs, delivery.rs) started with the
 //                     isolate: Drift's webhook, one call per request; every
-//                     step of the Outbox and the DeliveryLog, one synchronous
-//                     call each over the object's SQL storage.
+//                     step of a DeliveryLog, one synchronous call each over
+//                     the object's SQL storage.
 //   operator_bg.wasm  what runs off the webhook's path (src/worker/mod.rs,
-//                     admin.rs, convert.rs, consumer.rs): /health, /admin/…,
-//                     /convert, wrong methods and unknown paths through
-//                     workers-rs, the Registry's steps, the delivery log's
-//                     admin operations, the queue consumer's decisions.
-//                     Started on its first use.
+//                     admin.rs, convert.rs): /health, /openapi.json,
+//                     /admin/…, /convert, wrong methods and unknown paths
+//                     through workers-rs, the Registry's steps, an old
+//                     Outbox's drain, and the delivery log's admin operations (which the bridge's
+//                     answers with `elsewhere`). Started on its first use.
 // Each module keeps, between calls, only the configuration and its copy of
 // the apps (set from the registry's answer, `withApps`).
 //
-// Every Durable Object runs the same way (`step`): call the state machine
-// once, inside transactionSync with the alarm it asks for, so that writes
-// and their alarm commit together; then send the queue messages, make the
-// calls and run the continuation it names. A step that throws writes
-// nothing.
+// Every Durable Object runs its steps the same way (`Machine`): one
+// synchronous call into its state machine, inside transactionSync with the
+// alarm it asks for, answers a list of actions (src/worker/effects.rs, in the
+// order src/delivery/effects.rs `Effects::actions` gives); the entry does
+// them in that order and nothing else: the log lines, the reply, the
+// requests to apps (whose answers come back as one more step, `/sent`), the
+// calls to other objects (whose results come back as `/called`). The native
+// tests' runtime (tests/support/world.rs) does the same with the same list.
 //
 // Panics: both modules are built with panic = "abort", so a panic traps. The
 // glue then marks that instance dead and starts a fresh one on the next call
@@ -40,9 +43,9 @@ bridge.initSync({ module: bridgeModule });
 
 /** The operator's module (workers-rs), instantiated on the first call. */
 let operatorStarted = false;
-/** What called into it (for the tests: the webhook, the outbox and the delivery log never do). */
+/** What called into it (the tests check that a webhook's path never does). */
 const operatorUsers = new Set();
-function operator(user = "operator") {
+function operator(user) {
   if (!operatorStarted) {
     operatorGlue.initSync({ module: operatorModule });
     operatorStarted = true;
@@ -52,16 +55,16 @@ function operator(user = "operator") {
 }
 
 const HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
-/** The answer when the outbox did not store the hand-off: Drift retries (tests/delivery/entry.test.mjs). */
+/** The answer when a delivery log did not store its share: Drift retries (tests/delivery/entry.test.mjs). */
 const UNAVAILABLE =
   '{"error":{"code":"unavailable","message":"the events could not be stored for delivery; try again","path":""}}';
 /** The answer when the registry could not be reached: the declared apps' deliveries were stored, the rest need Drift to try again. */
 const REGISTRY_UNAVAILABLE =
   '{"error":{"code":"unavailable","message":"the apps managed at runtime could not be confirmed (the registry did not answer); the deliveries to the declared apps are stored; try again","path":""}}';
-/** The queue whose messages the delivery consumer gave up on (wrangler.toml `dead_letter_queue`). */
-const DEAD_LETTER_QUEUE = "drift-bridge-dead-letters";
 /** At most this much of a failing app's answer is read, for the log. */
 const EXCERPT_BYTES = 4096;
+/** Requests to apps one step has open at once (a Workers invocation keeps at most 6 connections). */
+const CONNECTIONS = 6;
 
 /** MAX_BODY_BYTES, asked of the wasm once per isolate (the configuration cannot change while it lives). */
 let limit;
@@ -74,25 +77,28 @@ export default {
       const [path, query] = pathAndQuery(request.url);
       if (path === "/webhooks/drift") return webhook(request, env);
       if (path === "/convert") return convert(request, env, query);
-      if (path.startsWith("/__test/") && env.DRIFT_BRIDGE_TEST_ROUTES === "1") {
-        if (path === "/__test/bridge-panic") bridge.testPanic();
-        // Which wasm modules this isolate has started.
-        if (path === "/__test/modules") return Response.json({ bridge: true, operator: operatorStarted, users: [...operatorUsers].sort() });
-      }
     }
     return operatorFetch(request, env, ctx);
-  },
-
-  queue(batch, env) {
-    return consume(batch, env);
   },
 };
 
 /**
- * /health, /admin/…, wrong methods and unknown paths: the operator's, with
- * the apps' current copy. When the registry cannot be reached they are
- * served with the copy this isolate has (the declared apps are always
- * right): /health says so, and what needs the registry itself answers 503.
+ * For the test entry (tests/delivery/entry-with-faults.mjs), which wraps this
+ * one: which modules this isolate started, and a way to make each panic.
+ * Nothing here is reachable from a request to the production entry.
+ */
+export const internals = {
+  modules: () => ({ bridge: true, operator: operatorStarted, users: [...operatorUsers].sort() }),
+  bridgePanic: () => bridge.testPanic(),
+  operatorPanic: () => operator("test").testPanic(),
+};
+
+/**
+ * /health, /openapi.json, /admin/…, wrong methods and unknown paths: the
+ * operator's, with the apps' current copy. When the registry cannot be
+ * reached they are served with the copy this isolate has (the declared apps
+ * are always right): /health says so, and what needs the registry itself
+ * answers 503.
  */
 async function operatorFetch(request, env, ctx) {
   let problem = null;
@@ -104,7 +110,7 @@ async function operatorFetch(request, env, ctx) {
   }
   // A body without Content-Length is read here, held to the same limit as
   // a webhook's, rather than whole by the operator's module.
-  if (request.body !== null && request.headers.get("content-length") === null) {
+  if (request.body !== null && request.headers.get("content-length") === null && request.headers.get("upgrade") === null) {
     limit ??= bridge.maxBodyBytes(env);
     const body = await readBody(request, limit);
     if (body === null) {
@@ -126,9 +132,10 @@ async function operatorFetch(request, env, ctx) {
  * APPS_CACHE_MS. It is refreshed before any use once it is four fifths of
  * that old (one call to the registry, which answers "the same" cheaply), and
  * a copy that cannot be refreshed is not used at all: the request fails
- * (a webhook answers 503, a step or a batch is tried again). The registry
- * answers a change only once every copy taken before it has expired, so a
- * webhook answered 200 after a change's answer is routed by the change.
+ * (a webhook answers 503), or a delivery log goes on with the declared apps
+ * alone. The registry answers a change only once every copy taken before it
+ * has expired, so a webhook answered 200 after a change's answer is routed
+ * by the change.
  */
 const apps = { version: -1, text: undefined, takenAt: -Infinity, known: true };
 /** APPS_CACHE_MS, asked of the wasm once per isolate. */
@@ -191,6 +198,13 @@ function withApps(env, module) {
 
 // ---------------------------------------------------------------- webhooks
 
+/**
+ * Drift's webhook: verified and translated by the bridge's module, which
+ * answers what each app's delivery log is to take (`handoffs`). They are
+ * handed over side by side; 200 only once every log stored its share (each
+ * sends it on at once), else 503 and Drift sends it again (a log drops what
+ * it already has).
+ */
 async function webhook(request, env) {
   limit ??= bridge.maxBodyBytes(env);
   const body = await readBody(request, limit);
@@ -202,58 +216,63 @@ async function webhook(request, env) {
     failure = `the apps could not be confirmed: ${error?.message ?? error}`;
   }
   // One receive time for both routings, so that a second one that routes
-  // the same way hands off the same payload, and is not sent again.
+  // the same way hands off the same deliveries, which are not sent again.
   const now = Date.now();
   // Without a current copy of the apps, only the declared apps are routed.
   const route = () => withApps(env, bridge).webhook(env, body ?? EMPTY, token, now, body === null, failure !== undefined);
   let answer = route();
-  if (answer.scope === undefined && (failure === undefined || answer.status !== 200)) return respond(answer);
+  if (answer.handoffs === undefined && (failure === undefined || answer.status !== 200)) return respond(answer);
   if (failure !== undefined) {
     // The declared apps' share is stored (they are delivered); the answer is
     // 503 all the same, so that Drift sends it again for the apps managed at
     // runtime (what the declared apps already have is dropped as a repeat).
-    if (answer.scope !== undefined) {
-      const stored = await accept(env, answer);
+    if (answer.handoffs !== undefined) {
+      const stored = await handOff(env, answer.handoffs);
       if (stored !== undefined) failure += `; the declared apps' share was not stored either: ${stored}`;
     }
   } else {
-    // 200 only once the conversation's outbox has the deliveries.
-    try {
-      const routedBy = apps.takenAt;
-      failure = await accept(env, answer);
-      // The copy it was routed by expired meanwhile, and the apps may have
-      // changed since: route again, and hand off what the change adds (the
-      // delivery logs drop what was already handed off).
-      if (failure === undefined && routedBy !== -Infinity && Date.now() - routedBy >= appsLease) {
-        const version = apps.version;
+    const routedBy = apps.takenAt;
+    failure = await handOff(env, answer.handoffs);
+    // The copy it was routed by expired meanwhile, and the apps may have
+    // changed since: route again, and hand off what the change adds (the
+    // delivery logs drop what was already handed off).
+    if (failure === undefined && routedBy !== -Infinity && Date.now() - routedBy >= appsLease) {
+      const version = apps.version;
+      try {
         await freshApps(env);
         if (apps.version !== version) {
           const again = route();
-          if (again.scope !== undefined && again.payload !== answer.payload) failure = await accept(env, again);
+          if (again.handoffs !== undefined) failure = await handOff(env, again.handoffs);
           answer = again;
         }
+      } catch (error) {
+        failure = String(error?.message ?? error);
       }
-      if (failure === undefined) return respond(answer);
-    } catch (error) {
-      failure = String(error?.message ?? error);
     }
+    if (failure === undefined) return respond(answer);
   }
-  console.error(`hand-off to the outbox ${answer.scope ?? "(none)"} failed: ${failure}`);
+  console.error(`hand-off failed: ${failure}`);
   if (answer.refusedLog !== undefined) console.log(answer.refusedLog);
   const registryDown = failure.startsWith("the apps could not be confirmed") && !failure.includes("not stored either");
   return new Response(registryDown ? REGISTRY_UNAVAILABLE : UNAVAILABLE, { status: 503, headers: HEADERS });
 }
 
-/** Hands a webhook's deliveries to its conversation's outbox: undefined once stored, else why not. */
-async function accept(env, answer) {
-  try {
-    const outbox = env.OUTBOX.get(env.OUTBOX.idFromName(answer.scope));
-    const res = await outbox.fetch("https://do/accept", { method: "POST", body: answer.payload });
-    if (res.status === 200) return undefined;
-    return `the outbox answered ${res.status}: ${(await res.text()).slice(0, 200)}`;
-  } catch (error) {
-    return String(error?.message ?? error);
-  }
+/** Hands each app's share to its delivery log, side by side: undefined once all stored them, else why not. */
+async function handOff(env, handoffs) {
+  const failures = await Promise.all(
+    handoffs.map(async ({ name, body }) => {
+      try {
+        const log = env.DELIVERY_LOG.get(env.DELIVERY_LOG.idFromName(name));
+        const res = await log.fetch("https://do/accept", { method: "POST", body });
+        if (res.status === 200) return undefined;
+        return `${name} answered ${res.status}: ${(await res.text()).slice(0, 200)}`;
+      } catch (error) {
+        return `${name}: ${error?.message ?? error}`;
+      }
+    }),
+  );
+  const failed = failures.filter((f) => f !== undefined);
+  return failed.length === 0 ? undefined : failed.join("; ");
 }
 
 /** /convert, in the operator's module: it is no webhook's path. */
@@ -346,54 +365,182 @@ function pathAndQuery(url) {
   return query < 0 ? [url.slice(start), ""] : [url.slice(start, query), url.slice(query + 1)];
 }
 
+const sleep = (ms) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : undefined);
+
+/** A random number for the state machine (the jitter of retries). */
+const seed = () => (Math.random() * 0x1_0000_0000) >>> 0;
+
 // ---------------------------------------------------------- Durable Objects
 
 /**
- * Runs one step of an object's state machine and everything it asks for:
- * `call(sql)` is one synchronous call into the bridge's module, run inside
- * transactionSync together with the alarm it asks for; then the log lines,
- * the queue sends and the calls to other objects, whose results go to the
- * continuation `next(then, sql, results)` as one more step. Answers the
- * first step's reply ({status, body}), if any.
+ * What every object shares: steps of its state machine, and the actions
+ * they answer, done in order.
+ *
+ * A step is `this.step(sql, reports, path, body)`, one synchronous call into
+ * the wasm, run inside transactionSync together with the alarm it asks for
+ * (so that the writes and their alarm commit together; a step that throws
+ * writes nothing). Then, in the actions' order:
+ * - `log`: a line for `wrangler tail`;
+ * - `reply`: the answer to the request (after `holdUntil`, if it says);
+ * - `post`: requests to apps, sent at once (`delayMs` after, for an app with
+ *   a rate), at most CONNECTIONS of a step's at a time; what each saw is
+ *   reported as one more step (`/sent`), together with the others that
+ *   answered within `reportWithinMs`, or first thing in the next step;
+ * - `call`: calls to other objects, side by side; with `report`, the results
+ *   of those with a ticket as one more step (`/called`).
+ * A request whose step answers nothing but requests (a test delivery) is
+ * answered by the step that reports them, at once.
  */
-async function step(object, call, next) {
-  const storage = object.ctx.storage;
-  const fx = storage.transactionSync(() => {
-    const fx = call(storage.sql);
-    if (fx.alarm === null) storage.deleteAlarm();
-    else if (fx.alarm !== undefined) storage.setAlarm(fx.alarm);
-    return fx;
-  });
-  if (fx.logs !== undefined) for (const line of fx.logs) (line.error ? console.error : console.log)(line.text);
-  if (fx.sends !== undefined) await send(object.env, fx.sends);
-  let results;
-  if (fx.calls !== undefined) results = await Promise.all(fx.calls.map((c) => callObject(object.env, c)));
-  if (fx.posts !== undefined) results = await Promise.all(fx.posts.map(post));
-  let reply;
-  if (results !== undefined && fx.then !== undefined) reply = await step(object, (sql) => next(fx.then, sql, JSON.stringify(results)), next);
-  // A change to the apps is answered once every copy taken before it has expired.
-  if (fx.holdUntil !== undefined) await sleep(fx.holdUntil - Date.now());
-  return fx.status === undefined ? reply : new Response(fx.body, { status: fx.status, headers: fx.headers });
-}
+class Machine extends DurableObject {
+  /** What apps answered, not yet reported. */
+  #reports = [];
+  #flushTimer;
+  #flushAt = Infinity;
 
-const sleep = (ms) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : undefined);
-
-/**
- * Sends queue messages, batch by batch (each within the queue's limits). A
- * refused send leaves its deliveries where they are: the delivery log's
- * alarm queues them again once the recovery grace period is over.
- */
-async function send(env, batches) {
-  const total = batches.reduce((n, batch) => n + batch.length, 0);
-  let sent = 0;
-  try {
-    if (env.DRIFT_BRIDGE_TEST_QUEUE_FAILS === "1") throw new Error("the delivery queue refused the send (DRIFT_BRIDGE_TEST_QUEUE_FAILS)");
-    for (const batch of batches) {
-      await env.DELIVERIES.sendBatch(batch);
-      sent += batch.length;
+  constructor(ctx, env, kind, create) {
+    super(ctx, env);
+    this.kind = kind;
+    try {
+      ctx.storage.transactionSync(() => create(ctx.storage.sql));
+    } catch (error) {
+      // The object's first step then fails with the reason, and its caller retries.
+      console.error(`${kind}: cannot create its tables: ${error?.message ?? error}`);
     }
-  } catch (error) {
-    console.error(`${total - sent} of ${total} deliveries not queued yet (the delivery log queues them again): ${error?.message ?? error}`);
+  }
+
+  /** A request: its step, and its answer (204 when it has none). */
+  async fetch(request) {
+    const [path] = pathAndQuery(request.url);
+    try {
+      const body = await request.text();
+      return (await this.serve(path, body, true)) ?? new Response("", { status: 204 });
+    } catch (error) {
+      return new Response(`${this.kind} ${path}: ${error?.message ?? error}`, { status: 500 });
+    }
+  }
+
+  async alarm() {
+    // Throws when the step cannot run: the runtime tries the alarm again.
+    await this.serve("alarm", "", false);
+  }
+
+  /** Before a step (a delivery log makes sure of its copy of the apps). */
+  async prepare() {}
+
+  /**
+   * One step and its actions: the reply, as a Response (undefined for none).
+   * What apps answered since the last step goes in first (but not into the
+   * step of a call's results, which the native runtime reports alone too).
+   */
+  async serve(path, body, isRequest) {
+    await this.prepare();
+    const reports = path === "/called" ? "" : this.#takeReports();
+    const storage = this.ctx.storage;
+    let actions;
+    try {
+      actions = storage.transactionSync(() => {
+        const actions = this.step(storage.sql, reports, path, body);
+        for (const a of actions) {
+          if (a.do !== "alarm") continue;
+          if (a.at === null) storage.deleteAlarm();
+          else storage.setAlarm(a.at);
+        }
+        return actions;
+      });
+    } catch (error) {
+      // Nothing was written: the reports wait for the next step.
+      if (reports !== "") this.#report(JSON.parse(reports), 0);
+      throw error;
+    }
+    let reply;
+    let waits;
+    for (const a of actions) {
+      switch (a.do) {
+        case "log":
+          (a.error ? console.error : console.log)(a.text);
+          break;
+        case "reply":
+          await sleep((a.holdUntil ?? 0) - Date.now());
+          reply = new Response(a.body, { status: a.status, headers: a.headers });
+          break;
+        case "post":
+          if (isRequest && reply === undefined) {
+            // Answered by what the app answered: reported at once.
+            const seen = await Promise.all(a.posts.map((p) => this.send(p)));
+            return this.serve("/sent", JSON.stringify(seen), true);
+          }
+          waits = this.#post(a);
+          break;
+        case "call":
+          this.#keep(this.#call(a));
+          break;
+      }
+    }
+    // An alarm lasts until its requests are answered (and so does the
+    // object); a request's answer goes first, its requests after it.
+    if (waits !== undefined) {
+      if (isRequest) this.#keep(waits);
+      else await waits;
+    }
+    return reply;
+  }
+
+  /** Keeps the object running until `promise` settles. */
+  #keep(promise) {
+    this.ctx.waitUntil(promise.catch((error) => console.error(`${this.kind}: ${error?.message ?? error}`)));
+  }
+
+  /** Sends a step's requests, CONNECTIONS at a time; each is reported as it is answered. */
+  #post(action) {
+    const queue = [...action.posts];
+    const started = Date.now();
+    const worker = async () => {
+      for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
+        await sleep(started + (p.delayMs ?? 0) - Date.now());
+        this.#report([await this.send(p)], action.reportWithinMs);
+      }
+    };
+    return Promise.all(Array.from({ length: Math.min(CONNECTIONS, queue.length) }, worker));
+  }
+
+  /** One request to an app: what was seen of it. */
+  send(p) {
+    return post(p);
+  }
+
+  /** Holds what apps answered for at most `within` ms (0: report it now), then reports it as one step. */
+  #report(seen, within) {
+    this.#reports.push(...seen);
+    const due = Date.now() + within;
+    if (due >= this.#flushAt) return;
+    clearTimeout(this.#flushTimer);
+    this.#flushAt = due;
+    this.#flushTimer = setTimeout(() => this.#keep(this.#flush()), within);
+  }
+
+  async #flush() {
+    this.#flushAt = Infinity;
+    this.#flushTimer = undefined;
+    if (this.#reports.length === 0) return;
+    // The reports go in first (serve takes them), with nothing else.
+    await this.serve("/sent", "[]", false);
+  }
+
+  #takeReports() {
+    if (this.#reports.length === 0) return "";
+    const text = JSON.stringify(this.#reports);
+    this.#reports = [];
+    clearTimeout(this.#flushTimer);
+    this.#flushAt = Infinity;
+    this.#flushTimer = undefined;
+    return text;
+  }
+
+  /** Calls other objects, side by side; reports the ticketed results as one step. */
+  async #call(action) {
+    const results = await Promise.all(action.calls.map((c) => callObject(this.env, c)));
+    if (!action.report) return;
+    await this.serve("/called", JSON.stringify(results.filter((r) => r.ticket !== undefined)), false);
   }
 }
 
@@ -401,214 +548,35 @@ async function send(env, batches) {
 async function callObject(env, call) {
   try {
     const namespace = env[call.namespace];
-    const res = await namespace.get(namespace.idFromName(call.name)).fetch(`https://do${call.op}`, { method: "POST", body: call.body });
+    const res = await namespace.get(namespace.idFromName(call.name)).fetch(`https://do${call.path}`, { method: "POST", body: call.body });
     return { ticket: call.ticket, status: res.status, body: await res.text() };
   } catch (error) {
     return { ticket: call.ticket, status: null, body: String(error?.message ?? error) };
   }
 }
 
-/** Runs a request's step; a failure (a storage error, a panic) answers 500 and wrote nothing. */
-async function serve(kind, request, run) {
-  const [path] = pathAndQuery(request.url);
-  try {
-    return (await run(path, await request.text())) ?? new Response("", { status: 204 });
-  } catch (error) {
-    return new Response(`${kind} ${path}: ${error?.message ?? error}`, { status: 500 });
-  }
-}
-
-/** Creates (or upgrades) an object's tables as it starts, in one transaction. */
-function open(kind, ctx, create) {
-  try {
-    ctx.storage.transactionSync(() => create(ctx.storage.sql));
-  } catch (error) {
-    // The object's first step then fails with the reason, and its caller retries.
-    console.error(`${kind}: cannot create its tables: ${error?.message ?? error}`);
-  }
-}
-
-/** A random number for the state machine (the jitter of retries). */
-const seed = () => (Math.random() * 0x1_0000_0000) >>> 0;
-
 /**
- * The outbox of a deduplication scope (src/delivery/outbox.rs): `/accept`
- * takes a webhook's deliveries; its alarm forwards them to the delivery
- * logs, and the continuation `forwarded` forgets what they took.
+ * One request to an app: a POST that never follows redirects, with one
+ * deadline for the status and, on a failure, for reading at most 4 KiB of
+ * the answer, for the log. What is left of the exchange is dropped.
  */
-export class Outbox extends DurableObject {
-  constructor(ctx, env) {
-    super(ctx, env);
-    open("outbox", ctx, (sql) => bridge.outboxOpen(sql));
-  }
-
-  fetch(request) {
-    return serve("outbox", request, (path, body) => {
-      const env = this.env;
-      if (path === "/accept") {
-        if (env.DRIFT_BRIDGE_TEST_OUTBOX_FAILS === "1") throw new Error("storage refused the hand-off (DRIFT_BRIDGE_TEST_OUTBOX_FAILS)");
-        return step(this, (sql) => bridge.outboxStep(env, sql, "accept", body, Date.now()), this.#next);
-      }
-      if (path === "/stats" && env.DRIFT_BRIDGE_TEST_ROUTES === "1") return this.#stats();
-      return new Response("unknown outbox operation", { status: 404 });
-    });
-  }
-
-  alarm() {
-    return step(this, (sql) => bridge.outboxStep(this.env, sql, "alarm", "", Date.now()), this.#next);
-  }
-
-  #next = (then, sql, results) => bridge.outboxStep(this.env, sql, then, results, Date.now());
-
-  async #stats() {
-    const fx = bridge.outboxStep(this.env, this.ctx.storage.sql, "stats", "", Date.now());
-    const stats = JSON.parse(fx.body);
-    stats.alarm = await this.ctx.storage.getAlarm();
-    return Response.json(stats);
-  }
-}
-
-/** The delivery log's operations on the delivery path, served by the bridge's module. */
-const DELIVERY_PATH = new Set(["/add", "/attempt", "/settle", "/dead"]);
-
-/**
- * A destination's delivery log (src/delivery/log/): every operation is a
- * path (`/add`, `/attempt`, `/settle`, `/dead`, and the admin API's, which
- * run in the operator's module), the alarm one more, and `called` the
- * continuation of its calls (to the registry; alerts to an outbox).
- */
-export class DeliveryLog extends DurableObject {
-  constructor(ctx, env) {
-    super(ctx, env);
-    open("delivery log", ctx, (sql) => bridge.logOpen(env, sql, Date.now()));
-  }
-
-  fetch(request) {
-    return serve("delivery log", request, async (path, body) => {
-      const env = this.env;
-      // Whether its app is configured, where it is and how it is signed: by
-      // a current copy of the apps, or, when the registry cannot be reached,
-      // by the declared apps alone (a runtime app's log then waits).
-      const known = await appsKnown(env);
-      if (DELIVERY_PATH.has(path)) return step(this, (sql) => withApps(env, bridge).logStep(env, sql, path, body, Date.now(), seed(), known), this.#next);
-      if ((path === "/stats" || path === "/fill") && env.DRIFT_BRIDGE_TEST_ROUTES !== "1") return new Response("unknown delivery log operation", { status: 404 });
-      // The admin API's operations, in the operator's module.
-      const response = await step(this, (sql) => withApps(env, operator("log admin")).logAdmin(env, sql, path, body, Date.now(), seed(), known), this.#admin);
-      if (path !== "/stats") return response;
-      const stats = JSON.parse(await response.text());
-      stats.alarm = await this.ctx.storage.getAlarm();
-      return Response.json(stats);
-    });
-  }
-
-  async alarm() {
-    const known = await appsKnown(this.env);
-    return step(this, (sql) => withApps(this.env, bridge).logStep(this.env, sql, "alarm", "", Date.now(), seed(), known), this.#next);
-  }
-
-  #next = (then, sql, results) => withApps(this.env, bridge).logStep(this.env, sql, then, results, Date.now(), seed(), apps.known);
-  #admin = (then, sql, results) => withApps(this.env, operator("log admin")).logAdmin(this.env, sql, then, results, Date.now(), seed(), apps.known);
-}
-
-/** The registry (src/delivery/registry.rs): the apps managed at runtime, and the delivery logs that hold deliveries. */
-export class Registry extends DurableObject {
-  constructor(ctx, env) {
-    super(ctx, env);
-    open("registry", ctx, (sql) => operator("registry").registryOpen(sql));
-  }
-
-  fetch(request) {
-    return serve("registry", request, (path, body) => {
-      // Random bytes for a signing secret the registry may make.
-      const entropy = crypto.getRandomValues(new Uint8Array(32));
-      return step(this, (sql) => operator("registry").registryStep(this.env, sql, path, body, Date.now(), entropy));
-    });
-  }
-}
-
-// -------------------------------------------------------------- the consumer
-
-/**
- * A batch of the delivery queue (or of its dead-letter queue): the core
- * groups it per destination (src/delivery/consumer.rs); each destination's
- * share is served on its own, side by side. Every message is acked: the
- * delivery logs own retries and recover what is lost, so the queue's own
- * retries are spent only when this invocation fails as a whole.
- */
-async function consume(batch, env) {
-  // Where each app is and how it is signed: by a current copy of the apps.
-  // Without one (the registry cannot be reached) the batch still goes: the
-  // delivery logs hand out only what they can tell is still wanted (the
-  // declared apps'), and the dead-letter queue needs no apps at all.
-  await appsKnown(env);
-  const bodies = batch.messages.map((m) => (typeof m.body === "string" ? m.body : JSON.stringify(m.body)));
-  const plan = withApps(env, operator("consumer")).consumerPlan(env, batch.queue === DEAD_LETTER_QUEUE, bodies);
-  for (const line of plan.logs) console.error(line);
-  await Promise.all(plan.calls.map((group) => deliver(env, group)));
-  batch.ackAll();
-}
-
-/** One destination's share: ask which may go, POST them, report how each ended. */
-async function deliver(env, group) {
-  const reply = await callObject(env, group);
-  if (reply.status !== 200) {
-    console.error(`delivery: ${group.destination} ${group.op} answered ${reply.status ?? "nothing"}: ${reply.body.slice(0, 200)}; its log recovers them`);
-    return;
-  }
-  if (group.op !== "/attempt") return;
-  const requests = withApps(env, operator("consumer")).consumerRequests(env, group.destination, reply.body, Date.now());
-  if (requests.length === 0) return;
-  // Wave by wave, as the log said (side by side, but one conversation's
-  // events one after another, and after a failure a scout first); an answer
-  // that shows the app in trouble sends the later waves back unattempted.
-  const answeredAt = Date.now();
-  const seen = [];
-  let stopped = false;
-  const waves = [...new Set(requests.filter((r) => r.impossible === undefined).map((r) => r.wave))].sort((a, b) => a - b);
-  for (const wave of waves) {
-    const these = requests.filter((r) => r.impossible === undefined && r.wave === wave);
-    if (stopped) {
-      for (const r of these) seen.push({ id: r.id, unattempted: true });
-      continue;
-    }
-    // An app with a rate: each request waits for its turn (delayMs after the log's answer).
-    const answers = await Promise.all(these.map(async (r) => {
-      await sleep(answeredAt + (r.delayMs ?? 0) - Date.now());
-      return post(r);
-    }));
-    seen.push(...answers);
-    stopped = answers.some((a) => operator("consumer").stopsBatch(a.status));
-  }
-  const body = withApps(env, operator("consumer")).consumerSettle(env, group.destination, reply.body, JSON.stringify(seen));
-  const settle = { ...group, op: "/settle", body };
-  for (let tries = 0; tries < 3; tries++) {
-    const res = await callObject(env, settle);
-    if (res.status === 200) return;
-    console.error(`delivery: ${group.destination} /settle answered ${res.status ?? "nothing"}: ${res.body.slice(0, 200)}`);
-  }
-}
-
-/**
- * One attempt: a signed POST that never follows redirects, with one deadline
- * for the status and, on a failure, for reading at most 4 KiB of the
- * answer, for the log. What is left of the exchange is dropped.
- */
-async function post(r) {
+async function post(p) {
   const started = Date.now();
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     controller.abort();
-  }, r.timeoutMs);
-  const seen = { id: r.id, status: null };
+  }, p.timeoutMs);
+  const seen = { ticket: p.ticket, status: null, excerpt: "" };
   try {
-    const res = await fetch(r.url, { method: "POST", headers: r.headers, body: r.body, redirect: "manual", signal: controller.signal });
+    const res = await fetch(p.url, { method: "POST", headers: p.headers, body: p.body, redirect: "manual", signal: controller.signal });
     seen.status = res.status;
-    seen.location = res.headers.get("location") ?? undefined;
+    const location = res.headers.get("location");
+    if (location !== null) seen.location = location;
     if (res.status < 200 || res.status > 299) seen.excerpt = await excerpt(res);
   } catch (error) {
-    seen.error = timedOut ? `no answer within ${r.timeoutMs} ms` : `network error: ${error?.message ?? error}`;
+    seen.error = timedOut ? `no answer within ${p.timeoutMs} ms` : `network error: ${error?.message ?? error}`;
   } finally {
     clearTimeout(timer);
     controller.abort();
@@ -617,7 +585,7 @@ async function post(r) {
   return seen;
 }
 
-/** Up to EXCERPT_BYTES of an answer's body, as text (the attempt's deadline still runs). */
+/** Up to EXCERPT_BYTES of an answer's body, as text (the request's deadline still runs). */
 async function excerpt(res) {
   if (res.body === null) return "";
   const reader = res.body.getReader();
@@ -635,4 +603,176 @@ async function excerpt(res) {
   }
   reader.cancel().catch(() => {});
   return new TextDecoder().decode(concat(chunks, total).subarray(0, EXCERPT_BYTES));
+}
+
+/**
+ * An app's delivery log (src/delivery/log/): takes a webhook's deliveries
+ * (`/accept`) and sends them at once, keeps them, retries them from its
+ * alarm, and answers the admin API. Every step by the bridge's module.
+ *
+ * An app created with `"listen": true` has no URL: its deliveries go over
+ * the WebSocket of `drift-bridge listen` (`/listen`, one listener at a
+ * time), and wait, as a paused app's, while none is connected.
+ */
+export class DeliveryLog extends Machine {
+  /** Requests sent to the listener and not answered yet, by ticket. */
+  #listening = new Map();
+
+  constructor(ctx, env) {
+    super(ctx, env, "delivery log", (sql) => bridge.logOpen(env, sql, Date.now()));
+    // The listener's keepalive, answered without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+
+  async fetch(request) {
+    const [path, query] = pathAndQuery(request.url);
+    if (path === "/listen") return this.#listen(query);
+    const res = await super.fetch(request);
+    // The app was deleted: its listener is told, and not to connect again.
+    if (path === "/end" && res.status < 300) this.#endListeners(4001, "the app was deleted");
+    return res;
+  }
+
+  #endListeners(code, reason) {
+    for (const ws of this.ctx.getWebSockets("listener")) {
+      try {
+        ws.send(JSON.stringify({ kind: "bye", reason }));
+        ws.close(code, reason);
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+
+  /** Where its app is and how it is signed: by a current copy of the apps, or by the declared apps alone (a runtime app's log then waits). */
+  async prepare() {
+    this.known = await appsKnown(this.env);
+  }
+
+  /** The connected listener's WebSocket, if there is one (one that was replaced may still be closing). */
+  #listener() {
+    return this.ctx.getWebSockets("listener").filter((ws) => ws.readyState === WebSocket.OPEN).at(-1);
+  }
+
+  step(sql, reports, path, body) {
+    const now = Date.now();
+    const listener = this.#listener() !== undefined;
+    const actions = withApps(this.env, bridge).logStep(this.env, sql, reports, path, body, now, seed(), this.known, listener);
+    // The admin API's operations are the operator's module's (the bridge's
+    // is built without them, and said so having done nothing).
+    if (actions.length !== 1 || actions[0].do !== "elsewhere") return actions;
+    return withApps(this.env, operator("log admin")).logStep(this.env, sql, reports, path, body, now, seed(), this.known, listener);
+  }
+
+  /**
+   * `drift-bridge listen` connects (the admin API checked the token): the
+   * log says whether its app takes a listener and what waits for it; a
+   * listener already there makes way for the new one.
+   */
+  async #listen(query) {
+    const key = new URLSearchParams(query).get("key") ?? "";
+    const answer = await this.serve("/listen", JSON.stringify({ destination: key }), true);
+    const text = (await answer?.text()) ?? "";
+    if (answer?.status !== 200) {
+      const status = answer?.status ?? 500;
+      const code = { 404: "not_found", 409: "not_a_listener" }[status] ?? "internal";
+      return new Response(JSON.stringify({ error: { code, message: text, path: "" } }), { status, headers: HEADERS });
+    }
+    this.#endListeners(4000, "another drift-bridge listen connected to this app");
+    const [client, server] = Object.values(new WebSocketPair());
+    this.ctx.acceptWebSocket(server, ["listener"]);
+    server.send(text);
+    // The step above saw no listener and sent nothing: the alarm's step,
+    // now that there is one, drains what was held (after the hello).
+    this.ctx.waitUntil(this.alarm().catch((error) => console.error(`delivery log: ${error?.message ?? error}`)));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** A request to the app: over the listener's WebSocket for a listening app. */
+  send(p) {
+    if (p.listen === undefined) return super.send(p);
+    const started = Date.now();
+    const ws = this.#listener();
+    const seen = (what) => ({ ticket: p.ticket, status: null, excerpt: "", latencyMs: Date.now() - started, ...what });
+    if (ws === undefined) return Promise.resolve(seen({ error: "no drift-bridge listen is connected" }));
+    return new Promise((resolve) => {
+      // The listener has the deadline; this one only ends a wait for a listener that went quiet.
+      const timer = setTimeout(() => done(seen({ error: `no answer within ${p.timeoutMs} ms` })), p.timeoutMs + 5000);
+      const done = (answer) => {
+        clearTimeout(timer);
+        this.#listening.delete(p.ticket);
+        resolve(answer);
+      };
+      this.#listening.set(p.ticket, { ws, done, seen });
+      const { id, type, conversation, attempt } = p.listen;
+      try {
+        ws.send(JSON.stringify({ kind: "delivery", ticket: p.ticket, id, type, conversation, attempt, headers: p.headers, body: p.body, timeoutMs: p.timeoutMs }));
+      } catch (error) {
+        done(seen({ error: `the listener could not be sent it: ${error?.message ?? error}` }));
+      }
+    });
+  }
+
+  /** A listener's answer to a delivery: what the app on its machine answered. */
+  webSocketMessage(ws, message) {
+    if (typeof message !== "string") return;
+    let m;
+    try {
+      m = JSON.parse(message);
+    } catch {
+      return;
+    }
+    const waiting = m?.kind === "answer" ? this.#listening.get(m.ticket) : undefined;
+    if (waiting === undefined) return;
+    const status = Number.isInteger(m.status) && m.status >= 100 && m.status <= 599 ? m.status : null;
+    waiting.done(waiting.seen({
+      status,
+      ...(typeof m.location === "string" ? { location: m.location } : {}),
+      excerpt: typeof m.excerpt === "string" ? m.excerpt.slice(0, EXCERPT_BYTES) : "",
+      ...(status === null ? { error: typeof m.error === "string" ? m.error.slice(0, 500) : "no answer" } : {}),
+      ...(Number.isFinite(m.latencyMs) ? { latencyMs: Math.max(0, Math.round(m.latencyMs)) } : {}),
+    }));
+  }
+
+  /** The listener is gone: what it had not answered failed (and is tried again, or waits for the next one). */
+  webSocketClose(ws) {
+    for (const w of [...this.#listening.values()]) if (w.ws === ws) w.done(w.seen({ error: "the listener disconnected before it answered" }));
+    try {
+      ws.close(1000, "bye");
+    } catch {
+      // Already closed.
+    }
+  }
+
+  webSocketError(ws) {
+    this.webSocketClose(ws);
+  }
+}
+
+/**
+ * An outbox of drift-bridge 0.3 (src/delivery/outbox.rs): nothing is handed
+ * to one any more; its alarm forwards what it still holds to the delivery
+ * logs, and forgets what they took (`/called`).
+ */
+export class Outbox extends Machine {
+  constructor(ctx, env) {
+    super(ctx, env, "outbox", (sql) => operator("outbox").outboxOpen(sql));
+  }
+
+  step(sql, reports, path, body) {
+    return operator("outbox").outboxStep(this.env, sql, path, body, Date.now());
+  }
+}
+
+/** The registry (src/delivery/registry.rs): the apps managed at runtime, and the delivery logs that hold deliveries. */
+export class Registry extends Machine {
+  constructor(ctx, env) {
+    super(ctx, env, "registry", (sql) => operator("registry").registryOpen(sql));
+  }
+
+  step(sql, reports, path, body) {
+    // Random bytes for a signing secret or an incarnation the registry may make.
+    const entropy = crypto.getRandomValues(new Uint8Array(32));
+    return operator("registry").registryStep(this.env, sql, path, body, Date.now(), entropy);
+  }
 }

@@ -13,11 +13,6 @@ use wasm_bindgen::JsValue;
 use crate::config::{Config, Problem};
 use crate::delivery::destination::ParsedUrl;
 
-/// The delivery queue's producer binding (wrangler.toml).
-pub const QUEUE: &str = "DELIVERIES";
-/// Durable Object namespace of the per-scope outboxes (deduplication and
-/// durable acceptance).
-pub const OUTBOX: &str = "OUTBOX";
 /// Durable Object namespace of the per-destination delivery logs.
 pub const DELIVERY_LOG: &str = "DELIVERY_LOG";
 /// Durable Object namespace of the registry of delivery logs (one instance).
@@ -78,23 +73,16 @@ pub fn apps_version() -> f64 {
 /// their version. An answer that only says the copy is current changes
 /// nothing.
 ///
-/// The operator's module keeps all of each app (its URL, token handling and
-/// secrets are the consumer's and the admin API's); the bridge's only what
-/// routing needs ([`crate::delivery::apps::Routing`]), so that it stays small.
+/// Both modules keep all of each app: the bridge's sends deliveries (their
+/// URLs, token handling and secrets), the operator's shows them.
 pub fn set_apps(env: &JsValue, text: &str, log_problems: bool) -> Result<f64, String> {
-    #[cfg(feature = "operator")]
     let (version, apps) = crate::delivery::apps::Routes::decode(text).map_err(|e| e.to_string())?;
-    #[cfg(not(feature = "operator"))]
-    let (version, apps) = crate::delivery::apps::Routing::decode(text)?;
     let Some(apps) = apps else { return Ok(version as f64) };
     if apps_version() == version as f64 {
         return Ok(version as f64);
     }
     let base = declared(env, log_problems);
-    #[cfg(feature = "operator")]
     let merged = base.with_apps(&apps, &|name| var(env, name));
-    #[cfg(not(feature = "operator"))]
-    let merged = base.with_routing(&apps);
     if log_problems {
         for p in merged.problems.iter().skip(base.problems.len()) {
             console_error(&format!("configuration problem: {p}"));
@@ -107,9 +95,7 @@ pub fn set_apps(env: &JsValue, text: &str, log_problems: bool) -> Result<f64, St
 fn read(env: &JsValue, log_problems: bool) -> Config {
     let mut config = Config::from_env_with(|name| var(env, name), parse_url);
     if !config.delivery.destinations.list.is_empty() {
-        for (binding, kind) in
-            [(QUEUE, "queue producer"), (OUTBOX, "Durable Object"), (DELIVERY_LOG, "Durable Object"), (REGISTRY, "Durable Object")]
-        {
+        for (binding, kind) in [(DELIVERY_LOG, "Durable Object"), (REGISTRY, "Durable Object")] {
             if !has(env, binding) {
                 config.problems.push(Problem::blocking(
                     binding,
@@ -124,12 +110,6 @@ fn read(env: &JsValue, log_problems: bool) -> Config {
         }
     }
     config
-}
-
-/// A test switch: whether the variable `name` is "1".
-#[cfg(feature = "operator")]
-pub fn switch(env: &JsValue, name: &str) -> bool {
-    var(env, name).is_some_and(|v| v == "1")
 }
 
 /// A var or secret: both are strings on `env`.

@@ -1,20 +1,19 @@
 //! The Cloudflare Worker: Drift's webhook endpoint, the stateless converter,
-//! the Durable Objects and the queue consumer, a health check and the admin
-//! routes, as thin adapters over the core.
+//! the Durable Objects, a health check and the admin routes, as thin
+//! adapters over the core.
 //!
 //! Two wasm modules from this one crate, built by scripts/build.sh, behind
 //! one entry module (src/worker/entry.mjs) that owns every await:
 //! - feature `bridge`, started by every isolate and kept small: Drift's
-//!   webhook and `/convert` ([`webhook`], one call per request), and the
-//!   Durable Objects ([`delivery`]): every step of the outbox, the delivery
-//!   log and the registry, one synchronous call over the object's SQL
-//!   storage ([`storage`]). No workers-rs.
-//! - feature `operator`: what runs off the webhook's path. The operator's
-//!   surface through workers-rs: [`fetch`] below for `/health`, `/admin/…`
-//!   ([`admin`]), wrong methods and unknown paths, and the delivery log's
-//!   side of the admin API (its steps run in the log's object like every
-//!   other); and the queue consumer's decisions ([`consumer`]). The entry
-//!   starts it on its first use; it keeps no state.
+//!   webhook ([`webhook`], one call per request), and every step of the
+//!   delivery logs ([`delivery`]), one synchronous call each over the
+//!   object's SQL storage ([`storage`]), but their admin operations. No
+//!   workers-rs.
+//! - feature `operator`: what runs off the webhook's path. `/health`,
+//!   `/openapi.json`, `/admin/…` ([`admin`]), wrong methods and unknown
+//!   paths through workers-rs ([`fetch`] below); `/convert`; the registry's
+//!   steps, an old outbox's drain and the delivery logs' admin operations.
+//!   The entry starts it on its first use; it keeps no state.
 //!
 //! Both read the configuration the same way ([`env`]) and write the same
 //! answers ([`http`]). The decisions live in the core, which knows nothing
@@ -25,14 +24,14 @@ mod answer;
 mod env;
 mod http;
 
-// Both run steps of the Durable Objects: their SQL storage, and a step's
-// effects for the entry.
+// Both run steps of the Durable Objects: their SQL storage, a step's
+// actions for the entry, and the steps (the delivery logs' in the bridge's
+// module, the registry's and the old outboxes' in the operator's).
+mod delivery;
 mod effects;
 mod storage;
 
 // The bridge's module (feature `bridge`): no workers-rs.
-#[cfg(feature = "bridge")]
-mod delivery;
 #[cfg(feature = "bridge")]
 mod webhook;
 
@@ -40,44 +39,51 @@ mod webhook;
 #[cfg(feature = "operator")]
 mod admin;
 #[cfg(feature = "operator")]
-mod consumer;
-#[cfg(feature = "operator")]
 mod convert;
 
 #[cfg(feature = "operator")]
-use worker::{event, Context, Env, Method, Request, Response, Result};
+use worker::{event, Context, Env, Request, Response, Result};
 
 #[cfg(feature = "operator")]
 use http::{error_response, method_not_allowed};
 
-/// Set to "1" only in tests: enables the `/__test/…` routes.
-#[cfg(feature = "operator")]
-const TEST_ROUTES: &str = "DRIFT_BRIDGE_TEST_ROUTES";
 
-/// Every request the entry module does not serve itself.
+/// Every request the entry module does not serve itself: the route from
+/// the one table ([`crate::api::route`]), then its handler.
 #[cfg(feature = "operator")]
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    use crate::api::{route, Route, RouteError};
     let path = req.path();
-    let method = req.method();
     let config = env::config(&env, false);
-    match path.as_str() {
-        // The entry serves POST on both; any other method lands here.
-        "/webhooks/drift" | "/convert" => match method {
-            Method::Post => error_response(500, "internal", &format!("POST {path} is served by the entry module"), ""),
-            _ => method_not_allowed("POST"),
-        },
-        "/health" => match method {
-            Method::Get | Method::Head => admin::health(&req, &config),
-            _ => method_not_allowed("GET, HEAD"),
-        },
-        p if p.starts_with("/__test/") && env::switch(&env, TEST_ROUTES) => admin::test_route(&req, &env, p).await,
-        p if p == "/admin" || p.starts_with("/admin/") => admin::route(&req, &env, &config, p).await,
-        _ => error_response(
-            404,
-            "not_found",
-            &format!("no route for {} {path}; the routes are POST /webhooks/drift, POST /convert and GET /health", method),
-            "",
-        ),
+    match route(req.method().as_ref(), &path) {
+        // The entry serves POST on both.
+        Ok(Route::Webhook | Route::Convert) => error_response(500, "internal", &format!("POST {path} is served by the entry module"), ""),
+        Ok(Route::Health) => admin::health(&req, &config),
+        Ok(Route::OpenApi) => openapi(),
+        Ok(route) => admin::serve(&req, &env, &config, route).await,
+        Err(RouteError::MethodNotAllowed(allow)) => method_not_allowed(&allow),
+        Err(RouteError::NotFound(message)) => error_response(404, "not_found", &message, ""),
     }
+}
+
+/// `GET /openapi.json`: the bridge's HTTP surface, made from the route table
+/// (src/openapi.rs) once per isolate.
+#[cfg(feature = "operator")]
+fn openapi() -> Result<Response> {
+    thread_local! {
+        static DOCUMENT: std::cell::OnceCell<String> = const { std::cell::OnceCell::new() };
+    }
+    let document = DOCUMENT.with(|d| d.get_or_init(|| crate::openapi::document(crate::VERSION)).clone());
+    let mut response = http::json_response(200, &document)?;
+    response.headers_mut().set("access-control-allow-origin", "*")?;
+    Ok(response)
+}
+
+/// Panics, for the tests of the recovery: only the test entry
+/// (tests/delivery/entry-with-faults.mjs) calls it.
+#[cfg(feature = "operator")]
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = testPanic)]
+pub fn test_panic() {
+    panic!("deliberate panic from /__test/panic");
 }

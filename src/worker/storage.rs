@@ -56,6 +56,7 @@ fn to_js(arg: &Arg<'_>) -> JsValue {
         // Times, counts and positions: far below 2^53, exact as numbers.
         Arg::Int(n) => JsValue::from_f64(*n as f64),
         Arg::Text(s) => JsValue::from_str(s),
+        Arg::Event(bits) => JsValue::from_str(&Arg::event_text(*bits)),
         Arg::Null => JsValue::NULL,
     }
 }

@@ -7,9 +7,9 @@
 //! `Request`, `Headers` and `Response` converted field by field, a future
 //! turned into a promise, glue on every call. Here the entry reads the body
 //! and the token header in JavaScript, passes them in once, and gets back a
-//! [`Answer`] that says everything it must do next: answer at once, or hand
-//! the deliveries to the conversation's outbox first and answer 200 only once
-//! the outbox has them (503 if it does not).
+//! [`Served`] that says everything it must do next: answer at once, or hand
+//! each app's share to its delivery log first and answer 200 only once every
+//! log has stored its share (503 if one did not).
 //!
 //! The arguments are JavaScript values, copied into the wasm here rather than
 //! by the glue: the glue would allocate them in wasm memory *before* its
@@ -22,8 +22,9 @@ use js_sys::Uint8Array;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
-use super::answer::{core_error, error, too_large, Answer, HandOff};
+use super::answer::{core_error, error, too_large, Served, Shares};
 use crate::config::Config;
+use crate::delivery::effects::Object;
 use crate::delivery::handoff;
 use crate::json;
 use crate::rules::{translate_value, Options, Outbound};
@@ -52,8 +53,8 @@ pub(super) fn config(env: &JsValue) -> Rc<Config> {
     super::env::config(env, true)
 }
 
-/// Panics, for the tests of the recovery (`POST /__test/bridge-panic`,
-/// which the entry serves only with `DRIFT_BRIDGE_TEST_ROUTES=1`).
+/// Panics, for the tests of the recovery (`POST /__test/bridge-panic` of
+/// the test entry, tests/delivery/entry-with-faults.mjs).
 #[wasm_bindgen(js_name = testPanic)]
 pub fn test_panic() {
     panic!("deliberate panic from /__test/bridge-panic");
@@ -97,7 +98,7 @@ pub fn webhook(env: &JsValue, body: &Uint8Array, token: &JsValue, now_ms: f64, o
     answer_webhook(&config, &body.to_vec(), token.as_string(), now_ms as i64, over_limit).to_js()
 }
 
-fn answer_webhook(config: &Config, body: &[u8], token: Option<String>, now: i64, over_limit: bool) -> Answer {
+fn answer_webhook(config: &Config, body: &[u8], token: Option<String>, now: i64, over_limit: bool) -> Served {
     let Some(tokens) = config.tokens.as_ref().filter(|_| config.is_complete()) else {
         return refused(503, "not_configured", error(503, "not_configured", NOT_CONFIGURED));
     };
@@ -120,28 +121,23 @@ fn answer_webhook(config: &Config, body: &[u8], token: Option<String>, now: i64,
 }
 
 /// A verified webhook's answer: translated, with its hand-off.
-fn accepted(config: &Config, value: &json::Value, now: i64) -> Answer {
+fn accepted(config: &Config, value: &json::Value, now: i64) -> Served {
     let options = Options { legacy: config.legacy, received_at_ms: now, limits: config.limits() };
     let events = match translate_value(value, &options) {
         Ok(events) => events,
         Err(e) => return refused(400, e.code().as_str(), core_error(&e)),
     };
-    // Nothing is answered 200 before the outbox holds every delivery.
+    // Nothing is answered 200 before every app's delivery log holds its share.
     let org = value.get("orgId").and_then(json::Value::as_integer);
-    let plan = handoff::plan(&events, &config.delivery.destinations, org, now);
+    let plans = handoff::plan(&events, &config.delivery.destinations, org, now);
     let mut body = String::with_capacity(64 + events.len() * 64);
     write_received(&mut body, &events);
-    let deliveries = plan.as_ref().map_or(0, |p| p.deliveries);
-    Answer {
-        status: 200,
-        body,
-        log: Some(crate::log::webhook(200, None, &events, deliveries)),
-        handoff: plan.map(|p| HandOff {
-            scope: p.scope,
-            payload: p.payload,
-            refused_log: crate::log::webhook(503, Some("unavailable"), &events, 0),
-        }),
-    }
+    let deliveries = plans.iter().map(|p| p.deliveries).sum();
+    let handoff = (!plans.is_empty()).then(|| Shares {
+        logs: plans.into_iter().map(|p| (Object::DeliveryLog(p.key).instance_name(), p.body)).collect(),
+        refused_log: crate::log::webhook(503, Some("unavailable"), &events, 0),
+    });
+    Served { status: 200, body, log: Some(crate::log::webhook(200, None, &events, deliveries)), handoff }
 }
 
 /// `{"received":"<inbound id>","events":[{"id":…,"type":…},…]}`
@@ -165,12 +161,12 @@ fn write_received(out: &mut String, events: &[Outbound]) {
 }
 
 /// A refused webhook's answer, with its log line.
-fn refused(status: u16, code: &str, answer: Answer) -> Answer {
-    Answer { log: Some(crate::log::webhook(status, Some(code), &[], 0)), ..answer }
+fn refused(status: u16, code: &str, answer: Served) -> Served {
+    Served { log: Some(crate::log::webhook(status, Some(code), &[], 0)), ..answer }
 }
 
 /// The same answer for a missing and a wrong token: no hint which.
-fn unauthorized() -> Answer {
+fn unauthorized() -> Served {
     error(401, "unauthorized", "missing or invalid verification token")
 }
 

@@ -279,7 +279,6 @@ test("many webhooks at once while the copy of the apps expires again and again: 
     {
       scriptPath: join(ROOT, "build/index.js"),
       modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-      queueProducers: { DELIVERIES: { queueName: "drift-bridge-deliveries" } },
       durableObjects: {
         OUTBOX: { className: "Outbox", useSQLite: true },
         DELIVERY_LOG: { className: "DeliveryLog", useSQLite: true },

@@ -2,9 +2,9 @@
 // arrive and deliveries are in flight, started again each time on the same
 // persisted state: every event that was answered 200 reaches every app
 // subscribed to it. What a kill interrupts is taken up again: an alarm whose
-// handler never finished runs again, a delivery whose consumer died is queued
-// again once its lease is over, a queue message lost with the process is
-// recovered by its delivery log after RECOVERY_GRACE_SECONDS.
+// handler never finished runs again, and a request that was out when the
+// process died is sent again by its delivery log once its lease (deadline,
+// report window, RECOVERY_GRACE_SECONDS) is over.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execSync } from "node:child_process";

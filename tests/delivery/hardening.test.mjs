@@ -49,14 +49,14 @@ async function server(handle) {
 
 const SCOPE = "conversation:1:123456789";
 
-test("once forwarded, an outbox holds no rows and no alarm: deduplication is the delivery log's", async () => {
+test("a webhook leaves no outbox rows and no alarm: deduplication is the delivery log's", async () => {
   const ok = await app(() => 200);
   const mf = await bridge([{ name: "ok-app", url: ok.url, types: ["conversation_push"] }]);
   assert.equal((await webhook(mf, INACTIVE)).status, 200);
   await until(() => ok.accepted().length === 1, 10000, "the delivery");
   await until(async () => (await stats(mf, "outbox", SCOPE)).outgoing === 0, 5000, "forwarded");
   assert.deepEqual(await stats(mf, "outbox", SCOPE), { outgoing: 0, deliveries: 0, forwarding: 0, alarm: null });
-  // A repeat goes through the outbox again; the delivery log drops it.
+  // A repeat reaches the delivery log again; the log drops it.
   assert.equal((await webhook(mf, INACTIVE)).status, 200);
   await until(async () => (await stats(mf, "outbox", SCOPE)).outgoing === 0, 5000, "the repeat forwarded");
   await quiet(500);
@@ -141,8 +141,10 @@ function padded(bytes, token = TOKEN) {
 }
 
 for (const [label, bytes, extra] of [
-  ["the largest event at the default MAX_BODY_BYTES (64 KiB)", 65536, {}],
-  ["the largest event MAX_BODY_BYTES allows (1 MiB)", 1048576, { MAX_BODY_BYTES: "1048576" }],
+  // Six megabytes at once, on a busy machine, take longer than the tests'
+  // 400 ms deadline: a request that timed out is sent again, as it must be.
+  ["the largest event at the default MAX_BODY_BYTES (64 KiB)", 65536, { DELIVERY_TIMEOUT_MS: "10000" }],
+  ["the largest event MAX_BODY_BYTES allows (1 MiB)", 1048576, { MAX_BODY_BYTES: "1048576", DELIVERY_TIMEOUT_MS: "10000" }],
 ]) {
   test(`${label} with six "*" destinations is delivered to all six`, async () => {
     const apps = [];
@@ -178,29 +180,9 @@ test("an event at the deepest accepted nesting hands off and is delivered", asyn
   assert.equal((await webhook(mf, deeper)).status, 400, "one level more is refused");
 });
 
-test("Drift gets 200 once the event is durable, even when the queue refuses; the outbox sends it later", async () => {
+test("only when a delivery log cannot store the event does Drift get 503", async () => {
   const r = await app(() => 200);
-  const destinations = [{ name: "later", url: r.url, types: ["conversation_push"] }];
-  const persist = persistDir();
-  cleanups.push(() => removeDir(persist));
-  const refusing = await startWorker({ destinations, persist, extra: { DRIFT_BRIDGE_TEST_QUEUE_FAILS: "1" } });
-  const res = await webhook(refusing, INACTIVE);
-  assert.equal(res.status, 200, res.body);
-  await until(async () => (await stats(refusing, "destination", "later")).deliveries.queued === 1, 5000, "the delivery stored");
-  await quiet(1000);
-  assert.equal(r.requests.length, 0, "the queue refused it");
-  assert.match(refusing.logs(), /not queued yet/);
-  await refusing.dispose();
-  // The queue works again: the destination's alarm queues it after the grace period.
-  const mf = await bridge(destinations, { persist });
-  await until(() => r.accepted().length === 1, 15000, "delivery once the queue takes it");
-  await quiet(2500);
-  assert.equal(r.requests.length, 1, "exactly once");
-});
-
-test("only when the outbox cannot store the event does Drift get 503", async () => {
-  const r = await app(() => 200);
-  const mf = await bridge([{ name: "app", url: r.url, types: ["conversation_push"] }], { extra: { DRIFT_BRIDGE_TEST_OUTBOX_FAILS: "1" } });
+  const mf = await bridge([{ name: "app", url: r.url, types: ["conversation_push"] }], { extra: { TEST_LOG_FAILS: "1" } });
   const res = await webhook(mf, INACTIVE);
   assert.equal(res.status, 503);
   assert.equal(JSON.parse(res.body).error.code, "unavailable");

@@ -1,6 +1,7 @@
 // Helpers for the delivery fault tests: the built worker in real workerd
-// (Miniflare) with local queues and Durable Objects, and real HTTP receivers
-// on loopback that record what they got.
+// (Miniflare) with local Durable Objects, behind the test entry
+// (entry-with-faults.mjs), and real HTTP receivers on loopback that record
+// what they got.
 import { createServer } from "node:http";
 import { createHmac } from "node:crypto";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
@@ -13,7 +14,6 @@ export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const TOKEN = "drift-test-token";
 export const ADMIN = "admin-test-token-0123456789abcdef";
 export const SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-export const MAX_RETRIES = 3; // 4 attempts, then the dead-letter queue
 
 /** A receiver on 127.0.0.1. `behave(attempt, request)` returns a status
  * code, or "hang" to never answer. It records every request. */
@@ -64,11 +64,17 @@ export function removeDir(dir) {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** Starts the worker with destinations and delivery settings for tests
- * (`options`: more Miniflare options, e.g. a real port). `faults`: run it
- * behind the test entry (tests/delivery/entry-with-faults.mjs), whose bindings
- * (`TEST_…` in `extra`) switch faults on. */
-export async function startWorker({ destinations, persist, consumers = true, extra = {}, options = {}, faults = false }) {
+/** The test entry, copied beside the built worker (build/test-entry.mjs). */
+export function testEntry() {
+  const path = join(ROOT, "build/test-entry.mjs");
+  copyFileSync(join(ROOT, "tests/delivery/entry-with-faults.mjs"), path);
+  return path;
+}
+
+/** Starts the worker, behind the test entry, with destinations and delivery
+ * settings for tests (`options`: more Miniflare options, e.g. a real port);
+ * the test entry's bindings (`TEST_…` in `extra`) switch faults on. */
+export async function startWorker({ destinations, persist, extra = {}, options = {} }) {
   const bindings = {
     DRIFT_VERIFICATION_TOKEN: TOKEN,
     ADMIN_TOKEN: ADMIN,
@@ -78,17 +84,12 @@ export async function startWorker({ destinations, persist, consumers = true, ext
     RECOVERY_GRACE_SECONDS: "2",
     SIGNING_SECRET,
     APP_TOKEN: "app-specific-token",
-    DRIFT_BRIDGE_TEST_ROUTES: "1",
     // The apps these tests add at runtime are loopback receivers.
     LOCAL_DEVELOPMENT: "1",
     ...extra,
   };
   let output = "";
-  let scriptPath = join(ROOT, "build/index.js");
-  if (faults) {
-    scriptPath = join(ROOT, "build/entry-with-faults.mjs");
-    copyFileSync(join(ROOT, "tests/delivery/entry-with-faults.mjs"), scriptPath);
-  }
+  const scriptPath = testEntry();
   const mf = new Miniflare({
     rootPath: ROOT,
     scriptPath,
@@ -99,18 +100,6 @@ export async function startWorker({ destinations, persist, consumers = true, ext
     ],
     compatibilityDate: "2026-04-26",
     bindings,
-    queueProducers: { DELIVERIES: { queueName: "drift-bridge-deliveries" } },
-    queueConsumers: consumers
-      ? {
-          "drift-bridge-deliveries": {
-            maxBatchSize: 10,
-            maxBatchTimeout: 0.05,
-            maxRetries: MAX_RETRIES,
-            deadLetterQueue: "drift-bridge-dead-letters",
-          },
-          "drift-bridge-dead-letters": { maxBatchSize: 10, maxBatchTimeout: 0.05 },
-        }
-      : {},
     durableObjects: {
       OUTBOX: { className: "Outbox", useSQLite: true },
       DELIVERY_LOG: { className: "DeliveryLog", useSQLite: true },
@@ -135,9 +124,10 @@ export async function startWorker({ destinations, persist, consumers = true, ext
 }
 
 /** Row counts and alarm of an outbox (`kind` "outbox", `name` its scope) or
- * of a destination's log (`kind` "destination", `name` the destination). */
+ * of a delivery log (`kind` "destination", `name` its key: a declared app's
+ * name, or `<name>~<incarnation>` of an app managed at runtime). */
 export async function stats(mf, kind, name) {
-  const param = kind === "outbox" ? "scope" : "name";
+  const param = kind === "outbox" ? "scope" : "key";
   const res = await mf.dispatchFetch(`http://bridge.test/__test/${kind}?${param}=${encodeURIComponent(name)}`);
   if (res.status !== 200) throw new Error(`stats of ${kind} ${name}: ${res.status} ${await res.text()}`);
   return res.json();

@@ -21,6 +21,10 @@ pub struct Db {
     /// Statements run and rows they changed, for the tests that count.
     pub statements: Cell<u64>,
     pub changed: Cell<u64>,
+    /// Alarms set or deleted (the platform bills each as a row written).
+    pub alarm_writes: Cell<u64>,
+    /// Rows changed, by statement.
+    pub written: RefCell<std::collections::BTreeMap<&'static str, u64>>,
     /// Set to make the next statement fail (a storage error).
     pub fail_next: RefCell<Option<String>>,
 }
@@ -32,6 +36,8 @@ impl Db {
             alarm: Cell::new(None),
             statements: Cell::new(0),
             changed: Cell::new(0),
+            alarm_writes: Cell::new(0),
+            written: RefCell::new(std::collections::BTreeMap::new()),
             fail_next: RefCell::new(None),
         }
     }
@@ -48,6 +54,9 @@ impl Db {
                     Alarm::At(t) => self.alarm.set(Some(t)),
                     Alarm::Clear => self.alarm.set(None),
                 }
+                if fx.alarm != Alarm::Keep {
+                    self.alarm_writes.set(self.alarm_writes.get() + 1);
+                }
                 Ok(fx)
             }
             Err(e) => {
@@ -55,6 +64,25 @@ impl Db {
                 Err(e)
             }
         }
+    }
+
+    /// Runs an operation and undoes it: what it would answer now, with
+    /// nothing written and nothing counted (for tests that look).
+    pub fn peek(&self, op: impl FnOnce(&Db) -> Result<Effects, StorageError>) -> Result<Effects, StorageError> {
+        let (statements, changed, written) = (self.statements.get(), self.changed.get(), self.written.borrow().clone());
+        self.conn.execute_batch("BEGIN").unwrap();
+        let result = op(self);
+        self.conn.execute_batch("ROLLBACK").unwrap();
+        self.statements.set(statements);
+        self.changed.set(changed);
+        *self.written.borrow_mut() = written;
+        result
+    }
+
+    /// Rows written as the platform bills them: rows changed by statements,
+    /// and one per alarm set or deleted.
+    pub fn rows_written(&self) -> u64 {
+        self.changed.get() + self.alarm_writes.get()
     }
 
     pub fn count(&self, query: &str) -> i64 {
@@ -69,11 +97,19 @@ impl Db {
     }
 }
 
+/// The largest integer a JavaScript number holds exactly (2^53 - 1).
+const MAX_SAFE: u64 = (1 << 53) - 1;
+
 fn bind(args: &[Arg<'_>]) -> Vec<rusqlite::types::Value> {
     args.iter()
         .map(|a| match a {
-            Arg::Int(n) => rusqlite::types::Value::Integer(*n),
+            // As the Workers SQL API binds it: a JavaScript number, which
+            // SQLite is given as a real (so `? / 3600000` divides as reals,
+            // and a column of INTEGER affinity keeps only whole ones as
+            // integers), exact only within ±2^53.
+            Arg::Int(n) => rusqlite::types::Value::Real(*n as f64),
             Arg::Text(s) => rusqlite::types::Value::Text((*s).to_owned()),
+            Arg::Event(bits) => rusqlite::types::Value::Text(Arg::event_text(*bits)),
             Arg::Null => rusqlite::types::Value::Null,
         })
         .collect()
@@ -92,6 +128,8 @@ impl Sql for Db {
             for i in 0..columns {
                 values.push(match row.get_ref(i).unwrap() {
                     ValueRef::Null => Value::Null,
+                    // As the Workers SQL API returns it: a JavaScript number.
+                    ValueRef::Integer(n) if n.unsigned_abs() > MAX_SAFE => Value::Real(n as f64),
                     ValueRef::Integer(n) => Value::Int(n),
                     ValueRef::Real(r) => Value::Real(r),
                     ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
@@ -109,6 +147,9 @@ impl Sql for Db {
         let mut stmt = self.conn.prepare_cached(statement).map_err(|e| StorageError(format!("{e} in {statement}")))?;
         let n = stmt.execute(rusqlite::params_from_iter(bind(args))).map_err(|e| StorageError(e.to_string()))? as u64;
         self.changed.set(self.changed.get() + n);
+        if n > 0 {
+            *self.written.borrow_mut().entry(statement).or_default() += n;
+        }
         Ok(n)
     }
 }

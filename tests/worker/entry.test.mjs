@@ -182,7 +182,7 @@ describe("warm-up", () => {
 describe("the operator's module (workers-rs) starts on its first use", () => {
   let mf;
   before(async () => {
-    mf = await startWorker({ DRIFT_VERIFICATION_TOKEN: TOKEN, DRIFT_BRIDGE_TEST_ROUTES: "1" });
+    mf = await startWorker({ DRIFT_VERIFICATION_TOKEN: TOKEN }, { testEntry: true });
   });
   after(() => mf?.dispose());
 

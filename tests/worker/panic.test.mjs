@@ -1,7 +1,7 @@
 // A panic inside either wasm module (POST /__test/panic in the workers-rs
-// one, POST /__test/bridge-panic in the hot path's, both enabled by
-// DRIFT_BRIDGE_TEST_ROUTES=1) fails that request only: the same worker keeps
-// answering correctly afterwards.
+// one, POST /__test/bridge-panic in the hot path's, both routes of the test
+// entry) fails that request only: the same worker keeps answering correctly
+// afterwards.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -49,10 +49,10 @@ async function assertHealthy(mf) {
   await expectJson(await post(mf, "/webhooks/drift", DRIFT_EXAMPLE), 401);
 }
 
-describe("panic recovery (DRIFT_BRIDGE_TEST_ROUTES=1)", () => {
+describe("panic recovery (behind the test entry)", () => {
   let mf;
   before(async () => {
-    mf = await startWorker({ DRIFT_VERIFICATION_TOKEN: TOKEN, DRIFT_BRIDGE_TEST_ROUTES: "1" });
+    mf = await startWorker({ DRIFT_VERIFICATION_TOKEN: TOKEN }, { testEntry: true });
   });
   after(() => mf?.dispose());
 
@@ -109,7 +109,7 @@ describe("panic recovery (DRIFT_BRIDGE_TEST_ROUTES=1)", () => {
   });
 });
 
-describe("the panic routes are off without DRIFT_BRIDGE_TEST_ROUTES=1", () => {
+describe("the production entry has no panic routes", () => {
   let mf;
   before(async () => {
     mf = await startWorker({ DRIFT_VERIFICATION_TOKEN: TOKEN });

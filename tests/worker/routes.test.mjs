@@ -49,7 +49,7 @@ describe("routes with a complete configuration", () => {
     }
   });
 
-  test("POST /__test/panic without DRIFT_BRIDGE_TEST_ROUTES: 404", async () => {
+  test("POST /__test/panic on the production entry: 404", async () => {
     await expectError(await post(mf, "/__test/panic", "{}"), 404, "not_found", "");
     // The route did not panic: the worker answers as before.
     const health = await request(mf, "/health");

@@ -1,11 +1,11 @@
 // Shared helpers for the worker's end-to-end tests: start the built worker
-// (build/index.js, build/hot_bg.wasm, build/index_bg.wasm) in real workerd through Miniflare,
+// (build/index.js, build/bridge_bg.wasm, build/operator_bg.wasm) in real workerd through Miniflare,
 // send it requests, and check its JSON answers.
 //
 // Run with `node --test --test-concurrency=1 tests/worker/` (from any cwd).
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 
@@ -50,7 +50,7 @@ export const DRIFT_EXAMPLE_RECEIVED =
  * workerd printed so far. Set DRIFT_BRIDGE_TEST_LOGS=1 to also see workerd's
  * output live.
  */
-export async function startWorker(bindings = {}, options = {}) {
+export async function startWorker(bindings = {}, { testEntry = false, ...options } = {}) {
   if (!existsSync(SCRIPT) || !WASM.every(existsSync)) {
     throw new Error(`${SCRIPT} or its wasm modules are missing: build it with \`bash scripts/build.sh worker\``);
   }
@@ -58,7 +58,9 @@ export async function startWorker(bindings = {}, options = {}) {
   const live = process.env.DRIFT_BRIDGE_TEST_LOGS === "1";
   const mf = new Miniflare({
     rootPath: ROOT,
-    scriptPath: SCRIPT,
+    // The test entry (tests/delivery/entry-with-faults.mjs) wraps the
+    // production one with the /__test/… routes; the production entry has none.
+    scriptPath: testEntry ? copyTestEntry() : SCRIPT,
     modules: true,
     modulesRoot: ROOT,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
@@ -85,6 +87,13 @@ export async function startWorker(bindings = {}, options = {}) {
   }
   mf.logs = () => output;
   return mf;
+}
+
+/** The test entry, copied beside the built worker (build/test-entry.mjs). */
+function copyTestEntry() {
+  const path = fileURLToPath(new URL("../../build/test-entry.mjs", import.meta.url));
+  copyFileSync(fileURLToPath(new URL("../delivery/entry-with-faults.mjs", import.meta.url)), path);
+  return path;
 }
 
 /** `fetch` against the worker; `path` may carry a query string. */

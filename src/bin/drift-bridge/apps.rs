@@ -80,6 +80,10 @@ enum AppsCommand {
         name: String,
         #[command(flatten)]
         fields: Fields,
+        /// No URL: its deliveries wait for `drift-bridge listen NAME`, which
+        /// forwards them on the developer's machine
+        #[arg(long, conflicts_with = "url")]
+        listen: bool,
         #[command(flatten)]
         key: Key,
     },
@@ -125,7 +129,8 @@ enum AppsCommand {
 /// An app's fields, as `add` and `edit` take them.
 #[derive(ClapArgs)]
 struct Fields {
-    /// Where its deliveries go (https; plain http only for loopback)
+    /// Where its deliveries go (https; plain http only for loopback) [add:
+    /// this or --listen]
     #[arg(long, value_name = "URL")]
     url: Option<String>,
     /// The Drift event types it gets, comma-separated, or * for all
@@ -175,6 +180,10 @@ impl Fields {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    if let AppsCommand::Add { fields: Fields { url: None, .. }, listen: false, .. } = &args.command {
+        eprintln!("drift-bridge apps: add needs --url (where its deliveries go) or --listen (they wait for drift-bridge listen)");
+        return ExitCode::from(crate::EXIT_USAGE);
+    }
     let admin = match Admin::connect(&args.connection, "drift-bridge apps") {
         Ok(admin) => admin,
         Err(code) => return code,
@@ -183,10 +192,13 @@ pub fn run(args: Args) -> ExitCode {
     // Names are checked by clap (parse_name): they go in paths as they are.
     let call = match &args.command {
         AppsCommand::List { .. } => Call::get("/admin/destinations".into()),
-        AppsCommand::Add { name, fields, key } => {
+        AppsCommand::Add { name, fields, listen, key } => {
             let mut w = Writer::object();
             w.str("name", name);
             fields.write(&mut w);
+            if *listen {
+                w.bool("listen", true);
+            }
             Call { method: Method::Post, path: "/admin/destinations".into(), body: Some(w.finish()), repeat: key.repeat(bridge) }
         }
         AppsCommand::Edit { name, fields, all_orgs, no_rate, key } => {
@@ -237,11 +249,14 @@ pub fn run(args: Args) -> ExitCode {
     let said = |path: &[&str]| answer.said(path);
     match &args.command {
         AppsCommand::List { .. } => {}
-        AppsCommand::Add { name, .. } => {
+        AppsCommand::Add { name, listen, .. } => {
             let version = said(&["version"]).unwrap_or_default();
             match said(&["secret"]) {
                 Some(_) => eprintln!("{name} added (version {version}); its signing secret is in the answer on stdout, shown this once"),
                 None => eprintln!("{name} added (version {version}), unsigned"),
+            }
+            if *listen {
+                eprintln!("{name} takes a listener: drift-bridge listen {name} --forward http://localhost:PORT/PATH --bridge {bridge}");
             }
         }
         AppsCommand::Edit { name, .. } => eprintln!("{name} changed (version {})", said(&["version"]).unwrap_or_default()),
@@ -288,11 +303,16 @@ fn list(admin: &Admin, answer: &bridge::Answer, output: Output) -> ExitCode {
             .map(|item| {
                 let f = |k: &str| item.get(k).and_then(Value::as_str).map(|s| s.text().into_owned()).unwrap_or_default();
                 let (source, url) = (f("source"), f("url"));
+                let listen = matches!(item.get("listen"), Some(Value::Bool(true)));
                 vec![
                     f("name"),
                     if source.is_empty() { "removed".to_owned() } else { source },
                     f("state"),
-                    if url.is_empty() { "(no longer configured)".to_owned() } else { url },
+                    match (listen, url.is_empty()) {
+                        (true, _) => "(drift-bridge listen)".to_owned(),
+                        (false, true) => "(no longer configured)".to_owned(),
+                        (false, false) => url,
+                    },
                 ]
             })
             .collect();

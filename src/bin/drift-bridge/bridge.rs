@@ -106,6 +106,31 @@ pub fn parse_bridge(text: &str) -> Result<String, String> {
     Ok(base.to_owned())
 }
 
+/// `--bridge`, which every subcommand that talks to a bridge needs, or the
+/// exit status after saying so on stderr.
+pub fn required_bridge(bridge: Option<&str>, prefix: &str) -> Result<String, ExitCode> {
+    match bridge {
+        Some(bridge) => Ok(bridge.to_owned()),
+        None => {
+            eprintln!("{prefix}: --bridge <URL> is required (the bridge's base URL, e.g. https://drift-bridge.example.workers.dev)");
+            Err(ExitCode::from(EXIT_USAGE))
+        }
+    }
+}
+
+/// The admin token, from the environment only (never an argument: it stays
+/// out of shell histories and process lists), or the exit status after
+/// saying on stderr what is missing.
+pub fn admin_token(prefix: &str) -> Result<String, ExitCode> {
+    match std::env::var(TOKEN_VARIABLE) {
+        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
+        _ => {
+            eprintln!("{prefix}: set {TOKEN_VARIABLE} to the bridge's ADMIN_TOKEN");
+            Err(ExitCode::from(EXIT_USAGE))
+        }
+    }
+}
+
 /// `--idempotency-key`: 1 to 64 letters, digits, `-` or `_`.
 pub fn parse_key(text: &str) -> Result<String, String> {
     if text.is_empty() || text.len() > KEY_MAX || !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
@@ -261,17 +286,8 @@ impl Admin {
     /// The client for `connection`, or the exit status after saying on
     /// stderr what is missing.
     pub fn connect(connection: &Connection, prefix: &'static str) -> Result<Admin, ExitCode> {
-        let Some(bridge) = connection.bridge.clone() else {
-            eprintln!("{prefix}: --bridge <URL> is required (the bridge's base URL, e.g. https://drift-bridge.example.workers.dev)");
-            return Err(ExitCode::from(EXIT_USAGE));
-        };
-        let token = match std::env::var(TOKEN_VARIABLE) {
-            Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
-            _ => {
-                eprintln!("{prefix}: set {TOKEN_VARIABLE} to the bridge's ADMIN_TOKEN");
-                return Err(ExitCode::from(EXIT_USAGE));
-            }
-        };
+        let bridge = required_bridge(connection.bridge.as_deref(), prefix)?;
+        let token = admin_token(prefix)?;
         let agent: Agent = Agent::config_builder()
             // 4xx and 5xx are answers to read, not errors.
             .http_status_as_error(false)

@@ -1,11 +1,12 @@
 //! `drift-bridge`: the bridge's rules on the command line.
 //!
-//! Four jobs need the bridge outside the edge: trying the rules out and
+//! Five jobs need the bridge outside the edge: trying the rules out and
 //! backfilling archives (`convert`, which needs nothing but the core),
 //! replaying archived webhooks into a running bridge (`send`, which goes
 //! through the bridge's own verification, translation and deduplication),
-//! managing a running bridge's apps from scripts (`apps`), and reading its
-//! delivery log and replaying dead letters (`deliveries`); the last two over
+//! managing a running bridge's apps from scripts (`apps`), reading its
+//! delivery log and replaying dead letters (`deliveries`), and taking an
+//! app's deliveries on a developer's machine (`listen`); the last three over
 //! its admin API ([`bridge`]). Every subcommand that talks to a bridge takes
 //! `--bridge <base URL>`.
 //! Like cargo and ripgrep, machine output goes to stdout and everything meant
@@ -13,7 +14,7 @@
 //! are in `after_help` below and, per subcommand, in docs/cli.md.
 
 // The command line is native only: its dependencies (clap, indicatif, ureq,
-// ctrlc) stay out of the wasm builds. `cargo test --target wasm32-unknown-unknown`
+// ctrlc, tungstenite) stay out of the wasm builds. `cargo test --target wasm32-unknown-unknown`
 // still builds every binary of the package, so there it is an empty one.
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -26,6 +27,8 @@ mod bridge;
 mod convert;
 #[cfg(not(target_arch = "wasm32"))]
 mod deliveries;
+#[cfg(not(target_arch = "wasm32"))]
+mod listen;
 #[cfg(not(target_arch = "wasm32"))]
 mod progress;
 #[cfg(not(target_arch = "wasm32"))]
@@ -53,10 +56,12 @@ pub(crate) const EXIT_USAGE: u8 = 2;
     about = "Translate Drift conversation webhooks between the push and legacy close forms",
     after_help = "\
 Exit status, for every subcommand (the table per subcommand is in docs/cli.md):
-  0    done: every event or line went through; the bridge did what was asked
+  0    done: every event or line went through; the bridge did what was asked;
+       listen was stopped with Ctrl-C
   1    something was refused: an event or line rejected (or, for send, given
        up on after --retries); a change, a filter or a replay the bridge
-       refused; a test delivery the app did not take
+       refused; a test delivery the app did not take; a listener the bridge
+       refused or ended
   2    a usage or I/O error; the bridge could not be reached, gave no answer,
        refused the token or failed (5xx)
   130  send was interrupted: run the same command again to carry on",
@@ -83,6 +88,9 @@ enum Command {
     /// A running bridge's delivery log: list, show, replay
     #[command(long_about = deliveries::ABOUT)]
     Deliveries(deliveries::Args),
+    /// Take an app's deliveries on this machine: each is POSTed to a local URL
+    #[command(long_about = listen::ABOUT)]
+    Listen(listen::Args),
     /// Print a completion script for SHELL on stdout
     #[command(after_help = "For example: drift-bridge completions bash > /etc/bash_completion.d/drift-bridge")]
     Completions {
@@ -101,6 +109,7 @@ fn main() -> ExitCode {
         Command::Send(args) => send::run(args),
         Command::Apps(args) => apps::run(args),
         Command::Deliveries(args) => deliveries::run(args),
+        Command::Listen(args) => listen::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drift-bridge", &mut io::stdout());
             ExitCode::SUCCESS

@@ -1,113 +1,102 @@
 //! The end of an app's incarnation: what its delivery log does once the app
-//! is deleted (the registry says so at once, `/end`) or removed from
+//! is deleted (the registry says so at once, `End`) or removed from
 //! `DESTINATIONS` (the log finds out at its next step, at most
 //! [`super::CHECK_MS`] later).
 //!
-//! Every delivery still on its way, held or waiting for a retry becomes a
-//! dead letter that says its app was removed; the breaker, a pause, a drain
-//! and a recovery end with it. Nothing of it is ever sent again: an app of
-//! the same name created later at runtime is another incarnation, with a log
-//! of its own; a declared app declared again finds this log started afresh
-//! ([`restart`]): no deliveries, no metrics, a closed breaker.
+//! Every delivery still on its way, held, waiting or waiting for a retry
+//! becomes a dead letter that says its app was removed; the breaker, a
+//! pause, a drain and a recovery end with it. Nothing of it is ever sent
+//! again: an app of the same name created later at runtime is another
+//! incarnation, with a log of its own; a declared app declared again finds
+//! this log started afresh ([`restart`]): no deliveries, no metrics, a
+//! closed breaker.
 
 use super::super::breaker::Breaker;
-use super::super::effects::{Effects, Reply};
-use super::super::message::Named;
-use super::super::sql::{Arg, Sql, StorageError};
-use super::rows::{self, Change};
+use super::super::effects::Reply;
+use super::super::sql::{Sql, StorageError};
+use super::rows::{row_columns, Row};
 use super::state::LogState;
-use super::{bad_request, delivery_columns, removed_reason, Context, Delivery, ALARM_ROWS};
+use super::{removed_reason, Log, ALARM_ROWS};
 use crate::json::Writer;
 
-/// `/end` (`{"destination": <key>}`), from the registry as it deletes the
-/// app: ends this incarnation now (the alarm finishes what one step does
-/// not). Refused while the app is still configured.
-pub fn end(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, StorageError> {
-    let q = match Named::decode(body) {
-        Ok(q) => q,
-        Err(e) => return Ok(bad_request(e)),
-    };
-    let mut st = LogState::load(sql, &ctx.settings.circuit)?;
-    match &st.name {
-        None => st.touch().name = Some(q.destination.clone()),
-        Some(own) if *own != q.destination => return Ok(bad_request(format!("this is the delivery log of {own}, not of {}", q.destination))),
-        Some(_) => {}
+/// `End`, from the registry as it deletes the app: ends this incarnation now
+/// (the alarm finishes what one step does not). A declared app's log, which
+/// the registry never ends, is refused.
+pub(crate) fn end<S: Sql>(log: &mut Log<'_, S>) -> Result<Reply, StorageError> {
+    let key = log.key().to_owned();
+    let declared = super::super::destination::incarnation_of_key(&key).is_none()
+        && log.ctx.settings.destinations.get(&key).is_some_and(|d| d.source == super::super::Source::Declared);
+    if declared {
+        return Ok(Reply::status(409, format!("{key} is declared in DESTINATIONS")));
     }
     // The registry deleted it: that is the end of it, whatever this
-    // isolate's copy of the apps (a few seconds old at most) still says. A
-    // declared app's log, which the registry never ends, is refused.
-    if super::super::destination::incarnation_of_key(&q.destination).is_none() && ctx.settings.destinations.get(&q.destination).is_some_and(|d| d.source == super::super::Source::Declared) {
-        return Ok(Effects::reply(Reply::status(409, format!("{} is declared in DESTINATIONS", q.destination))));
+    // isolate's copy of the apps (a few seconds old at most) still says.
+    if end_step(log)? {
+        log.more = true;
     }
-    let mut fx = Effects::default();
-    let more = end_step(sql, &mut st, ctx, &mut fx)?;
-    let next = if more { Some(ctx.now) } else { sql.number("SELECT MIN(wake_at) FROM deliveries", &[])? };
-    if let Some(at) = next {
-        fx.alarm = st.alarm_by(at, ctx.now);
-    }
-    super::intake::register(&mut st, &mut fx, false);
-    st.save(sql)?;
-    let ended = Writer::object().str("ended", &q.destination).int("held", st.counts.held).int("pending", st.counts.pending).finish();
-    fx.reply = Some(Reply::ok(ended));
-    Ok(fx)
+    let ended = Writer::object().str("ended", &key).int("held", log.st.counts.held).int("pending", log.st.counts.pending).finish();
+    Ok(Reply::ok(ended))
 }
 
 /// Ends the incarnation: the first time, the breaker, a pause, the drain and
 /// a recovery; each time, up to [`ALARM_ROWS`] deliveries still to be sent
 /// become dead letters. Answers whether more remain.
-pub(super) fn end_step(sql: &impl Sql, st: &mut LogState, ctx: &Context<'_>, fx: &mut Effects) -> Result<bool, StorageError> {
-    let key = st.name.clone().unwrap_or_default();
-    if st.ended.is_none() {
-        st.touch().ended = Some(ctx.now);
-        st.breaker = Breaker::new(&ctx.settings.circuit);
-        st.drain = None;
-        st.recovery = None;
-        st.next_send = 0;
-        fx.log(
-            Writer::object()
-                .str("kind", "ended")
-                .str("destination", super::super::destination::name_of_key(&key))
-                .opt_str("incarnation", super::super::destination::incarnation_of_key(&key))
-                .int("held", st.counts.held)
-                .int("pending", st.counts.pending)
-                .finish(),
-        );
+pub(crate) fn end_step<S: Sql>(log: &mut Log<'_, S>) -> Result<bool, StorageError> {
+    if log.st.ended.is_none() {
+        let now = log.ctx.now;
+        log.st.touch().ended = Some(now);
+        log.st.breaker = Breaker::new(&log.ctx.settings.circuit);
+        log.st.drain = None;
+        log.st.recovery = None;
+        log.st.next_send = 0;
+        let key = log.key().to_owned();
+        let line = Writer::object()
+            .str("kind", "ended")
+            .str("destination", log.name())
+            .opt_str("incarnation", super::super::destination::incarnation_of_key(&key))
+            .int("held", log.st.counts.held)
+            .int("pending", log.st.counts.pending)
+            .finish();
+        log.fx.log(line);
     }
-    let live: Vec<Delivery> = sql
+    let live: Vec<Row> = log
+        .sql
         .query(
-            concat!(
-                "SELECT ",
-                delivery_columns!(),
-                " FROM deliveries WHERE status IN ('queued', 'retrying', 'sending', 'held') ORDER BY seq LIMIT ?"
-            ),
-            &[Arg::Int(ALARM_ROWS)],
+            concat!("SELECT ", row_columns!(), " FROM deliveries WHERE status IN ('waiting', 'queued', 'retrying', 'sending', 'held') LIMIT ?"),
+            &[super::super::sql::Arg::Int(ALARM_ROWS)],
         )?
         .into_iter()
-        .map(Delivery::from_row)
+        .map(Row::from_sql)
         .collect();
-    let reason = removed_reason(&key);
+    let reason = removed_reason(log.key());
     // The operator removed the app: its dead letters raise no alerts.
-    let alerts = st.alerts.clone();
-    for d in &live {
-        rows::settle(sql, st, ctx, d, super::super::status::Status::Failed, Some(&reason), &Change::NONE)?;
-        st.count(&d.event_type).failed += 1;
-        fx.log(rows::dead_line(st, d, &reason));
+    let alerts = log.st.alerts.clone();
+    for row in &live {
+        // As it is now: ending one may have moved another (the next of its
+        // conversation, for an app that takes them in order).
+        let Some(row) = Row::load(log.sql, row.key)? else { continue };
+        if !row.status.is_settled() {
+            log.fail(&row, &reason)?;
+        }
     }
-    st.alerts = alerts;
+    log.st.alerts = alerts;
     Ok(live.len() as i64 == ALARM_ROWS)
 }
 
 /// The app of an ended incarnation is there again (declared again under the
 /// same name): the log starts afresh, keeping nothing of the one before.
-pub(super) fn restart(sql: &impl Sql, st: &mut LogState, ctx: &Context<'_>) -> Result<(), StorageError> {
-    sql.execute("DELETE FROM deliveries", &[])?;
-    sql.execute("DELETE FROM metrics", &[])?;
-    let mut fresh = LogState::new(&ctx.settings.circuit);
-    fresh.name = st.name.take();
-    fresh.alarm = st.alarm;
-    fresh.epoch = st.epoch;
-    fresh.confirmed = st.confirmed;
-    fresh.last_accepted = st.last_accepted;
-    *st = fresh;
+pub(crate) fn restart<S: Sql>(log: &mut Log<'_, S>) -> Result<(), StorageError> {
+    for table in ["DELETE FROM deliveries", "DELETE FROM waits", "DELETE FROM held", "DELETE FROM lines", "DELETE FROM heads", "DELETE FROM metrics"] {
+        log.sql.execute(table, &[])?;
+    }
+    let mut fresh = LogState::new(&log.ctx.settings.circuit);
+    fresh.name = log.st.name.take();
+    fresh.alarm = log.st.alarm;
+    fresh.epoch = log.st.epoch;
+    fresh.confirmed = log.st.confirmed;
+    fresh.last_accepted = log.st.last_accepted;
+    fresh.seq = log.st.seq;
+    log.st = fresh;
+    log.refresh_app();
     Ok(())
 }

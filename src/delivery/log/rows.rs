@@ -1,214 +1,142 @@
-//! The moves of one delivery's row, each one statement, each keeping the
-//! state row's counts and size in step: queue it (anew), hold it, settle
-//! it, delete it, replay it.
+//! A delivery's row: reading it (by its key, or by its event across the
+//! hours a search covers), and the columns every step needs.
 
-use super::super::effects::Send;
-use super::super::handoff;
-use super::super::message::{Ref, QUEUE_MAX_DELAY_SECONDS};
-use super::super::sql::{Arg, Sql, StorageError};
+use super::super::key::{hour_of, Key};
+use super::super::sql::{Arg, Row as SqlRow, Sql, StorageError};
 use super::super::status::Status;
-use super::state::LogState;
-use super::{Context, Delivery};
 
-/// Queues `d` anew (generation + 1) as `status` (queued, or retrying after
-/// a failed attempt), its message held back `delay_seconds` (or longer, to
-/// keep to its app's rate: [`LogState::pace`]); answers the
-/// message and when the row is looked at again. If nothing shows progress by the delay and the recovery grace,
-/// the alarm queues it again.
-pub fn queue(
-    sql: &impl Sql,
-    st: &mut LogState,
-    ctx: &Context<'_>,
-    d: &Delivery,
-    status: Status,
-    delay_seconds: u32,
-    change: &Change<'_>,
-) -> Result<(Send, i64), StorageError> {
-    let rate = ctx.rate(st.name.as_deref());
-    let delay_seconds = st.pace(ctx.now, rate, delay_seconds).min(QUEUE_MAX_DELAY_SECONDS);
-    let generation = d.generation.saturating_add(1);
-    let wake = ctx.now + i64::from(delay_seconds) * 1000 + ctx.settings.recovery_grace_ms();
-    sql.execute(
-        "UPDATE deliveries SET status = ?, generation = ?, probe = 0, lease_until = NULL, wake_at = ?, updated_at = ?, \
-         attempts = COALESCE(?, attempts), history = COALESCE(?, history), last_error = COALESCE(?, last_error) WHERE seq = ?",
-        &[
-            Arg::Text(status.sql()),
-            Arg::Int(i64::from(generation)),
-            Arg::Int(wake),
-            Arg::Int(ctx.now),
-            change.attempts.map(i64::from).into(),
-            change.history.into(),
-            change.error.into(),
-            Arg::Int(d.seq),
-        ],
-    )?;
-    st.moved(d.status, status);
-    Ok((message(st, &d.id, generation, delay_seconds), wake))
+/// The columns of [`Row`], in its order.
+macro_rules! row_columns {
+    () => {
+        "hour, event, replay, seq, status, attempts, type, scope, org, received_at, accepted_at, updated_at, wake_at, \
+         expires_at, size, last_error, reason, replayed_as"
+    };
+}
+pub(crate) use row_columns;
+
+/// [`row_columns`] of the table named `d`, for a statement that joins it
+/// with a side table whose columns have the same names.
+macro_rules! d_row_columns {
+    () => {
+        "d.hour, d.event, d.replay, d.seq, d.status, d.attempts, d.type, d.scope, d.org, d.received_at, d.accepted_at, d.updated_at, \
+         d.wake_at, d.expires_at, d.size, d.last_error, d.reason, d.replayed_as"
+    };
+}
+pub(crate) use d_row_columns;
+
+/// One delivery's row, without its body and history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Row {
+    pub key: Key,
+    pub seq: i64,
+    pub status: Status,
+    pub attempts: u32,
+    pub event_type: String,
+    pub scope: String,
+    pub org: Option<String>,
+    pub received_at: i64,
+    pub accepted_at: i64,
+    pub updated_at: i64,
+    /// When it is looked at again (while it waits in `waits`).
+    pub wake_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub size: i64,
+    pub last_error: Option<String>,
+    pub reason: Option<String>,
+    pub replayed_as: Option<String>,
 }
 
-/// The queue message of a delivery.
-pub fn message(st: &LogState, id: &str, generation: u32, delay_seconds: u32) -> Send {
-    let destination = st.name.clone().unwrap_or_default();
-    Send { body: Ref { destination, id: id.to_owned(), generation }.encode(), delay_seconds }
-}
-
-/// When a hold that started at `accepted_at` ends.
-pub fn hold_end(ctx: &Context<'_>, accepted_at: i64) -> i64 {
-    accepted_at + ctx.settings.hold_retention_ms()
-}
-
-/// Holds `d`: not sent until its app is back, resumed or its turn in a
-/// drain comes; no attempt used. Answers when the hold ends.
-pub fn hold(sql: &impl Sql, st: &mut LogState, ctx: &Context<'_>, d: &Delivery, change: &Change<'_>) -> Result<i64, StorageError> {
-    let end = hold_end(ctx, d.accepted_at);
-    sql.execute(
-        "UPDATE deliveries SET status = 'held', probe = 0, lease_until = NULL, wake_at = ?, updated_at = ?, \
-         attempts = COALESCE(?, attempts), history = COALESCE(?, history), last_error = COALESCE(?, last_error) WHERE seq = ?",
-        &[
-            Arg::Int(end),
-            Arg::Int(ctx.now),
-            change.attempts.map(i64::from).into(),
-            change.history.into(),
-            change.error.into(),
-            Arg::Int(d.seq),
-        ],
-    )?;
-    st.moved(d.status, Status::Held);
-    Ok(end)
-}
-
-/// Settles `d` as delivered, failed or gone; it is kept for its retention,
-/// whose end this answers.
-pub fn settle(
-    sql: &impl Sql,
-    st: &mut LogState,
-    ctx: &Context<'_>,
-    d: &Delivery,
-    status: Status,
-    reason: Option<&str>,
-    change: &Change<'_>,
-) -> Result<i64, StorageError> {
-    let retention = if status == Status::Delivered { ctx.settings.delivery_log_ms() } else { ctx.settings.dead_letter_retention_ms() };
-    let expires = ctx.expiry(retention);
-    sql.execute(
-        "UPDATE deliveries SET status = ?, probe = 0, lease_until = NULL, wake_at = ?, expires_at = ?, \
-         reason = COALESCE(?, reason), updated_at = ?, attempts = COALESCE(?, attempts), history = COALESCE(?, history), \
-         last_error = COALESCE(?, last_error) WHERE seq = ?",
-        &[
-            Arg::Text(status.sql()),
-            Arg::Int(expires),
-            Arg::Int(expires),
-            Arg::from(reason),
-            Arg::Int(ctx.now),
-            change.attempts.map(i64::from).into(),
-            change.history.into(),
-            change.error.into(),
-            Arg::Int(d.seq),
-        ],
-    )?;
-    st.moved(d.status, status);
-    if status.is_dead() {
-        let key = st.name.clone().unwrap_or_default();
-        let name = super::super::destination::name_of_key(&key);
-        let why = reason.or(change.error).unwrap_or("no reason kept");
-        super::alerting::raise(st, ctx, super::super::alerts::Kind::DeadLetter, format!("{} to {name} is a dead letter", d.id), why);
-    }
-    Ok(expires)
-}
-
-/// The JSON line for a delivery that became a dead letter (failed), for
-/// Workers Logs: ids, attempts and the reason, never the body.
-pub fn dead_line(st: &LogState, d: &Delivery, reason: &str) -> String {
-    crate::json::Writer::object()
-        .str("kind", "dead-letter")
-        .str("delivery", &d.id)
-        .str("eventId", &d.event_id)
-        .str("destination", super::super::destination::name_of_key(st.name.as_deref().unwrap_or("")))
-        .int("attempts", i64::from(d.attempts))
-        .str("reason", reason)
-        .finish()
-}
-
-/// Deletes `d` (its retention is over).
-pub fn delete(sql: &impl Sql, st: &mut LogState, d: &Delivery) -> Result<(), StorageError> {
-    sql.execute("DELETE FROM deliveries WHERE seq = ?", &[Arg::Int(d.seq)])?;
-    st.add(d.status, -1);
-    st.bytes -= d.size;
-    if st.bytes < 0 {
-        st.bytes = 0;
-    }
-    Ok(())
-}
-
-/// A new delivery `<id>.r<n>` with the same event (and so the same
-/// `webhook-id`) as `original`, queued (answering its message) or held;
-/// `original` points at it, and a dead letter becomes `replayed`; answers
-/// when the new row is looked at again. `n` is
-/// the first that is free, so a replay left from an earlier life of the
-/// same delivery never collides.
-pub fn replay(
-    sql: &impl Sql,
-    st: &mut LogState,
-    ctx: &Context<'_>,
-    original: &Delivery,
-    held: bool,
-    reason: &str,
-) -> Result<(String, Option<Send>, i64), StorageError> {
-    let mut id = handoff::replay_id(&original.id);
-    for _ in 0..1000 {
-        if Delivery::find(sql, &id)?.is_none() {
-            break;
+impl Row {
+    /// Reads a row of [`row_columns`] (a status it does not know is read as
+    /// failed: never sent again).
+    pub fn from_sql(mut r: SqlRow) -> Row {
+        let replay = r.int0(2).clamp(0, i64::from(u32::MAX)) as u32;
+        Row {
+            key: Key { hour: r.int0(0), event: r.event(1), replay },
+            seq: r.int0(3),
+            status: r.text(4).and_then(Status::from_sql).unwrap_or(Status::Failed),
+            attempts: r.int0(5).clamp(0, i64::from(u32::MAX)) as u32,
+            event_type: r.take(6),
+            scope: r.take(7),
+            org: r.take_opt(8),
+            received_at: r.int0(9),
+            accepted_at: r.int0(10),
+            updated_at: r.int0(11),
+            wake_at: r.int(12),
+            expires_at: r.int(13),
+            size: r.int0(14),
+            last_error: r.take_opt(15),
+            reason: r.take_opt(16),
+            replayed_as: r.take_opt(17),
         }
-        id = handoff::replay_id(&id);
     }
-    let status = if held { Status::Held } else { Status::Queued };
-    let accepted = st.accept_time(ctx.now);
-    let wake = if held { hold_end(ctx, accepted) } else { ctx.now + ctx.settings.recovery_grace_ms() };
-    sql.execute(
-        "INSERT INTO deliveries (id, event_id, type, scope, conversation, body, status, generation, attempts, created_at, \
-         updated_at, accepted_at, wake_at, size, reason) SELECT ?, event_id, type, scope, conversation, body, ?, 1, 0, ?, ?, ?, ?, \
-         COALESCE(size, length(body) + 256), ? FROM deliveries WHERE seq = ?",
-        &[
-            Arg::Text(&id),
-            Arg::Text(status.sql()),
-            Arg::Int(ctx.now),
-            Arg::Int(ctx.now),
-            Arg::Int(accepted),
-            Arg::Int(wake),
-            Arg::Text(reason),
-            Arg::Int(original.seq),
-        ],
-    )?;
-    st.add(status, 1);
-    st.bytes += original.size;
-    if original.status.is_dead() {
-        let expires = ctx.expiry(ctx.settings.dead_letter_retention_ms());
-        sql.execute(
-            "UPDATE deliveries SET status = 'replayed', replayed_as = ?, wake_at = ?, expires_at = ?, updated_at = ? WHERE seq = ?",
-            &[Arg::Text(&id), Arg::Int(expires), Arg::Int(expires), Arg::Int(ctx.now), Arg::Int(original.seq)],
-        )?;
-        st.moved(original.status, Status::Replayed);
-    } else {
-        sql.execute(
-            "UPDATE deliveries SET replayed_as = ?, updated_at = ? WHERE seq = ?",
-            &[Arg::Text(&id), Arg::Int(ctx.now), Arg::Int(original.seq)],
-        )?;
+
+    /// The row of `key`.
+    pub fn load(sql: &impl Sql, key: Key) -> Result<Option<Row>, StorageError> {
+        Ok(sql
+            .first(concat!("SELECT ", row_columns!(), " FROM deliveries WHERE hour = ? AND event = ? AND replay = ?"), &key_args(key))?
+            .map(Row::from_sql))
     }
-    let send = (!held).then(|| message(st, &id, 1, 0));
-    Ok((id, send, wake))
+
+    /// The row of `key` with its body and its history of attempts.
+    pub fn load_full(sql: &impl Sql, key: Key) -> Result<Option<(Row, String, Option<String>)>, StorageError> {
+        let row = sql.first(
+            concat!("SELECT ", row_columns!(), ", body, history FROM deliveries WHERE hour = ? AND event = ? AND replay = ?"),
+            &key_args(key),
+        )?;
+        Ok(row.map(|mut r| {
+            let history = r.take_opt(19);
+            let body = r.take(18);
+            (Row::from_sql(r), body, history)
+        }))
+    }
+
+    /// The newest row of `event` (its `replay`) taken in between the hours
+    /// `from` and `to`: one seek per hour, newest first.
+    pub fn find(sql: &impl Sql, event: i64, replay: u32, from: i64, to: i64) -> Result<Option<Row>, StorageError> {
+        Ok(sql
+            .first(
+                concat!(
+                    "WITH RECURSIVE h(x) AS (SELECT ?1 UNION ALL SELECT x - 1 FROM h WHERE x > ?2) ",
+                    "SELECT ",
+                    row_columns!(),
+                    " FROM h JOIN deliveries d ON d.hour = h.x AND d.event = ?3 AND d.replay = ?4 ORDER BY h.x DESC LIMIT 1"
+                ),
+                &[Arg::Int(to), Arg::Int(from), Arg::Event(event), Arg::Int(i64::from(replay))],
+            )?
+            .map(Row::from_sql))
+    }
+
+    /// The newest row of `event` (of any replay) taken in between the hours
+    /// `from` and `to`: one seek per hour, newest first.
+    pub fn latest(sql: &impl Sql, event: i64, from: i64, to: i64) -> Result<Option<Row>, StorageError> {
+        Ok(sql
+            .first(
+                concat!(
+                    "WITH RECURSIVE h(x) AS (SELECT ?1 UNION ALL SELECT x - 1 FROM h WHERE x > ?2) ",
+                    "SELECT ",
+                    row_columns!(),
+                    " FROM h JOIN deliveries d ON d.hour = h.x AND d.event = ?3 ORDER BY h.x DESC, d.accepted_at DESC LIMIT 1"
+                ),
+                &[Arg::Int(to), Arg::Int(from), Arg::Event(event)],
+            )?
+            .map(Row::from_sql))
+    }
+
+    /// Its conversation, from its scope.
+    pub fn conversation(&self) -> Option<&str> {
+        super::input::conversation_of(&self.scope)
+    }
 }
 
-/// What else changes with a move: the attempts charged, the history (the
-/// whole new text), the last error. `None` keeps what the row has.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Change<'a> {
-    pub attempts: Option<u32>,
-    pub history: Option<&'a str>,
-    pub error: Option<&'a str>,
+/// The hours a search for a delivery taken in since `since` covers, up to `now`.
+pub fn hours_since(since: i64, now: i64) -> (i64, i64) {
+    (hour_of(since), hour_of(now))
 }
 
-impl Change<'_> {
-    pub const NONE: Change<'static> = Change { attempts: None, history: None, error: None };
+/// `hour, event, replay` of `key`, as bound arguments.
+pub fn key_args(key: Key) -> [Arg<'static>; 3] {
+    [Arg::Int(key.hour), Arg::Event(key.event), Arg::Int(i64::from(key.replay))]
 }
 
 /// A delivery's history with one more attempt (one JSON object a line),

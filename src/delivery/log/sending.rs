@@ -1,429 +1,345 @@
-//! The consumer's side of the delivery log: `/attempt` hands deliveries
-//! out, `/settle` records how their attempts ended, `/dead` fails what the
-//! queue gave up on.
+//! Sending: the request a delivery goes out with, when it may go (the
+//! requests already out, the app's rate, its breaker), and what the app's
+//! answer makes of it.
 
 use super::super::alerts::Kind;
 use super::super::breaker::{Change as BreakerChange, Mode, Signal};
-use super::super::effects::{Effects, Reply};
-use super::super::message::{Attempt, AttemptReply, Dead, Go, Settle, SettleReply, Tried};
+use super::super::effects::{Listen, Post, Ticket};
+use super::super::key::{event_hex, Key};
+use super::super::request::{self, Seen};
 use super::super::schedule::{self, MAX_ATTEMPTS};
 use super::super::sql::{Arg, Sql, StorageError};
 use super::super::status::Status;
-use super::rows::{self, appended, Change};
-use super::state::{Drain, LogState};
-use super::{bad_request, delivery_columns, Context, Delivery, Presence};
+use super::super::Destination;
+use super::places::{Change, Place};
+use super::rows::{appended, key_args, Row};
+use super::{Log, Presence, PACE_MAX_MS};
 use crate::json::Writer;
 
-/// The longest a consumer is asked to wait before it sends a delivery (an
-/// app with a rate); a delivery whose turn is further off is queued again.
-pub const PACE_MAX_MS: i64 = 10_000;
-
-/// `/attempt`: for each item, [`Go`] (leased to the consumer until the
-/// lease ends, the attempt charged unless it is a probe) or skip.
-pub fn attempt(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, StorageError> {
-    let request = match Attempt::decode(body) {
-        Ok(r) => r,
-        Err(e) => return Ok(bad_request(e)),
-    };
-    let mut st = super::open_state(sql, ctx)?;
-    let presence = super::presence_of(ctx, &st);
-    let app = st.name.as_deref().and_then(|key| ctx.settings.destination(key)).cloned();
-    let lease_until = ctx.now + request.lease_ms.clamp(1_000, 15 * 60_000);
-    let rate = ctx.rate(st.name.as_deref());
-    let mut reply = AttemptReply::default();
-    let mut fx = Effects::default();
-    let mut wake = i64::MAX;
-    let mut order = Vec::new();
-    for item in &request.items {
-        let row = sql.first(
-            concat!("SELECT ", delivery_columns!(), ", body, history, conversation FROM deliveries WHERE id = ?"),
-            &[Arg::Text(&item.id)],
-        )?;
-        let Some(mut row) = row else {
-            reply.skip.push(item.id.clone());
-            continue;
-        };
-        let conversation = row.take_opt(18);
-        let history = row.take_opt(17);
-        let body = row.take(16);
-        let d = Delivery::from_row(row);
-        let taken = d.status == Status::Sending && d.lease_until.is_some_and(|l| l > ctx.now);
-        if d.generation != item.generation || !d.status.is_live() || taken {
-            reply.skip.push(item.id.clone());
-            continue;
-        }
-        // Whether it still fits its app is decided now, as it is sent: a
-        // removed app, or one that no longer wants its type or organisation,
-        // never gets it.
-        let unfit = match (presence, &app) {
-            (Presence::Unknown, _) => {
-                // Not known yet: left as it is; the alarm queues it again
-                // once the recovery grace is over.
-                reply.skip.push(item.id.clone());
-                continue;
-            }
-            (Presence::Removed, _) | (_, None) => Some(super::removed_reason(st.name.as_deref().unwrap_or("?"))),
-            (Presence::Here, Some(app)) => no_longer_wanted(app, &d),
-        };
-        if let Some(reason) = unfit {
-            wake = wake.min(rows::settle(sql, &mut st, ctx, &d, Status::Failed, Some(&reason), &Change::NONE)?);
-            st.count(&d.event_type).failed += 1;
-            fx.log(rows::dead_line(&st, &d, &reason));
-            reply.skip.push(item.id.clone());
-            continue;
-        }
-        if st.breaker.holds(&d.id) {
-            // No attempt used: it waits for the app, in its place.
-            wake = wake.min(rows::hold(sql, &mut st, ctx, &d, &Change::NONE)?);
-            st.count(&d.event_type).held += 1;
-            reply.skip.push(item.id.clone());
-            continue;
-        }
-        let probe = st.breaker.probing.as_deref() == Some(d.id.as_str());
-        if !probe && d.attempts >= MAX_ATTEMPTS {
-            // Every attempt was handed out, and the last ones never came back:
-            // its consumer stops while sending it.
-            let reported = history.as_deref().map_or(0, |h| h.lines().filter(|l| !l.contains("\"probe\":true")).count());
-            let reason = format!(
-                "gave up after {} attempts; {} of them never reported back (the consumer stopped while sending it)",
-                d.attempts,
-                (d.attempts as usize).saturating_sub(reported)
-            );
-            wake = wake.min(rows::settle(sql, &mut st, ctx, &d, Status::Failed, Some(&reason), &Change::NONE)?);
-            st.count(&d.event_type).failed += 1;
-            fx.log(rows::dead_line(&st, &d, &reason));
-            reply.skip.push(item.id.clone());
-            continue;
-        }
-        // An app with a rate: each delivery starts its share of a second
-        // after the one before; one whose turn is too far off goes back to
-        // the queue for it, no attempt used.
-        let wait = match rate {
-            Some(rate) if !probe => match st.space(ctx.now, rate, PACE_MAX_MS) {
-                Ok(wait) => wait,
-                Err(wait) => {
-                    let delay = u32::try_from((wait - PACE_MAX_MS) / 1000).unwrap_or(u32::MAX);
-                    let (send, at) = rows::queue(sql, &mut st, ctx, &d, Status::Queued, delay, &Change::NONE)?;
-                    fx.sends.push(send);
-                    wake = wake.min(at);
-                    reply.skip.push(item.id.clone());
-                    continue;
-                }
-            },
-            _ => 0,
-        };
-        let lease_until = lease_until + wait;
-        let charged = d.attempts + u32::from(!probe);
-        // The row is looked at again when the lease ends, not before.
-        let args = [
-            Arg::Int(i64::from(charged)),
-            Arg::Int(i64::from(probe)),
-            Arg::Int(lease_until),
-            Arg::Int(ctx.now),
-            Arg::Int(d.seq),
-            Arg::Int(lease_until),
-        ];
-        if d.wake_at.is_some_and(|w| w >= lease_until) {
-            sql.execute(
-                "UPDATE deliveries SET status = 'sending', attempts = ?, probe = ?, lease_until = ?, updated_at = ? WHERE seq = ?",
-                &args[..5],
-            )?;
-        } else {
-            sql.execute(
-                "UPDATE deliveries SET status = 'sending', attempts = ?1, probe = ?2, lease_until = ?3, updated_at = ?4, wake_at = ?6 \
-                 WHERE seq = ?5",
-                &args,
-            )?;
-        }
-        st.moved(d.status, Status::Sending);
-        reply.go.push(Go {
-            id: d.id.clone(),
-            generation: d.generation,
-            attempt: d.attempts + 1,
-            probe,
-            event_id: d.event_id.clone(),
-            body,
-            wave: 0,
-            delay_ms: u32::try_from(wait).unwrap_or(u32::MAX),
-        });
-        order.push(conversation);
-    }
-    for (go, wave) in reply.go.iter_mut().zip(waves(&order, st.breaker.consecutive_failures > 0)) {
-        go.wave = wave;
-    }
-    if wake < i64::MAX {
-        fx.alarm = st.alarm_by(wake, ctx.now);
-    }
-    super::alerting::finish(sql, &mut st, ctx, &mut fx)?;
-    st.save(sql)?;
-    fx.reply = Some(Reply::ok(reply.encode()));
-    Ok(fx)
+/// Whether a delivery may go now, and how.
+pub(crate) enum Go {
+    /// A request goes out: this place, with this request.
+    Now(Place<'static>, Post),
+    /// It waits for its turn (the requests already out, the app's rate).
+    Later(i64),
+    /// It cannot be sent at all (its stored event cannot be read): why.
+    Never(String),
 }
 
-/// Why `d` no longer fits `app`, if it does not: the app no longer
-/// subscribes to its type, or no longer takes its organisation.
-pub(super) fn no_longer_wanted(app: &super::super::Destination, d: &Delivery) -> Option<String> {
-    if app.wants(&d.event_type, d.org.as_deref()) {
+/// Why `d` no longer wants a delivery of `event_type` of organisation
+/// `org`, if it does not: a type it no longer subscribes to, or an
+/// organisation it no longer takes.
+pub(crate) fn no_longer_wanted(app: &Destination, event_type: &str, org: Option<&str>) -> Option<String> {
+    if app.wants(event_type, org) {
         return None;
     }
-    if !app.types.iter().any(|t| t == "*" || *t == d.event_type) {
-        return Some(format!("its app {} no longer subscribes to {}", app.name, d.event_type));
+    if !app.types.iter().any(|t| t == "*" || t == event_type) {
+        return Some(format!("its app {} no longer subscribes to {event_type}", app.name));
     }
-    Some(match &d.org {
+    Some(match org {
         Some(org) => format!("its app {} no longer takes events of organisation {org}", app.name),
         None => format!("its app {} takes only some organisations (orgIds), and this event's is not known", app.name),
     })
 }
 
-/// When each of a batch's deliveries goes, given its conversation: side by
-/// side, each after every earlier one of its conversation, so that one
-/// conversation's events keep their order. With `scout` (the app's last
-/// counted answer was a failure) the first goes alone before the others: an
-/// app that is down is sent one request per batch, not ten. A healthy app
-/// takes a batch in about one round trip.
-pub fn waves(conversations: &[Option<String>], scout: bool) -> Vec<u32> {
-    let first = u32::from(scout);
-    let mut waves: Vec<u32> = Vec::with_capacity(conversations.len());
-    for (i, conversation) in conversations.iter().enumerate() {
-        let after = match conversation {
-            Some(_) => conversations[..i].iter().zip(&waves).filter(|(c, _)| *c == conversation).map(|(_, w)| w + 1).max(),
-            None => None,
-        };
-        waves.push(if i == 0 { 0 } else { after.unwrap_or(first).max(first) });
-    }
-    waves
-}
-
-/// `/settle`: records each attempt in its delivery's history; the breaker
-/// judges the app by it; the delivery becomes delivered, gone, retrying
-/// (its next message sent, held back by the retry schedule's wait), held
-/// (the app is now down) or failed (its last attempt). Answers what each
-/// became, in the admin API's words. Writes one JSON line per attempt.
-pub fn settle(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, StorageError> {
-    let request = match Settle::decode(body) {
-        Ok(r) => r,
-        Err(e) => return Ok(bad_request(e)),
-    };
-    let mut st = super::open_state(sql, ctx)?;
-    st.minute.flush(sql, ctx.now)?;
-    let name = super::super::destination::name_of_key(st.name.as_deref().unwrap_or("")).to_owned();
-    let settings = ctx.settings.circuit;
-    let mut fx = Effects::default();
-    let mut reply = SettleReply::default();
-    let mut wake = i64::MAX;
-    for o in &request.outcomes {
-        let row = sql.first(concat!("SELECT ", delivery_columns!(), ", history FROM deliveries WHERE id = ?"), &[Arg::Text(&o.id)])?;
-        let Some(mut row) = row else {
-            reply.results.push((o.id.clone(), "unknown".into()));
-            continue;
-        };
-        let history = row.take_opt(16);
-        let d = Delivery::from_row(row);
-        // The attempt this outcome is about is the one in flight, unless the
-        // row moved on (its lease ran out and it was queued again, or it
-        // settled): then its answer is recorded, and a success still counts.
-        let current = d.status == Status::Sending && d.generation == o.generation;
-        let (code, error) = match &o.tried {
-            Tried::Unattempted => {
-                if current {
-                    // Not sent: the attempt is given back, and it goes again
-                    // (or waits, if the app is now down).
-                    let attempts = d.attempts.saturating_sub(u32::from(!d.probe));
-                    let change = Change { attempts: Some(attempts), ..Change::NONE };
-                    if st.breaker.holds(&d.id) {
-                        wake = wake.min(rows::hold(sql, &mut st, ctx, &d, &change)?);
-                        st.count(&d.event_type).held += 1;
-                    } else {
-                        let delay = ctx.settings.retry_base_seconds.max(1);
-                        let (send, at) = rows::queue(sql, &mut st, ctx, &d, Status::Queued, delay, &change)?;
-                        fx.sends.push(send);
-                        wake = wake.min(at);
-                    }
+impl<S: Sql> Log<'_, S> {
+    /// Whether the delivery `key` (event `body`, of `event_type` and
+    /// `scope`) may go now as attempt `attempt`: room among the requests
+    /// out, its turn of the app's rate (a probe needs neither), and a
+    /// request that can be made.
+    pub(crate) fn go(&mut self, key: Key, (event_type, scope): (&str, &str), body: &str, attempt: u32, probe: bool) -> Go {
+        let Some(app) = self.app.clone() else { return Go::Later(self.ctx.now + super::UNKNOWN_RETRY_MS) };
+        if !probe && self.st.flight.len() >= self.max_flight() {
+            // A request out leaves room when it is answered; the step that
+            // takes its answer sends this one.
+            self.crowded = true;
+            return Go::Later(self.ctx.now);
+        }
+        let mut wait = 0;
+        if let (Some(rate), false) = (self.rate(), probe) {
+            match self.st.space(self.ctx.now, rate, PACE_MAX_MS) {
+                Ok(w) => wait = w,
+                Err(w) => return Go::Later(self.ctx.now + w),
+            }
+        }
+        let slack = self.ctx.settings.alerts.target(&app.name).is_some_and(|t| t.format == super::super::alerts::Format::Slack);
+        let ticket = Ticket::Attempt { key, attempt };
+        let timeout = self.ctx.settings.delivery_timeout_ms;
+        match request::post(&app, ticket, &event_hex(key.event), body, self.ctx.now + wait, timeout, slack) {
+            Ok(mut post) => {
+                post.delay_ms = u32::try_from(wait).unwrap_or(u32::MAX);
+                if app.listen {
+                    let conversation = super::input::conversation_of(scope).map(str::to_owned);
+                    post.listen = Some(Listen { id: key.id(&app.name), event_type: event_type.to_owned(), conversation, attempt });
                 }
-                reply.results.push((o.id.clone(), status_word(sql, &o.id)?));
+                let lease_until = self.ctx.now + wait + i64::from(timeout) + i64::from(super::REPORT_WITHIN_MS) + self.ctx.settings.recovery_grace_ms();
+                Go::Now(Place::Sending { attempt, lease_until, probe }, post)
+            }
+            Err(why) => Go::Never(why),
+        }
+    }
+
+    /// Sends `row` now if it may go, else queues it for its turn; a probe
+    /// of a tripped app uses no attempt.
+    pub(crate) fn send_row(&mut self, row: &Row, probe: bool) -> Result<(), StorageError> {
+        let Some((row, body, _)) = Row::load_full(self.sql, row.key)? else { return Ok(()) };
+        if let Some(app) = self.app.clone() {
+            if let Some(why) = no_longer_wanted(&app, &row.event_type, row.org.as_deref()) {
+                return self.fail(&row, &why);
+            }
+        }
+        let attempt = row.attempts + u32::from(!probe);
+        match self.go(row.key, (&row.event_type, &row.scope), &body, attempt.max(1), probe) {
+            Go::Now(place, post) => {
+                self.move_to(&row, place, &Change { attempts: Some(attempt), ..Change::NONE })?;
+                self.fx.posts.push(post);
+            }
+            Go::Later(at) => {
+                if row.status != Status::Queued || row.wake_at != Some(at) {
+                    self.move_to(&row, Place::Queued { at }, &Change::NONE)?;
+                }
+            }
+            Go::Never(why) => self.fail(&row, &why)?,
+        }
+        Ok(())
+    }
+
+    /// `row` becomes a dead letter for `reason`.
+    pub(crate) fn fail(&mut self, row: &Row, reason: &str) -> Result<(), StorageError> {
+        let expires_at = self.ctx.expiry(self.ctx.settings.dead_letter_retention_ms());
+        self.move_to(row, Place::Settled { status: Status::Failed, reason: Some(reason), expires_at }, &Change::NONE)?;
+        self.st.count(&row.event_type).failed += 1;
+        let line = self.dead_line(row, row.attempts, reason);
+        self.fx.log(line);
+        Ok(())
+    }
+
+    /// Sends what waits and may go now, as long as there is room among the
+    /// requests out: the deliveries whose time has come, oldest time first.
+    pub(crate) fn pull(&mut self) -> Result<(), StorageError> {
+        if self.presence() != Presence::Here {
+            return Ok(());
+        }
+        let room = self.max_flight().saturating_sub(self.st.flight.len());
+        if room == 0 {
+            self.crowded |= self.sql.first("SELECT 1 FROM waits WHERE at <= ? LIMIT 1", &[Arg::Int(self.ctx.now)])?.is_some();
+            return Ok(());
+        }
+        let due = self.sql.query(
+            "SELECT hour, event, replay FROM waits WHERE at <= ? ORDER BY at LIMIT ?",
+            &[Arg::Int(self.ctx.now), Arg::Int(room.min(super::ALARM_ROWS as usize) as i64 + 1)],
+        )?;
+        // One more than there is room for: some wait for room.
+        let due = if due.len() > room {
+            self.crowded = true;
+            &due[..room]
+        } else {
+            &due[..]
+        };
+        for r in due {
+            let key = Key { hour: r.int0(0), event: r.event(1), replay: r.int0(2).clamp(0, i64::from(u32::MAX)) as u32 };
+            let row = Row::load(self.sql, key)?.filter(|r| matches!(r.status, Status::Queued | Status::Retrying));
+            let Some(row) = row else {
+                // A wait whose delivery is gone or moved on: nothing to send.
+                self.sql.execute("DELETE FROM waits WHERE hour = ? AND event = ? AND replay = ?", &key_args(key))?;
+                continue;
+            };
+            if self.st.breaker.holds(&row.key.id(self.name())) || self.unheard() {
+                self.move_to(&row, Place::Held, &Change::NONE)?;
+                self.st.count(&row.event_type).held += 1;
                 continue;
             }
-            Tried::Answered { code, error } => (Some(*code), error.clone()),
-            Tried::Nothing { error } => (None, Some(error.clone())),
-        };
-        let delivered = code.is_some_and(|c| (200..300).contains(&c));
-        let line = Writer::object()
-            .int("n", i64::from(o.attempt))
-            .int("at", ctx.now)
-            .int_or_null("code", code.map(i64::from))
-            .str_or_null("error", error.as_deref())
-            .int("ms", o.latency_ms)
-            .bool("probe", d.probe && current)
-            .finish();
-        let history = appended(history.as_deref(), &line);
-        {
-            let counters = st.count(&d.event_type);
-            counters.attempts += 1;
-            counters.succeeded += u64::from(delivered);
-            counters.observe_latency(o.latency_ms);
+            if row.attempts >= MAX_ATTEMPTS {
+                let reason = format!("gave up after {} attempts; the last ones never reported back (the process sending it stopped)", row.attempts);
+                self.fail(&row, &reason)?;
+                continue;
+            }
+            self.send_row(&row, false)?;
         }
-        // What the app's answer says of the app.
-        let change = match Signal::of(code) {
-            Signal::Up => st.breaker.answered(&d.id, delivered, ctx.now, &settings),
-            Signal::Down => st.breaker.failed(&d.id, error.as_deref().unwrap_or("no answer"), ctx.now, &settings),
-        };
-        match change {
-            BreakerChange::Tripped => {
-                st.drain = None;
-                fx.log(circuit_line(&name, &st, "the last attempts all failed"));
-                let summary = format!(
-                    "{name} tripped: its last {} attempts failed; its deliveries are held, and it is probed every {} s or more",
-                    st.breaker.consecutive_failures,
-                    ctx.settings.circuit.probe_ms / 1000
-                );
-                super::alerting::raise(&mut st, ctx, Kind::Tripped, summary, error.as_deref().unwrap_or("no answer"));
-                if let Some(probe) = st.breaker.next_probe_ms {
-                    wake = wake.min(probe);
-                }
-            }
-            BreakerChange::Resumed => {
-                fx.log(circuit_line(&name, &st, "the app answered again"));
-                start_drain(sql, &mut st, ctx)?;
-                let summary = format!(
-                    "{name} answers again: its {} held deliveries are released in order, {} a second",
-                    st.counts.held,
-                    ctx.settings.circuit.drain_per_second
-                );
-                super::alerting::raise(&mut st, ctx, Kind::Recovered, summary, "");
-                wake = wake.min(ctx.now);
-            }
-            BreakerChange::ProbeFailed => {
-                if let Some(probe) = st.breaker.next_probe_ms {
-                    wake = wake.min(probe);
-                }
-            }
-            BreakerChange::None => {}
-        }
-        st.touch();
-        // A probe is not charged to the delivery's budget, but a probe that
-        // settles it is one of its attempts.
-        let settles = delivered || code == Some(410);
-        let attempts = if current && d.probe && settles { d.attempts + 1 } else { d.attempts };
-        let change = Change { attempts: Some(attempts), history: Some(&history), error: error.as_deref() };
-        let status = if !current {
-            if delivered && (d.status.is_live() || d.status == Status::Held) {
-                // Delivered after all: the copy queued since is skipped.
-                wake = wake.min(rows::settle(sql, &mut st, ctx, &d, Status::Delivered, None, &change)?);
-                st.count(&d.event_type).delivered += 1;
-                Status::Delivered
-            } else {
-                sql.execute("UPDATE deliveries SET history = ? WHERE seq = ?", &[Arg::Text(&history), Arg::Int(d.seq)])?;
-                d.status
-            }
-        } else if delivered {
-            wake = wake.min(rows::settle(sql, &mut st, ctx, &d, Status::Delivered, None, &change)?);
-            st.count(&d.event_type).delivered += 1;
-            Status::Delivered
-        } else if code == Some(410) {
-            wake = wake.min(rows::settle(sql, &mut st, ctx, &d, Status::Gone, error.as_deref(), &change)?);
-            st.count(&d.event_type).failed += 1;
-            Status::Gone
-        } else if Signal::of(code) == Signal::Down && st.breaker.mode != Mode::Active {
-            // The app is down: the delivery waits for it, whatever its budget.
-            wake = wake.min(rows::hold(sql, &mut st, ctx, &d, &change)?);
-            st.count(&d.event_type).held += 1;
-            Status::Held
-        } else if attempts >= MAX_ATTEMPTS {
-            let reason = format!("gave up after {attempts} attempts; last: {}", error.as_deref().unwrap_or("unknown"));
-            wake = wake.min(rows::settle(sql, &mut st, ctx, &d, Status::Failed, Some(&reason), &change)?);
-            st.count(&d.event_type).failed += 1;
-            fx.log(rows::dead_line(&st, &Delivery { attempts, ..d.clone() }, &reason));
-            Status::Failed
-        } else {
-            let delay = schedule::delay_seconds(ctx.settings.retry_base_seconds, attempts.max(1), ctx.jitter(&d.id));
-            let (send, at) = rows::queue(sql, &mut st, ctx, &d, Status::Retrying, delay, &change)?;
-            fx.sends.push(send);
-            st.count(&d.event_type).retried += 1;
-            wake = wake.min(at);
-            Status::Retrying
-        };
-        fx.log(attempt_line(&name, &d, o.attempt, status, code, o.latency_ms, error.as_deref()));
-        reply.results.push((o.id.clone(), status.api().as_str().to_owned()));
+        Ok(())
     }
-    if st.counts.held > 0 && st.breaker.mode == Mode::Tripped {
-        if let Some(probe) = st.breaker.next_probe_ms {
-            wake = wake.min(probe);
-        }
+
+    /// A dead letter's log line: ids, attempts and the reason, never the body.
+    pub(crate) fn dead_line(&self, row: &Row, attempts: u32, reason: &str) -> String {
+        Writer::object()
+            .str("kind", "dead-letter")
+            .str("delivery", &row.key.id(self.name()))
+            .str("eventId", &event_hex(row.key.event))
+            .str("destination", self.name())
+            .int("attempts", i64::from(attempts))
+            .str("reason", reason)
+            .finish()
     }
-    if wake < i64::MAX {
-        fx.alarm = st.alarm_by(wake, ctx.now);
+
+    /// One JSON line for the breaker changing state.
+    pub(crate) fn circuit_line(&self, why: &str) -> String {
+        Writer::object()
+            .str("kind", "circuit")
+            .str("destination", self.name())
+            .str("state", self.st.breaker.mode.as_str())
+            .str("why", why)
+            .int("consecutiveFailures", i64::from(self.st.breaker.consecutive_failures))
+            .finish()
     }
-    super::alerting::finish(sql, &mut st, ctx, &mut fx)?;
-    st.save(sql)?;
-    fx.reply = Some(Reply::ok(reply.encode()));
-    Ok(fx)
 }
 
-/// The backlog to drain now that the app is back: the held deliveries as
-/// they are (later ones go out at once).
-pub(super) fn start_drain(sql: &impl Sql, st: &mut LogState, ctx: &Context<'_>) -> Result<(), StorageError> {
-    let last = sql.number("SELECT MAX(seq) FROM deliveries WHERE status = 'held'", &[])?;
-    st.touch().drain = last.map(|up_to| Drain { up_to: st.drain.map_or(up_to, |d| d.up_to.max(up_to)), next: ctx.now });
+/// What the app answered to requests the log asked for: each attempt goes
+/// in its delivery's history, the breaker judges the app by it, and the
+/// delivery becomes delivered, gone, retrying (its next attempt waits for
+/// the retry schedule), held (the app is now down) or failed (its last
+/// attempt). One JSON line per attempt.
+pub(crate) fn sent<S: Sql>(log: &mut Log<'_, S>, seen: Vec<Seen>) -> Result<(), StorageError> {
+    for s in seen {
+        match &s.ticket {
+            Ticket::Attempt { key, attempt } => answered(log, *key, *attempt, &s)?,
+            #[cfg(feature = "log-admin")]
+            Ticket::Test { .. } => {
+                let reply = super::admin::tested(log, &s)?;
+                log.fx.reply = Some(reply);
+            }
+            // Never here: a build without the admin operations hands a test's
+            // report to one with them ([`super::Input::is_admin`]).
+            #[cfg(not(feature = "log-admin"))]
+            Ticket::Test { .. } => {}
+        }
+    }
     Ok(())
 }
 
-/// The admin API's word for a delivery's status now.
-fn status_word(sql: &impl Sql, id: &str) -> Result<String, StorageError> {
-    let status = sql.first("SELECT status FROM deliveries WHERE id = ?", &[Arg::Text(id)])?;
-    Ok(status.and_then(|r| r.text(0).and_then(Status::from_sql)).map_or("unknown", |s| s.api().as_str()).to_owned())
-}
-
-/// `/dead`: the queue gave up on these messages. A delivery fails only if
-/// the message is about its current generation and no consumer has it.
-pub fn dead(sql: &impl Sql, ctx: &Context<'_>, body: &str) -> Result<Effects, StorageError> {
-    let request = match Dead::decode(body) {
-        Ok(r) => r,
-        Err(e) => return Ok(bad_request(e)),
-    };
-    let mut st = super::open_state(sql, ctx)?;
-    st.minute.flush(sql, ctx.now)?;
-    let mut failed = 0;
-    let mut fx = Effects::default();
-    for item in &request.items {
-        let Some(d) = Delivery::find(sql, &item.id)? else { continue };
-        let taken = d.status == Status::Sending && d.lease_until.is_some_and(|l| l > ctx.now);
-        if d.generation != item.generation || !d.status.is_live() || taken {
-            continue;
-        }
-        let reason = format!(
-            "the queue gave up on it after its consumer failed again and again (max_retries in wrangler.toml); {} attempts were made",
-            d.attempts
-        );
-        let end = rows::settle(sql, &mut st, ctx, &d, Status::Failed, Some(&reason), &Change::NONE)?;
-        fx.alarm = st.alarm_by(end, ctx.now);
-        st.count(&d.event_type).failed += 1;
-        fx.log(rows::dead_line(&st, &d, &reason));
-        failed += 1;
+fn answered<S: Sql>(log: &mut Log<'_, S>, key: Key, attempt: u32, s: &Seen) -> Result<(), StorageError> {
+    let Some((row, body, history)) = Row::load_full(log.sql, key)? else { return Ok(()) };
+    let flight = log.st.flight.iter().find(|f| f.key == key && f.attempt == attempt).cloned();
+    // The request this answer is about is the one out, unless the delivery
+    // moved on (its lease ran out and it went again, or it settled): then
+    // its answer is recorded, and a success still counts.
+    let current = flight.is_some() && row.status == Status::Sending;
+    let probe = flight.as_ref().is_some_and(|f| f.probe);
+    let tried = s.tried(&body, log.app.as_ref());
+    let code = tried.code();
+    let error = tried.error().map(str::to_owned);
+    let delivered = code.is_some_and(|c| (200..300).contains(&c));
+    let line = Writer::object()
+        .int("n", i64::from(attempt))
+        .int("at", log.ctx.now)
+        .int_or_null("code", code.map(i64::from))
+        .str_or_null("error", error.as_deref())
+        .int("ms", s.latency_ms)
+        .bool("probe", probe && current)
+        .finish();
+    let history = appended(history.as_deref(), &line);
+    {
+        let counters = log.st.count(&row.event_type);
+        counters.attempts += 1;
+        counters.succeeded += u64::from(delivered);
+        counters.observe_latency(s.latency_ms);
     }
-    super::alerting::finish(sql, &mut st, ctx, &mut fx)?;
-    st.save(sql)?;
-    fx.reply = Some(Reply::ok(Writer::object().int("failed", failed).finish()));
-    Ok(fx)
+    let id = row.key.id(log.name());
+    let settings = log.ctx.settings.circuit;
+    // An app whose listener is gone says nothing of itself: its failure
+    // (the listener left before it answered) is not the breaker's.
+    let unheard = log.unheard();
+    let change = match Signal::of(code) {
+        Signal::Up => log.st.breaker.answered(&id, delivered, log.ctx.now, &settings),
+        Signal::Down if unheard => BreakerChange::None,
+        Signal::Down => log.st.breaker.failed(&id, error.as_deref().unwrap_or("no answer"), log.ctx.now, &settings),
+    };
+    log.st.touch();
+    breaker_changed(log, change, error.as_deref())?;
+    // A probe is not charged to the delivery's budget, but a probe that
+    // settles it is one of its attempts.
+    let settles = delivered || code == Some(410);
+    let attempts = if current && probe && settles { row.attempts + 1 } else { row.attempts };
+    let change = Change { attempts: Some(attempts), history: Some(&history), error: error.as_deref() };
+    let status = if !current {
+        if delivered && (row.status.is_live() || row.status == Status::Held) {
+            // Delivered after all: what was to be sent again is not.
+            settle(log, &row, Status::Delivered, None, &change)?
+        } else {
+            log.sql.execute(
+                "UPDATE deliveries SET history = ? WHERE hour = ? AND event = ? AND replay = ?",
+                &[Arg::Text(&history), key_args(key)[0], key_args(key)[1], key_args(key)[2]],
+            )?;
+            row.status
+        }
+    } else if delivered {
+        settle(log, &row, Status::Delivered, None, &change)?
+    } else if code == Some(410) {
+        settle(log, &row, Status::Gone, error.as_deref(), &change)?
+    } else if Signal::of(code) == Signal::Down && (log.st.breaker.mode != Mode::Active || unheard) {
+        // The app is down (or its listener gone): the delivery waits for
+        // it, whatever its budget.
+        log.move_to(&row, Place::Held, &change)?;
+        log.st.count(&row.event_type).held += 1;
+        Status::Held
+    } else if attempts >= MAX_ATTEMPTS {
+        let reason = format!("gave up after {attempts} attempts; last: {}", error.as_deref().unwrap_or("unknown"));
+        let status = settle(log, &row, Status::Failed, Some(&reason), &change)?;
+        let line = log.dead_line(&row, attempts, &reason);
+        log.fx.log(line);
+        status
+    } else {
+        let delay = schedule::delay_seconds(log.ctx.settings.retry_base_seconds, attempts.max(1), log.ctx.jitter(&id));
+        log.move_to(&row, Place::Retrying { at: log.ctx.now + i64::from(delay) * 1000 }, &change)?;
+        log.st.count(&row.event_type).retried += 1;
+        Status::Retrying
+    };
+    let line = attempt_line(log.name(), &row, attempt, status, code, s.latency_ms, error.as_deref());
+    log.fx.log(line);
+    Ok(())
 }
 
-/// One JSON line for the breaker changing state.
-pub(super) fn circuit_line(name: &str, st: &LogState, why: &str) -> String {
-    Writer::object()
-        .str("kind", "circuit")
-        .str("destination", super::super::destination::name_of_key(name))
-        .str("state", st.breaker.mode.as_str())
-        .str("why", why)
-        .int("consecutiveFailures", i64::from(st.breaker.consecutive_failures))
-        .finish()
+/// Settles `row` as `status`, counted; answers the status.
+fn settle<S: Sql>(log: &mut Log<'_, S>, row: &Row, status: Status, reason: Option<&str>, change: &Change<'_>) -> Result<Status, StorageError> {
+    let retention = if status == Status::Delivered { log.ctx.settings.delivery_log_ms() } else { log.ctx.settings.dead_letter_retention_ms() };
+    let expires_at = log.ctx.expiry(retention);
+    log.move_to(row, Place::Settled { status, reason, expires_at }, change)?;
+    let counters = log.st.count(&row.event_type);
+    match status {
+        Status::Delivered => counters.delivered += 1,
+        _ => counters.failed += 1,
+    }
+    Ok(status)
 }
 
-/// One JSON line per delivery attempt, for Workers Logs: ids, status,
-/// attempt, HTTP status, latency and the error; never a body or a secret.
-fn attempt_line(name: &str, d: &Delivery, attempt: u32, status: Status, code: Option<u16>, latency: i64, error: Option<&str>) -> String {
+/// What a change of the breaker does: a line, an alert, a drain.
+fn breaker_changed<S: Sql>(log: &mut Log<'_, S>, change: BreakerChange, error: Option<&str>) -> Result<(), StorageError> {
+    match change {
+        BreakerChange::Tripped => {
+            log.st.drain = None;
+            let line = log.circuit_line("the last attempts all failed");
+            log.fx.log(line);
+            let summary = format!(
+                "{} tripped: its last {} attempts failed; its deliveries are held, and it is probed every {} s or more",
+                log.name(),
+                log.st.breaker.consecutive_failures,
+                log.ctx.settings.circuit.probe_ms / 1000
+            );
+            super::alerting::raise(log, Kind::Tripped, summary, error.unwrap_or("no answer"));
+        }
+        BreakerChange::Resumed => {
+            let line = log.circuit_line("the app answered again");
+            log.fx.log(line);
+            log.start_drain()?;
+            let summary = format!(
+                "{} answers again: its {} held deliveries are released in order, {} a second",
+                log.name(),
+                log.st.counts.held,
+                log.ctx.settings.circuit.drain_per_second
+            );
+            super::alerting::raise(log, Kind::Recovered, summary, "");
+        }
+        BreakerChange::ProbeFailed | BreakerChange::None => {}
+    }
+    Ok(())
+}
+
+/// One JSON line per attempt, for Workers Logs: ids, status, attempt, HTTP
+/// status, latency and the error; never a body or a secret.
+fn attempt_line(name: &str, row: &Row, attempt: u32, status: Status, code: Option<u16>, latency: i64, error: Option<&str>) -> String {
     Writer::object()
         .str("kind", "delivery")
-        .str("delivery", &d.id)
-        .str("eventId", &d.event_id)
+        .str("delivery", &row.key.id(name))
+        .str("eventId", &event_hex(row.key.event))
         .str("destination", name)
         .int("attempt", i64::from(attempt))
         .str("status", status.api().as_str())
@@ -431,31 +347,4 @@ fn attempt_line(name: &str, d: &Delivery, attempt: u32, status: Status, code: Op
         .int("latencyMs", latency)
         .opt_str("error", error)
         .finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::waves;
-
-    #[test]
-    fn side_by_side_but_one_conversation_in_order_and_a_scout_first_after_a_failure() {
-        let cases: &[(&[Option<&str>], bool, &[u32])] = &[
-            (&[], false, &[]),
-            (&[Some("1")], true, &[0]),
-            // Different conversations: all at once; after a failure, a scout first.
-            (&[Some("1"), Some("2"), Some("3"), None], false, &[0, 0, 0, 0]),
-            (&[Some("1"), Some("2"), Some("3"), None], true, &[0, 1, 1, 1]),
-            // One conversation's events one after another, the others beside them.
-            (&[Some("1"), Some("2"), Some("1"), Some("2"), Some("1")], false, &[0, 0, 1, 1, 2]),
-            (&[Some("1"), Some("2"), Some("1"), Some("2"), Some("1")], true, &[0, 1, 1, 2, 2]),
-            (&[Some("1"), Some("1"), Some("1")], false, &[0, 1, 2]),
-            // Events without a conversation keep no order among themselves.
-            (&[None, None, None], false, &[0, 0, 0]),
-            (&[None, None, None], true, &[0, 1, 1]),
-        ];
-        for (conversations, scout, want) in cases {
-            let conversations: Vec<Option<String>> = conversations.iter().map(|c| c.map(str::to_owned)).collect();
-            assert_eq!(waves(&conversations, *scout), *want, "{conversations:?} scout {scout}");
-        }
-    }
 }

@@ -1,18 +1,25 @@
 //! What a delivery log knows of itself, kept in one row (`meta`, key
-//! `state`) that each operation reads once and writes at most once: its
-//! destination's name, the alarm it last set, the breaker, the drain, its
-//! counts by status and its size (kept as they change, never recounted), a
+//! `state`) that each step reads once and writes at most once: its key, the
+//! alarm it last set, the breaker, the drain, its counts by status and its
+//! size (kept as they change, never recounted), the deliveries in flight, a
 //! recovery in progress, the current minute's metrics and whether the
 //! registry knows it.
+//!
+//! The deliveries in flight are here rather than in their rows' index: the
+//! state row is written by every step anyway, so knowing which requests are
+//! out, and until when they are leased, costs no row of its own; a process
+//! that stops while they are out leaves them here, and the alarm sends
+//! them again once their lease is over.
 
 use super::super::alerts::AlertState;
 use super::super::breaker::{Breaker, Settings};
 use super::super::effects::Alarm;
-use super::super::message::{self, Fields, MessageError};
+use super::super::key::Key;
 use super::super::metrics::Minute;
 use super::super::sql::{Arg, Sql, StorageError};
 use super::super::status::{ApiStatus, Status};
-use crate::json::{Limits, Writer};
+use super::super::wire::{self, Fields, MessageError};
+use crate::json::{Limits, Value, Writer};
 
 /// Deliveries by status, in the admin API's words.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,6 +68,19 @@ impl Counts {
     }
 }
 
+/// A request to an app that is out: which delivery, which attempt, until
+/// when no other request of it may go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flight {
+    pub key: Key,
+    pub attempt: u32,
+    pub lease_until: i64,
+    /// A probe of a tripped app (not charged to the delivery's budget).
+    pub probe: bool,
+    /// Its conversation, for an app that wants them in order.
+    pub conversation: Option<String>,
+}
+
 /// A backlog being released in its original order: the held deliveries up
 /// to `up_to` (their log position), `DRAIN_PER_SECOND` at a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +98,10 @@ pub struct Drain {
 pub struct Recovery {
     pub since: i64,
     pub statuses: Vec<String>,
+    /// The hour the recovery is at (as a position, its hour's first).
     pub after: i64,
+    /// In that hour, the last row read (none: none yet).
+    pub after_key: Option<Key>,
     pub until: i64,
     pub recovered: i64,
     pub started: i64,
@@ -102,6 +125,12 @@ pub struct LogState {
     /// The last acceptance time given out: acceptance times only grow, so
     /// the log's order is their order.
     pub last_accepted: i64,
+    /// The last log position given out (each delivery's `seq`).
+    pub seq: i64,
+    /// The requests to the app that are out.
+    pub flight: Vec<Flight>,
+    /// When the next settled delivery's retention ends (at the earliest).
+    pub next_expiry: Option<i64>,
     pub recovery: Option<Recovery>,
     /// How many deliveries the last finished recovery replayed, and when.
     pub last_recovery: Option<(i64, i64)>,
@@ -113,14 +142,15 @@ pub struct LogState {
     /// With a rate (`ratePerSecond`): the earliest time the next delivery
     /// may start (ms).
     pub next_send: i64,
-    /// With a rate: the last second (since the epoch) the queue was given
-    /// messages for, and how many.
-    pub pace: (i64, u32),
     /// Alerts: their coalescing, and those not yet handed off.
     pub alerts: AlertState,
     /// When this log found its app removed and ended what it held; `None`
     /// while its app is there.
     pub ended: Option<i64>,
+    /// Whether its app takes a conversation's events in order, as the last
+    /// step that knew its app saw it: the order is kept while the app cannot
+    /// be told (the registry is down) or is gone.
+    pub ordered: bool,
     /// The pass-through event types it counts on their own in the metrics
     /// (at most [`super::super::metrics::MAX_OWN_TYPES`]; more are counted
     /// together).
@@ -143,15 +173,18 @@ impl LogState {
             bytes: 0,
             refused: 0,
             last_accepted: 0,
+            seq: 0,
+            flight: Vec::new(),
+            next_expiry: None,
             recovery: None,
             last_recovery: None,
             minute: Minute::default(),
             epoch: 0,
             confirmed: false,
             next_send: 0,
-            pace: (0, 0),
             alerts: AlertState::default(),
             ended: None,
+            ordered: false,
             own_types: Vec::new(),
             dirty: true,
         }
@@ -163,10 +196,16 @@ impl LogState {
     pub fn load(sql: &impl Sql, settings: &Settings) -> Result<LogState, StorageError> {
         let row = sql.first("SELECT value FROM meta WHERE key = ?", &[Arg::Text(KEY)])?;
         if let Some(text) = row.as_ref().and_then(|r| r.text(0)) {
-            match LogState::decode(text, settings) {
-                Ok(state) => return Ok(state),
-                Err(e) => return Err(StorageError(format!("the delivery log's state cannot be read ({e}); it was written by a newer version?"))),
-            }
+            return match LogState::decode(text, settings) {
+                Ok(mut state) => {
+                    if state.seq == 0 {
+                        // A state of a layout before positions were kept in it.
+                        state.seq = sql.number("SELECT MAX(seq) FROM deliveries", &[])?.unwrap_or(0);
+                    }
+                    Ok(state)
+                }
+                Err(e) => Err(StorageError(format!("the delivery log's state cannot be read ({e}); it was written by a newer version?"))),
+            };
         }
         let mut state = LogState::new(settings);
         state.name = sql.first("SELECT value FROM meta WHERE key = 'name'", &[])?.and_then(|r| r.text(0).map(str::to_owned));
@@ -180,11 +219,12 @@ impl LogState {
                 }
             }
         }
-        for row in sql.query("SELECT status, COUNT(*), SUM(size), MAX(accepted_at) FROM deliveries GROUP BY status", &[])? {
+        for row in sql.query("SELECT status, COUNT(*), SUM(size), MAX(accepted_at), MAX(seq) FROM deliveries GROUP BY status", &[])? {
             if let Some(status) = row.text(0).and_then(Status::from_sql) {
                 state.add(status, row.int0(1));
                 state.bytes += row.int0(2);
                 state.last_accepted = state.last_accepted.max(row.int0(3));
+                state.seq = state.seq.max(row.int0(4));
             }
         }
         Ok(state)
@@ -225,29 +265,6 @@ impl LogState {
             *self.counts.slot(from.api()) -= 1;
             *self.counts.slot(to.api()) += 1;
         }
-    }
-
-    /// How long (s) a message queued at `now` with its own `delay` is held
-    /// back, so that with a `rate` the queue gets at most `rate` messages
-    /// for any one second: the first second from `now + delay` on that has
-    /// room. A message whose own delay goes past every second given out so
-    /// far takes no room (the consumer spaces it out: `/attempt`).
-    pub fn pace(&mut self, now: i64, rate: Option<u32>, delay: u32) -> u32 {
-        let Some(rate) = rate.filter(|r| *r > 0) else { return delay };
-        let now_s = now.div_euclid(1000);
-        let (mut second, mut count) = self.pace;
-        if second < now_s {
-            (second, count) = (now_s, 0);
-        }
-        if now_s + i64::from(delay) > second {
-            return delay;
-        }
-        if count >= rate {
-            (second, count) = (second + 1, 0);
-        }
-        self.pace = (second, count + 1);
-        self.dirty = true;
-        u32::try_from(second - now_s).unwrap_or(u32::MAX)
     }
 
     /// With a `rate`, when a delivery handed out at `now` may start: at
@@ -325,6 +342,14 @@ impl LogState {
             w.raw("drain", &Writer::object().int("upTo", d.up_to).int("next", d.next).finish());
         }
         w.raw("counts", &self.counts.encode()).int("bytes", self.bytes).int("refused", self.refused).int("lastAccepted", self.last_accepted);
+        w.int("seq", self.seq).opt_int("nextExpiry", self.next_expiry);
+        if !self.flight.is_empty() {
+            let flight = wire::array(&self.flight, |f| {
+                let conversation = f.conversation.as_deref().map_or_else(|| "null".to_owned(), crate::escape::quoted);
+                format!("[\"{}\",{},{},{},{conversation}]", f.key.encode(), f.attempt, f.lease_until, u8::from(f.probe))
+            });
+            w.raw("flight", &flight);
+        }
         if let Some(r) = &self.recovery {
             w.raw(
                 "recovery",
@@ -332,6 +357,7 @@ impl LogState {
                     .int("since", r.since)
                     .raw("status", &crate::json::string_array(&r.statuses))
                     .int("after", r.after)
+                    .opt_str("afterKey", r.after_key.map(|k| k.encode()).as_deref())
                     .int("until", r.until)
                     .int("recovered", r.recovered)
                     .int("started", r.started)
@@ -345,13 +371,13 @@ impl LogState {
         if self.next_send > 0 {
             w.int("nextSend", self.next_send);
         }
-        if self.pace.0 > 0 {
-            w.raw("pace", &format!("[{},{}]", self.pace.0, self.pace.1));
-        }
         if !self.alerts.is_empty() {
             w.raw("alerts", &self.alerts.encode());
         }
         w.opt_int("ended", self.ended);
+        if self.ordered {
+            w.bool("ordered", true);
+        }
         if !self.own_types.is_empty() {
             w.raw("ownTypes", &crate::json::string_array(&self.own_types));
         }
@@ -359,7 +385,7 @@ impl LogState {
     }
 
     fn decode(text: &str, settings: &Settings) -> Result<LogState, MessageError> {
-        let value = message::parse("delivery log state", text, &Limits::INTERNAL)?;
+        let value = wire::parse("delivery log state", text, &Limits::INTERNAL)?;
         let f = Fields::parse("delivery log state", &value)?;
         let version = f.opt_int("version")?.unwrap_or(0);
         if version > super::schema::VERSION {
@@ -390,6 +416,7 @@ impl LogState {
                     since: r.int("since")?,
                     statuses: r.strings("status")?,
                     after: r.int("after")?,
+                    after_key: r.opt_str("afterKey")?.and_then(|k| Key::decode(&k)),
                     until: r.int("until")?,
                     recovered: r.int("recovered")?,
                     started: r.opt_int("started")?.unwrap_or(0),
@@ -424,22 +451,35 @@ impl LogState {
             epoch: f.opt_int("epoch")?.unwrap_or(0),
             confirmed: f.bool("confirmed")?,
             next_send: f.opt_int("nextSend")?.unwrap_or(0),
-            pace: match f.get("pace") {
-                Some(crate::json::Value::Array(p)) if p.len() == 2 => {
-                    let n = |v: &crate::json::Value<'_>| v.as_integer().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
-                    (n(&p[0]), n(&p[1]).clamp(0, i64::from(u32::MAX)) as u32)
-                }
-                _ => (0, 0),
+            seq: f.opt_int("seq")?.unwrap_or(0),
+            next_expiry: f.opt_int("nextExpiry")?,
+            flight: match f.get("flight") {
+                Some(Value::Array(items)) => items.iter().map(decode_flight).collect::<Result<_, _>>()?,
+                _ => Vec::new(),
             },
             alerts: match f.get("alerts") {
                 Some(a) => AlertState::decode(a)?,
                 None => AlertState::default(),
             },
             ended: f.opt_int("ended")?,
+            ordered: f.bool("ordered")?,
             own_types: f.strings("ownTypes")?,
             dirty: version != super::schema::VERSION,
         })
     }
+}
+
+fn decode_flight(v: &Value<'_>) -> Result<Flight, MessageError> {
+    let bad = || MessageError { message: "delivery log state", path: "flight".into(), what: "expected [key, attempt, lease, probe, conversation]".into() };
+    let Value::Array(f) = v else { return Err(bad()) };
+    let int = |i: usize| f.get(i).and_then(Value::as_integer).and_then(|n| n.parse::<i64>().ok());
+    Ok(Flight {
+        key: f.first().and_then(Value::as_str).and_then(|k| Key::decode(&k.text())).ok_or_else(bad)?,
+        attempt: int(1).and_then(|n| u32::try_from(n).ok()).ok_or_else(bad)?,
+        lease_until: int(2).ok_or_else(bad)?,
+        probe: int(3) == Some(1),
+        conversation: f.get(4).and_then(Value::as_str).map(|c| c.text().into_owned()),
+    })
 }
 
 #[cfg(test)]
@@ -456,14 +496,18 @@ mod tests {
         state.add(Status::Held, 3);
         state.moved(Status::Held, Status::Queued);
         state.bytes = 1234;
-        state.recovery = Some(Recovery { since: 1, statuses: vec!["failed".into()], after: 7, until: 9, recovered: 2, started: 3 });
+        state.recovery = Some(Recovery { since: 1, statuses: vec!["failed".into()], after: 7, after_key: None, until: 9, recovered: 2, started: 3 });
         state.last_recovery = Some((4, 5));
         state.minute.start = 60_000;
         state.minute.at("conversation_push").attempts = 2;
         state.epoch = 3;
         state.confirmed = true;
         state.next_send = 12;
-        state.pace = (13, 2);
+        state.seq = 40;
+        state.next_expiry = Some(77);
+        state.ordered = true;
+        state.flight.push(Flight { key: Key { hour: 1, event: -2, replay: 0 }, attempt: 3, lease_until: 99, probe: true, conversation: Some("7".into()) });
+        state.flight.push(Flight { key: Key { hour: 1, event: 5, replay: 1 }, attempt: 1, lease_until: 98, probe: false, conversation: None });
         state.breaker.failed("a", "x", 1, &s);
         let mut read = LogState::decode(&state.encode(), &s).unwrap();
         read.dirty = true;
@@ -472,16 +516,7 @@ mod tests {
     }
 
     #[test]
-    fn with_a_rate_no_second_gets_more_than_its_share() {
-        let mut st = LogState::new(&Settings::default());
-        // Three a second: the first three now, the next three a second later.
-        let delays: Vec<u32> = (0..7).map(|_| st.pace(10_500, Some(3), 0)).collect();
-        assert_eq!(delays, [0, 0, 0, 1, 1, 1, 2]);
-        // A retry 30 s away takes no room; without a rate nothing changes.
-        assert_eq!(st.pace(10_500, Some(3), 30), 30);
-        assert_eq!(st.pace(10_500, None, 5), 5);
-        // Once those seconds are past, they start again from now.
-        assert_eq!(st.pace(20_000, Some(3), 0), 0);
+    fn with_a_rate_starts_are_spaced() {
         // Starts are spaced 334 ms at three a second: never four in a second.
         let mut st = LogState::new(&Settings::default());
         let waits: Vec<i64> = (0..4).map(|_| st.space(1_000, 3, i64::MAX).unwrap()).collect();

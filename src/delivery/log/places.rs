@@ -1,0 +1,254 @@
+//! Where a delivery is, and the one place it moves from one status to
+//! another: its row, the side table that finds it there (`waits`, `held`,
+//! `lines`), the requests out (in the state), the counts by status and
+//! size, and the order of an app's conversations, all kept in step by
+//! [`Log::insert`] and [`Log::move_to`] alone.
+
+use super::super::key::Key;
+use super::super::sql::{Arg, Sql, StorageError};
+use super::super::status::Status;
+use super::rows::{key_args, Row};
+use super::state::Flight;
+use super::Log;
+
+/// Where a delivery goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Place<'r> {
+    /// Behind an earlier delivery of its conversation that has not settled.
+    Waiting { conversation: &'r str },
+    /// To be sent at `at`, as its turn comes.
+    Queued { at: i64 },
+    /// A request is out: its attempt, until when it is leased, whether it
+    /// is a probe of a tripped app.
+    Sending { attempt: u32, lease_until: i64, probe: bool },
+    /// Its last attempt failed; the next goes at `at`.
+    Retrying { at: i64 },
+    /// Held while its app is down or paused.
+    Held,
+    /// Delivered, failed, gone or replayed; kept until `expires_at`.
+    Settled { status: Status, reason: Option<&'r str>, expires_at: i64 },
+}
+
+impl Place<'_> {
+    pub fn status(&self) -> Status {
+        match self {
+            Place::Waiting { .. } => Status::Waiting,
+            Place::Queued { .. } => Status::Queued,
+            Place::Sending { .. } => Status::Sending,
+            Place::Retrying { .. } => Status::Retrying,
+            Place::Held => Status::Held,
+            Place::Settled { status, .. } => *status,
+        }
+    }
+
+    fn wake(&self) -> Option<i64> {
+        match self {
+            Place::Queued { at } | Place::Retrying { at } => Some(*at),
+            _ => None,
+        }
+    }
+}
+
+/// What else changes with a move: the attempts charged, the history (the
+/// whole new text), the last error. `None` keeps what the row has.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Change<'a> {
+    pub attempts: Option<u32>,
+    pub history: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+impl Change<'_> {
+    pub const NONE: Change<'static> = Change { attempts: None, history: None, error: None };
+}
+
+/// A new delivery's row.
+pub(crate) struct NewRow<'a> {
+    pub key: Key,
+    pub event_type: &'a str,
+    pub scope: &'a str,
+    pub org: Option<&'a str>,
+    pub received_at: i64,
+    pub accepted_at: i64,
+    pub body: &'a str,
+    pub size: i64,
+    pub attempts: u32,
+    pub reason: Option<&'a str>,
+    pub history: Option<&'a str>,
+    pub last_error: Option<&'a str>,
+}
+
+impl<S: Sql> Log<'_, S> {
+    /// Stores a new delivery at `place`, at the end of the log; answers its
+    /// position, or `None` when a delivery of that key is already there.
+    pub(crate) fn insert(&mut self, new: &NewRow<'_>, place: Place<'_>) -> Result<Option<i64>, StorageError> {
+        let seq = self.st.seq + 1;
+        let (expires, reason) = match place {
+            Place::Settled { reason, expires_at, .. } => (Some(expires_at), reason.or(new.reason)),
+            _ => (None, new.reason),
+        };
+        let k = key_args(new.key);
+        let written = self.sql.execute(
+            "INSERT INTO deliveries (hour, event, replay, seq, status, attempts, type, scope, org, received_at, accepted_at, updated_at, \
+             wake_at, expires_at, size, body, history, last_error, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+            &[
+                k[0],
+                k[1],
+                k[2],
+                Arg::Int(seq),
+                Arg::Text(place.status().sql()),
+                Arg::Int(i64::from(new.attempts)),
+                Arg::Text(new.event_type),
+                Arg::Text(new.scope),
+                Arg::from(new.org),
+                Arg::Int(new.received_at),
+                Arg::Int(new.accepted_at),
+                Arg::Int(self.ctx.now),
+                Arg::from(place.wake()),
+                Arg::from(expires),
+                Arg::Int(new.size),
+                Arg::Text(new.body),
+                Arg::from(new.history),
+                Arg::from(new.last_error),
+                Arg::from(reason),
+            ],
+        )?;
+        if written == 0 {
+            return Ok(None);
+        }
+        self.st.seq = seq;
+        self.st.add(place.status(), 1);
+        self.st.bytes += new.size;
+        let conversation = super::input::conversation_of(new.scope).map(str::to_owned);
+        self.enter(new.key, seq, conversation.as_deref(), place)?;
+        if let Place::Settled { expires_at, .. } = place {
+            self.expires(expires_at);
+        }
+        Ok(Some(seq))
+    }
+
+    /// Moves `row` to `place`, with `change`: one update of its row, and its
+    /// side tables, the requests out and the counts kept in step. A
+    /// delivery that settles lets the next of its conversation go (an app
+    /// that wants them in order); one that leaves the requests out unsettled
+    /// keeps its conversation's turn.
+    pub(crate) fn move_to(&mut self, row: &Row, place: Place<'_>, change: &Change<'_>) -> Result<(), StorageError> {
+        self.leave(row)?;
+        let (expires, reason) = match place {
+            Place::Settled { reason, expires_at, .. } => (Some(expires_at), reason),
+            _ => (None, None),
+        };
+        let k = key_args(row.key);
+        self.sql.execute(
+            "UPDATE deliveries SET status = ?4, wake_at = ?5, expires_at = ?6, reason = COALESCE(?7, reason), updated_at = ?8, \
+             attempts = COALESCE(?9, attempts), history = COALESCE(?10, history), last_error = COALESCE(?11, last_error) \
+             WHERE hour = ?1 AND event = ?2 AND replay = ?3",
+            &[
+                k[0],
+                k[1],
+                k[2],
+                Arg::Text(place.status().sql()),
+                Arg::from(place.wake()),
+                Arg::from(expires),
+                Arg::from(reason),
+                Arg::Int(self.ctx.now),
+                change.attempts.map(i64::from).into(),
+                change.history.into(),
+                change.error.into(),
+            ],
+        )?;
+        self.st.moved(row.status, place.status());
+        self.enter(row.key, row.seq, row.conversation(), place)?;
+        if let (true, Some(conversation)) = (self.ordered(), row.conversation()) {
+            match place {
+                Place::Settled { .. } => self.conversation_settled(conversation, row.key)?,
+                Place::Queued { .. } | Place::Retrying { .. } | Place::Held if row.status == Status::Sending => {
+                    self.keep_turn(conversation, row.key)?;
+                }
+                _ => {}
+            }
+        }
+        if let Place::Settled { status, reason, expires_at } = place {
+            self.expires(expires_at);
+            if status.is_dead() {
+                let why = reason.or(change.error).unwrap_or("no reason kept").to_owned();
+                let summary = format!("{} to {} is a dead letter", row.key.id(self.name()), self.name());
+                super::alerting::raise(self, super::super::alerts::Kind::DeadLetter, summary, &why);
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes `row` (its retention is over, or the log starts afresh).
+    pub(crate) fn delete(&mut self, row: &Row) -> Result<(), StorageError> {
+        self.leave(row)?;
+        self.sql.execute("DELETE FROM deliveries WHERE hour = ? AND event = ? AND replay = ?", &key_args(row.key))?;
+        self.st.add(row.status, -1);
+        self.st.bytes = (self.st.bytes - row.size).max(0);
+        Ok(())
+    }
+
+    /// Takes `row` out of the side table (or the requests out) its status
+    /// put it in.
+    fn leave(&mut self, row: &Row) -> Result<(), StorageError> {
+        let k = key_args(row.key);
+        match row.status {
+            Status::Queued | Status::Retrying => {
+                if let Some(at) = row.wake_at {
+                    self.sql.execute("DELETE FROM waits WHERE at = ? AND hour = ? AND event = ? AND replay = ?", &[Arg::Int(at), k[0], k[1], k[2]])?;
+                }
+            }
+            Status::Held => {
+                self.sql.execute("DELETE FROM held WHERE seq = ?", &[Arg::Int(row.seq)])?;
+            }
+            Status::Waiting => {
+                if let Some(conversation) = row.conversation() {
+                    self.sql.execute("DELETE FROM lines WHERE conversation = ? AND seq = ?", &[Arg::Text(conversation), Arg::Int(row.seq)])?;
+                }
+            }
+            Status::Sending => {
+                let before = self.st.flight.len();
+                self.st.flight.retain(|f| f.key != row.key);
+                if self.st.flight.len() != before {
+                    self.st.touch();
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Puts the delivery `key` (at position `seq`) in the side table (or
+    /// the requests out) of `place`.
+    fn enter(&mut self, key: Key, seq: i64, conversation: Option<&str>, place: Place<'_>) -> Result<(), StorageError> {
+        let k = key_args(key);
+        match place {
+            Place::Queued { at } | Place::Retrying { at } => {
+                self.sql.execute("INSERT OR IGNORE INTO waits (at, hour, event, replay) VALUES (?, ?, ?, ?)", &[Arg::Int(at), k[0], k[1], k[2]])?;
+            }
+            Place::Held => {
+                self.sql.execute("INSERT OR REPLACE INTO held (seq, hour, event, replay) VALUES (?, ?, ?, ?)", &[Arg::Int(seq), k[0], k[1], k[2]])?;
+            }
+            Place::Waiting { conversation } => {
+                self.sql.execute(
+                    "INSERT OR REPLACE INTO lines (conversation, seq, hour, event, replay) VALUES (?, ?, ?, ?, ?)",
+                    &[Arg::Text(conversation), Arg::Int(seq), k[0], k[1], k[2]],
+                )?;
+            }
+            Place::Sending { attempt, lease_until, probe } => {
+                let conversation = conversation.filter(|_| self.ordered()).map(str::to_owned);
+                self.st.touch().flight.push(Flight { key, attempt, lease_until, probe, conversation });
+            }
+            Place::Settled { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// A settled row's retention ends at `at`: the expiry's alarm is no later.
+    fn expires(&mut self, at: i64) {
+        if self.st.next_expiry.is_none_or(|n| at < n) {
+            self.st.touch().next_expiry = Some(at);
+        }
+    }
+}
