@@ -124,7 +124,7 @@ impl Config {
         let dead_letter_retention_seconds = number(DEAD_LETTER_RETENTION_SECONDS, 14 * DAY, 1, 365 * DAY);
         let delivery_log_seconds = number(DELIVERY_LOG_SECONDS, 7 * DAY, 1, 365 * DAY);
         let hold_retention_seconds = number(HOLD_RETENTION_SECONDS, 30 * DAY, 60, 365 * DAY);
-        let circuit = crate::delivery::breaker::Settings {
+        let circuit = crate::delivery::breaker::CircuitSettings {
             failures: number(CIRCUIT_FAILURES, 5, 2, 1000),
             probe_ms: i64::from(number(CIRCUIT_PROBE_SECONDS, 60, 1, 900)) * 1000,
             probe_max_ms: crate::delivery::breaker::PROBE_MAX_MS,
@@ -313,7 +313,7 @@ mod tests {
         assert_eq!(c.delivery.dead_letter_retention_seconds, 1_209_600);
         assert_eq!(c.delivery.delivery_log_seconds, 604_800);
         assert_eq!(c.delivery.hold_retention_seconds, 2_592_000);
-        assert_eq!(c.delivery.circuit, crate::delivery::breaker::Settings::default());
+        assert_eq!(c.delivery.circuit, crate::delivery::breaker::CircuitSettings::default());
         let c = config(&[("DRIFT_VERIFICATION_TOKEN", "a"), ("CIRCUIT_PROBE_SECONDS", "2"), ("DRAIN_PER_SECOND", "50"), ("CIRCUIT_FAILURES", "3")]);
         assert_eq!((c.delivery.circuit.probe_ms, c.delivery.circuit.drain_per_second, c.delivery.circuit.failures), (2000, 50, 3));
     }

@@ -1,7 +1,7 @@
 //! The circuit breaker against a plain model of its rules, over random
 //! histories of attempts, probes, pauses and resumes.
 
-use drift_bridge::delivery::breaker::{Breaker, Change, Mode, Settings, PROBE_MAX_MS};
+use drift_bridge::delivery::breaker::{Breaker, Transition, Mode, CircuitSettings, PROBE_MAX_MS};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -31,7 +31,7 @@ proptest! {
 
     #[test]
     fn trips_exactly_when_the_rules_say(failures in 2u32..8, steps in prop::collection::vec(step(), 1..80)) {
-        let s = Settings { failures, probe_ms: 60_000, probe_max_ms: PROBE_MAX_MS, drain_per_second: 10 };
+        let s = CircuitSettings { failures, probe_ms: 60_000, probe_max_ms: PROBE_MAX_MS, drain_per_second: 10 };
         let mut c = Breaker::new(&s);
         let mut now = 0i64;
         let mut seq = 0i64;
@@ -46,7 +46,7 @@ proptest! {
                     let change = c.failed(&format!("d{n}"), "down", now, &s);
                     let distinct = run.iter().any(|m| *m != run[0]);
                     let should_trip = before == Mode::Active && run.len() >= failures as usize && distinct;
-                    prop_assert_eq!(change == Change::Tripped, should_trip, "run {:?}", run);
+                    prop_assert_eq!(change == Transition::Tripped, should_trip, "run {:?}", run);
                     if before == Mode::Tripped {
                         prop_assert_eq!(c.mode, Mode::Tripped, "a tripped destination stays tripped on failures");
                     }
@@ -54,7 +54,7 @@ proptest! {
                 Step::Answer(n, delivered) => {
                     run.clear();
                     let change = c.answered(&format!("d{n}"), delivered, now, &s);
-                    prop_assert_eq!(change == Change::Resumed, before == Mode::Tripped, "any answer brings it back");
+                    prop_assert_eq!(change == Transition::Resumed, before == Mode::Tripped, "any answer brings it back");
                     prop_assert_eq!(c.mode, if before == Mode::Paused { Mode::Paused } else { Mode::Active });
                     if delivered {
                         prop_assert_eq!(c.last_success_ms, Some(now));
@@ -80,10 +80,10 @@ proptest! {
                         prop_assert_eq!(c.probed_seq, seq, "the next probe takes another delivery");
                         if up {
                             run.clear();
-                            prop_assert_eq!(c.answered(&id, false, now, &s), Change::Resumed);
+                            prop_assert_eq!(c.answered(&id, false, now, &s), Transition::Resumed);
                         } else {
                             run.push(0);
-                            prop_assert_eq!(c.failed(&id, "down", now, &s), Change::ProbeFailed);
+                            prop_assert_eq!(c.failed(&id, "down", now, &s), Transition::ProbeFailed);
                         }
                     } else {
                         c.probe_lost(now, &s);
@@ -103,10 +103,10 @@ proptest! {
 
     #[test]
     fn a_single_failing_delivery_never_trips(failures in 2u32..8, attempts in 1usize..500) {
-        let s = Settings { failures, ..Settings::default() };
+        let s = CircuitSettings { failures, ..CircuitSettings::default() };
         let mut c = Breaker::new(&s);
         for i in 0..attempts {
-            prop_assert_eq!(c.failed("the-one", "the app answered 503", i as i64, &s), Change::None);
+            prop_assert_eq!(c.failed("the-one", "the app answered 503", i as i64, &s), Transition::None);
         }
         prop_assert_eq!(c.mode, Mode::Active);
     }
@@ -115,10 +115,10 @@ proptest! {
     fn refusals_never_trip(failures in 2u32..8, attempts in 1usize..500) {
         // An app that refuses every event (a 4xx) is up: each event follows
         // its own schedule, the app keeps its stream.
-        let s = Settings { failures, ..Settings::default() };
+        let s = CircuitSettings { failures, ..CircuitSettings::default() };
         let mut c = Breaker::new(&s);
         for i in 0..attempts {
-            prop_assert_eq!(c.answered(&format!("d{i}"), false, i as i64, &s), Change::None);
+            prop_assert_eq!(c.answered(&format!("d{i}"), false, i as i64, &s), Transition::None);
         }
         prop_assert_eq!((c.mode, c.consecutive_failures), (Mode::Active, 0));
     }

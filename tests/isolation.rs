@@ -8,7 +8,7 @@ mod support;
 
 use drift_bridge::config::Config;
 use drift_bridge::delivery::apps::{App, Routes};
-use drift_bridge::delivery::destination::{parse_url, read_spec, Kind};
+use drift_bridge::delivery::destination::{parse_url, read_spec, Source};
 use drift_bridge::json::{self, Limits, Value};
 use support::world::World;
 
@@ -23,7 +23,7 @@ fn base(vars: &[(&str, &str)]) -> Config {
 /// A runtime app of incarnation `id`, from its admin API object.
 fn runtime(id: &str, object: &str) -> App {
     let value = json::parse(object, &Limits::INTERNAL).unwrap();
-    App { spec: read_spec(&value, Kind::Runtime, parse_url).unwrap(), id: Some(id.into()), secrets: vec![], created_at: 0, updated_at: 0 }
+    App { spec: read_spec(&value, Source::Runtime, parse_url).unwrap(), id: Some(id.into()), secrets: vec![], created_at: 0, updated_at: 0 }
 }
 
 fn with(config: &Config, apps: Vec<App>) -> Config {

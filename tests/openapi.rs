@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use drift_bridge::api::ROUTES;
-use drift_bridge::delivery::destination::{parse_url, read_spec, Kind};
+use drift_bridge::delivery::destination::{parse_url, read_spec, Source};
 use drift_bridge::json::{self, Limits, Value};
 use drift_bridge::openapi::document;
 use drift_bridge::ErrorCode;
@@ -307,7 +307,7 @@ fn an_app_body_takes_the_fields_the_admin_api_takes() {
     };
     // The admin API names its fields when it refuses an unknown one.
     let body = json::parse(r#"{"name":"crm","url":"https://crm.example.com/","types":["*"],"zzz":1}"#, &DEEP).unwrap();
-    let problems = read_spec(&body, Kind::Runtime, parse_url).unwrap_err();
+    let problems = read_spec(&body, Source::Runtime, parse_url).unwrap_err();
     let (_, message) = problems.iter().find(|(path, _)| path == "zzz").expect("an unknown field is refused");
     let fields: BTreeSet<String> = message.rsplit_once("are ").unwrap().1.split(", ").map(str::to_owned).collect();
     assert_eq!(properties("AppCreate"), fields, "AppCreate against what the admin API takes");

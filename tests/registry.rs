@@ -9,7 +9,7 @@ mod support;
 use drift_bridge::delivery::apps::{Routes, LEASE_MARGIN_MS, MAX_APPS, SECRET_BYTES};
 use drift_bridge::delivery::destination::{parse_url, Destinations, Source};
 use drift_bridge::delivery::effects::Effects;
-use drift_bridge::delivery::registry::{self, Admin, Change, ChangeOp, Input, HISTORY_CHANGES};
+use drift_bridge::delivery::registry::{self, Admin, AppChange, ChangeOp, Input, HISTORY_CHANGES};
 use drift_bridge::delivery::sign;
 use drift_bridge::json::{self, Limits, Value};
 use support::Db;
@@ -60,9 +60,9 @@ impl Registry {
             "rotate" => ChangeOp::Rotate,
             other => panic!("no change {other}"),
         };
-        let change = Change { by: "0a1b2c3d".into(), name: name.into(), body: body.into(), key: key.map(str::to_owned) };
+        let change = AppChange { by: "0a1b2c3d".into(), name: name.into(), body: body.into(), key: key.map(str::to_owned) };
         // What crosses the wire: the input read back from its encoding.
-        let (path, text) = Input::Change { op, change }.encode();
+        let (path, text) = Input::AppChange { op, change }.encode();
         let input = Input::decode(path, &text).unwrap();
         let fx = self.step(input);
         let reply = fx.reply.clone().unwrap();
@@ -477,9 +477,9 @@ fn in_the_runtime_a_change_waits_out_every_copy_and_a_deletion_ends_the_apps_log
     use support::world::{Obj, World};
     let base = support::config(&[]);
     let mut w = World::new(base.clone(), NOW);
-    let change = |name: &str, body: &str| Change { by: "0a1b2c3d".into(), name: name.into(), body: body.into(), key: None };
+    let change = |name: &str, body: &str| AppChange { by: "0a1b2c3d".into(), name: name.into(), body: body.into(), key: None };
     let app = r#"{"name":"crm","url":"https://crm.example/hook","types":["conversation_push"],"signed":false}"#;
-    let (path, body) = Input::Change { op: ChangeOp::Create, change: change("", app) }.encode();
+    let (path, body) = Input::AppChange { op: ChangeOp::Create, change: change("", app) }.encode();
     let (status, answer) = w.request(&Obj::Registry, path, &body).unwrap();
     assert_eq!(status, 201, "{answer}");
     assert_eq!(w.now, NOW + i64::from(base.apps_lease_ms) + LEASE_MARGIN_MS, "answered once every copy taken before it expired");
@@ -492,7 +492,7 @@ fn in_the_runtime_a_change_waits_out_every_copy_and_a_deletion_ends_the_apps_log
     assert_eq!(w.webhook(r#"{"orgId":1,"type":"conversation_push","data":{"conversationId":7}}"#), 200);
     assert_eq!(w.requests.len(), 1);
     // Deleted: its log is told at once, and ends what it holds.
-    let (path, body) = Input::Change { op: ChangeOp::Delete, change: change("crm", "") }.encode();
+    let (path, body) = Input::AppChange { op: ChangeOp::Delete, change: change("crm", "") }.encode();
     assert_eq!(w.request(&Obj::Registry, path, &body).unwrap().0, 200);
     assert!(w.trace.iter().any(|t| t.starts_with(&format!("log {key} /end:"))), "{:#?}", w.trace);
     let (_, list) = w.log_op(&key, "/list", "{}").unwrap();

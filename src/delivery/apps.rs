@@ -269,11 +269,11 @@ pub fn fingerprint(token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::destination::{read_spec, Kind};
+    use crate::delivery::destination::{read_spec, Source};
 
     fn spec(text: &str) -> Spec {
         let value = json::parse(text, &Limits::INTERNAL).unwrap();
-        read_spec(&value, Kind::Runtime, crate::delivery::destination::parse_url).unwrap()
+        read_spec(&value, Source::Runtime, crate::delivery::destination::parse_url).unwrap()
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::json::{Value, Writer};
 
 /// How the breaker behaves (the `CIRCUIT_*` and `DRAIN_PER_SECOND` settings).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Settings {
+pub struct CircuitSettings {
     /// Consecutive failed attempts (across more than one delivery) that trip it.
     pub failures: u32,
     /// First wait between probes.
@@ -38,9 +38,9 @@ pub struct Settings {
     pub drain_per_second: u32,
 }
 
-impl Default for Settings {
+impl Default for CircuitSettings {
     fn default() -> Self {
-        Settings { failures: 5, probe_ms: 60_000, probe_max_ms: PROBE_MAX_MS, drain_per_second: 10 }
+        CircuitSettings { failures: 5, probe_ms: 60_000, probe_max_ms: PROBE_MAX_MS, drain_per_second: 10 }
     }
 }
 
@@ -93,7 +93,7 @@ impl Signal {
 
 /// What changed, for the log and for the delivery log to act on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Change {
+pub enum Transition {
     None,
     /// The app looks down: hold everything, probe at `next_probe_ms`.
     Tripped,
@@ -131,7 +131,7 @@ pub struct Breaker {
 
 impl Breaker {
     /// A new, active breaker.
-    pub fn new(settings: &Settings) -> Breaker {
+    pub fn new(settings: &CircuitSettings) -> Breaker {
         Breaker {
             mode: Mode::Active,
             since_ms: None,
@@ -164,7 +164,7 @@ impl Breaker {
     }
 
     /// The app answered an attempt of `delivery` (`delivered`: with a 2xx).
-    pub fn answered(&mut self, delivery: &str, delivered: bool, now: i64, settings: &Settings) -> Change {
+    pub fn answered(&mut self, delivery: &str, delivered: bool, now: i64, settings: &CircuitSettings) -> Transition {
         self.consecutive_failures = 0;
         self.first_failed = None;
         self.spans_deliveries = false;
@@ -180,13 +180,13 @@ impl Breaker {
             self.probe_interval_ms = settings.probe_ms;
             self.next_probe_ms = None;
             self.probing = None;
-            return Change::Resumed;
+            return Transition::Resumed;
         }
-        Change::None
+        Transition::None
     }
 
     /// An attempt of `delivery` counted against the app, with `error`.
-    pub fn failed(&mut self, delivery: &str, error: &str, now: i64, settings: &Settings) -> Change {
+    pub fn failed(&mut self, delivery: &str, error: &str, now: i64, settings: &CircuitSettings) -> Transition {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
         match &self.first_failed {
             None => self.first_failed = Some(delivery.to_owned()),
@@ -199,7 +199,7 @@ impl Breaker {
             self.probing = None;
             self.probe_interval_ms = (self.probe_interval_ms * 2).min(settings.probe_max_ms);
             self.next_probe_ms = Some(now + self.probe_interval_ms);
-            return Change::ProbeFailed;
+            return Transition::ProbeFailed;
         }
         if self.mode == Mode::Active && self.consecutive_failures >= settings.failures && self.spans_deliveries {
             self.mode = Mode::Tripped;
@@ -207,9 +207,9 @@ impl Breaker {
             self.probe_interval_ms = settings.probe_ms;
             self.next_probe_ms = Some(now + settings.probe_ms);
             self.probing = None;
-            return Change::Tripped;
+            return Transition::Tripped;
         }
-        Change::None
+        Transition::None
     }
 
     /// Whether a probe should start now.
@@ -226,7 +226,7 @@ impl Breaker {
     }
 
     /// A probe went missing (its attempt never settled): allow the next.
-    pub fn probe_lost(&mut self, now: i64, settings: &Settings) {
+    pub fn probe_lost(&mut self, now: i64, settings: &CircuitSettings) {
         if self.mode == Mode::Tripped && self.probing.is_some() && self.next_probe_ms.is_some_and(|t| t <= now) {
             self.probing = None;
             self.probe_interval_ms = (self.probe_interval_ms * 2).min(settings.probe_max_ms);
@@ -244,7 +244,7 @@ impl Breaker {
     }
 
     /// Resumed by hand: active again.
-    pub fn resume(&mut self, now: i64, settings: &Settings) {
+    pub fn resume(&mut self, now: i64, settings: &CircuitSettings) {
         if self.mode != Mode::Active {
             self.mode = Mode::Active;
             self.since_ms = Some(now);
@@ -277,7 +277,7 @@ impl Breaker {
 
     /// Reads what [`Breaker::encode`] wrote (also the circuit of
     /// drift-bridge before the state machine, whose fields it shares).
-    pub fn decode(value: &Value<'_>, settings: &Settings) -> Result<Breaker, MessageError> {
+    pub fn decode(value: &Value<'_>, settings: &CircuitSettings) -> Result<Breaker, MessageError> {
         let f = Fields::parse("breaker", value)?;
         let mode = f.opt_str("mode")?;
         Ok(Breaker {
@@ -302,7 +302,7 @@ mod tests {
     use super::*;
     use crate::json::{self, Limits};
 
-    const S: Settings = Settings { failures: 5, probe_ms: 60_000, probe_max_ms: PROBE_MAX_MS, drain_per_second: 10 };
+    const S: CircuitSettings = CircuitSettings { failures: 5, probe_ms: 60_000, probe_max_ms: PROBE_MAX_MS, drain_per_second: 10 };
 
     #[test]
     fn what_counts_against_the_app() {
@@ -330,9 +330,9 @@ mod tests {
     fn trips_on_the_fifth_failure_across_deliveries() {
         let mut c = Breaker::new(&S);
         for (i, id) in ["a", "b", "a", "c"].iter().enumerate() {
-            assert_eq!(c.failed(id, "the app answered 503", i as i64, &S), Change::None);
+            assert_eq!(c.failed(id, "the app answered 503", i as i64, &S), Transition::None);
         }
-        assert_eq!(c.failed("d", "the app answered 503", 10, &S), Change::Tripped);
+        assert_eq!(c.failed("d", "the app answered 503", 10, &S), Transition::Tripped);
         assert_eq!((c.mode, c.next_probe_ms, c.since_ms), (Mode::Tripped, Some(60_010), Some(10)));
         assert!(c.holds("a") && c.holds("z") && !c.sends());
     }
@@ -355,7 +355,7 @@ mod tests {
     fn one_delivery_failing_alone_never_trips() {
         let mut c = Breaker::new(&S);
         for i in 0..100 {
-            assert_eq!(c.failed("stubborn", "the app answered 500", i, &S), Change::None);
+            assert_eq!(c.failed("stubborn", "the app answered 500", i, &S), Transition::None);
         }
         assert_eq!(c.mode, Mode::Active);
     }
@@ -375,14 +375,14 @@ mod tests {
             assert_eq!(c.probed_seq, seq, "the next probe starts after this one");
             assert!(!c.holds(&id) && c.holds("other"), "only the probe goes");
             assert!(!c.probe_due(now), "one probe at a time");
-            assert_eq!(c.failed(&id, "down", now, &S), Change::ProbeFailed);
+            assert_eq!(c.failed(&id, "down", now, &S), Transition::ProbeFailed);
             waits.push(c.next_probe_ms.unwrap() - now);
         }
         assert_eq!(waits, [120_000, 240_000, 480_000, 900_000, 900_000, 900_000, 900_000]);
         let now = c.next_probe_ms.unwrap();
         c.start_probe("d9", 9, now);
         // The probed delivery is refused (404), but the app answered.
-        assert_eq!(c.answered("d9", false, now, &S), Change::Resumed);
+        assert_eq!(c.answered("d9", false, now, &S), Transition::Resumed);
         assert_eq!((c.mode, c.probe_interval_ms, c.consecutive_failures), (Mode::Active, 60_000, 0));
         assert!(c.sends());
     }

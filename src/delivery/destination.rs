@@ -224,7 +224,7 @@ impl Destinations {
         let mut secret_names = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let at = |field: &str| format!("{DESTINATIONS}[{i}]{}{field}", if field.is_empty() || field.starts_with('[') { "" } else { "." });
-            let spec = read_spec(item, Kind::Declared, parse_url);
+            let spec = read_spec(item, Source::Declared, parse_url);
             if let Ok(spec) = &spec {
                 secret_names.extend(spec.signing_secrets.iter().cloned());
                 secret_names.extend(spec.token.secret().map(str::to_owned));
@@ -259,14 +259,6 @@ impl Destinations {
     }
 }
 
-/// Which set of fields an app's object may have.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// An item of `DESTINATIONS`: signed with the secrets `signingSecret` names.
-    Declared,
-    /// A body of the admin API: `signed` asks the bridge to make a secret.
-    Runtime,
-}
 
 const DECLARED_FIELDS: [&str; 10] = ["name", "url", "types", "token", "tokenSecret", "signingSecret", "orgIds", "ratePerSecond", "ordered", "listen"];
 const RUNTIME_FIELDS: [&str; 11] = ["name", "url", "types", "token", "tokenSecret", "replacementToken", "signed", "orgIds", "ratePerSecond", "ordered", "listen"];
@@ -410,15 +402,17 @@ impl Spec {
     }
 }
 
-/// Reads one app's object of `kind`: every problem, each with the field it
-/// is about (`url`, `types[1]`), not just the first.
-pub fn read_spec(item: &Value<'_>, kind: Kind, parse_url: UrlParser) -> Result<Spec, Vec<(String, String)>> {
+/// Reads one app's object as `kind` has it (an item of `DESTINATIONS`,
+/// signed with the secrets `signingSecret` names; or a body of the admin
+/// API, where `signed` asks the bridge to make a secret): every problem,
+/// each with the field it is about (`url`, `types[1]`), not just the first.
+pub fn read_spec(item: &Value<'_>, kind: Source, parse_url: UrlParser) -> Result<Spec, Vec<(String, String)>> {
     let Some(members) = item.as_object() else {
         return Err(vec![(String::new(), format!("expected an object, found {}", item.describe()))]);
     };
     let fields: &[&str] = match kind {
-        Kind::Declared => &DECLARED_FIELDS,
-        Kind::Runtime => &RUNTIME_FIELDS,
+        Source::Declared => &DECLARED_FIELDS,
+        Source::Runtime => &RUNTIME_FIELDS,
     };
     let mut errors: Vec<(String, String)> = Vec::new();
     for (key, _) in members {
@@ -427,10 +421,10 @@ pub fn read_spec(item: &Value<'_>, kind: Kind, parse_url: UrlParser) -> Result<S
             continue;
         }
         let message = match (kind, key.as_ref()) {
-            (Kind::Runtime, "signingSecret") => {
+            (Source::Runtime, "signingSecret") => {
                 "apps managed at runtime are signed with a secret the bridge makes: use \"signed\": true, and rotate it with …/rotate-secret".to_owned()
             }
-            (Kind::Declared, "signed") => "declared apps name their secret: \"signingSecret\": \"<secret name>\"".to_owned(),
+            (Source::Declared, "signed") => "declared apps name their secret: \"signingSecret\": \"<secret name>\"".to_owned(),
             _ => format!("unknown field; the fields are {}", fields.join(", ")),
         };
         errors.push((key.to_string(), message));
@@ -488,12 +482,12 @@ pub fn read_spec(item: &Value<'_>, kind: Kind, parse_url: UrlParser) -> Result<S
     }
     let token_secret = string("tokenSecret", &mut errors);
     let signing_secrets = match (kind, item.get("signingSecret")) {
-        (Kind::Declared, Some(Value::String(s))) => vec![s.text().into_owned()],
-        (Kind::Declared, Some(Value::Array(list))) if list.is_empty() || list.len() > MAX_SIGNING_SECRETS => {
+        (Source::Declared, Some(Value::String(s))) => vec![s.text().into_owned()],
+        (Source::Declared, Some(Value::Array(list))) if list.is_empty() || list.len() > MAX_SIGNING_SECRETS => {
             errors.push(("signingSecret".into(), "name one secret, or two while rotating (the new one first)".into()));
             Vec::new()
         }
-        (Kind::Declared, Some(Value::Array(list))) => {
+        (Source::Declared, Some(Value::Array(list))) => {
             let mut names = Vec::new();
             for (j, v) in list.iter().enumerate() {
                 match v {
@@ -503,16 +497,16 @@ pub fn read_spec(item: &Value<'_>, kind: Kind, parse_url: UrlParser) -> Result<S
             }
             names
         }
-        (Kind::Declared, Some(v)) => {
+        (Source::Declared, Some(v)) => {
             errors.push(("signingSecret".into(), format!("expected a secret's name (or two, to rotate), found {}", v.describe())));
             Vec::new()
         }
         _ => Vec::new(),
     };
     let signed = match (kind, item.get("signed")) {
-        (Kind::Runtime, None) => true,
-        (Kind::Runtime, Some(Value::Bool(b))) => *b,
-        (Kind::Runtime, Some(v)) => {
+        (Source::Runtime, None) => true,
+        (Source::Runtime, Some(Value::Bool(b))) => *b,
+        (Source::Runtime, Some(v)) => {
             errors.push(("signed".into(), format!("expected true or false, found {}", v.describe())));
             true
         }
@@ -521,12 +515,12 @@ pub fn read_spec(item: &Value<'_>, kind: Kind, parse_url: UrlParser) -> Result<S
     // An app that verifies signatures does not need Drift's token, so it
     // only gets it when it asks for it.
     let is_signed = match kind {
-        Kind::Declared => item.get("signingSecret").is_some(),
-        Kind::Runtime => signed,
+        Source::Declared => item.get("signingSecret").is_some(),
+        Source::Runtime => signed,
     };
     let replacement = match (kind, item.get("replacementToken")) {
         (_, None | Some(Value::Null)) => None,
-        (Kind::Runtime, Some(Value::String(s))) => {
+        (Source::Runtime, Some(Value::String(s))) => {
             let value = s.text().into_owned();
             if value.is_empty() || value.len() > MAX_REPLACEMENT_TOKEN_BYTES || value.chars().any(char::is_control) {
                 errors.push((
@@ -538,12 +532,12 @@ pub fn read_spec(item: &Value<'_>, kind: Kind, parse_url: UrlParser) -> Result<S
                 Some(value)
             }
         }
-        (Kind::Runtime, Some(v)) => {
+        (Source::Runtime, Some(v)) => {
             errors.push(("replacementToken".into(), format!("expected a string, found {}", v.describe())));
             None
         }
         // Declared apps never reach here: it is not one of their fields.
-        (Kind::Declared, Some(_)) => None,
+        (Source::Declared, Some(_)) => None,
     };
     let token = match string("token", &mut errors).as_deref() {
         None if is_signed => TokenSetting::Strip,
@@ -557,8 +551,8 @@ pub fn read_spec(item: &Value<'_>, kind: Kind, parse_url: UrlParser) -> Result<S
             (None, Some(value)) => TokenSetting::ReplaceWith { value: value.clone() },
             (None, None) => {
                 let message = match kind {
-                    Kind::Declared => "missing; \"token\": \"replace\" needs the name of a secret holding the replacement",
-                    Kind::Runtime => "missing; \"token\": \"replace\" needs the replacement: \"replacementToken\" (the token itself, stored and never shown) or \"tokenSecret\" (an APP_TOKEN_… binding)",
+                    Source::Declared => "missing; \"token\": \"replace\" needs the name of a secret holding the replacement",
+                    Source::Runtime => "missing; \"token\": \"replace\" needs the replacement: \"replacementToken\" (the token itself, stored and never shown) or \"tokenSecret\" (an APP_TOKEN_… binding)",
                 };
                 errors.push(("tokenSecret".into(), message.into()));
                 TokenSetting::Keep

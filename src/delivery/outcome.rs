@@ -12,7 +12,7 @@ const EXCERPT_CHARS: usize = 200;
 
 /// How an attempt ended, as the one who made the request saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Answer {
+pub enum Outcome {
     /// The app answered `code`. Redirects are answers too: they are never
     /// followed (that would re-send a signed body wherever they point).
     Status { code: u16, location: Option<String>, excerpt: String },
@@ -20,12 +20,12 @@ pub enum Answer {
     Nothing(String),
 }
 
-impl Answer {
+impl Outcome {
     /// The HTTP status, when there was one.
     pub fn code(&self) -> Option<u16> {
         match self {
-            Answer::Status { code, .. } => Some(*code),
-            Answer::Nothing(_) => None,
+            Outcome::Status { code, .. } => Some(*code),
+            Outcome::Nothing(_) => None,
         }
     }
 
@@ -33,16 +33,16 @@ impl Answer {
     /// for a success.
     pub fn error(&self) -> Option<String> {
         match self {
-            Answer::Status { code: 200..=299, .. } => None,
-            Answer::Status { code: code @ 300..=399, location, .. } => Some(match location {
+            Outcome::Status { code: 200..=299, .. } => None,
+            Outcome::Status { code: code @ 300..=399, location, .. } => Some(match location {
                 Some(to) => format!("the app redirected ({code}) to {}; redirects are not followed", clip(to)),
                 None => format!("the app redirected ({code}) without a Location; redirects are not followed"),
             }),
-            Answer::Status { code, excerpt, .. } => {
+            Outcome::Status { code, excerpt, .. } => {
                 let excerpt = clip(excerpt);
                 Some(if excerpt.is_empty() { format!("the app answered {code}") } else { format!("the app answered {code}: {excerpt}") })
             }
-            Answer::Nothing(why) => Some(why.clone()),
+            Outcome::Nothing(why) => Some(why.clone()),
         }
     }
 }
@@ -73,8 +73,8 @@ fn clip(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn status(code: u16) -> Answer {
-        Answer::Status { code, location: None, excerpt: String::new() }
+    fn status(code: u16) -> Outcome {
+        Outcome::Status { code, location: None, excerpt: String::new() }
     }
 
     #[test]
@@ -83,23 +83,23 @@ mod tests {
             (status(200), None),
             (status(500), Some("the app answered 500")),
             (
-                Answer::Status { code: 503, location: None, excerpt: "  upstream\n\tdown  ".into() },
+                Outcome::Status { code: 503, location: None, excerpt: "  upstream\n\tdown  ".into() },
                 Some("the app answered 503: upstream down"),
             ),
             (
-                Answer::Status { code: 307, location: Some("http://evil.example/x".into()), excerpt: String::new() },
+                Outcome::Status { code: 307, location: Some("http://evil.example/x".into()), excerpt: String::new() },
                 Some("the app redirected (307) to http://evil.example/x; redirects are not followed"),
             ),
             (
-                Answer::Status { code: 301, location: None, excerpt: String::new() },
+                Outcome::Status { code: 301, location: None, excerpt: String::new() },
                 Some("the app redirected (301) without a Location; redirects are not followed"),
             ),
-            (Answer::Nothing("network error: refused".into()), Some("network error: refused")),
+            (Outcome::Nothing("network error: refused".into()), Some("network error: refused")),
         ];
         for (answer, expected) in cases {
             assert_eq!(answer.error().as_deref(), expected, "{answer:?}");
         }
-        let long = Answer::Status { code: 500, location: None, excerpt: "x".repeat(5000) };
+        let long = Outcome::Status { code: 500, location: None, excerpt: "x".repeat(5000) };
         assert_eq!(long.error().unwrap().chars().count(), "the app answered 500: ".len() + 200 + 1);
     }
 }

@@ -14,7 +14,7 @@
 //!   undoes a newer one, however the calls are ordered.
 
 use super::apps::{self, App, Routes, DEFAULT_OVERLAP_SECONDS, LEASE_MARGIN_MS, MAX_APPS, MAX_OVERLAP_SECONDS, SECRET_BYTES};
-use super::destination::{read_spec, typos, Destinations, Kind, SigningSecret, Spec, TokenSetting, UrlParser};
+use super::destination::{read_spec, typos, Destinations, SigningSecret, Source, Spec, TokenSetting, UrlParser};
 use super::effects::{Call, Effects, Object, Reply};
 use super::wire::{self as message, Fields, MessageError};
 use super::sql::{Arg, Sql, StorageError};
@@ -74,7 +74,7 @@ pub enum Input {
     /// The history of changes, newest first.
     Changes { limit: i64, before: i64 },
     /// A change to the apps.
-    Change { op: ChangeOp, change: Change },
+    AppChange { op: ChangeOp, change: AppChange },
 }
 
 /// A change to the apps.
@@ -112,7 +112,7 @@ impl Input {
             "/changes" => Input::Changes { limit: int("limit").unwrap_or(50).clamp(1, 200), before: int("before").unwrap_or(i64::MAX) },
             "/create" | "/update" | "/delete" | "/rotate" => {
                 let op = [ChangeOp::Create, ChangeOp::Update, ChangeOp::Delete, ChangeOp::Rotate].into_iter().find(|o| o.path() == path).unwrap_or(ChangeOp::Create);
-                Input::Change { op, change: Change::decode(body).map_err(bad)? }
+                Input::AppChange { op, change: AppChange::decode(body).map_err(bad)? }
             }
             other => return Err((404, format!("unknown registry operation {}", crate::escape::quoted(other)))),
         })
@@ -126,7 +126,7 @@ impl Input {
             Input::Routes { known } => ("/routes", Writer::object().int("known", known.unwrap_or(-1)).finish()),
             Input::Apps => ("/apps", String::new()),
             Input::Changes { limit, before } => ("/changes", Writer::object().int("limit", *limit).int("before", *before).finish()),
-            Input::Change { op, change } => (op.path(), change.encode()),
+            Input::AppChange { op, change } => (op.path(), change.encode()),
         }
     }
 }
@@ -139,7 +139,7 @@ pub fn step(sql: &impl Sql, ctx: &Admin<'_>, input: Input) -> Result<Effects, St
         Input::Routes { known } => routes(sql, known, ctx.now),
         Input::Apps => list(sql, ctx.now),
         Input::Changes { limit, before } => changes(sql, limit, before),
-        Input::Change { op, change: c } => change(sql, ctx, op, &c),
+        Input::AppChange { op, change: c } => change(sql, ctx, op, &c),
     }
 }
 
@@ -265,7 +265,7 @@ pub struct Admin<'a> {
 /// A change as the admin API passes it on: who asks, which app, and the
 /// admin's body as it came.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Change {
+pub struct AppChange {
     /// The admin token's fingerprint ([`apps::fingerprint`]).
     pub by: String,
     pub name: String,
@@ -274,16 +274,16 @@ pub struct Change {
     pub key: Option<String>,
 }
 
-impl Change {
+impl AppChange {
     pub fn encode(&self) -> String {
         Writer::object().str("by", &self.by).str("name", &self.name).str("body", &self.body).opt_str("key", self.key.as_deref()).finish()
     }
 
-    pub fn decode(text: &str) -> Result<Change, MessageError> {
+    pub fn decode(text: &str) -> Result<AppChange, MessageError> {
         const KIND: &str = "registry change";
         let value = message::parse(KIND, text, &Limits::INTERNAL)?;
         let f = Fields::parse(KIND, &value)?;
-        Ok(Change {
+        Ok(AppChange {
             by: f.str("by")?,
             name: f.opt_str("name")?.unwrap_or_default(),
             body: f.opt_str("body")?.unwrap_or_default(),
@@ -301,7 +301,7 @@ pub fn valid_idempotency_key(key: &str) -> bool {
 /// (`create`, `update`, `delete`, `rotate`). With an Idempotency-Key, the
 /// same key and the same request answer what the first did (held as long as
 /// the first answer was); the same key with another request is refused.
-fn change(sql: &impl Sql, ctx: &Admin<'_>, op: ChangeOp, change: &Change) -> Result<Effects, StorageError> {
+fn change(sql: &impl Sql, ctx: &Admin<'_>, op: ChangeOp, change: &AppChange) -> Result<Effects, StorageError> {
     let Some(key) = &change.key else { return run(sql, ctx, op, change) };
     if !valid_idempotency_key(key) {
         return Ok(refuse(400, "invalid_parameter", "an Idempotency-Key is 1 to 64 letters, digits, '-' or '_'", "", &[]));
@@ -345,7 +345,7 @@ fn change(sql: &impl Sql, ctx: &Admin<'_>, op: ChangeOp, change: &Change) -> Res
     Ok(fx)
 }
 
-fn run(sql: &impl Sql, ctx: &Admin<'_>, op: ChangeOp, change: &Change) -> Result<Effects, StorageError> {
+fn run(sql: &impl Sql, ctx: &Admin<'_>, op: ChangeOp, change: &AppChange) -> Result<Effects, StorageError> {
     purge_expired(sql, ctx.now)?;
     match op {
         ChangeOp::Create => create(sql, ctx, change),
@@ -358,7 +358,7 @@ fn run(sql: &impl Sql, ctx: &Admin<'_>, op: ChangeOp, change: &Change) -> Result
 /// What identifies a request for its Idempotency-Key: what it does, to
 /// which app, with which body (not who asks: a rotated admin token may try
 /// again).
-fn request_fingerprint(op: ChangeOp, change: &Change) -> String {
+fn request_fingerprint(op: ChangeOp, change: &AppChange) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::new()
         .chain_update(op.path().as_bytes())
@@ -479,7 +479,7 @@ fn unknown(name: &str) -> Effects {
 fn commit(
     sql: &impl Sql,
     ctx: &Admin<'_>,
-    change: &Change,
+    change: &AppChange,
     action: &str,
     detail: &str,
     reply: impl FnOnce(i64) -> Reply,
@@ -546,7 +546,7 @@ fn settings_json(spec: &Spec, signed: bool, redact: bool) -> String {
 
 /// Reads and checks an app's object as the admin API takes it.
 fn check(ctx: &Admin<'_>, value: &Value<'_>) -> Result<Spec, Vec<(String, String)>> {
-    let spec = read_spec(value, Kind::Runtime, ctx.parse_url)?;
+    let spec = read_spec(value, Source::Runtime, ctx.parse_url)?;
     let mut problems = typos(&spec.types);
     if let Some(Ok(url)) = (!spec.listen).then(|| (ctx.parse_url)(&spec.url)) {
         if let Some(why) = super::destination::refuse_address(&url.hostname, ctx.allow_loopback) {
@@ -566,7 +566,7 @@ fn check(ctx: &Admin<'_>, value: &Value<'_>) -> Result<Spec, Vec<(String, String
 
 /// `POST /admin/destinations`: a new app; with signing on (the default), its
 /// secret is made here and shown once, in this answer.
-fn create(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
+fn create(sql: &impl Sql, ctx: &Admin<'_>, change: &AppChange) -> Result<Effects, StorageError> {
     let value = match body_object(&change.body) {
         Ok(v) => v,
         Err(fx) => return Ok(fx),
@@ -594,7 +594,7 @@ fn create(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, S
         spec,
     };
     store(sql, &app)?;
-    let change = Change { name: app.spec.name.clone(), ..change.clone() };
+    let change = AppChange { name: app.spec.name.clone(), ..change.clone() };
     let detail = settings_detail(&app.spec, app.spec.signed);
     commit(sql, ctx, &change, "create", &detail, |v| Reply::status(201, answer(&app, ctx.now, secret.as_deref(), v)))
 }
@@ -606,7 +606,7 @@ const PATCH_FIELDS: [&str; 8] = ["url", "types", "token", "tokenSecret", "replac
 /// (`null` clears `orgIds`, `ratePerSecond` and `tokenSecret`); the result
 /// is checked as a whole, as a new app would be. Turning signing on makes a
 /// secret, shown once; turning it off forgets the secrets.
-fn update(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
+fn update(sql: &impl Sql, ctx: &Admin<'_>, change: &AppChange) -> Result<Effects, StorageError> {
     if ctx.declared.get(&change.name).is_some() {
         return Ok(declared(&change.name));
     }
@@ -707,7 +707,7 @@ fn update(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, S
 
 /// `DELETE /admin/destinations/{name}`: from the next webhook on, nothing
 /// goes to it; what it still had on its way becomes a dead letter.
-fn delete(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
+fn delete(sql: &impl Sql, ctx: &Admin<'_>, change: &AppChange) -> Result<Effects, StorageError> {
     if ctx.declared.get(&change.name).is_some() {
         return Ok(declared(&change.name));
     }
@@ -727,7 +727,7 @@ fn delete(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, S
 /// a day by default): a new secret, shown once; until the overlap ends,
 /// deliveries are signed with both. Answers `{"destination":{…},"secret",
 /// "previousSecretExpiresAt"?,"version"}`, as a create does.
-fn rotate(sql: &impl Sql, ctx: &Admin<'_>, change: &Change) -> Result<Effects, StorageError> {
+fn rotate(sql: &impl Sql, ctx: &Admin<'_>, change: &AppChange) -> Result<Effects, StorageError> {
     if ctx.declared.get(&change.name).is_some() {
         return Ok(refuse(
             409,

@@ -4,7 +4,7 @@
 
 use super::alerts;
 use super::effects::{Post, Ticket};
-use super::outcome::Answer;
+use super::outcome::Outcome;
 use super::wire::{self, Fields, MessageError};
 use super::{payload, sign, Destination, TokenMode};
 use crate::json::{self, Limits, Value};
@@ -98,8 +98,8 @@ impl Seen {
     /// in `sent`, or the app's own replacement) is redacted.
     pub fn tried(&self, sent: &str, d: Option<&Destination>) -> Tried {
         let answer = match self.status {
-            Some(code) => Answer::Status { code, location: self.location.clone(), excerpt: self.excerpt.clone() },
-            None => Answer::Nothing(self.error.clone().unwrap_or_else(|| "no answer".into())),
+            Some(code) => Outcome::Status { code, location: self.location.clone(), excerpt: self.excerpt.clone() },
+            None => Outcome::Nothing(self.error.clone().unwrap_or_else(|| "no answer".into())),
         };
         let error = answer.error().map(|e| redact_echo(e, sent, d));
         match self.status {

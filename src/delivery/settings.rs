@@ -32,7 +32,7 @@ pub struct Settings {
     /// fails.
     pub hold_retention_seconds: u32,
     /// The circuit breaker and the catch-up after it.
-    pub circuit: breaker::Settings,
+    pub circuit: breaker::CircuitSettings,
     /// What one destination's delivery log may hold (bodies and a row's
     /// overhead); past it, new deliveries for that app fail at once.
     pub max_log_bytes: i64,
@@ -51,7 +51,7 @@ impl Default for Settings {
             dead_letter_retention_seconds: 14 * 86_400,
             delivery_log_seconds: 7 * 86_400,
             hold_retention_seconds: 30 * 86_400,
-            circuit: breaker::Settings::default(),
+            circuit: breaker::CircuitSettings::default(),
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             alerts: Alerting::default(),
         }

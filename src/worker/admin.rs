@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::delivery::destination::{incarnation_of_key, log_key, name_of_key};
 use crate::delivery::effects::Object;
 use crate::delivery::log::{self, ListQuery, TestDelivery};
-use crate::delivery::registry::{self, Change, ChangeOp, Logs};
+use crate::delivery::registry::{self, AppChange, ChangeOp, Logs};
 use crate::delivery::{redact, Destination, Source};
 use crate::json::{self, Limits, Value};
 
@@ -241,8 +241,8 @@ async fn change(req: &Request, env: &Env, token: &str, op: ChangeOp, name: &str)
     if key.as_deref().is_some_and(|k| !registry::valid_idempotency_key(k)) {
         return error_response(400, "invalid_parameter", "the Idempotency-Key header is 1 to 64 letters, digits, '-' or '_'", "Idempotency-Key");
     }
-    let change = Change { by: crate::delivery::apps::fingerprint(token), name: name.to_owned(), body, key };
-    registry(env, registry::Input::Change { op, change }).await
+    let change = AppChange { by: crate::delivery::apps::fingerprint(token), name: name.to_owned(), body, key };
+    registry(env, registry::Input::AppChange { op, change }).await
 }
 
 /// `GET /admin/changes?limit=&before=`: the history of changes to the apps.

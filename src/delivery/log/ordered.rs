@@ -18,7 +18,7 @@
 
 use super::super::key::Key;
 use super::super::sql::{Arg, Sql, StorageError};
-use super::places::{Change, Place};
+use super::places::{Edit, Place};
 use super::rows::{d_row_columns, key_args, Row};
 use super::{Log, ALARM_ROWS};
 
@@ -59,7 +59,7 @@ impl<S: Sql> Log<'_, S> {
         let key = Key { hour: next.int0(0), event: next.event(1), replay: next.int0(2).clamp(0, i64::from(u32::MAX)) as u32 };
         if let Some(row) = Row::load(self.sql, key)? {
             let place = if self.sends() { Place::Queued { at: self.ctx.now } } else { Place::Held };
-            self.move_to(&row, place, &Change::NONE)?;
+            self.move_to(&row, place, &Edit::NONE)?;
             // It has the conversation's turn now, until it settles.
             self.keep_turn(conversation, key)?;
         }
@@ -85,7 +85,7 @@ impl<S: Sql> Log<'_, S> {
             .collect();
         for row in &rows {
             let place = if self.sends() { Place::Queued { at: self.ctx.now } } else { Place::Held };
-            self.move_to(row, place, &Change::NONE)?;
+            self.move_to(row, place, &Edit::NONE)?;
         }
         if (rows.len() as i64) < ALARM_ROWS {
             self.sql.execute("DELETE FROM heads", &[])?;

@@ -52,14 +52,14 @@ impl Place<'_> {
 /// What else changes with a move: the attempts charged, the history (the
 /// whole new text), the last error. `None` keeps what the row has.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Change<'a> {
+pub(crate) struct Edit<'a> {
     pub attempts: Option<u32>,
     pub history: Option<&'a str>,
     pub error: Option<&'a str>,
 }
 
-impl Change<'_> {
-    pub const NONE: Change<'static> = Change { attempts: None, history: None, error: None };
+impl Edit<'_> {
+    pub const NONE: Edit<'static> = Edit { attempts: None, history: None, error: None };
 }
 
 /// A new delivery's row.
@@ -133,7 +133,7 @@ impl<S: Sql> Log<'_, S> {
     /// delivery that settles lets the next of its conversation go (an app
     /// that wants them in order); one that leaves the requests out unsettled
     /// keeps its conversation's turn.
-    pub(crate) fn move_to(&mut self, row: &Row, place: Place<'_>, change: &Change<'_>) -> Result<(), StorageError> {
+    pub(crate) fn move_to(&mut self, row: &Row, place: Place<'_>, change: &Edit<'_>) -> Result<(), StorageError> {
         self.leave(row)?;
         let (expires, reason) = match place {
             Place::Settled { reason, expires_at, .. } => (Some(expires_at), reason),

@@ -3,7 +3,7 @@
 //! answer makes of it.
 
 use super::super::alerts::Kind;
-use super::super::breaker::{Change as BreakerChange, Mode, Signal};
+use super::super::breaker::{Transition, Mode, Signal};
 use super::super::effects::{Listen, Post, Ticket};
 use super::super::key::{event_hex, Key};
 use super::super::request::{self, Seen};
@@ -11,7 +11,7 @@ use super::super::schedule::{self, MAX_ATTEMPTS};
 use super::super::sql::{Arg, Sql, StorageError};
 use super::super::status::Status;
 use super::super::Destination;
-use super::places::{Change, Place};
+use super::places::{Edit, Place};
 use super::rows::{appended, key_args, Row};
 use super::{Log, Presence, PACE_MAX_MS};
 use crate::json::Writer;
@@ -91,12 +91,12 @@ impl<S: Sql> Log<'_, S> {
         let attempt = row.attempts + u32::from(!probe);
         match self.go(row.key, (&row.event_type, &row.scope), &body, attempt.max(1), probe) {
             Go::Now(place, post) => {
-                self.move_to(&row, place, &Change { attempts: Some(attempt), ..Change::NONE })?;
+                self.move_to(&row, place, &Edit { attempts: Some(attempt), ..Edit::NONE })?;
                 self.fx.posts.push(post);
             }
             Go::Later(at) => {
                 if row.status != Status::Queued || row.wake_at != Some(at) {
-                    self.move_to(&row, Place::Queued { at }, &Change::NONE)?;
+                    self.move_to(&row, Place::Queued { at }, &Edit::NONE)?;
                 }
             }
             Go::Never(why) => self.fail(&row, &why)?,
@@ -107,7 +107,7 @@ impl<S: Sql> Log<'_, S> {
     /// `row` becomes a dead letter for `reason`.
     pub(crate) fn fail(&mut self, row: &Row, reason: &str) -> Result<(), StorageError> {
         let expires_at = self.ctx.expiry(self.ctx.settings.dead_letter_retention_ms());
-        self.move_to(row, Place::Settled { status: Status::Failed, reason: Some(reason), expires_at }, &Change::NONE)?;
+        self.move_to(row, Place::Settled { status: Status::Failed, reason: Some(reason), expires_at }, &Edit::NONE)?;
         self.st.count(&row.event_type).failed += 1;
         let line = self.dead_line(row, row.attempts, reason);
         self.fx.log(line);
@@ -145,7 +145,7 @@ impl<S: Sql> Log<'_, S> {
                 continue;
             };
             if self.st.breaker.holds(&row.key.id(self.name())) || self.unheard() {
-                self.move_to(&row, Place::Held, &Change::NONE)?;
+                self.move_to(&row, Place::Held, &Edit::NONE)?;
                 self.st.count(&row.event_type).held += 1;
                 continue;
             }
@@ -240,7 +240,7 @@ fn answered<S: Sql>(log: &mut Log<'_, S>, key: Key, attempt: u32, s: &Seen) -> R
     let unheard = log.unheard();
     let change = match Signal::of(code) {
         Signal::Up => log.st.breaker.answered(&id, delivered, log.ctx.now, &settings),
-        Signal::Down if unheard => BreakerChange::None,
+        Signal::Down if unheard => Transition::None,
         Signal::Down => log.st.breaker.failed(&id, error.as_deref().unwrap_or("no answer"), log.ctx.now, &settings),
     };
     log.st.touch();
@@ -249,7 +249,7 @@ fn answered<S: Sql>(log: &mut Log<'_, S>, key: Key, attempt: u32, s: &Seen) -> R
     // settles it is one of its attempts.
     let settles = delivered || code == Some(410);
     let attempts = if current && probe && settles { row.attempts + 1 } else { row.attempts };
-    let change = Change { attempts: Some(attempts), history: Some(&history), error: error.as_deref() };
+    let change = Edit { attempts: Some(attempts), history: Some(&history), error: error.as_deref() };
     let status = if !current {
         if delivered && (row.status.is_live() || row.status == Status::Held) {
             // Delivered after all: what was to be sent again is not.
@@ -289,7 +289,7 @@ fn answered<S: Sql>(log: &mut Log<'_, S>, key: Key, attempt: u32, s: &Seen) -> R
 }
 
 /// Settles `row` as `status`, counted; answers the status.
-fn settle<S: Sql>(log: &mut Log<'_, S>, row: &Row, status: Status, reason: Option<&str>, change: &Change<'_>) -> Result<Status, StorageError> {
+fn settle<S: Sql>(log: &mut Log<'_, S>, row: &Row, status: Status, reason: Option<&str>, change: &Edit<'_>) -> Result<Status, StorageError> {
     let retention = if status == Status::Delivered { log.ctx.settings.delivery_log_ms() } else { log.ctx.settings.dead_letter_retention_ms() };
     let expires_at = log.ctx.expiry(retention);
     log.move_to(row, Place::Settled { status, reason, expires_at }, change)?;
@@ -302,9 +302,9 @@ fn settle<S: Sql>(log: &mut Log<'_, S>, row: &Row, status: Status, reason: Optio
 }
 
 /// What a change of the breaker does: a line, an alert, a drain.
-fn breaker_changed<S: Sql>(log: &mut Log<'_, S>, change: BreakerChange, error: Option<&str>) -> Result<(), StorageError> {
+fn breaker_changed<S: Sql>(log: &mut Log<'_, S>, change: Transition, error: Option<&str>) -> Result<(), StorageError> {
     match change {
-        BreakerChange::Tripped => {
+        Transition::Tripped => {
             log.st.drain = None;
             let line = log.circuit_line("the last attempts all failed");
             log.fx.log(line);
@@ -316,7 +316,7 @@ fn breaker_changed<S: Sql>(log: &mut Log<'_, S>, change: BreakerChange, error: O
             );
             super::alerting::raise(log, Kind::Tripped, summary, error.unwrap_or("no answer"));
         }
-        BreakerChange::Resumed => {
+        Transition::Resumed => {
             let line = log.circuit_line("the app answered again");
             log.fx.log(line);
             log.start_drain()?;
@@ -328,7 +328,7 @@ fn breaker_changed<S: Sql>(log: &mut Log<'_, S>, change: BreakerChange, error: O
             );
             super::alerting::raise(log, Kind::Recovered, summary, "");
         }
-        BreakerChange::ProbeFailed | BreakerChange::None => {}
+        Transition::ProbeFailed | Transition::None => {}
     }
     Ok(())
 }

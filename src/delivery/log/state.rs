@@ -12,7 +12,7 @@
 //! them again once their lease is over.
 
 use super::super::alerts::AlertState;
-use super::super::breaker::{Breaker, Settings};
+use super::super::breaker::{Breaker, CircuitSettings};
 use super::super::effects::Alarm;
 use super::super::key::Key;
 use super::super::metrics::Minute;
@@ -162,7 +162,7 @@ pub struct LogState {
 const KEY: &str = "state";
 
 impl LogState {
-    pub fn new(settings: &Settings) -> LogState {
+    pub fn new(settings: &CircuitSettings) -> LogState {
         LogState {
             version: super::schema::VERSION,
             name: None,
@@ -193,7 +193,7 @@ impl LogState {
     /// Reads the state row; a log without one is new (or of drift-bridge
     /// 0.2, whose name and circuit are taken over, and whose counts are
     /// counted once).
-    pub fn load(sql: &impl Sql, settings: &Settings) -> Result<LogState, StorageError> {
+    pub fn load(sql: &impl Sql, settings: &CircuitSettings) -> Result<LogState, StorageError> {
         let row = sql.first("SELECT value FROM meta WHERE key = ?", &[Arg::Text(KEY)])?;
         if let Some(text) = row.as_ref().and_then(|r| r.text(0)) {
             return match LogState::decode(text, settings) {
@@ -384,7 +384,7 @@ impl LogState {
         w.finish()
     }
 
-    fn decode(text: &str, settings: &Settings) -> Result<LogState, MessageError> {
+    fn decode(text: &str, settings: &CircuitSettings) -> Result<LogState, MessageError> {
         let value = wire::parse("delivery log state", text, &Limits::INTERNAL)?;
         let f = Fields::parse("delivery log state", &value)?;
         let version = f.opt_int("version")?.unwrap_or(0);
@@ -488,7 +488,7 @@ mod tests {
 
     #[test]
     fn the_state_roundtrips() {
-        let s = Settings::default();
+        let s = CircuitSettings::default();
         let mut state = LogState::new(&s);
         state.name = Some("push-app".into());
         state.alarm = Some(5);
@@ -518,7 +518,7 @@ mod tests {
     #[test]
     fn with_a_rate_starts_are_spaced() {
         // Starts are spaced 334 ms at three a second: never four in a second.
-        let mut st = LogState::new(&Settings::default());
+        let mut st = LogState::new(&CircuitSettings::default());
         let waits: Vec<i64> = (0..4).map(|_| st.space(1_000, 3, i64::MAX).unwrap()).collect();
         assert_eq!(waits, [0, 334, 668, 1002]);
         assert_eq!(st.space(5_000, 3, i64::MAX), Ok(0), "a quiet app starts at once");
@@ -529,7 +529,7 @@ mod tests {
     #[test]
     fn pass_through_types_past_a_bound_are_counted_together() {
         use super::super::super::metrics::{MAX_OWN_TYPES, OTHER_TYPE};
-        let mut st = LogState::new(&Settings::default());
+        let mut st = LogState::new(&CircuitSettings::default());
         for i in 0..MAX_OWN_TYPES + 5 {
             st.count(&format!("type_{i}")).accepted += 1;
         }
@@ -540,13 +540,13 @@ mod tests {
         assert!(types.contains(&OTHER_TYPE) && types.contains(&"conversation_push"));
         assert_eq!(st.minute.by_type.iter().find(|(t, _)| t == OTHER_TYPE).unwrap().1.accepted, 5);
         // Those it counts on their own stay so, across the state row.
-        let read = LogState::decode(&st.encode(), &Settings::default()).unwrap();
+        let read = LogState::decode(&st.encode(), &CircuitSettings::default()).unwrap();
         assert_eq!(read.own_types, st.own_types);
     }
 
     #[test]
     fn the_alarm_is_set_only_when_it_must_move_earlier_or_was_lost() {
-        let s = Settings::default();
+        let s = CircuitSettings::default();
         let mut state = LogState::new(&s);
         assert_eq!(state.alarm_by(100, 10), Alarm::At(100));
         assert_eq!(state.alarm_by(200, 10), Alarm::Keep);

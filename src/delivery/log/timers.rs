@@ -11,7 +11,7 @@ use super::super::metrics;
 use super::super::schedule::MAX_ATTEMPTS;
 use super::super::sql::{Arg, Sql, StorageError};
 use super::super::status::Status;
-use super::places::{Change, Place};
+use super::places::{Edit, Place};
 use super::rows::{d_row_columns, row_columns, Row};
 use super::state::Drain;
 use super::{Log, Presence, ALARM_ROWS};
@@ -78,7 +78,7 @@ fn leases<S: Sql>(log: &mut Log<'_, S>) -> Result<(), StorageError> {
             let reason = format!("gave up after {} attempts; the last never reported back (the process sending it stopped)", row.attempts);
             log.fail(&row, &reason)?;
         } else {
-            log.move_to(&row, Place::Queued { at: now }, &Change::NONE)?;
+            log.move_to(&row, Place::Queued { at: now }, &Edit::NONE)?;
             again += 1;
         }
     }
@@ -170,7 +170,7 @@ fn drain<S: Sql>(log: &mut Log<'_, S>) -> Result<(), StorageError> {
     let rate = i64::from(log.rate().map_or(per_second, |r| r.min(per_second)));
     let batch = held_after(log, 0, d.up_to, rate)?;
     for row in &batch {
-        log.move_to(row, Place::Queued { at: log.ctx.now }, &Change::NONE)?;
+        log.move_to(row, Place::Queued { at: log.ctx.now }, &Edit::NONE)?;
     }
     log.st.touch().drain = if (batch.len() as i64) < rate { None } else { Some(Drain { next: log.ctx.now + 1000, ..d }) };
     Ok(())
