@@ -191,16 +191,16 @@ export function countingWorker(build, classes, entry = "index.js") {
 }
 
 /**
- * The two workers: `before` built from a revision in a worktree, `after` the
- * checkout's build/. Each says its Durable Object classes by binding
- * (`objects`) and whether it uses the delivery queue (`queue`, with
- * Miniflare's options for it in `queues`): 287fb35 did, with the classes
- * below; the checkout's are read from its wrangler.toml and build
- * (destination.mjs, workerConfig: `[[durable_objects.bindings]]`, and a queue
- * when wrangler.toml declares `[[queues.producers]]` or build/index.js still
- * names DELIVERIES), since the worker is being rewritten.
+ * The two workers: `before` built from a revision in a worktree (fb67ba8,
+ * the last with the delivery queue, unless BENCH_BEFORE says another),
+ * `after` the checkout's build/. Each says its Durable Object classes by
+ * binding (`objects`) and whether it uses the delivery queue (`queue`, with
+ * Miniflare's options for it in `queues`), as its own wrangler.toml and
+ * build have them (destination.mjs, workerConfig: `[[durable_objects.bindings]]`,
+ * and a queue when wrangler.toml declares `[[queues.producers]]` or
+ * build/index.js still names DELIVERIES).
  */
-export function variants({ log, before = process.env.BENCH_BEFORE ?? "287fb35" }) {
+export function variants({ log, before = process.env.BENCH_BEFORE ?? "fb67ba8" }) {
   const dir = join(WORK, "before");
   const rev = execFileSync("git", ["rev-parse", "--short", before], { cwd: ROOT, encoding: "utf8" }).trim();
   if (!existsSync(join(dir, "build/index.js")) || readFileSync(join(dir, ".bench-rev"), "utf8").trim() !== rev) {
@@ -213,14 +213,16 @@ export function variants({ log, before = process.env.BENCH_BEFORE ?? "287fb35" }
     writeFileSync(join(dir, ".bench-rev"), rev + "\n");
   }
   const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+  // Its classes and its queue as its own wrangler.toml declared them.
+  const { objects, queue, queues } = workerConfig(dir);
   return [
     {
       name: "before",
-      label: `drift-bridge at ${rev} (before the state machine)`,
+      label: `drift-bridge at ${rev} (the queue's path)`,
       build: join(dir, "build"),
-      objects: { OUTBOX: "Outbox", DESTINATION: "Destination" },
-      queue: true,
-      queues: QUEUES,
+      objects,
+      queue,
+      queues,
     },
     current(ROOT, `drift-bridge at ${commit}${dirty() ? " (with changes not committed)" : ""}`),
   ];
