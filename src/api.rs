@@ -121,7 +121,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, RouteError> {
         let admin = path == "/admin" || path.starts_with("/admin/");
         let list: Vec<String> = ROUTES.iter().filter(|r| r.admin == admin).map(|r| format!("{} {}", r.method, r.path)).collect();
         let what = if admin { "admin route" } else { "route" };
-        return Err(RouteError::NotFound(format!("no {what} for {method} {path}; the {what}s are {}", list.join(", "))));
+        return Err(RouteError::NotFound(format!("no {what} for {method} {path}; the {what}s are {}", and_list(&list))));
     }
     if allowed.contains(&"GET") {
         allowed.push("HEAD");
@@ -130,8 +130,19 @@ pub fn route(method: &str, path: &str) -> Result<Route, RouteError> {
 }
 
 /// The `{…}` segments of `path` if it is `template`'s, else `None`.
+/// `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 fn matches(template: &str, path: &str) -> Option<Vec<String>> {
-    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    // The admin routes forgive a trailing slash; the public ones are exact,
+    // as the entry module serves them.
+    let path = if template.starts_with("/admin") { path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path) } else { path };
     let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
     if t.len() != p.len() {
         return None;

@@ -63,7 +63,11 @@ export async function startWorker(bindings = {}, { testEntry = false, ...options
     scriptPath: testEntry ? copyTestEntry() : SCRIPT,
     modules: true,
     modulesRoot: ROOT,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    // build/index.js is an ES module, also where the test entry imports it.
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true },
+    ],
     compatibilityDate: "2026-04-26",
     bindings,
     ...options,
