@@ -318,7 +318,7 @@ function units(u, line) {
   line(`legacy close. Time-based settings shortened so that every row's life ends in the run (${u.settings.windows});`);
   if (queueNow && queueBefore) line("the rest as wrangler.toml, the queue consumer's batches of 10 within 1 s included. The worker before the");
   else line(`the rest as each worker's wrangler.toml (${queueBefore ? "before, the queue consumer's batches of 10 within 1 s" : "before, no queue"}; ${queueNow ? "now, the queue as wrangler.toml" : "now, no queue"}). The worker before the`);
-  line(`delivery state machine (${before.label.replace("drift-bridge at ", "")}) and now (${after.label.replace("drift-bridge at ", "")}), in the same run.`);
+  line(`change (${before.label.replace("drift-bridge at ", "")}) and now (${after.label.replace("drift-bridge at ", "")}), in the same run.`);
   if (u.separately) line(`This section was measured on its own (${u.separately}), after the rest of the run.`);
   line();
   line("| per webhook | before, 1 app | now, 1 app | before, 2 apps | now, 2 apps |");
