@@ -25,7 +25,7 @@
 // was read. A delivery a second cannot outrun the webhooks a second (one
 // delivery per webhook): where the two are close, taking webhooks is the limit.
 //
-//   node bench/destination.mjs [deliveries=2000] [connections=16] [app delay ms=0] [drain|sustained]
+//   node bench/destination.mjs [deliveries=2000] [connections=16] [app delay ms=0] [drain|sustained] [DRAIN_PER_SECOND=1000]
 //
 // The app answers at once, or after the delay: an app across the internet
 // takes tens of milliseconds, which is what a batch's deliveries going side
@@ -155,6 +155,7 @@ export async function destinationBench({
   total = 2000,
   connections = 16,
   appDelayMs = 0,
+  drainPerSecond = 1000,
   log = () => {},
 } = {}) {
   if (mode !== "drain" && mode !== "sustained") throw new Error(`mode: drain or sustained, not ${mode}`);
@@ -197,7 +198,7 @@ export async function destinationBench({
     bindings: {
       DRIFT_VERIFICATION_TOKEN: TOKEN,
       ADMIN_TOKEN: ADMIN,
-      DRAIN_PER_SECOND: "1000",
+      DRAIN_PER_SECOND: String(drainPerSecond),
       DESTINATIONS: JSON.stringify([{ name: "one", url, types: ["conversation_push"] }]),
     },
     // As in the worker's wrangler.toml; none for a worker without a queue.
@@ -270,7 +271,7 @@ export async function destinationBench({
         seconds: Math.round(seconds * 100) / 100,
         deliveriesPerSecond: Math.round(received / seconds),
         queue: queueUsed,
-        method: "paused while the webhooks came in, then resumed with DRAIN_PER_SECOND=1000; deliveries a second = backlog / time from the resume to the last delivery",
+        method: `paused while the webhooks came in, then resumed with DRAIN_PER_SECOND=${drainPerSecond}; deliveries a second = backlog / time from the resume to the last delivery`,
       };
     }
     // Sustained: every delivery, or the deadline.
@@ -319,6 +320,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     connections: Number(process.argv[3] ?? 16),
     appDelayMs: Number(process.argv[4] ?? 0),
     mode: process.argv[5] ?? "drain",
+    drainPerSecond: Number(process.argv[6] ?? 1000),
     log: process.env.BENCH_VERBOSE ? (...a) => console.error(...a) : () => {},
   });
   console.log(JSON.stringify(result, null, 2));

@@ -128,7 +128,7 @@ impl Config {
             failures: number(CIRCUIT_FAILURES, 5, 2, 1000),
             probe_ms: i64::from(number(CIRCUIT_PROBE_SECONDS, 60, 1, 900)) * 1000,
             probe_max_ms: crate::delivery::breaker::PROBE_MAX_MS,
-            drain_per_second: number(DRAIN_PER_SECOND, 10, 1, 1000),
+            drain_per_second: number(DRAIN_PER_SECOND, 10, 1, 10_000),
         };
         let apps_lease_ms = number(APPS_CACHE_MS, crate::delivery::apps::DEFAULT_LEASE_MS, 100, 60_000);
         let alert_backlog = number(ALERT_BACKLOG, 1000, 1, 100_000_000);
