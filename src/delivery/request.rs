@@ -5,7 +5,7 @@
 use super::alerts;
 use super::effects::{Post, Ticket};
 use super::outcome::Outcome;
-use super::wire::{self, Fields, MessageError};
+use super::wire::{self, MessageError};
 use super::{payload, sign, Destination, TokenMode};
 use crate::json::{self, Limits, Value};
 
@@ -54,29 +54,17 @@ pub struct Seen {
 impl Seen {
     /// Reads the caller's report: `[{"ticket","status","location","excerpt","error","latencyMs"}]`.
     pub fn decode_all(text: &str) -> Result<Vec<Seen>, MessageError> {
-        const KIND: &str = "answers";
-        let value = wire::parse(KIND, text, &Limits::INTERNAL)?;
-        let Value::Array(items) = &value else {
-            return Err(MessageError { message: KIND, path: String::new(), what: "expected an array".into() });
-        };
-        let mut out = Vec::with_capacity(items.len());
-        for (i, v) in items.iter().enumerate() {
-            let f = Fields::at(KIND, format!("[{i}]"), v)?;
-            let status = match f.opt_int("status")? {
-                None => None,
-                Some(s) => Some(u16::try_from(s).map_err(|_| f.error("status", "expected an HTTP status"))?),
-            };
-            let ticket = Ticket::decode(&f.str("ticket")?).map_err(|e| f.error("ticket", e.what))?;
-            out.push(Seen {
-                ticket,
+        wire::objects("answers", text, |f| {
+            let status = f.opt_status("status")?;
+            Ok(Seen {
+                ticket: Ticket::decode(&f.str("ticket")?).map_err(|e| f.error("ticket", e.what))?,
                 status,
                 location: f.opt_str("location")?,
                 excerpt: f.opt_str("excerpt")?.unwrap_or_default(),
                 error: f.opt_str("error")?,
                 latency_ms: f.opt_int("latencyMs")?.unwrap_or(0),
-            });
-        }
-        Ok(out)
+            })
+        })
     }
 
     /// Its JSON, as the caller reports it (for tests and the native runtime).

@@ -143,6 +143,14 @@ impl<'v, 'a> Fields<'v, 'a> {
             .collect()
     }
 
+    /// An HTTP status that may be absent (or null).
+    pub fn opt_status(&self, name: &str) -> Result<Option<u16>, MessageError> {
+        match self.opt_int(name)? {
+            None => Ok(None),
+            Some(s) => u16::try_from(s).map(Some).map_err(|_| self.error(name, "expected an HTTP status")),
+        }
+    }
+
     /// [`Fields::each`] over an array that may be absent.
     pub fn each_opt<T>(&self, name: &str, read: impl FnMut(&Fields<'v, 'a>) -> Result<T, MessageError>) -> Result<Vec<T>, MessageError> {
         match self.get(name) {
@@ -161,6 +169,19 @@ impl<'v, 'a> Fields<'v, 'a> {
         }
         Ok(out)
     }
+}
+
+/// A caller's report, a JSON array of objects, each read by `read`.
+pub fn objects<T>(message: &'static str, text: &str, mut read: impl FnMut(&Fields<'_, '_>) -> Result<T, MessageError>) -> Result<Vec<T>, MessageError> {
+    let value = parse(message, text, &Limits::INTERNAL)?;
+    let Value::Array(items) = &value else {
+        return Err(MessageError { message, path: String::new(), what: "expected an array".into() });
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, v) in items.iter().enumerate() {
+        out.push(read(&Fields::at(message, format!("[{i}]"), v)?)?);
+    }
+    Ok(out)
 }
 
 pub fn parse<'a>(message: &'static str, text: &'a str, limits: &Limits) -> Result<Value<'a>, MessageError> {

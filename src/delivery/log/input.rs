@@ -343,22 +343,11 @@ fn encode_results(results: &[CallResult]) -> String {
 
 /// Reads the caller's report of its calls: `[{"ticket","status","body"}]`.
 pub fn decode_results(text: &str) -> Result<Vec<CallResult>, MessageError> {
-    const KIND: &str = "call results";
-    let value = wire::parse(KIND, text, &Limits::INTERNAL)?;
-    let Value::Array(items) = &value else {
-        return Err(MessageError { message: KIND, path: String::new(), what: "expected an array".into() });
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for (i, v) in items.iter().enumerate() {
-        let f = Fields::at(KIND, format!("[{i}]"), v)?;
-        let status = match f.opt_int("status")? {
-            None => None,
-            Some(s) => Some(u16::try_from(s).map_err(|_| f.error("status", "expected an HTTP status"))?),
-        };
+    wire::objects("call results", text, |f| {
+        let status = f.opt_status("status")?;
         let ticket = CallTicket::decode(&f.str("ticket")?).ok_or_else(|| f.error("ticket", "unknown call ticket"))?;
-        out.push(CallResult { ticket, status, body: f.opt_str("body")?.unwrap_or_default() });
-    }
-    Ok(out)
+        Ok(CallResult { ticket, status, body: f.opt_str("body")?.unwrap_or_default() })
+    })
 }
 
 /// The results' JSON, as the caller reports them.

@@ -64,11 +64,27 @@ pub(crate) fn accept<S: Sql>(log: &mut Log<'_, S>, add: Accept) -> Result<Reply,
         let accepted = log.st.accept_time(log.ctx.now);
         let key = Key::new(accepted, event, 0);
         let size = d.body.len() as i64 + ROW_OVERHEAD;
+        let new_row = |body, size, attempts| NewRow {
+            key,
+            event_type: &d.event_type,
+            scope: &d.scope,
+            org: d.org.as_deref(),
+            received_at: d.received_at,
+            accepted_at: accepted,
+            body,
+            size,
+            attempts,
+            reason: None,
+            history: None,
+            last_error: None,
+        };
         // An app that takes a conversation's events in order: the turn.
         let ordered = d.conversation().filter(|_| log.ordered());
         let unwanted = log.app.as_ref().and_then(|app| no_longer_wanted(app, &d.event_type, d.org.as_deref()));
         let mut post = None;
         let mut failed_at_once = None;
+        // A full log keeps the reason, not the body.
+        let mut full = false;
         let place = if presence == Presence::Removed {
             failed_at_once = Some(super::removed_reason(log.key()));
             None
@@ -84,6 +100,7 @@ pub(crate) fn accept<S: Sql>(log: &mut Log<'_, S>, add: Accept) -> Result<Reply,
             );
             added.refused += 1;
             log.st.refused += 1;
+            full = true;
             failed_at_once = Some(why);
             None
         } else if let Some(c) = behind(log, ordered)? {
@@ -98,22 +115,7 @@ pub(crate) fn accept<S: Sql>(log: &mut Log<'_, S>, add: Accept) -> Result<Reply,
             (Some(place), _) => place,
             (None, Some(why)) => {
                 let expires_at = log.ctx.expiry(log.ctx.settings.dead_letter_retention_ms());
-                // A full log keeps the reason, not the body.
-                let full = why.contains("MAX_LOG_BYTES");
-                let new = NewRow {
-                    key,
-                    event_type: &d.event_type,
-                    scope: &d.scope,
-                    org: d.org.as_deref(),
-                    received_at: d.received_at,
-                    accepted_at: accepted,
-                    body: if full { "" } else { &d.body },
-                    size: if full { ROW_OVERHEAD } else { size },
-                    attempts: 0,
-                    reason: None,
-                    history: None,
-                    last_error: None,
-                };
+                let new = if full { new_row("", ROW_OVERHEAD, 0) } else { new_row(&d.body, size, 0) };
                 if log.insert(&new, Place::Settled { status: Status::Failed, reason: Some(why), expires_at })?.is_some() {
                     log.st.count(&d.event_type).accepted += 1;
                     log.st.count(&d.event_type).failed += 1;
@@ -140,21 +142,7 @@ pub(crate) fn accept<S: Sql>(log: &mut Log<'_, S>, add: Accept) -> Result<Reply,
             },
             (None, None) => Place::Queued { at: log.ctx.now + super::UNKNOWN_RETRY_MS },
         };
-        let attempts = u32::from(matches!(place, Place::Sending { .. }));
-        let new = NewRow {
-            key,
-            event_type: &d.event_type,
-            scope: &d.scope,
-            org: d.org.as_deref(),
-            received_at: d.received_at,
-            accepted_at: accepted,
-            body: &d.body,
-            size,
-            attempts,
-            reason: None,
-            history: None,
-            last_error: None,
-        };
+        let new = new_row(&d.body, size, u32::from(matches!(place, Place::Sending { .. })));
         if log.insert(&new, place)?.is_none() {
             added.duplicates += 1;
             continue;

@@ -14,6 +14,14 @@ macro_rules! row_columns {
 }
 pub(crate) use row_columns;
 
+/// The hours from `?1` down to `?2`, as the table `h(x)`: a lookup joins it
+/// to seek each hour's rows, newest hour first.
+macro_rules! hours_down {
+    () => {
+        "WITH RECURSIVE h(x) AS (SELECT ?1 UNION ALL SELECT x - 1 FROM h WHERE x > ?2) "
+    };
+}
+
 /// [`row_columns`] of the table named `d`, for a statement that joins it
 /// with a side table whose columns have the same names.
 macro_rules! d_row_columns {
@@ -97,7 +105,7 @@ impl Row {
         Ok(sql
             .first(
                 concat!(
-                    "WITH RECURSIVE h(x) AS (SELECT ?1 UNION ALL SELECT x - 1 FROM h WHERE x > ?2) ",
+                    hours_down!(),
                     "SELECT ",
                     row_columns!(),
                     " FROM h JOIN deliveries d ON d.hour = h.x AND d.event = ?3 AND d.replay = ?4 ORDER BY h.x DESC LIMIT 1"
@@ -113,7 +121,7 @@ impl Row {
         Ok(sql
             .first(
                 concat!(
-                    "WITH RECURSIVE h(x) AS (SELECT ?1 UNION ALL SELECT x - 1 FROM h WHERE x > ?2) ",
+                    hours_down!(),
                     "SELECT ",
                     row_columns!(),
                     " FROM h JOIN deliveries d ON d.hour = h.x AND d.event = ?3 ORDER BY h.x DESC, d.accepted_at DESC LIMIT 1"
