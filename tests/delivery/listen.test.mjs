@@ -10,19 +10,16 @@
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
-import { ADMIN, ROOT, receiver, persistDir, startWorker, webhook, until, conversation } from "./support.mjs";
+import { ADMIN, BIN, cli, needCli, receiver, persistDir, startWorker, webhook, until, conversation } from "./support.mjs";
 
-const BIN = process.env.DRIFT_BRIDGE_BIN ?? join(ROOT, "target/debug/drift-bridge");
 let mf;
 let url;
 let crm;
 const children = [];
 
 before(async () => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build it with \`cargo build\``);
+  needCli();
   crm = await receiver(() => 200);
   mf = await startWorker({
     destinations: [{ name: "crm", url: crm.url, types: ["conversation_status_updated"] }],
@@ -41,18 +38,6 @@ after(async () => {
 
 const ENV = { PATH: process.env.PATH, DRIFT_BRIDGE_ADMIN_TOKEN: ADMIN };
 
-/** Runs the CLI to its end: {code, stdout, stderr}. */
-function cli(args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { env: ENV, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c) => (stdout += c));
-    child.stderr.setEncoding("utf8").on("data", (c) => (stderr += c));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** Starts `drift-bridge listen`: its output so far, and its end. */
 function listen(app, forward) {

@@ -4,7 +4,8 @@
 // what they got.
 import { createServer } from "node:http";
 import { createHmac } from "node:crypto";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -183,4 +184,25 @@ export const INACTIVE = {
 
 export function conversation(conversationId, type = "conversation_inactive") {
   return { orgId: 1, type, data: { lastUpdated: 1591813767000, conversationId }, token: TOKEN };
+}
+
+/** The CLI the tests run (`cargo build` makes it; DRIFT_BRIDGE_BIN for another). */
+export const BIN = process.env.DRIFT_BRIDGE_BIN ?? join(ROOT, "target/debug/drift-bridge");
+
+/** Throws, saying how to make it, when the CLI is not built. */
+export function needCli() {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build it with \`cargo build\``);
+}
+
+/** Runs the CLI to its end with only `env` (and PATH) set: {code, stdout, stderr}. */
+export function cli(args, env = { DRIFT_BRIDGE_ADMIN_TOKEN: ADMIN }) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, args, { env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c) => (stdout += c));
+    child.stderr.setEncoding("utf8").on("data", (c) => (stderr += c));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
 }
