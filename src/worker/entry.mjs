@@ -210,10 +210,14 @@ async function webhook(request, env) {
   const body = await readBody(request, limit);
   const token = request.headers.get("x-verification-token");
   let failure;
+  // The registry could not be reached, and the declared apps' share (if
+  // any) was stored: Drift is told so.
+  let registryDown = false;
   try {
     await freshApps(env);
   } catch (error) {
     failure = `the apps could not be confirmed: ${error?.message ?? error}`;
+    registryDown = true;
   }
   // One receive time for both routings, so that a second one that routes
   // the same way hands off the same deliveries, which are not sent again.
@@ -228,7 +232,10 @@ async function webhook(request, env) {
     // runtime (what the declared apps already have is dropped as a repeat).
     if (answer.handoffs !== undefined) {
       const stored = await handOff(env, answer.handoffs);
-      if (stored !== undefined) failure += `; the declared apps' share was not stored either: ${stored}`;
+      if (stored !== undefined) {
+        failure += `; the declared apps' share was not stored either: ${stored}`;
+        registryDown = false;
+      }
     }
   } else {
     const routedBy = apps.takenAt;
@@ -253,7 +260,6 @@ async function webhook(request, env) {
   }
   console.error(`hand-off failed: ${failure}`);
   if (answer.refusedLog !== undefined) console.log(answer.refusedLog);
-  const registryDown = failure.startsWith("the apps could not be confirmed") && !failure.includes("not stored either");
   return new Response(registryDown ? REGISTRY_UNAVAILABLE : UNAVAILABLE, { status: 503, headers: HEADERS });
 }
 

@@ -185,12 +185,6 @@ impl Input {
             Input::Listen { .. } => "/listen",
         }
     }
-
-    /// Whether a step of this input answers a request (the others are the
-    /// log's own: its alarm, and the reports of what it asked for).
-    pub fn is_request(&self) -> bool {
-        !matches!(self, Input::Sent(_) | Input::Alarm | Input::Called(_))
-    }
 }
 
 fn object<'a>(kind: &'static str, text: &'a str) -> Result<Value<'a>, MessageError> {
