@@ -310,3 +310,19 @@ test("an object with all its rows gone holds no alarm, also after a pause and re
     return s.rows === 0 && (s.alarm === null || s.alarm > Date.now() + 40 * 3600_000);
   }, 10000, "an object without deliveries and no alarm but its metrics'");
 });
+
+test("deliveries to an app share its connections, whatever its 2xx answers carry", async () => {
+  // Every other answer has a body past what is read of one (64 KiB): its
+  // connection is given up, and the next delivery opens another.
+  const big = "x".repeat(100 * 1024);
+  const r = await app((attempt, { body }) => (JSON.parse(body).data.conversationId % 10 === 0 ? { status: 200, body: big } : 200));
+  const mf = await bridge([{ name: "app", url: r.url, types: ["conversation_push"] }]);
+  const ids = Array.from({ length: 40 }, (_, i) => 7001 + i);
+  for (const id of ids) assert.equal((await webhook(mf, push(id))).status, 200);
+  await until(() => r.accepted().length === ids.length, 15000, "every delivery");
+  // One connection a delivery was what cancelling each answer cost (a new
+  // TCP and, for a real app, TLS handshake every time).
+  assert.ok(r.connections() <= 12, `${ids.length} deliveries, one after another, took ${r.connections()} connections`);
+  const list = (await admin(mf, "/admin/deliveries?destination=app&limit=100")).body.deliveries;
+  assert.equal(list.filter((d) => d.status === "delivered").length, ids.length);
+});

@@ -17,7 +17,8 @@ export const ADMIN = "admin-test-token-0123456789abcdef";
 export const SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /** A receiver on 127.0.0.1. `behave(attempt, request)` returns a status
- * code, or "hang" to never answer. It records every request. */
+ * code, {status, body} to answer with that body, or "hang" to never
+ * answer. It records every request. */
 export async function receiver(behave = () => 200, port = 0) {
   const requests = [];
   const attemptsById = new Map();
@@ -30,18 +31,24 @@ export async function receiver(behave = () => 200, port = 0) {
       const attempt = (attemptsById.get(id) ?? 0) + 1;
       attemptsById.set(id, attempt);
       const outcome = behave(attempt, { headers: req.headers, body });
-      requests.push({ headers: req.headers, body, attempt, status: outcome, at: Date.now() });
+      requests.push({ headers: req.headers, body, attempt, status: outcome?.status ?? outcome, at: Date.now() });
       if (outcome === "hang") return; // the worker's timeout must fire
-      res.writeHead(outcome, { "content-type": "text/plain" });
-      res.end(String(outcome));
+      // {status, body}: an answer with that body.
+      const [status, text] = typeof outcome === "object" ? [outcome.status, outcome.body] : [outcome, String(outcome)];
+      res.writeHead(status, { "content-type": "text/plain" });
+      res.end(text);
     });
   });
+  let connections = 0;
+  server.on("connection", () => connections++);
   await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${server.address().port}/hook`;
   return {
     url,
     port: server.address().port,
     requests,
+    /** TCP connections the worker opened to it so far. */
+    connections: () => connections,
     /** Requests answered 2xx, i.e. what the app accepted. */
     accepted: () => requests.filter((r) => typeof r.status === "number" && r.status >= 200 && r.status < 300),
     close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }),
