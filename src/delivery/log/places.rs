@@ -7,7 +7,7 @@
 use super::super::key::Key;
 use super::super::sql::{Arg, Sql, StorageError};
 use super::super::status::Status;
-use super::rows::{key_args, Row};
+use super::rows::{key_args, row_columns, Row};
 use super::state::Flight;
 use super::Log;
 
@@ -158,6 +158,46 @@ impl<S: Sql> Log<'_, S> {
                 change.error.into(),
             ],
         )?;
+        self.moved(row, place, change)
+    }
+
+    /// A delivery out whose first attempt the app took: delivered, in one
+    /// statement that settles its row and reads it, when it is still out
+    /// and has no history yet (which holds for nearly every delivery);
+    /// `None` (nothing written) otherwise, for [`Log::move_to`] to do.
+    /// `probe`: the attempt was a probe, which a success charges.
+    pub(crate) fn delivered_at_once(&mut self, key: Key, history: &str, probe: bool, expires_at: i64) -> Result<Option<Row>, StorageError> {
+        let k = key_args(key);
+        let row = self.sql.first(
+            concat!(
+                "UPDATE deliveries SET status = ?4, wake_at = NULL, expires_at = ?5, updated_at = ?6, attempts = attempts + ?7, history = ?8 \
+                 WHERE hour = ?1 AND event = ?2 AND replay = ?3 AND status = ?9 AND history IS NULL RETURNING ",
+                row_columns!()
+            ),
+            &[
+                k[0],
+                k[1],
+                k[2],
+                Arg::Text(Status::Delivered.sql()),
+                Arg::Int(expires_at),
+                Arg::Int(self.ctx.now),
+                Arg::Int(i64::from(probe)),
+                Arg::Text(history),
+                Arg::Text(Status::Sending.sql()),
+            ],
+        )?;
+        let Some(row) = row else { return Ok(None) };
+        // As it was: out.
+        let row = Row { status: Status::Sending, ..Row::from_sql(row) };
+        self.leave(&row)?;
+        self.moved(&row, Place::Settled { status: Status::Delivered, reason: None, expires_at }, &Edit::NONE)?;
+        Ok(Some(row))
+    }
+
+    /// What follows the update of `row` to `place` (it has left its old
+    /// place): the counts, its new side table, its conversation's turn, its
+    /// expiry, and the alert of a dead letter.
+    fn moved(&mut self, row: &Row, place: Place<'_>, change: &Edit<'_>) -> Result<(), StorageError> {
         self.st.moved(row.status, place.status());
         self.enter(row.key, row.seq, row.conversation(), place)?;
         if let (true, Some(conversation)) = (self.ordered(), row.conversation()) {

@@ -12,7 +12,7 @@ use super::super::sql::{Arg, Sql, StorageError};
 use super::super::status::Status;
 use super::super::Destination;
 use super::places::{Edit, Place};
-use super::rows::{appended, key_args, Row};
+use super::rows::{appended, d_row_columns, key_args, Row};
 use super::{Log, Presence, PACE_MAX_MS};
 use crate::json::Writer;
 
@@ -83,23 +83,28 @@ impl<S: Sql> Log<'_, S> {
     /// of a tripped app uses no attempt.
     pub(crate) fn send_row(&mut self, row: &Row, probe: bool) -> Result<(), StorageError> {
         let Some((row, body, _)) = Row::load_full(self.sql, row.key)? else { return Ok(()) };
+        self.send_loaded(&row, &body, probe)
+    }
+
+    /// [`Log::send_row`] for a row read with its body.
+    fn send_loaded(&mut self, row: &Row, body: &str, probe: bool) -> Result<(), StorageError> {
         if let Some(app) = self.app.clone() {
             if let Some(why) = no_longer_wanted(&app, &row.event_type, row.org.as_deref()) {
-                return self.fail(&row, &why);
+                return self.fail(row, &why);
             }
         }
         let attempt = row.attempts + u32::from(!probe);
-        match self.go(row.key, (&row.event_type, &row.scope), &body, attempt.max(1), probe) {
+        match self.go(row.key, (&row.event_type, &row.scope), body, attempt.max(1), probe) {
             Go::Now(place, post) => {
-                self.move_to(&row, place, &Edit { attempts: Some(attempt), ..Edit::NONE })?;
+                self.move_to(row, place, &Edit { attempts: Some(attempt), ..Edit::NONE })?;
                 self.fx.posts.push(post);
             }
             Go::Later(at) => {
                 if row.status != Status::Queued || row.wake_at != Some(at) {
-                    self.move_to(&row, Place::Queued { at }, &Edit::NONE)?;
+                    self.move_to(row, Place::Queued { at }, &Edit::NONE)?;
                 }
             }
-            Go::Never(why) => self.fail(&row, &why)?,
+            Go::Never(why) => self.fail(row, &why)?,
         }
         Ok(())
     }
@@ -115,14 +120,15 @@ impl<S: Sql> Log<'_, S> {
     }
 
     /// Sends what waits and may go now, as long as there is room among the
-    /// requests out: the deliveries whose time has come, oldest time first.
+    /// requests out: the deliveries whose time has come, oldest time first,
+    /// then the backlog's share ([`Log::release`]).
     pub(crate) fn pull(&mut self) -> Result<(), StorageError> {
         if self.presence() != Presence::Here {
             return Ok(());
         }
         let room = self.max_flight().saturating_sub(self.st.flight.len());
         if room == 0 {
-            self.crowded |= self.sql.first("SELECT 1 FROM waits WHERE at <= ? LIMIT 1", &[Arg::Int(self.ctx.now)])?.is_some();
+            self.crowded |= self.sql.first("SELECT 1 FROM waits WHERE at <= ? LIMIT 1", &[Arg::Int(self.ctx.now)])?.is_some() || self.draining();
             return Ok(());
         }
         let due = self.sql.query(
@@ -138,8 +144,8 @@ impl<S: Sql> Log<'_, S> {
         };
         for r in due {
             let key = Key { hour: r.int0(0), event: r.event(1), replay: r.int0(2).clamp(0, i64::from(u32::MAX)) as u32 };
-            let row = Row::load(self.sql, key)?.filter(|r| matches!(r.status, Status::Queued | Status::Retrying));
-            let Some(row) = row else {
+            let row = Row::load_full(self.sql, key)?.filter(|(r, ..)| matches!(r.status, Status::Queued | Status::Retrying));
+            let Some((row, body, _)) = row else {
                 // A wait whose delivery is gone or moved on: nothing to send.
                 self.sql.execute("DELETE FROM waits WHERE hour = ? AND event = ? AND replay = ?", &key_args(key))?;
                 continue;
@@ -154,7 +160,59 @@ impl<S: Sql> Log<'_, S> {
                 self.fail(&row, &reason)?;
                 continue;
             }
-            self.send_row(&row, false)?;
+            self.send_loaded(&row, &body, false)?;
+        }
+        self.release()
+    }
+
+    /// Whether a backlog is being released now (the app is active and heard).
+    fn draining(&self) -> bool {
+        self.st.drain.is_some() && self.st.breaker.mode == Mode::Active && !self.unheard()
+    }
+
+    /// Catching up: held deliveries in their original order, each sent
+    /// straight from where it was held, as many as this second's allowance
+    /// (`DRAIN_PER_SECOND`, no more than the app's own rate) and the room
+    /// among the requests out let; the answers that make room send more.
+    fn release(&mut self) -> Result<(), StorageError> {
+        if !self.draining() {
+            return Ok(());
+        }
+        let Some(mut d) = self.st.drain else { return Ok(()) };
+        let now = self.ctx.now;
+        if d.next <= now {
+            let per_second = self.ctx.settings.circuit.drain_per_second;
+            d.left = i64::from(self.rate().map_or(per_second, |r| r.min(per_second)));
+            d.next = now + 1000;
+        }
+        let room = self.max_flight().saturating_sub(self.st.flight.len()) as i64;
+        let take = room.min(d.left).min(super::ALARM_ROWS);
+        if take > 0 {
+            // One more than is taken: whether any is left.
+            let batch = self.sql.query(
+                concat!(
+                    "SELECT ",
+                    d_row_columns!(),
+                    ", d.body FROM held h JOIN deliveries d ON d.hour = h.hour AND d.event = h.event AND d.replay = h.replay ",
+                    "WHERE h.seq <= ? ORDER BY h.seq LIMIT ?"
+                ),
+                &[Arg::Int(d.up_to), Arg::Int(take + 1)],
+            )?;
+            let more = batch.len() as i64 > take;
+            for mut r in batch.into_iter().take(take as usize) {
+                let body = r.take(18);
+                self.send_loaded(&Row::from_sql(r), &body, false)?;
+                d.left -= 1;
+            }
+            if !more {
+                self.st.touch().drain = None;
+                return Ok(());
+            }
+        }
+        // More waits for room (the answers make it) or for the next second.
+        self.crowded |= d.left > 0;
+        if self.st.drain != Some(d) {
+            self.st.touch().drain = Some(d);
         }
         Ok(())
     }
@@ -207,8 +265,24 @@ pub(crate) fn sent<S: Sql>(log: &mut Log<'_, S>, seen: Vec<Seen>) -> Result<(), 
 }
 
 fn answered<S: Sql>(log: &mut Log<'_, S>, key: Key, attempt: u32, s: &Seen) -> Result<(), StorageError> {
-    let Some((row, body, history)) = Row::load_full(log.sql, key)? else { return Ok(()) };
     let flight = log.st.flight.iter().find(|f| f.key == key && f.attempt == attempt).cloned();
+    if let (Some(f), Some(200..=299)) = (&flight, s.status) {
+        // The request out was delivered: nearly always its first line of
+        // history, written without reading the row first.
+        let tried = s.tried("", log.app.as_ref());
+        if tried.error().is_none() {
+            let line = history_line(log, attempt, tried.code(), None, s.latency_ms, f.probe);
+            let expires_at = log.ctx.expiry(log.ctx.settings.delivery_log_ms());
+            if let Some(row) = log.delivered_at_once(key, &line, f.probe, expires_at)? {
+                judge(log, &row, tried.code(), None, s.latency_ms)?;
+                log.st.count(&row.event_type).delivered += 1;
+                let line = attempt_line(log.name(), &row, attempt, Status::Delivered, tried.code(), s.latency_ms, None);
+                log.fx.log(line);
+                return Ok(());
+            }
+        }
+    }
+    let Some((row, body, history)) = Row::load_full(log.sql, key)? else { return Ok(()) };
     // The request this answer is about is the one out, unless the delivery
     // moved on (its lease ran out and it went again, or it settled): then
     // its answer is recorded, and a success still counts.
@@ -218,33 +292,10 @@ fn answered<S: Sql>(log: &mut Log<'_, S>, key: Key, attempt: u32, s: &Seen) -> R
     let code = tried.code();
     let error = tried.error().map(str::to_owned);
     let delivered = code.is_some_and(|c| (200..300).contains(&c));
-    let line = Writer::object()
-        .int("n", i64::from(attempt))
-        .int("at", log.ctx.now)
-        .int_or_null("code", code.map(i64::from))
-        .str_or_null("error", error.as_deref())
-        .int("ms", s.latency_ms)
-        .bool("probe", probe && current)
-        .finish();
+    let line = history_line(log, attempt, code, error.as_deref(), s.latency_ms, probe && current);
     let history = appended(history.as_deref(), &line);
-    {
-        let counters = log.st.count(&row.event_type);
-        counters.attempts += 1;
-        counters.succeeded += u64::from(delivered);
-        counters.observe_latency(s.latency_ms);
-    }
-    let id = row.key.id(log.name());
-    let settings = log.ctx.settings.circuit;
-    // An app whose listener is gone says nothing of itself: its failure
-    // (the listener left before it answered) is not the breaker's.
+    judge(log, &row, code, error.as_deref(), s.latency_ms)?;
     let unheard = log.unheard();
-    let change = match Signal::of(code) {
-        Signal::Up => log.st.breaker.answered(&id, delivered, log.ctx.now, &settings),
-        Signal::Down if unheard => Transition::None,
-        Signal::Down => log.st.breaker.failed(&id, error.as_deref().unwrap_or("no answer"), log.ctx.now, &settings),
-    };
-    log.st.touch();
-    breaker_changed(log, change, error.as_deref())?;
     // A probe is not charged to the delivery's budget, but a probe that
     // settles it is one of its attempts.
     let settles = delivered || code == Some(410);
@@ -278,7 +329,7 @@ fn answered<S: Sql>(log: &mut Log<'_, S>, key: Key, attempt: u32, s: &Seen) -> R
         log.fx.log(line);
         status
     } else {
-        let delay = schedule::delay_seconds(log.ctx.settings.retry_base_seconds, attempts.max(1), log.ctx.jitter(&id));
+        let delay = schedule::delay_seconds(log.ctx.settings.retry_base_seconds, attempts.max(1), log.ctx.jitter(&row.key.id(log.name())));
         log.move_to(&row, Place::Retrying { at: log.ctx.now + i64::from(delay) * 1000 }, &change)?;
         log.st.count(&row.event_type).retried += 1;
         Status::Retrying
@@ -286,6 +337,40 @@ fn answered<S: Sql>(log: &mut Log<'_, S>, key: Key, attempt: u32, s: &Seen) -> R
     let line = attempt_line(log.name(), &row, attempt, status, code, s.latency_ms, error.as_deref());
     log.fx.log(line);
     Ok(())
+}
+
+/// An attempt's line in its delivery's history.
+fn history_line<S: Sql>(log: &Log<'_, S>, attempt: u32, code: Option<u16>, error: Option<&str>, latency_ms: i64, probe: bool) -> String {
+    Writer::object()
+        .int("n", i64::from(attempt))
+        .int("at", log.ctx.now)
+        .int_or_null("code", code.map(i64::from))
+        .str_or_null("error", error)
+        .int("ms", latency_ms)
+        .bool("probe", probe)
+        .finish()
+}
+
+/// What an answer says of the app: its counts, and the breaker's judgement
+/// (an app whose listener is gone says nothing of itself: its failure, the
+/// listener leaving before it answered, is not the breaker's).
+fn judge<S: Sql>(log: &mut Log<'_, S>, row: &Row, code: Option<u16>, error: Option<&str>, latency_ms: i64) -> Result<(), StorageError> {
+    let delivered = code.is_some_and(|c| (200..300).contains(&c));
+    {
+        let counters = log.st.count(&row.event_type);
+        counters.attempts += 1;
+        counters.succeeded += u64::from(delivered);
+        counters.observe_latency(latency_ms);
+    }
+    let id = row.key.id(log.name());
+    let settings = log.ctx.settings.circuit;
+    let change = match Signal::of(code) {
+        Signal::Up => log.st.breaker.answered(&id, delivered, log.ctx.now, &settings),
+        Signal::Down if log.unheard() => Transition::None,
+        Signal::Down => log.st.breaker.failed(&id, error.unwrap_or("no answer"), log.ctx.now, &settings),
+    };
+    log.st.touch();
+    breaker_changed(log, change, error)
 }
 
 /// Settles `row` as `status`, counted; answers the status.

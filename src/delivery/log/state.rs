@@ -82,12 +82,16 @@ pub struct Flight {
 }
 
 /// A backlog being released in its original order: the held deliveries up
-/// to `up_to` (their log position), `DRAIN_PER_SECOND` at a time.
+/// to `up_to` (their log position), `DRAIN_PER_SECOND` a second. Each step
+/// sends what it may of the second's allowance straight from where they are
+/// held, as room among the requests out allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Drain {
     pub up_to: i64,
-    /// When the next release is due.
+    /// When the next second's allowance starts.
     pub next: i64,
+    /// What is left of this second's allowance.
+    pub left: i64,
 }
 
 /// A recovery in progress: dead letters with one of `statuses` received
@@ -215,7 +219,7 @@ impl LogState {
                     state.breaker = breaker;
                 }
                 if value.get("draining") == Some(&crate::json::Value::Bool(true)) {
-                    state.drain = Some(Drain { up_to: i64::MAX, next: 0 });
+                    state.drain = Some(Drain { up_to: i64::MAX, next: 0, left: 0 });
                 }
             }
         }
@@ -339,7 +343,7 @@ impl LogState {
             .opt_int("alarm", self.alarm)
             .raw("breaker", &self.breaker.encode());
         if let Some(d) = &self.drain {
-            w.raw("drain", &Writer::object().int("upTo", d.up_to).int("next", d.next).finish());
+            w.raw("drain", &Writer::object().int("upTo", d.up_to).int("next", d.next).int("left", d.left).finish());
         }
         w.raw("counts", &self.counts.encode()).int("bytes", self.bytes).int("refused", self.refused).int("lastAccepted", self.last_accepted);
         w.int("seq", self.seq).opt_int("nextExpiry", self.next_expiry);
@@ -398,7 +402,7 @@ impl LogState {
         let drain = match f.get("drain") {
             Some(d) => {
                 let d = Fields::parse("drain", d)?;
-                Some(Drain { up_to: d.int("upTo")?, next: d.int("next")? })
+                Some(Drain { up_to: d.int("upTo")?, next: d.int("next")?, left: d.opt_int("left")?.unwrap_or(0) })
             }
             None => None,
         };
@@ -492,7 +496,7 @@ mod tests {
         let mut state = LogState::new(&s);
         state.name = Some("push-app".into());
         state.alarm = Some(5);
-        state.drain = Some(Drain { up_to: 9, next: 10 });
+        state.drain = Some(Drain { up_to: 9, next: 10, left: 4 });
         state.add(Status::Held, 3);
         state.moved(Status::Held, Status::Queued);
         state.bytes = 1234;

@@ -156,8 +156,8 @@ fn probe<S: Sql>(log: &mut Log<'_, S>) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Catching up: the backlog, in its original order, `DRAIN_PER_SECOND` a
-/// second (no faster than the app's own rate), on top of what arrives.
+/// Catching up: a backlog starts draining once the app is active again;
+/// every step releases its share ([`Log::release`], in `pull`).
 fn drain<S: Sql>(log: &mut Log<'_, S>) -> Result<(), StorageError> {
     if log.st.breaker.mode != Mode::Active || log.unheard() {
         return Ok(());
@@ -165,25 +165,26 @@ fn drain<S: Sql>(log: &mut Log<'_, S>) -> Result<(), StorageError> {
     if log.st.drain.is_none() && log.st.counts.held > 0 {
         log.start_drain()?;
     }
-    let Some(d) = log.st.drain.filter(|d| d.next <= log.ctx.now) else { return Ok(()) };
-    let per_second = log.ctx.settings.circuit.drain_per_second;
-    let rate = i64::from(log.rate().map_or(per_second, |r| r.min(per_second)));
-    let batch = held_after(log, 0, d.up_to, rate)?;
-    for row in &batch {
-        log.move_to(row, Place::Queued { at: log.ctx.now }, &Edit::NONE)?;
-    }
-    log.st.touch().drain = if (batch.len() as i64) < rate { None } else { Some(Drain { next: log.ctx.now + 1000, ..d }) };
     Ok(())
 }
 
 impl<S: Sql> Log<'_, S> {
     /// The backlog to drain now that the app is back: the held deliveries as
-    /// they are (later ones go out at once).
+    /// they are (later ones go out at once). A drain already going on takes
+    /// them on, in the same second's allowance.
     pub(crate) fn start_drain(&mut self) -> Result<(), StorageError> {
-        let last = self.sql.number("SELECT MAX(seq) FROM held", &[])?;
+        let Some(last) = self.sql.number("SELECT MAX(seq) FROM held", &[])? else {
+            if self.st.drain.is_some() {
+                self.st.touch().drain = None;
+            }
+            return Ok(());
+        };
         let now = self.ctx.now;
-        let up_to = last.map(|up_to| self.st.drain.map_or(up_to, |d| d.up_to.max(up_to)));
-        self.st.touch().drain = up_to.map(|up_to| Drain { up_to, next: now });
+        let drain = match self.st.drain {
+            Some(d) => Drain { up_to: d.up_to.max(last), ..d },
+            None => Drain { up_to: last, next: now, left: 0 },
+        };
+        self.st.touch().drain = Some(drain);
         Ok(())
     }
 }
