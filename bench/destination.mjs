@@ -25,7 +25,13 @@
 // was read. A delivery a second cannot outrun the webhooks a second (one
 // delivery per webhook): where the two are close, taking webhooks is the limit.
 //
-//   node bench/destination.mjs [deliveries=2000] [connections=16] [app delay ms=0] [drain|sustained] [DRAIN_PER_SECOND=1000]
+//   node bench/destination.mjs [deliveries=2000] [connections=16] [app delay ms=0] [drain|sustained] [DRAIN_PER_SECOND=1000] [proxy|direct]
+//
+// "proxy" (the default) runs the worker as Miniflare and `wrangler dev` do:
+// every request to an app passes through a second, JavaScript worker in the
+// same workerd thread, which takes out the CF-Connecting-IP header. "direct"
+// turns that off (stripCfConnectingIp: false), as on the platform, which has
+// no such worker: the log's own cost per delivery.
 //
 // The app answers at once, or after the delay: an app across the internet
 // takes tens of milliseconds, which is what a batch's deliveries going side
@@ -156,6 +162,7 @@ export async function destinationBench({
   connections = 16,
   appDelayMs = 0,
   drainPerSecond = 1000,
+  outboundProxy = true,
   log = () => {},
 } = {}) {
   if (mode !== "drain" && mode !== "sustained") throw new Error(`mode: drain or sustained, not ${mode}`);
@@ -186,6 +193,9 @@ export async function destinationBench({
       else answer();
     });
   });
+  // TCP connections the worker opened to the app.
+  let appConnections = 0;
+  app.on("connection", () => appConnections++);
   await new Promise((resolve) => app.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${app.address().port}/hook`;
   const persist = mkdtempSync(join(tmpdir(), "drift-bridge-bench-"));
@@ -195,6 +205,7 @@ export async function destinationBench({
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: "2026-04-26",
+    stripCfConnectingIp: outboundProxy,
     bindings: {
       DRIFT_VERIFICATION_TOKEN: TOKEN,
       ADMIN_TOKEN: ADMIN,
@@ -251,6 +262,7 @@ export async function destinationBench({
       mode,
       deliveries: total,
       connections,
+      outbound: outboundProxy ? "through Miniflare's proxy worker" : "direct",
       appDelayMs,
       webhooksPerSecond: Math.round(total / ((acceptedAt - started) / 1000)),
     };
@@ -270,6 +282,7 @@ export async function destinationBench({
         refused,
         seconds: Math.round(seconds * 100) / 100,
         deliveriesPerSecond: Math.round(received / seconds),
+        appConnections,
         queue: queueUsed,
         method: `paused while the webhooks came in, then resumed with DRAIN_PER_SECOND=${drainPerSecond}; deliveries a second = backlog / time from the resume to the last delivery`,
       };
@@ -294,6 +307,7 @@ export async function destinationBench({
       refused,
       seconds: Math.round(seconds * 100) / 100,
       deliveriesPerSecond: times.length > 1 ? Math.round((times.length - 1) / seconds) : null,
+      appConnections,
       postingSeconds: Math.round((acceptedAt - started) / 10) / 100,
       lastDeliveryAfterLastAnswerMs: Math.round(last - acceptedAt),
       // Deliveries a second while webhooks were still being taken: those after the first up to the last answer, over that time.
@@ -321,6 +335,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     appDelayMs: Number(process.argv[4] ?? 0),
     mode: process.argv[5] ?? "drain",
     drainPerSecond: Number(process.argv[6] ?? 1000),
+    outboundProxy: (process.argv[7] ?? "proxy") !== "direct",
     log: process.env.BENCH_VERBOSE ? (...a) => console.error(...a) : () => {},
   });
   console.log(JSON.stringify(result, null, 2));
