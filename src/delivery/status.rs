@@ -18,6 +18,16 @@
 //! is down, paused, or while a recovered backlog drains. The admin API calls
 //! the first four `pending`.
 
+/// The stored words of every status not settled (live or held), as SQL's
+/// `IN (…)` list takes them: for a statement's text, which must be a
+/// constant. A test holds it to [`Status::is_settled`].
+macro_rules! unsettled_sql {
+    () => {
+        "'waiting', 'queued', 'sending', 'retrying', 'held'"
+    };
+}
+pub(crate) use unsettled_sql;
+
 /// A delivery's status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Status {
@@ -151,6 +161,13 @@ mod tests {
         let stored: usize = ApiStatus::ALL.iter().map(|a| a.stored().len()).sum();
         assert_eq!(stored, Status::ALL.len(), "each stored status under exactly one API word");
         assert_eq!(Status::from_sql("pending"), None, "pending is an API word only");
+    }
+
+    #[test]
+    fn the_sql_list_of_unsettled_statuses_is_every_status_not_settled() {
+        let listed: Vec<&str> = unsettled_sql!().split(", ").map(|w| w.trim_matches('\'')).collect();
+        let unsettled: Vec<&str> = Status::ALL.into_iter().filter(|s| !s.is_settled()).map(Status::sql).collect();
+        assert_eq!(listed, unsettled);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 use super::super::breaker::Breaker;
 use super::super::effects::Reply;
 use super::super::sql::{Sql, StorageError};
+use super::super::status::unsettled_sql;
 use super::rows::{row_columns, Row};
 use super::state::LogState;
 use super::{removed_reason, Log, ALARM_ROWS};
@@ -62,7 +63,7 @@ pub(crate) fn end_step<S: Sql>(log: &mut Log<'_, S>) -> Result<bool, StorageErro
     let live: Vec<Row> = log
         .sql
         .query(
-            concat!("SELECT ", row_columns!(), " FROM deliveries WHERE status IN ('waiting', 'queued', 'retrying', 'sending', 'held') LIMIT ?"),
+            concat!("SELECT ", row_columns!(), " FROM deliveries WHERE status IN (", unsettled_sql!(), ") LIMIT ?"),
             &[super::super::sql::Arg::Int(ALARM_ROWS)],
         )?
         .into_iter()
