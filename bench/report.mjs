@@ -444,7 +444,8 @@ function throughput(t, line) {
   line("resumed with DRAIN_PER_SECOND at each worker's maximum (before 1,000, now 10,000); the median of the runs, the two");
   line("workers taking turns. Under Miniflare (and `wrangler dev`) every request to an app passes through a second,");
   line("JavaScript worker in the same workerd thread, which strips the CF-Connecting-IP header; the platform has no such");
-  line("worker, so the log's own figure is the one without it (`stripCfConnectingIp: false`).");
+  line("worker, so the log's own figure is the one without it (`stripCfConnectingIp: false`). Before is");
+  line(`${b.label}; now is ${a.label}, so these figures are newer than the ones above.`);
   line();
   line("| one app, loopback unless said | before | now |");
   line("|---|---:|---:|");
