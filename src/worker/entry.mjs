@@ -580,10 +580,13 @@ async function post(p) {
   try {
     const res = await fetch(p.url, { method: "POST", headers: p.headers, body: p.body, redirect: "manual", signal: controller.signal });
     seen.status = res.status;
-    const location = res.headers.get("location");
-    if (location !== null) seen.location = location;
-    if (res.status < 200 || res.status > 299) seen.excerpt = await excerpt(res);
-    else await readOut(res);
+    if (res.status >= 200 && res.status <= 299) await readOut(res);
+    else {
+      // Where a redirect pointed (redirects are not followed: the app is told).
+      const location = res.headers.get("location");
+      if (location !== null) seen.location = location;
+      seen.excerpt = await excerpt(res);
+    }
   } catch (error) {
     seen.error = timedOut ? `no answer within ${p.timeoutMs} ms` : `network error: ${error?.message ?? error}`;
   } finally {
@@ -616,16 +619,18 @@ async function readOut(res) {
   const reader = res.body.getReader();
   let total = 0;
   try {
-    while (total <= READ_OUT_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      total += value.byteLength;
+    // Most often one read: the end of an empty body.
+    for (let part = await reader.read(); !part.done; part = await reader.read()) {
+      total += part.value.byteLength;
+      if (total > READ_OUT_BYTES) {
+        // Too long to read: given up, with its connection.
+        reader.cancel().catch(() => {});
+        return;
+      }
     }
   } catch {
     // The deadline aborted the read: the answer's status is what counts.
-    return;
   }
-  reader.cancel().catch(() => {});
 }
 
 /** Up to EXCERPT_BYTES of an answer's body, as text (the request's deadline still runs). */
