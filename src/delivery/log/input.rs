@@ -544,9 +544,43 @@ mod tests {
             Input::Fill(Fill { key: "crm".into(), count: 3, failed: true }),
             Input::Listen { key: "laptop~0123456789abcdef".into() },
         ];
+        let mut sampled = [false; VARIANTS];
         for input in inputs {
+            sampled[variant(&input)] = true;
             let (path, body) = input.encode();
+            // What the bridge's module, built without the admin
+            // operations, hands on unread: exactly the admin API's inputs.
+            let core = matches!(input, Input::Accept(_) | Input::Sent(_) | Input::Alarm | Input::Called(_) | Input::End { .. });
+            assert_eq!(Input::is_admin_path(path), !core, "{path}: is_admin_path must list every admin operation and nothing else");
             assert_eq!(Input::decode(path, &body).unwrap(), input, "{path}");
+        }
+        assert!(sampled.iter().all(|s| *s), "every kind of input has a sample here: {sampled:?}");
+    }
+
+    const VARIANTS: usize = 18;
+
+    /// Each kind of input by number: a new one does not compile until it
+    /// has one, and the test above then wants a sample of it.
+    fn variant(input: &Input) -> usize {
+        match input {
+            Input::Accept(_) => 0,
+            Input::Sent(_) => 1,
+            Input::Alarm => 2,
+            Input::Called(_) => 3,
+            Input::End { .. } => 4,
+            Input::List(_) => 5,
+            Input::Get { .. } => 6,
+            Input::Replay { .. } => 7,
+            Input::Recover(_) => 8,
+            Input::Pause { .. } => 9,
+            Input::Resume { .. } => 10,
+            Input::Health { .. } => 11,
+            Input::Metrics(_) => 12,
+            Input::Totals => 13,
+            Input::Test(_) => 14,
+            Input::Stats => 15,
+            Input::Fill(_) => 16,
+            Input::Listen { .. } => 17,
         }
     }
 
