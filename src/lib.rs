@@ -35,7 +35,7 @@ pub mod event;
 pub mod id;
 pub mod json;
 pub mod legacy;
-pub mod log;
+pub mod log_lines;
 pub mod openapi;
 pub(crate) mod path;
 pub mod problem;

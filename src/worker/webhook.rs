@@ -68,7 +68,7 @@ pub fn max_body_bytes(env: &JsValue) -> f64 {
 }
 
 /// Runs the webhook once on Drift's example as the isolate starts, and
-/// answers the isolate's start line ([`crate::log::start`]), which the entry
+/// answers the isolate's start line ([`crate::log_lines::start`]), which the entry
 /// prints.
 ///
 /// V8 compiles a wasm function on its first call; this takes that off the
@@ -84,7 +84,7 @@ pub fn warm_up(env: &JsValue) -> String {
     if let Ok(value) = json::parse_bytes(EXAMPLE, &config.limits()) {
         accepted(&config, &value, 0);
     }
-    crate::log::start(&config)
+    crate::log_lines::start(&config)
 }
 
 /// `POST /webhooks/drift`: `token` is the `X-Verification-Token` header (a
@@ -135,9 +135,9 @@ fn accepted(config: &Config, value: &json::Value, now: i64) -> Served {
     let deliveries = plans.iter().map(|p| p.deliveries).sum();
     let handoff = (!plans.is_empty()).then(|| Shares {
         logs: plans.into_iter().map(|p| (Object::DeliveryLog(p.key).instance_name(), p.body)).collect(),
-        refused_log: crate::log::webhook(503, Some("unavailable"), &events, 0),
+        refused_log: crate::log_lines::webhook(503, Some("unavailable"), &events, 0),
     });
-    Served { status: 200, body, log: Some(crate::log::webhook(200, None, &events, deliveries)), handoff }
+    Served { status: 200, body, log: Some(crate::log_lines::webhook(200, None, &events, deliveries)), handoff }
 }
 
 /// `{"received":"<inbound id>","events":[{"id":…,"type":…},…]}`
@@ -162,7 +162,7 @@ fn write_received(out: &mut String, events: &[Outbound]) {
 
 /// A refused webhook's answer, with its log line.
 fn refused(status: u16, code: &str, answer: Served) -> Served {
-    Served { log: Some(crate::log::webhook(status, Some(code), &[], 0)), ..answer }
+    Served { log: Some(crate::log_lines::webhook(status, Some(code), &[], 0)), ..answer }
 }
 
 /// The same answer for a missing and a wrong token: no hint which.
