@@ -94,9 +94,15 @@ impl Row {
         )?;
         Ok(row.map(|mut r| {
             let history = r.take_opt(19);
-            let body = r.take(18);
-            (Row::from_sql(r), body, history)
+            let (row, body) = Row::with_body(r);
+            (row, body, history)
         }))
+    }
+
+    /// Reads a row of [`row_columns`] followed by its body.
+    pub fn with_body(mut r: SqlRow) -> (Row, String) {
+        let body = r.take(18);
+        (Row::from_sql(r), body)
     }
 
     /// The newest row of `event` (its `replay`) taken in between the hours

@@ -12,7 +12,7 @@ use super::super::sql::{Arg, Sql, StorageError};
 use super::super::status::Status;
 use super::super::Destination;
 use super::places::{Edit, Place};
-use super::rows::{appended, d_row_columns, key_args, Row};
+use super::rows::{appended, key_args, Row};
 use super::{Log, Presence, PACE_MAX_MS};
 use crate::json::Writer;
 
@@ -189,19 +189,10 @@ impl<S: Sql> Log<'_, S> {
         let take = room.min(d.left).min(super::ALARM_ROWS);
         if take > 0 {
             // One more than is taken: whether any is left.
-            let batch = self.sql.query(
-                concat!(
-                    "SELECT ",
-                    d_row_columns!(),
-                    ", d.body FROM held h JOIN deliveries d ON d.hour = h.hour AND d.event = h.event AND d.replay = h.replay ",
-                    "WHERE h.seq <= ? ORDER BY h.seq LIMIT ?"
-                ),
-                &[Arg::Int(d.up_to), Arg::Int(take + 1)],
-            )?;
+            let batch = super::timers::held_to_send(self, d.up_to, take + 1)?;
             let more = batch.len() as i64 > take;
-            for mut r in batch.into_iter().take(take as usize) {
-                let body = r.take(18);
-                self.send_loaded(&Row::from_sql(r), &body, false)?;
+            for (row, body) in batch.iter().take(take as usize) {
+                self.send_loaded(row, body, false)?;
                 d.left -= 1;
             }
             if !more {

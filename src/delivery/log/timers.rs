@@ -89,22 +89,32 @@ fn leases<S: Sql>(log: &mut Log<'_, S>) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// The held deliveries, oldest first: joined to their rows.
+macro_rules! held_rows {
+    () => {
+        " FROM held h JOIN deliveries d ON d.hour = h.hour AND d.event = h.event AND d.replay = h.replay \
+         WHERE h.seq > ? AND h.seq <= ? ORDER BY h.seq LIMIT ?"
+    };
+}
+
 /// The held deliveries of a page, oldest first, after log position `after`
 /// and up to `up_to`.
 pub(crate) fn held_after<S: Sql>(log: &Log<'_, S>, after: i64, up_to: i64, limit: i64) -> Result<Vec<Row>, StorageError> {
     Ok(log
         .sql
-        .query(
-            concat!(
-                "SELECT ",
-                d_row_columns!(),
-                " FROM held h JOIN deliveries d ON d.hour = h.hour AND d.event = h.event AND d.replay = h.replay ",
-                "WHERE h.seq > ? AND h.seq <= ? ORDER BY h.seq LIMIT ?"
-            ),
-            &[Arg::Int(after), Arg::Int(up_to), Arg::Int(limit)],
-        )?
+        .query(concat!("SELECT ", d_row_columns!(), held_rows!()), &[Arg::Int(after), Arg::Int(up_to), Arg::Int(limit)])?
         .into_iter()
         .map(Row::from_sql)
+        .collect())
+}
+
+/// [`held_after`] from the first, with their bodies: what is sent.
+pub(crate) fn held_to_send<S: Sql>(log: &Log<'_, S>, up_to: i64, limit: i64) -> Result<Vec<(Row, String)>, StorageError> {
+    Ok(log
+        .sql
+        .query(concat!("SELECT ", d_row_columns!(), ", d.body", held_rows!()), &[Arg::Int(0), Arg::Int(up_to), Arg::Int(limit)])?
+        .into_iter()
+        .map(Row::with_body)
         .collect())
 }
 
