@@ -11,7 +11,11 @@
 //   - the same without it (as on the platform, which has no such worker):
 //     what the log itself costs;
 //   - an app that answers in 50 ms (one run).
-// The TCP connections each run opened to the app are kept beside it.
+// The TCP connections each run opened to the app are kept beside it. Each
+// round also measures the floor under them (bench/floor.mjs): what one
+// Durable Object in the same workerd sends with none of the bridge in it,
+// requests alone and with each answer kept durably, so that the figures can
+// be read against what this machine allowed in the same run.
 //
 //   node bench/throughput.mjs        (about 10 minutes; writes bench/work/throughput.json)
 //
@@ -20,6 +24,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { destinationBench } from "./destination.mjs";
+import { floorBench } from "./floor.mjs";
 import { variants } from "./units.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -41,6 +46,7 @@ function median(runs) {
 export async function throughputBench({ log = (...a) => console.error("throughput:", ...a), rounds = ROUNDS } = {}) {
   const all = variants({ log });
   const runs = Object.fromEntries(all.map((v) => [v.name, { proxy: [], direct: [] }]));
+  const floors = { fetch: [], durable: [] };
   const bench = (v, o) =>
     destinationBench({ build: v.build, objects: v.objects, queue: v.queue, queues: v.queues, connections: 16, mode: "drain", drainPerSecond: MAX_DRAIN[v.name], log, ...o });
   for (let round = 0; round < rounds; round++) {
@@ -51,7 +57,13 @@ export async function throughputBench({ log = (...a) => console.error("throughpu
         log(`${v.name}, ${outbound}: ${r.deliveriesPerSecond} deliveries/s over ${r.appConnections} connections`);
       }
     }
+    for (const mode of ["fetch", "durable"]) {
+      const r = await floorBench({ mode, total: DELIVERIES });
+      floors[mode].push(r.requestsPerSecond);
+      log(`floor, ${mode}: ${r.requestsPerSecond} requests/s`);
+    }
   }
+  const middle = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const out = {
     date: new Date().toISOString(),
     deliveries: DELIVERIES,
@@ -59,6 +71,7 @@ export async function throughputBench({ log = (...a) => console.error("throughpu
       `bench/throughput.mjs: ${DELIVERIES} deliveries held while paused, then resumed with DRAIN_PER_SECOND at each worker's maximum; ` +
       `deliveries a second = backlog / time from the resume to the last delivery; the median of ${rounds} runs, the variants taking turns`,
     variants: {},
+    floor: Object.fromEntries(Object.entries(floors).map(([mode, xs]) => [mode, { requestsPerSecond: middle(xs), runs: xs }])),
   };
   for (const v of all) {
     const slow = await bench(v, { total: SLOW.deliveries, appDelayMs: SLOW.delayMs });
