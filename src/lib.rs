@@ -40,6 +40,7 @@ pub mod openapi;
 pub(crate) mod path;
 pub mod problem;
 pub mod rules;
+mod text;
 pub mod verify;
 
 #[cfg(feature = "browser")]

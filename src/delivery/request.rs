@@ -135,7 +135,7 @@ pub fn redact_echo(error: String, body: &str, destination: Option<&Destination>)
     if let Some(TokenMode::Replace(token)) = destination.map(|d| &d.token) {
         secrets.push(token.clone());
     }
-    secrets.into_iter().filter(|s| s.len() >= 4).fold(error, |e, s| e.replace(&s, super::redact::REDACTED))
+    secrets.into_iter().filter(|s| s.len() >= 4).fold(error, |e, s| crate::text::replace(&e, &s, super::redact::REDACTED))
 }
 
 #[cfg(test)]

@@ -160,7 +160,7 @@ pub fn appended(history: Option<&str>, line: &str) -> String {
     let mut lines: Vec<&str> = history.map(|h| h.split('\n').filter(|l| !l.is_empty()).collect()).unwrap_or_default();
     lines.push(line);
     while lines.len() > super::HISTORY_MAX {
-        let drop = lines.iter().position(|l| l.contains("\"probe\":true")).unwrap_or(0);
+        let drop = lines.iter().position(|l| crate::text::contains(l, "\"probe\":true")).unwrap_or(0);
         lines.remove(drop);
     }
     lines.join("\n")

@@ -68,7 +68,7 @@ pub fn open(sql: &impl Sql, now: i64) -> Result<Found, StorageError> {
         .and_then(|r| r.text(0).map(str::to_owned));
     let found = match &existing {
         None => Found::Created,
-        Some(text) if text.contains("WITHOUT ROWID") => Found::Current,
+        Some(text) if crate::text::contains(text, "WITHOUT ROWID") => Found::Current,
         Some(_) => Found::Upgraded,
     };
     if found == Found::Upgraded {
@@ -80,7 +80,7 @@ pub fn open(sql: &impl Sql, now: i64) -> Result<Found, StorageError> {
     let metrics = sql.first("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'metrics'", &[])?;
     if let Some(text) = metrics.as_ref().and_then(|r| r.text(0)).map(str::to_owned) {
         for (column, statement) in [("backlog ", metrics::ADD_BACKLOG[0]), ("backlog_last", metrics::ADD_BACKLOG[1])] {
-            if !text.contains(column) {
+            if !crate::text::contains(&text, column) {
                 sql.execute(statement, &[])?;
             }
         }
@@ -105,7 +105,7 @@ fn move_old(sql: &impl Sql, old: &str, now: i64) -> Result<(), StorageError> {
         (" org TEXT", "ALTER TABLE deliveries_old ADD COLUMN org TEXT"),
         ("expires_at", "ALTER TABLE deliveries_old ADD COLUMN expires_at INTEGER"),
     ] {
-        if !old.contains(column) {
+        if !crate::text::contains(old, column) {
             sql.execute(statement, &[])?;
         }
     }
@@ -134,7 +134,7 @@ fn move_old(sql: &impl Sql, old: &str, now: i64) -> Result<(), StorageError> {
         for mut r in page {
             let id = r.take(1);
             let Some(event) = event_bits(r.text(2).unwrap_or("")) else { continue };
-            let replay = id.rsplit_once(".r").and_then(|(_, n)| n.parse::<u32>().ok()).filter(|_| id.matches('.').count() == 2).unwrap_or(0);
+            let replay = crate::text::rfind(&id, ".r").and_then(|i| id[i + 2..].parse::<u32>().ok()).filter(|_| id.matches('.').count() == 2).unwrap_or(0);
             let created = r.int0(8);
             let accepted = r.int(10).unwrap_or(created);
             let status = r.text(6).unwrap_or("failed").to_owned();
