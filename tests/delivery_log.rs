@@ -336,6 +336,26 @@ fn the_backlog_drains_in_order_at_its_rate_while_new_deliveries_go_out_at_once()
 }
 
 #[test]
+fn a_drain_sends_its_share_with_a_few_statements_however_large_the_share() {
+    // Each statement costs workerd far more than SQLite's work on a row:
+    // the held rows that go out in one step are written together.
+    let mut w = world(&[("DRAIN_PER_SECOND", "1000")]);
+    w.log_op(APP, "/pause", r#"{"destination":"app"}"#).unwrap();
+    add(&mut w, 0..40);
+    let before = w.logs[APP].statements.get();
+    let (_, r) = w.log_op(APP, "/resume", r#"{"destination":"app"}"#).unwrap();
+    assert_eq!(r, r#"{"state":"active","draining":40}"#);
+    let statements = w.logs[APP].statements.get() - before;
+    assert_eq!(w.requests.len(), 40, "the share went out in the step");
+    assert!(statements <= 15, "{statements} statements for a step that sent 40 held deliveries");
+    let (pending, held, ..) = stats(&mut w);
+    assert_eq!((pending, held), (40, 0), "out, none held");
+    w.run_until(w.now + 1_000);
+    assert_eq!(stats(&mut w).2, 40, "delivered");
+    w.invariants().unwrap();
+}
+
+#[test]
 fn past_the_requests_an_app_may_have_out_deliveries_wait_their_turn_in_order() {
     let mut w = world(&[]);
     let fx = w.commit_only(APP, "/accept", &events(0..MAX_FLIGHT + 6));

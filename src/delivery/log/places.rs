@@ -194,6 +194,29 @@ impl<S: Sql> Log<'_, S> {
         Ok(Some(row))
     }
 
+    /// A held `row` goes out (`place`, `Sending`): all of [`Log::move_to`]
+    /// but its writes, which [`Log::sent_from_held`] makes for every row of
+    /// the drain's step at once.
+    pub(crate) fn left_held(&mut self, row: &Row, place: Place<'_>, change: &Edit<'_>) -> Result<(), StorageError> {
+        self.moved(row, place, change)
+    }
+
+    /// The writes of [`Log::move_to`] for the held rows at positions
+    /// `first..=last` of `held` whose requests went out
+    /// ([`Log::left_held`]; the others there have left `held` already):
+    /// two statements for them all. Each statement costs workerd far more
+    /// than SQLite's work on a row, so a drain's step of 15 deliveries
+    /// runs 2 statements rather than 30.
+    pub(crate) fn sent_from_held(&mut self, first: i64, last: i64) -> Result<(), StorageError> {
+        self.sql.execute(
+            "UPDATE deliveries SET status = ?3, wake_at = NULL, expires_at = NULL, updated_at = ?4, attempts = attempts + 1 \
+             WHERE status = ?5 AND (hour, event, replay) IN (SELECT hour, event, replay FROM held WHERE seq BETWEEN ?1 AND ?2)",
+            &[Arg::Int(first), Arg::Int(last), Arg::Text(Status::Sending.sql()), Arg::Int(self.ctx.now), Arg::Text(Status::Held.sql())],
+        )?;
+        self.sql.execute("DELETE FROM held WHERE seq BETWEEN ? AND ?", &[Arg::Int(first), Arg::Int(last)])?;
+        Ok(())
+    }
+
     /// What follows the update of `row` to `place` (it has left its old
     /// place): the counts, its new side table, its conversation's turn, its
     /// expiry, and the alert of a dead letter.

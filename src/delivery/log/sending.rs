@@ -26,6 +26,12 @@ pub(crate) enum Go {
     Never(String),
 }
 
+/// The positions in `held` of a drain's rows whose requests go out in one
+/// step, first and last (0 and 0 for none: positions start at 1):
+/// consecutive, since a drain takes them in order.
+#[derive(Default)]
+struct HeldRun(i64, i64);
+
 /// Why `d` no longer wants a delivery of `event_type` of organisation
 /// `org`, if it does not: a type it no longer subscribes to, or an
 /// organisation it no longer takes.
@@ -83,11 +89,14 @@ impl<S: Sql> Log<'_, S> {
     /// of a tripped app uses no attempt.
     pub(crate) fn send_row(&mut self, row: &Row, probe: bool) -> Result<(), StorageError> {
         let Some((row, body, _)) = Row::load_full(self.sql, row.key)? else { return Ok(()) };
-        self.send_loaded(&row, &body, probe)
+        self.send_loaded(&row, &body, probe, None)
     }
 
-    /// [`Log::send_row`] for a row read with its body.
-    fn send_loaded(&mut self, row: &Row, body: &str, probe: bool) -> Result<(), StorageError> {
+    /// [`Log::send_row`] for a row read with its body. `run`: a drain's
+    /// held rows whose requests go out in this step, whose rows
+    /// [`Log::sent_from_held`] writes together (a held row that goes now
+    /// joins it).
+    fn send_loaded(&mut self, row: &Row, body: &str, probe: bool, run: Option<&mut HeldRun>) -> Result<(), StorageError> {
         if let Some(app) = self.app.clone() {
             if let Some(why) = no_longer_wanted(&app, &row.event_type, row.org.as_deref()) {
                 return self.fail(row, &why);
@@ -96,7 +105,17 @@ impl<S: Sql> Log<'_, S> {
         let attempt = row.attempts + u32::from(!probe);
         match self.go(row.key, (&row.event_type, &row.scope), body, attempt.max(1), probe) {
             Go::Now(place, post) => {
-                self.move_to(row, place, &Edit { attempts: Some(attempt), ..Edit::NONE })?;
+                let edit = Edit { attempts: Some(attempt), ..Edit::NONE };
+                match run {
+                    Some(run) if row.status == Status::Held && !probe => {
+                        self.left_held(row, place, &edit)?;
+                        if run.0 == 0 {
+                            run.0 = row.seq;
+                        }
+                        run.1 = row.seq;
+                    }
+                    _ => self.move_to(row, place, &edit)?,
+                }
                 self.fx.posts.push(post);
             }
             Go::Later(at) => {
@@ -160,7 +179,7 @@ impl<S: Sql> Log<'_, S> {
                 self.fail(&row, &reason)?;
                 continue;
             }
-            self.send_loaded(&row, &body, false)?;
+            self.send_loaded(&row, &body, false, None)?;
         }
         self.release()
     }
@@ -191,9 +210,13 @@ impl<S: Sql> Log<'_, S> {
             // One more than is taken: whether any is left.
             let batch = super::timers::held_to_send(self, d.up_to, take + 1)?;
             let more = batch.len() as i64 > take;
+            let mut run = HeldRun::default();
             for (row, body) in batch.iter().take(take as usize) {
-                self.send_loaded(row, body, false)?;
+                self.send_loaded(row, body, false, Some(&mut run))?;
                 d.left -= 1;
+            }
+            if run.0 > 0 {
+                self.sent_from_held(run.0, run.1)?;
             }
             if !more {
                 self.st.touch().drain = None;
