@@ -356,6 +356,20 @@ fn a_drain_sends_its_share_with_a_few_statements_however_large_the_share() {
 }
 
 #[test]
+fn answers_that_deliver_are_written_in_one_statement_however_many() {
+    let mut w = world(&[]);
+    add(&mut w, 0..40);
+    assert_eq!(w.requests.len(), 40, "out at once");
+    // The 40 answers come within REPORT_WITHIN_MS of each other: one step.
+    let before = w.logs[APP].statements.get();
+    w.run_until(w.now + 1_000);
+    let statements = w.logs[APP].statements.get() - before;
+    assert_eq!(stats(&mut w).2, 40, "delivered");
+    assert!(statements <= 12, "{statements} statements to settle 40 deliveries");
+    w.invariants().unwrap();
+}
+
+#[test]
 fn past_the_requests_an_app_may_have_out_deliveries_wait_their_turn_in_order() {
     let mut w = world(&[]);
     let fx = w.commit_only(APP, "/accept", &events(0..MAX_FLIGHT + 6));

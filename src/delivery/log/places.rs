@@ -4,12 +4,13 @@
 //! size, and the order of an app's conversations, all kept in step by
 //! [`Log::insert`] and [`Log::move_to`] alone.
 
-use super::super::key::Key;
+use super::super::key::{event_hex, Key};
 use super::super::sql::{Arg, Sql, StorageError};
 use super::super::status::Status;
 use super::rows::{key_args, row_columns, Row};
 use super::state::Flight;
 use super::Log;
+use crate::escape::write_str_escaped;
 
 /// Where a delivery goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,37 +162,49 @@ impl<S: Sql> Log<'_, S> {
         self.moved(row, place, change)
     }
 
-    /// A delivery out whose first attempt the app took: delivered, in one
-    /// statement that settles its row and reads it, when it is still out
-    /// and has no history yet (which holds for nearly every delivery);
-    /// `None` (nothing written) otherwise, for [`Log::move_to`] to do.
-    /// `probe`: the attempt was a probe, which a success charges.
-    pub(crate) fn delivered_at_once(&mut self, key: Key, history: &str, probe: bool, expires_at: i64) -> Result<Option<Row>, StorageError> {
-        let k = key_args(key);
-        let row = self.sql.first(
+    /// Deliveries out whose first attempt their app took, each `(key, its
+    /// history's line, whether the attempt was a probe, which a success
+    /// charges)`: delivered, in one statement for them all that also reads
+    /// them, those still out with no history yet (nearly every one). Answers
+    /// their rows as they were (out), for [`Log::delivered_out`] to finish;
+    /// the others are left as they are, for [`Log::move_to`].
+    pub(crate) fn settle_delivered(&mut self, items: &[(Key, String, bool)], expires_at: i64) -> Result<Vec<Row>, StorageError> {
+        // [[hour, event, replay, probe, history], …]
+        let mut list = String::from("[");
+        for (key, line, probe) in items {
+            if list.len() > 1 {
+                list.push(',');
+            }
+            list.push('[');
+            list.push_str(&key.hour.to_string());
+            list.push_str(",\"");
+            list.push_str(&event_hex(key.event));
+            list.push_str("\",");
+            list.push_str(&key.replay.to_string());
+            list.push_str(if *probe { ",1," } else { ",0," });
+            write_str_escaped(&mut list, line);
+            list.push(']');
+        }
+        list.push(']');
+        let rows = self.sql.query(
             concat!(
-                "UPDATE deliveries SET status = ?4, wake_at = NULL, expires_at = ?5, updated_at = ?6, attempts = attempts + ?7, history = ?8 \
-                 WHERE hour = ?1 AND event = ?2 AND replay = ?3 AND status = ?9 AND history IS NULL RETURNING ",
+                "UPDATE deliveries SET status = ?1, wake_at = NULL, expires_at = ?2, updated_at = ?3, \
+                 attempts = attempts + json_extract(j.value, '$[3]'), history = json_extract(j.value, '$[4]') FROM json_each(?5) AS j \
+                 WHERE deliveries.hour = json_extract(j.value, '$[0]') AND deliveries.event = json_extract(j.value, '$[1]') \
+                 AND deliveries.replay = json_extract(j.value, '$[2]') AND deliveries.status = ?4 AND deliveries.history IS NULL RETURNING ",
                 row_columns!()
             ),
-            &[
-                k[0],
-                k[1],
-                k[2],
-                Arg::Text(Status::Delivered.sql()),
-                Arg::Int(expires_at),
-                Arg::Int(self.ctx.now),
-                Arg::Int(i64::from(probe)),
-                Arg::Text(history),
-                Arg::Text(Status::Sending.sql()),
-            ],
+            &[Arg::Text(Status::Delivered.sql()), Arg::Int(expires_at), Arg::Int(self.ctx.now), Arg::Text(Status::Sending.sql()), Arg::Text(&list)],
         )?;
-        let Some(row) = row else { return Ok(None) };
-        // As it was: out.
-        let row = Row { status: Status::Sending, ..Row::from_sql(row) };
-        self.leave(&row)?;
-        self.moved(&row, Place::Settled { status: Status::Delivered, reason: None, expires_at }, &Edit::NONE)?;
-        Ok(Some(row))
+        // As they were: out.
+        Ok(rows.into_iter().map(|r| Row { status: Status::Sending, ..Row::from_sql(r) }).collect())
+    }
+
+    /// The rest of a delivery out becoming delivered, once
+    /// [`Log::settle_delivered`] wrote its row (`row` as it was).
+    pub(crate) fn delivered_out(&mut self, row: &Row, expires_at: i64) -> Result<(), StorageError> {
+        self.leave(row)?;
+        self.moved(row, Place::Settled { status: Status::Delivered, reason: None, expires_at }, &Edit::NONE)
     }
 
     /// A held `row` goes out (`place`, `Sending`): all of [`Log::move_to`]

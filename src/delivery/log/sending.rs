@@ -261,9 +261,10 @@ impl<S: Sql> Log<'_, S> {
 /// the retry schedule), held (the app is now down) or failed (its last
 /// attempt). One JSON line per attempt.
 pub(crate) fn sent<S: Sql>(log: &mut Log<'_, S>, seen: Vec<Seen>) -> Result<(), StorageError> {
+    let mut at_once = delivered_at_once(log, &seen)?;
     for s in seen {
         match &s.ticket {
-            Ticket::Attempt { key, attempt } => answered(log, *key, *attempt, &s)?,
+            Ticket::Attempt { key, attempt } => answered(log, *key, *attempt, &s, &mut at_once)?,
             #[cfg(feature = "log-admin")]
             Ticket::Test { .. } => {
                 let reply = super::admin::tested(log, &s)?;
@@ -278,24 +279,42 @@ pub(crate) fn sent<S: Sql>(log: &mut Log<'_, S>, seen: Vec<Seen>) -> Result<(), 
     Ok(())
 }
 
-fn answered<S: Sql>(log: &mut Log<'_, S>, key: Key, attempt: u32, s: &Seen) -> Result<(), StorageError> {
-    let flight = log.st.flight.iter().find(|f| f.key == key && f.attempt == attempt).cloned();
-    if let (Some(f), Some(200..=299)) = (&flight, s.status) {
-        // The request out was delivered: nearly always its first line of
-        // history, written without reading the row first.
+/// The requests out that these answers deliver, settled before the answers
+/// are taken one by one ([`answered`]), all in one statement: a 2xx to the
+/// request out, for a delivery with no history yet (nearly every answer).
+/// A delivery answered more than once in the lot is left to [`answered`],
+/// which takes its answers in order.
+fn delivered_at_once<S: Sql>(log: &mut Log<'_, S>, seen: &[Seen]) -> Result<Vec<Row>, StorageError> {
+    let mut items = Vec::new();
+    for s in seen {
+        let (Ticket::Attempt { key, attempt }, Some(200..=299)) = (&s.ticket, s.status) else { continue };
+        let Some(f) = log.st.flight.iter().find(|f| f.key == *key && f.attempt == *attempt) else { continue };
+        let once = seen.iter().filter(|o| matches!(&o.ticket, Ticket::Attempt { key: k, .. } if k == key)).count() == 1;
         let tried = s.tried("", log.app.as_ref());
-        if tried.error().is_none() {
-            let line = history_line(log, attempt, tried.code(), None, s.latency_ms, f.probe);
-            let expires_at = log.ctx.expiry(log.ctx.settings.delivery_log_ms());
-            if let Some(row) = log.delivered_at_once(key, &line, f.probe, expires_at)? {
-                judge(log, &row, tried.code(), None, s.latency_ms)?;
-                log.st.count(&row.event_type).delivered += 1;
-                let line = attempt_line(log.name(), &row, attempt, Status::Delivered, tried.code(), s.latency_ms, None);
-                log.fx.log(line);
-                return Ok(());
-            }
+        if once && tried.error().is_none() {
+            items.push((*key, history_line(log, *attempt, tried.code(), None, s.latency_ms, f.probe), f.probe));
         }
     }
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let expires_at = log.ctx.expiry(log.ctx.settings.delivery_log_ms());
+    log.settle_delivered(&items, expires_at)
+}
+
+fn answered<S: Sql>(log: &mut Log<'_, S>, key: Key, attempt: u32, s: &Seen, at_once: &mut Vec<Row>) -> Result<(), StorageError> {
+    if let Some(i) = at_once.iter().position(|r| r.key == key) {
+        // Delivered, its row written already (delivered_at_once).
+        let row = at_once.swap_remove(i);
+        log.delivered_out(&row, log.ctx.expiry(log.ctx.settings.delivery_log_ms()))?;
+        let code = s.status;
+        judge(log, &row, code, None, s.latency_ms)?;
+        log.st.count(&row.event_type).delivered += 1;
+        let line = attempt_line(log.name(), &row, attempt, Status::Delivered, code, s.latency_ms, None);
+        log.fx.log(line);
+        return Ok(());
+    }
+    let flight = log.st.flight.iter().find(|f| f.key == key && f.attempt == attempt).cloned();
     let Some((row, body, history)) = Row::load_full(log.sql, key)? else { return Ok(()) };
     // The request this answer is about is the one out, unless the delivery
     // moved on (its lease ran out and it went again, or it settled): then
