@@ -453,9 +453,24 @@ function throughput(t, line) {
   line(`| deliveries a second, direct | ${fmt(b.direct.deliveriesPerSecond)} | ${fmt(a.direct.deliveriesPerSecond)} |`);
   line(`| TCP connections to the app for the backlog (direct) | ${fmt(b.direct.appConnections)} | ${fmt(a.direct.appConnections)} |`);
   line(`| deliveries a second, an app answering in ${a.slowApp.appDelayMs} ms (${fmt(a.slowApp.deliveries)}, one run) | ${fmt(b.slowApp.deliveriesPerSecond)} | ${fmt(a.slowApp.deliveriesPerSecond)} |`);
+  const f = t.floor;
+  if (f) {
+    line(`| the floor (bench/floor.mjs): one object's requests alone, with none of the bridge | ${fmt(f.fetch.requestsPerSecond)} | |`);
+    line(`| the floor: the same, each answer kept durably in a step, as a log must | ${fmt(f.durable.requestsPerSecond)} | |`);
+  }
   line();
   line(`The runs: before, proxy ${runs(b.proxy)}; direct ${runs(b.direct)}. Now, proxy ${runs(a.proxy)}; direct ${runs(a.direct)}.`);
+  if (f) {
+    line(`The floor's runs: requests alone ${f.fetch.runs.map(fmt).join(", ")}; kept durably ${f.durable.runs.map(fmt).join(", ")}.`);
+    line();
+    line("The floor is measured in the same rounds because this machine's speed moves by a quarter from one day to the");
+    line("next (the same build drained 2,399 a second on one day and about 1,800 on another): a figure is read against the");
+    line(`floor of its own run. Now, direct, is ${pct(a.direct.deliveriesPerSecond / f.durable.requestsPerSecond)} of what keeping each answer durably`);
+    line(`allows with no logic at all, and ${pct(a.direct.deliveriesPerSecond / f.fetch.requestsPerSecond)} of the requests alone.`);
+  }
 }
+
+const pct = (x) => `${Math.round(x * 100)}%`;
 
 /**
  * The targets of the one-hop delivery (issue 31), from bench/units.mjs's
