@@ -2,7 +2,12 @@
 //! another: its row, the side table that finds it there (`waits`, `held`,
 //! `lines`), the requests out (in the state), the counts by status and
 //! size, and the order of an app's conversations, all kept in step by
-//! [`Log::insert`] and [`Log::move_to`] alone.
+//! [`Log::insert`] and [`Log::move_to`] alone; and by two pairs that do
+//! what `move_to` does for many rows of a step with one statement's writes
+//! (each statement costs workerd more than SQLite's work on a row): a
+//! drain's held rows going out ([`Log::left_held`] per row, then
+//! [`Log::sent_from_held`]) and the answers that deliver
+//! ([`Log::settle_delivered`], then [`Log::delivered_out`] per row).
 
 use super::super::key::{event_hex, Key};
 use super::super::sql::{Arg, Sql, StorageError};
